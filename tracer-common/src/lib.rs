@@ -1,0 +1,435 @@
+//! The kernel/user boundary of sdtrace: the byte layouts of the records the eBPF
+//! programs write into the ring buffer, the configuration userspace hands to the
+//! programs at load time, and the per-syscall capture table both sides agree on.
+//!
+//! Everything here is `#[repr(C)]`, holds only integers and fixed arrays, and has
+//! its size pinned by `const` assertions, so that a layout change on one side
+//! fails to compile instead of silently misreading the other.
+#![no_std]
+
+pub mod syscall_names;
+pub mod syscalls;
+
+use core::mem::{offset_of, size_of};
+
+/// Longest task name the kernel keeps (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Number of slots in the per-syscall tables (covers every x86_64 syscall number).
+pub const SYSCALL_SLOTS: u32 = 512;
+/// Upper bound for `--snaplen`: the buffer bytes copied from read/write-family calls.
+pub const SNAPLEN_MAX: u32 = 16384;
+/// Longest path or string the kernel copies for one argument.
+pub const PATH_MAX: u32 = 4096;
+/// Longest argument vector (NUL-separated) the kernel copies for an exec.
+pub const ARGS_MAX: u32 = 4096;
+/// Longest socket address the kernel copies.
+pub const SOCKADDR_MAX: u32 = 128;
+/// Captured items per syscall event at most.
+pub const MAX_CAPTURES: usize = 3;
+/// Size of the per-CPU scratch area a variable-size record is assembled in.
+/// Twice the largest single copy, so a masked offset plus a bounded length
+/// always stays inside (the verifier checks exactly that).
+pub const SCRATCH_SIZE: usize = 65536;
+/// Offsets into the scratch area are masked with this before each copy.
+pub const SCRATCH_MASK: u32 = 32767;
+
+/// What a ring-buffer record describes; the `kind` field of [`EventHeader`].
+///
+/// Sent as a `u16` and converted with `TryFrom`, never transmuted: a bad tag
+/// from the kernel is an error, not undefined behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RecordKind {
+    /// A completed syscall: header, [`SyscallArgs`], then captured items.
+    Syscall = 1,
+    /// `sched_process_fork`: header of the parent, then [`ForkPayload`].
+    ProcFork = 2,
+    /// `sched_process_exec`: header of the new image, then [`ExecPayload`]
+    /// followed by the executable path and the NUL-separated arguments.
+    ProcExec = 3,
+    /// `sched_process_exit`: header, then [`ExitPayload`].
+    ProcExit = 4,
+}
+
+impl TryFrom<u16> for RecordKind {
+    type Error = u16;
+    fn try_from(v: u16) -> Result<Self, u16> {
+        Ok(match v {
+            1 => Self::Syscall,
+            2 => Self::ProcFork,
+            3 => Self::ProcExec,
+            4 => Self::ProcExit,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Set in [`EventHeader::flags`] when the entry hook was on but saw no entry for
+/// this call (it started before sdtrace attached), so `latency_ns` is unknown.
+pub const HDR_NO_LATENCY: u16 = 1;
+
+/// The fixed start of every record.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct EventHeader {
+    /// `bpf_ktime_get_boot_ns()` at the hook.
+    pub ts_ns: u64,
+    /// Time since the syscall's entry; 0 when the entry hook is not attached.
+    pub latency_ns: u64,
+    /// Syscall return value (0 for non-syscall records).
+    pub ret: i64,
+    /// cgroup v2 id of the task (`bpf_get_current_cgroup_id`; 1 = v2 root).
+    pub cgroup_id: u64,
+    /// kernfs id of the task's cgroup in the v1 hierarchy chosen at load time
+    /// (0 when the host has no v1 hierarchy). Equals that directory's inode.
+    pub cgroup_v1_id: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    /// Total length of the record in bytes, header included.
+    pub len: u32,
+    /// A [`RecordKind`].
+    pub kind: u16,
+    /// Syscall number (x86_64) for [`RecordKind::Syscall`].
+    pub nr: u16,
+    pub cpu: u16,
+    /// `HDR_*` bits.
+    pub flags: u16,
+    /// Current task's name.
+    pub comm: [u8; COMM_LEN],
+}
+const _: () = assert!(size_of::<EventHeader>() == 96);
+const _: () = assert!(offset_of!(EventHeader, tgid) == 40);
+const _: () = assert!(offset_of!(EventHeader, comm) == 80);
+
+/// The six argument registers of a syscall, read at its exit.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SyscallArgs {
+    pub args: [u64; 6],
+}
+const _: () = assert!(size_of::<SyscallArgs>() == 48);
+
+/// A syscall record without captured items: the common, fixed-size case that
+/// the kernel reserves directly in the ring buffer.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SyscallRecord {
+    pub hdr: EventHeader,
+    pub args: SyscallArgs,
+}
+const _: () = assert!(size_of::<SyscallRecord>() == 144);
+
+/// Precedes each captured item of a syscall record.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct ItemHeader {
+    /// Bytes of data that follow.
+    pub len: u16,
+    /// Index of the capture in the syscall's [`SyscallSpec`] that produced it.
+    pub slot: u8,
+    /// A [`CaptureKind`] as `u8`.
+    pub kind: u8,
+}
+const _: () = assert!(size_of::<ItemHeader>() == 4);
+
+/// Payload of [`RecordKind::ProcFork`].
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct ForkPayload {
+    pub child_tid: u32,
+    pub child_tgid: u32,
+}
+
+/// Payload of [`RecordKind::ProcExec`]; `exe_len` bytes of path and `args_len`
+/// bytes of NUL-separated argv follow it.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct ExecPayload {
+    /// The tid that called execve (differs from the header's tid when a
+    /// non-leader thread exec'ed and took over the leader's pid).
+    pub old_tid: u32,
+    pub exe_len: u16,
+    pub args_len: u16,
+}
+
+/// Payload of [`RecordKind::ProcExit`].
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct ExitPayload {
+    /// `task->exit_code` (wait status encoding).
+    pub exit_code: i32,
+    pub _pad: u32,
+}
+
+/// How the kernel copies one piece of a syscall's memory into the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CaptureKind {
+    None = 0,
+    /// NUL-terminated user string at `args[arg]` (a path).
+    UserStr = 1,
+    /// User buffer at `args[arg]`, `min(ret, snaplen)` bytes when `ret > 0`.
+    BufferRet = 2,
+    /// User buffer at `args[arg]`, `min(args[aux], snaplen)` bytes.
+    BufferArg = 3,
+    /// Socket address at `args[arg]`, length in `args[aux]`.
+    Sockaddr = 4,
+    /// Socket address at `args[arg]`, length in the `int` that `args[aux]` points to.
+    SockaddrLenPtr = 5,
+    /// Two `int`s at `args[arg]` (pipe, socketpair).
+    FdPair = 6,
+    /// A NULL-terminated `char *argv[]` at `args[arg]`, copied NUL-separated.
+    Argv = 7,
+    /// `aux` bytes copied verbatim from `args[arg]` (a small struct).
+    Bytes = 8,
+    /// The 4-tuple of the socket whose fd is `args[arg]`, read from the kernel's sock.
+    SockTupleArgFd = 9,
+    /// The 4-tuple of the socket whose fd is the return value.
+    SockTupleRetFd = 10,
+    /// Data of an `iovec` array at `args[arg]` with `args[aux]` entries, `min(ret, snaplen)` bytes.
+    IovecRet = 11,
+    /// `struct msghdr` at `args[arg]`: its name (a sockaddr) then its iovec data up to `ret`.
+    MsghdrRet = 12,
+}
+
+impl TryFrom<u8> for CaptureKind {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        Ok(match v {
+            0 => Self::None,
+            1 => Self::UserStr,
+            2 => Self::BufferRet,
+            3 => Self::BufferArg,
+            4 => Self::Sockaddr,
+            5 => Self::SockaddrLenPtr,
+            6 => Self::FdPair,
+            7 => Self::Argv,
+            8 => Self::Bytes,
+            9 => Self::SockTupleArgFd,
+            10 => Self::SockTupleRetFd,
+            11 => Self::IovecRet,
+            12 => Self::MsghdrRet,
+            other => return Err(other),
+        })
+    }
+}
+
+/// When a capture applies, by the syscall's result.
+pub const WHEN_ALWAYS: u8 = 0;
+/// Only when the call failed (`ret < 0`): e.g. execve, whose argument memory is
+/// gone after a successful exec.
+pub const WHEN_FAILED: u8 = 1;
+/// Only when the call succeeded (`ret >= 0`).
+pub const WHEN_OK: u8 = 2;
+/// Also when the call failed with `-EINPROGRESS` (non-blocking connect).
+pub const WHEN_OK_OR_INPROGRESS: u8 = 3;
+
+/// One capture of a syscall: which argument, how to copy it.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct Capture {
+    /// A [`CaptureKind`] as `u8`.
+    pub kind: u8,
+    pub arg: u8,
+    pub aux: u8,
+    /// `WHEN_*`.
+    pub when: u8,
+}
+
+/// Set in [`SyscallSpec::flags`]: the kernel forwards this syscall (push-down).
+pub const SPEC_PASS: u8 = 1;
+
+/// The kernel's per-syscall entry, indexed by syscall number.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SyscallSpec {
+    /// `SPEC_*` bits.
+    pub flags: u8,
+    /// Number of used entries in `caps`.
+    pub ncap: u8,
+    pub _pad: [u8; 2],
+    pub caps: [Capture; MAX_CAPTURES],
+}
+const _: () = assert!(size_of::<SyscallSpec>() == 16);
+
+/// The socket 4-tuple the kernel reads from a `struct sock` (a [`CaptureKind::SockTupleArgFd`] item).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SockTuple {
+    /// `AF_INET`, `AF_INET6`, `AF_UNIX`, ... (0 when the fd is not a socket).
+    pub family: u16,
+    /// Local port, host byte order.
+    pub lport: u16,
+    /// Remote port, host byte order.
+    pub rport: u16,
+    /// `sk_protocol` (IPPROTO_TCP, IPPROTO_UDP, ...).
+    pub protocol: u16,
+    /// Local address (IPv4 in the first 4 bytes).
+    pub laddr: [u8; 16],
+    /// Remote address (IPv4 in the first 4 bytes).
+    pub raddr: [u8; 16],
+}
+const _: () = assert!(size_of::<SockTuple>() == 40);
+
+/// Identity of a task that changes only on setns/unshare/cgroup migration, so
+/// the kernel caches it per thread instead of walking pointers on every event.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct TaskIdentity {
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    pub net_ns: u32,
+    pub _pad: u32,
+    pub cgroup_v1_id: u64,
+}
+
+/// Field offsets of kernel structs, read from `/sys/kernel/btf/vmlinux` at
+/// start-up (aya has no CO-RE relocations for Rust programs) and handed to the
+/// programs as a read-only global. `u32::MAX` marks an offset not found.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_nsproxy: u32,
+    pub task_thread_pid: u32,
+    pub task_cgroups: u32,
+    pub task_mm: u32,
+    pub task_files: u32,
+    pub task_exit_code: u32,
+    pub nsproxy_mnt_ns: u32,
+    pub nsproxy_net_ns: u32,
+    pub mnt_ns_inum: u32,
+    pub net_inum: u32,
+    pub pid_ns_inum: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_ns: u32,
+    pub css_set_subsys: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub binprm_filename: u32,
+    pub files_fdt: u32,
+    pub fdtable_fd: u32,
+    pub fdtable_max_fds: u32,
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    pub sk_family: u32,
+    pub sk_num: u32,
+    pub sk_dport: u32,
+    pub sk_rcv_saddr: u32,
+    pub sk_daddr: u32,
+    pub sk_v6_rcv_saddr: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_protocol: u32,
+    /// Index into `css_set->subsys[]` of the v1 controller whose hierarchy
+    /// identifies containers; `u32::MAX` when there is none.
+    pub cgroup_v1_subsys: u32,
+}
+
+impl KernelOffsets {
+    pub const MISSING: u32 = u32::MAX;
+    pub const fn zeroed() -> Self {
+        Self {
+            task_pid: 0,
+            task_tgid: 0,
+            task_nsproxy: 0,
+            task_thread_pid: 0,
+            task_cgroups: 0,
+            task_mm: 0,
+            task_files: 0,
+            task_exit_code: 0,
+            nsproxy_mnt_ns: 0,
+            nsproxy_net_ns: 0,
+            mnt_ns_inum: 0,
+            net_inum: 0,
+            pid_ns_inum: 0,
+            pid_level: 0,
+            pid_numbers: 0,
+            upid_size: 0,
+            upid_ns: 0,
+            css_set_subsys: 0,
+            css_cgroup: 0,
+            cgroup_kn: 0,
+            kernfs_node_id: 0,
+            mm_arg_start: 0,
+            mm_arg_end: 0,
+            binprm_filename: 0,
+            files_fdt: 0,
+            fdtable_fd: 0,
+            fdtable_max_fds: 0,
+            file_private_data: 0,
+            socket_sk: 0,
+            sk_family: 0,
+            sk_num: 0,
+            sk_dport: 0,
+            sk_rcv_saddr: 0,
+            sk_daddr: 0,
+            sk_v6_rcv_saddr: 0,
+            sk_v6_daddr: 0,
+            sk_protocol: 0,
+            cgroup_v1_subsys: Self::MISSING,
+        }
+    }
+}
+
+/// Settings fixed at load time (a read-only global, so the verifier prunes the
+/// branches a setting turns off).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct KernelConfig {
+    /// sdtrace's own tgid: its syscalls are dropped in the kernel.
+    pub self_tgid: u32,
+    /// `FILTER_*` bits: which push-down sets are in force.
+    pub filters: u32,
+    /// Bytes of I/O buffers to copy (`--snaplen`), at most [`SNAPLEN_MAX`].
+    pub snaplen: u32,
+    /// Non-zero when the entry hook is attached and latency is measured.
+    pub latency: u32,
+}
+
+impl KernelConfig {
+    pub const fn zeroed() -> Self {
+        Self {
+            self_tgid: 0,
+            filters: 0,
+            snaplen: 0,
+            latency: 0,
+        }
+    }
+}
+
+/// Push-down: only tgids in the `TGID_FILTER` map pass.
+pub const FILTER_TGID: u32 = 1;
+/// Push-down: only task names in the `COMM_FILTER` map pass.
+pub const FILTER_COMM: u32 = 2;
+/// Push-down: only cgroup ids in the `CGROUP_FILTER` map pass.
+pub const FILTER_CGROUP: u32 = 4;
+
+/// Marks a v1 cgroup id in the kernel's cgroup push-down set, so it cannot
+/// collide with a v2 id (both are inode numbers, of different file systems).
+pub const CGROUP_V1_TAG: u64 = 1 << 63;
+
+/// Indexes of the per-CPU counters in the `COUNTERS` map.
+pub const COUNTER_DROPS: u32 = 0;
+pub const COUNTER_SLOTS: u32 = 1;
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: each type is repr(C), made only of integers and integer arrays,
+    // with no implicit padding (checked by the size assertions above).
+    unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for KernelConfig {}
+    unsafe impl aya::Pod for SyscallSpec {}
+    unsafe impl aya::Pod for TaskIdentity {}
+}

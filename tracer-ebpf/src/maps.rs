@@ -1,0 +1,72 @@
+//! The maps and read-only globals shared by every hook.
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    COMM_LEN, COUNTER_SLOTS, KernelConfig, KernelOffsets, SCRATCH_SIZE, SYSCALL_SLOTS, SyscallSpec,
+    TaskIdentity,
+};
+
+/// Settings userspace fixes at load time.
+#[unsafe(no_mangle)]
+static CONFIG: KernelConfig = KernelConfig::zeroed();
+
+/// Kernel struct field offsets userspace read from BTF.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets::zeroed();
+
+#[inline(always)]
+pub fn config() -> KernelConfig {
+    // Volatile: the value is patched into .rodata at load time, so the compiler
+    // must not fold the zeroed initialiser.
+    unsafe { core::ptr::read_volatile(&CONFIG) }
+}
+
+#[inline(always)]
+pub fn offsets() -> &'static KernelOffsets {
+    // Each field is read through this reference with a volatile load at the
+    // use site (see `kernel::off`).
+    &OFFSETS
+}
+
+/// Every record goes here; userspace sets the size (`--buffer-size`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Per-syscall push-down bit and captures, indexed by syscall number.
+#[map]
+pub static SPECS: Array<SyscallSpec> = Array::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// Per-CPU counters: records lost to a full ring buffer.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Push-down sets; consulted only when the matching `FILTER_*` bit is set.
+#[map]
+pub static TGID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
+#[map]
+pub static COMM_FILTER: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+pub static CGROUP_FILTER: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+
+/// Namespaces and v1 cgroup of each thread, filled on first sight and dropped
+/// when they can change (setns, unshare, cgroup migration, exit).
+#[map]
+pub static IDENTITY: HashMap<u32, TaskIdentity> = HashMap::with_max_entries(65536, 0);
+
+/// Entry timestamps by tid, written by the entry hook when latency is measured.
+#[map]
+pub static ENTRY_TS: HashMap<u32, u64> = HashMap::with_max_entries(65536, 0);
+
+/// Where variable-size records are assembled before they are copied out.
+#[map]
+pub static SCRATCH: PerCpuArray<[u8; SCRATCH_SIZE]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counts one lost record on this CPU.
+#[inline(always)]
+pub fn count(slot: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(slot) {
+        unsafe { *c += 1 };
+    }
+}

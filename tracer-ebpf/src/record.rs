@@ -1,0 +1,93 @@
+//! The common header every record starts with, and the two ways a record
+//! reaches the ring buffer: reserved in place (fixed size) or assembled in the
+//! per-CPU scratch area and copied out (variable size).
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid,
+    bpf_get_current_cgroup_id, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
+    generated::bpf_ktime_get_boot_ns,
+};
+
+use crate::maps::{EVENTS, SCRATCH, count};
+use tracer_common::{
+    COMM_LEN, COUNTER_DROPS, EventHeader, SCRATCH_SIZE, TaskIdentity,
+};
+
+/// Ring-buffer submit flag: no wakeup per record. Userspace polls every few
+/// milliseconds; a wakeup per event costs ~290 ns here.
+pub const NO_WAKEUP: u64 = 1;
+
+/// Who the current task is, gathered once per hook.
+pub struct Task {
+    pub tgid: u32,
+    pub tid: u32,
+    pub comm: [u8; COMM_LEN],
+    pub cgroup_id: u64,
+    pub id: TaskIdentity,
+}
+
+#[inline(always)]
+pub fn now() -> u64 {
+    unsafe { bpf_ktime_get_boot_ns() }
+}
+
+/// The current task, for the sched hooks (the syscall hook builds its own
+/// step by step, to stop as early as a push-down check fails).
+#[inline(always)]
+pub fn current_task() -> Task {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    Task {
+        tgid: (pid_tgid >> 32) as u32,
+        tid,
+        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+        cgroup_id: cgroup_id(),
+        id: crate::identity::current(tid),
+    }
+}
+
+/// Fills a header for the current task.
+#[inline(always)]
+pub fn fill_header(hdr: &mut EventHeader, task: &Task, kind: u16, nr: u16, ret: i64, ts: u64) {
+    let ugid = bpf_get_current_uid_gid();
+    hdr.ts_ns = ts;
+    hdr.latency_ns = 0;
+    hdr.ret = ret;
+    hdr.cgroup_id = task.cgroup_id;
+    hdr.cgroup_v1_id = task.id.cgroup_v1_id;
+    hdr.tgid = task.tgid;
+    hdr.tid = task.tid;
+    hdr.uid = ugid as u32;
+    hdr.gid = (ugid >> 32) as u32;
+    hdr.pid_ns = task.id.pid_ns;
+    hdr.mnt_ns = task.id.mnt_ns;
+    hdr.net_ns = task.id.net_ns;
+    hdr.len = 0;
+    hdr.kind = kind;
+    hdr.nr = nr;
+    hdr.cpu = unsafe { bpf_get_smp_processor_id() } as u16;
+    hdr.flags = 0;
+    hdr.comm = task.comm;
+}
+
+/// The current task's cgroup v2 id (1, the root, on a v1-only host).
+#[inline(always)]
+pub fn cgroup_id() -> u64 {
+    unsafe { bpf_get_current_cgroup_id() }
+}
+
+/// The per-CPU scratch area, for assembling a variable-size record.
+#[inline(always)]
+pub fn scratch() -> Option<*mut u8> {
+    SCRATCH.get_ptr_mut(0).map(|p| p.cast::<u8>())
+}
+
+/// Copies the first `len` bytes of the scratch area out as one record.
+#[inline(always)]
+pub fn output_scratch(buf: *mut u8, len: u32) {
+    // The mask is a no-op for real lengths; it proves the bound to the verifier.
+    let len = (len as usize) & (SCRATCH_SIZE - 1);
+    let data = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
+    if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
+        count(COUNTER_DROPS);
+    }
+}

@@ -1,0 +1,84 @@
+//! `raw_tracepoint/sched_process_exec`: a task now runs a new program.
+//!
+//! Prototype (include/trace/events/sched.h):
+//!     TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+//! Runs in the task's context after the new image is in place, so its
+//! arguments are read from the new `mm` (`arg_start..arg_end`): the execve's
+//! own argument pointers belong to the old image and are gone at syscall exit.
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_task,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+    },
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
+
+use crate::kernel::{off, ptr};
+use crate::maps::config;
+use crate::record::{current_task, fill_header, now, output_scratch, scratch};
+use tracer_common::{ARGS_MAX, EventHeader, ExecPayload, PATH_MAX, RecordKind, SCRATCH_MASK};
+
+const HDR: u32 = size_of::<EventHeader>() as u32;
+const PAYLOAD: u32 = HDR + size_of::<ExecPayload>() as u32;
+
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+    let _ = handle(&ctx);
+    0
+}
+
+fn handle(ctx: &RawTracePointContext) -> Option<()> {
+    let task = current_task();
+    if task.tgid == config().self_tgid {
+        return None;
+    }
+    let old_tid: u32 = ctx.arg::<u64>(1) as u32;
+    let bprm: u64 = ctx.arg(2);
+    let buf = scratch()?;
+
+    let filename = ptr(bprm, off(|o| &o.binprm_filename)).unwrap_or(0);
+    let exe_len = if filename == 0 {
+        0
+    } else {
+        let n = unsafe {
+            bpf_probe_read_kernel_str(buf.add(PAYLOAD as usize).cast::<c_void>(), PATH_MAX, filename as *const c_void)
+        };
+        if n <= 1 { 0 } else { (n - 1) as u32 }
+    };
+
+    let args_at = (PAYLOAD + exe_len) & SCRATCH_MASK;
+    let args_len = read_args(buf, args_at).unwrap_or(0);
+
+    let end = PAYLOAD + exe_len + args_len;
+    let hdr = buf.cast::<EventHeader>();
+    unsafe {
+        fill_header(&mut *hdr, &task, RecordKind::ProcExec as u16, 0, 0, now());
+        (*hdr).len = end;
+        let payload = buf.add(HDR as usize).cast::<ExecPayload>();
+        core::ptr::write_unaligned(payload, ExecPayload { old_tid, exe_len: exe_len as u16, args_len: args_len as u16 });
+    }
+    output_scratch(buf, end);
+    Some(())
+}
+
+/// Copies `mm->arg_start..arg_end` (NUL-separated argv) to `buf + at`.
+fn read_args(buf: *mut u8, at: u32) -> Option<u32> {
+    let task = unsafe { bpf_get_current_task() };
+    let mm = ptr(task, off(|o| &o.task_mm))?;
+    let start = ptr(mm, off(|o| &o.mm_arg_start))?;
+    let end = ptr(mm, off(|o| &o.mm_arg_end))?;
+    if end <= start {
+        return Some(0);
+    }
+    let len = end - start;
+    let len = (if len > ARGS_MAX as u64 { ARGS_MAX as u64 } else { len }) as u32;
+    let len = len & (2 * ARGS_MAX - 1);
+    let dst = unsafe { buf.add((at & SCRATCH_MASK) as usize) };
+    if unsafe { bpf_probe_read_user(dst.cast::<c_void>(), len, start as *const c_void) } < 0 {
+        return Some(0);
+    }
+    Some(len)
+}

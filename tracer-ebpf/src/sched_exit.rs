@@ -1,0 +1,47 @@
+//! `raw_tracepoint/sched_process_exit`: a thread is gone (the process, when it
+//! was the last one).
+//!
+//! Prototype (include/trace/events/sched.h, 6.x):
+//!     TP_PROTO(struct task_struct *p, bool group_dead)
+//! Runs in the exiting task's context.
+use aya_ebpf::{helpers::bpf_get_current_task, macros::raw_tracepoint, programs::RawTracePointContext};
+
+use crate::identity;
+use crate::kernel::{off, read};
+use crate::maps::{ENTRY_TS, EVENTS, config, count};
+use crate::record::{NO_WAKEUP, current_task, fill_header, now};
+use tracer_common::{COUNTER_DROPS, EventHeader, ExitPayload, RecordKind};
+
+#[repr(C)]
+struct ExitRecord {
+    hdr: EventHeader,
+    exit: ExitPayload,
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
+    let _ = handle();
+    0
+}
+
+fn handle() -> Option<()> {
+    let task = current_task();
+    identity::forget(task.tid);
+    let _ = ENTRY_TS.remove(&task.tid);
+    if task.tgid == config().self_tgid {
+        return None;
+    }
+    let exit_code = read::<i32>(unsafe { bpf_get_current_task() }, off(|o| &o.task_exit_code)).unwrap_or(0);
+    let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
+        count(COUNTER_DROPS);
+        return None;
+    };
+    let rec = entry.as_mut_ptr();
+    unsafe {
+        fill_header(&mut (*rec).hdr, &task, RecordKind::ProcExit as u16, 0, 0, now());
+        (*rec).hdr.len = size_of::<ExitRecord>() as u32;
+        (*rec).exit = ExitPayload { exit_code, _pad: 0 };
+    }
+    entry.submit(NO_WAKEUP);
+    Some(())
+}

@@ -1,0 +1,120 @@
+//! `raw_tracepoint/sys_exit`: one record per completed syscall.
+//!
+//! Prototype (include/trace/events/syscalls.h):
+//!     TP_PROTO(struct pt_regs *regs, long ret)
+//! At exit the saved registers still hold the arguments, so no entry hook is
+//! needed to emit a complete event (as in Falco's modern probe).
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
+
+use crate::capture::{self, Call};
+use crate::filters::{pass_cgroup, pass_comm, pass_tgid};
+use crate::identity;
+use crate::kernel::read;
+use crate::maps::{ENTRY_TS, EVENTS, SPECS, config, count};
+use crate::record::{NO_WAKEUP, Task, cgroup_id, fill_header, now, output_scratch, scratch};
+use tracer_common::{
+    COUNTER_DROPS, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
+    SyscallRecord, syscall_names::nr,
+};
+
+/// `struct pt_regs` on x86_64 from `r10` (offset 56) to `orig_ax` (offset 120):
+/// r10 r9 r8 ax cx dx si di orig_ax.
+const REGS_FROM: u64 = 56;
+type Regs = [u64; 9];
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    let _ = handle(&ctx);
+    0
+}
+
+#[inline(always)]
+fn handle(ctx: &RawTracePointContext) -> Option<()> {
+    let cfg = config();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let tid = pid_tgid as u32;
+    if tgid == cfg.self_tgid {
+        return None;
+    }
+    let regs: u64 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let r: Regs = read(regs, REGS_FROM)?;
+    let sysno = r[8];
+    if sysno >= SYSCALL_SLOTS as u64 {
+        return None;
+    }
+    let spec = SPECS.get(sysno as u32)?;
+    if spec.flags & SPEC_PASS == 0 || !pass_tgid(&cfg, tgid) {
+        return None;
+    }
+    let comm = bpf_get_current_comm().ok()?;
+    if !pass_comm(&cfg, &comm) {
+        return None;
+    }
+    let sysno = sysno as u16;
+    if sysno == nr::SETNS || sysno == nr::UNSHARE {
+        identity::forget(tid);
+    }
+    let task = Task { tgid, tid, comm, cgroup_id: cgroup_id(), id: identity::current(tid) };
+    if !pass_cgroup(&cfg, task.cgroup_id, task.id.cgroup_v1_id) {
+        return None;
+    }
+    let ts = now();
+    let (latency, flags) = latency(cfg.latency != 0, tid, ts);
+    let args = SyscallArgs { args: [r[7], r[6], r[5], r[0], r[2], r[1]] };
+
+    if spec.ncap == 0 {
+        let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
+            count(COUNTER_DROPS);
+            return None;
+        };
+        let rec = entry.as_mut_ptr();
+        unsafe {
+            fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, size_of::<SyscallRecord>() as u32);
+            (*rec).args = args;
+        }
+        entry.submit(NO_WAKEUP);
+        return Some(());
+    }
+
+    let buf = scratch()?;
+    let base = size_of::<SyscallRecord>() as u32;
+    let call = Call { args: &args.args, ret, snaplen: cfg.snaplen };
+    let end = capture::run(buf, base, spec, &call);
+    let rec = buf.cast::<SyscallRecord>();
+    unsafe {
+        fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end);
+        (*rec).args = args;
+    }
+    output_scratch(buf, end);
+    Some(())
+}
+
+#[expect(clippy::too_many_arguments, reason = "inlined header fill, one call per path")]
+#[inline(always)]
+fn fill(hdr: &mut EventHeader, task: &Task, sysno: u16, ret: i64, ts: u64, latency: u64, flags: u16, len: u32) {
+    fill_header(hdr, task, RecordKind::Syscall as u16, sysno, ret, ts);
+    hdr.latency_ns = latency;
+    hdr.flags = flags;
+    hdr.len = len;
+}
+
+/// Time since the entry hook saw this thread enter, when latency is on.
+#[inline(always)]
+fn latency(on: bool, tid: u32, ts: u64) -> (u64, u16) {
+    if !on {
+        return (0, 0);
+    }
+    match unsafe { ENTRY_TS.get(&tid) } {
+        Some(&start) => {
+            let _ = ENTRY_TS.remove(&tid);
+            (ts.saturating_sub(start), 0)
+        }
+        None => (0, HDR_NO_LATENCY),
+    }
+}

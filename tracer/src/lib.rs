@@ -1,0 +1,5 @@
+//! sdtrace's userspace, stage by stage in the order an event travels:
+//! `capture` (load, attach, ring buffer, drops) -> `decode` (bytes to typed
+//! events) -> `state` (process and fd tables) -> `filter` (the `-c` language and
+//! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
+//! of every field name the filter and the output formats share.
