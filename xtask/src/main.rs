@@ -1,7 +1,14 @@
-//! `cargo xtask`: the project's build, run, test and benchmark entry points.
-use std::{path::PathBuf, process::Command};
+//! `cargo xtask`: the project's setup, build, run, test and benchmark entry
+//! points, one module per command.
+mod bench;
+mod build;
+mod build_ebpf;
+mod run;
+mod setup;
+mod test;
+mod util;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -12,58 +19,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Install what building and testing need: nightly rust-src, bpf-linker built
+    /// against nightly's libLLVM, and the Debian packages the tests and bench use.
+    Setup,
     /// Build the eBPF programs (nightly, bpfel-unknown-none).
     BuildEbpf,
     /// Build the eBPF programs and sdtrace (release).
     Build,
-    /// Build what is stale, then run sdtrace as root with the given arguments.
+    /// Set up, build what is stale, then run sdtrace as root with the given arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("spawn {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
-
-fn build_ebpf() -> Result<()> {
-    let root = root();
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(root.join("tracer-ebpf"))
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_WRAPPER")
-        .env(
-            "CARGO_ENCODED_RUSTFLAGS",
-            ["--cfg", "bpf_target_arch=\"x86_64\"", "-C", "debuginfo=2", "-C", "link-arg=--btf"].join("\x1f"),
-        )
-        .args(["+nightly", "build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core", "--target-dir"])
-        .arg(root.join("target/ebpf"));
-    run(&mut cmd)
-}
-
-fn build() -> Result<()> {
-    build_ebpf()?;
-    run(Command::new("cargo").current_dir(root()).args(["build", "--release", "-p", "tracer"]))
+    /// Set up, build, run unit and end-to-end tests (release), then fmt and clippy.
+    Test {
+        /// Skip `cargo fmt --check` and `cargo clippy`.
+        #[arg(long)]
+        no_lint: bool,
+        /// Passed to the test binaries (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Measure the overhead sdtrace, strace, perf trace and bpftrace add to a syscall loop.
+    Bench(bench::Options),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::BuildEbpf => build_ebpf(),
-        Cmd::Build => build(),
-        Cmd::Run { args } => {
-            build()?;
-            let bin = root().join("target/release/sdtrace");
-            run(Command::new(bin).args(args))
-        }
+        Cmd::Setup => setup::setup(),
+        Cmd::BuildEbpf => setup::setup().and_then(|()| build_ebpf::build_ebpf()),
+        Cmd::Build => setup::setup().and_then(|()| build::build()),
+        Cmd::Run { args } => run::run(&args),
+        Cmd::Test { no_lint, args } => test::test(&test::Options {
+            lint: !no_lint,
+            cargo_test_args: args,
+        }),
+        Cmd::Bench(opts) => bench::bench(&opts),
     }
 }

@@ -1,0 +1,9 @@
+//! `cargo xtask build`: the eBPF object, then the release sdtrace that embeds it.
+use anyhow::Result;
+
+use crate::{build_ebpf::build_ebpf, util};
+
+pub fn build() -> Result<()> {
+    build_ebpf()?;
+    util::run(util::cargo().args(["build", "--release", "-p", "tracer"]))
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask build-ebpf`: the eBPF programs, built with nightly for
+//! `bpfel-unknown-none` and linked by the bpf-linker `setup` installed.
+use std::env;
+
+use anyhow::Result;
+
+use crate::{setup, util};
+
+/// Builds into `target/ebpf/bpfel-unknown-none/release/tracer`, the path
+/// `tracer/build.rs` embeds the object from.
+pub fn build_ebpf() -> Result<()> {
+    let linker_dir = setup::bpf_linker_bin_dir()?;
+    let path = env::join_paths(
+        std::iter::once(linker_dir).chain(env::var_os("PATH").iter().flat_map(env::split_paths)),
+    )?;
+    let rustflags = [
+        "--cfg",
+        "bpf_target_arch=\"x86_64\"",
+        "-C",
+        "debuginfo=2",
+        "-C",
+        "link-arg=--btf",
+    ];
+    let mut cmd = util::cargo();
+    cmd.current_dir(util::repo_root().join("tracer-ebpf"))
+        .env("PATH", path)
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"))
+        .args([
+            "+nightly",
+            "build",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+        ])
+        .arg("--target-dir")
+        .arg(util::target_dir().join("ebpf"));
+    util::run(&mut cmd)
+}

@@ -1,0 +1,233 @@
+//! `cargo xtask setup`: everything a fresh Debian machine with the image's stable
+//! and nightly toolchains lacks to build, test and benchmark sdtrace. Each step
+//! checks before it acts, so a warm run costs a few process spawns.
+//!
+//! - nightly's `rust-src` (the eBPF crate needs `-Z build-std=core`);
+//! - bpf-linker 0.13.0 linked against the nightly toolchain's own libLLVM (the
+//!   LLVM that `cargo +nightly` emits bitcode for), rebuilt when that library's
+//!   file name changes;
+//! - the Debian packages the e2e tests and the benchmark run.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::util;
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages and a command each provides (checked when dpkg is absent).
+const PACKAGES: &[(&str, &str)] = &[
+    ("strace", "strace"),
+    ("linux-perf", "perf"),
+    ("bpftrace", "bpftrace"),
+    ("iproute2", "ss"),
+    ("procps", "ps"),
+    ("coreutils", "cat"),
+];
+
+pub fn setup() -> Result<()> {
+    let start = Instant::now();
+    let sysroot = nightly_sysroot()?;
+    ensure_rust_src(&sysroot)?;
+    ensure_bpf_linker(&sysroot)?;
+    ensure_packages()?;
+    eprintln!("xtask: setup ok ({:.2} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The directory holding the bpf-linker binary xtask installed.
+pub fn bpf_linker_bin_dir() -> Result<PathBuf> {
+    Ok(util::cache_dir()?.join("bpf-linker/bin"))
+}
+
+fn nightly_sysroot() -> Result<PathBuf> {
+    let out = util::output(
+        Command::new("rustc")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args(["+nightly", "--print", "sysroot"]),
+    )
+    .context("the nightly toolchain is required (the image provides it; see BUILDING-EBPF.md)")?;
+    Ok(PathBuf::from(out))
+}
+
+fn ensure_rust_src(sysroot: &Path) -> Result<()> {
+    if sysroot
+        .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+        .is_file()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing rust-src for nightly");
+    util::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
+}
+
+/// The nightly's `libLLVM.so.*` file name, e.g. `libLLVM.so.22.1-rust-1.97.0-nightly`.
+fn nightly_libllvm(sysroot: &Path) -> Result<String> {
+    let lib = sysroot.join("lib");
+    let mut names: Vec<String> = fs::read_dir(&lib)
+        .with_context(|| format!("read {}", lib.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("libLLVM.so."))
+        .collect();
+    names.sort();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "no libLLVM.so.* in {}: the nightly toolchain is incomplete",
+            lib.display()
+        ),
+        many => bail!("several libLLVM.so.* in {}: {many:?}", lib.display()),
+    }
+}
+
+/// `22` from `libLLVM.so.22.1-rust-…`: bpf-linker's `llvm-22` feature.
+fn llvm_major(libllvm: &str) -> Result<&str> {
+    let rest = libllvm.trim_start_matches("libLLVM.so.");
+    let major = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap_or_default();
+    if major.is_empty() {
+        bail!("cannot read the LLVM major version from {libllvm}");
+    }
+    Ok(major)
+}
+
+fn ensure_bpf_linker(sysroot: &Path) -> Result<()> {
+    let libllvm = nightly_libllvm(sysroot)?;
+    let major = llvm_major(&libllvm)?;
+    let cache = util::cache_dir()?;
+    let root = cache.join("bpf-linker");
+    let stamp_path = root.join("stamp");
+    let stamp = format!("bpf-linker {BPF_LINKER_VERSION} llvm-{major} {libllvm}\n");
+    if root.join("bin/bpf-linker").is_file()
+        && fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+    {
+        return Ok(());
+    }
+
+    // bpf-linker's build finds LLVM as `$LLVM_PREFIX/lib/libLLVM.so`; the
+    // toolchain ships it only under its versioned name, so link one in.
+    let prefix = cache.join("llvm");
+    fs::create_dir_all(prefix.join("lib"))?;
+    let link = prefix.join("lib/libLLVM.so");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(sysroot.join("lib").join(&libllvm), &link)
+        .with_context(|| format!("symlink {}", link.display()))?;
+
+    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against nightly's {libllvm} (about a minute)");
+    let start = Instant::now();
+    let mut cmd = util::cargo();
+    cmd.env("LLVM_PREFIX", &prefix)
+        // The runpath lets bpf-linker find the nightly libLLVM without rustup's
+        // LD_LIBRARY_PATH, so the binary also runs on its own.
+        .env(
+            "RUSTFLAGS",
+            format!("-C link-arg=-Wl,-rpath,{}", sysroot.join("lib").display()),
+        )
+        .args([
+            "+nightly",
+            "install",
+            "bpf-linker",
+            "--locked",
+            "--force",
+            "--no-default-features",
+        ])
+        .args(["--version", BPF_LINKER_VERSION, "--features"])
+        .arg(format!("llvm-{major}"))
+        .arg("--root")
+        .arg(&root);
+    util::run(&mut cmd)?;
+    fs::write(&stamp_path, stamp)?;
+    eprintln!(
+        "xtask: bpf-linker built in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ensure_packages() -> Result<()> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let apt = |args: &[&str]| -> Command {
+        let mut cmd = if util::is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    if !util::on_path("apt-get") || !(util::is_root() || util::on_path("sudo")) {
+        let msg = format!(
+            "missing packages {missing:?}, and no way to install them here (need apt-get and root or sudo)"
+        );
+        if util::in_ci() {
+            bail!(msg);
+        }
+        eprintln!("xtask: warning: {msg}; the benchmark will skip the tools they provide");
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    util::run(&mut apt(&["update", "-q"]))?;
+    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    install.args(&missing);
+    util::run(&mut install)
+}
+
+/// The packages of [`PACKAGES`] not installed, by `dpkg-query` (one spawn) or,
+/// without dpkg, by looking for the command each provides.
+fn missing_packages() -> Vec<&'static str> {
+    let names: Vec<&str> = PACKAGES.iter().map(|(p, _)| *p).collect();
+    let query = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Package} ${db:Status-Status}\n"])
+        .args(&names)
+        .output();
+    match query {
+        Ok(out) => {
+            let listed = String::from_utf8_lossy(&out.stdout);
+            names
+                .into_iter()
+                .filter(|p| !listed.lines().any(|l| l == format!("{p} installed")))
+                .collect()
+        }
+        Err(_) => PACKAGES
+            .iter()
+            .filter(|(_, cmd)| !util::on_path(cmd))
+            .map(|(p, _)| *p)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::llvm_major;
+
+    #[test]
+    fn llvm_major_from_library_name() {
+        assert_eq!(
+            llvm_major("libLLVM.so.22.1-rust-1.97.0-nightly").unwrap(),
+            "22"
+        );
+        assert_eq!(
+            llvm_major("libLLVM.so.19-rust-1.84.0-nightly").unwrap(),
+            "19"
+        );
+        assert!(llvm_major("libLLVM.so.rust").is_err());
+    }
+}

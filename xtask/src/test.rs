@@ -1,0 +1,92 @@
+//! `cargo xtask test`: set up, build, run every unit and end-to-end test in
+//! release mode against the freshly built sdtrace, then the lints.
+//!
+//! `cargo fmt --check` and `cargo clippy -D warnings` fail the run: both depend
+//! only on the source and the image's pinned stable toolchain, so a failure is
+//! something the project can fix. What it cannot fix is a toolchain installed
+//! without the rustfmt or clippy component and no network to add it; that case
+//! is reported and skipped instead of failing CI.
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::{build::build, setup::setup, util};
+
+pub struct Options {
+    pub lint: bool,
+    pub cargo_test_args: Vec<String>,
+}
+
+pub fn test(opts: &Options) -> Result<()> {
+    setup()?;
+    build()?;
+    let mut failed = Vec::new();
+
+    let mut cargo_test = util::cargo();
+    cargo_test.env("SDTRACE_BIN", util::sdtrace_bin()).args([
+        "test",
+        "--workspace",
+        "--release",
+        "--no-fail-fast",
+    ]);
+    if !opts.cargo_test_args.is_empty() {
+        cargo_test.arg("--").args(&opts.cargo_test_args);
+    }
+    if let Err(e) = util::run(&mut cargo_test) {
+        failed.push(format!("tests: {e}"));
+    }
+
+    if opts.lint {
+        if component_available("rustfmt", &["fmt", "--version"]) {
+            if let Err(e) = util::run(util::cargo().args(["fmt", "--all", "--check"])) {
+                failed.push(format!("formatting (run `cargo fmt --all`): {e}"));
+            }
+        }
+        if component_available("clippy", &["clippy", "--version"]) {
+            let mut clippy = util::cargo();
+            clippy.args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            if let Err(e) = util::run(&mut clippy) {
+                failed.push(format!("clippy: {e}"));
+            }
+        }
+    }
+
+    if failed.is_empty() {
+        eprintln!("xtask: all tests and checks passed");
+        return Ok(());
+    }
+    bail!(
+        "{} step(s) failed:\n  {}",
+        failed.len(),
+        failed.join("\n  ")
+    )
+}
+
+/// Whether `cargo <probe>` works, adding the rustup component once if not.
+fn component_available(component: &str, probe: &[&str]) -> bool {
+    let works = || {
+        util::cargo()
+            .args(probe)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works() {
+        return true;
+    }
+    let added = Command::new("rustup")
+        .args(["component", "add", component])
+        .status()
+        .is_ok_and(|s| s.success());
+    if added && works() {
+        return true;
+    }
+    eprintln!("xtask: WARNING: the {component} component is not installed and cannot be added; skipping that check");
+    false
+}
