@@ -1,0 +1,99 @@
+//! The benchmark and flood workload: `syscall-loop [getppid|read] [N] [--rate R]`
+//! makes N cheap syscalls (default 5,000,000 getppid, or 1-byte reads from
+//! /dev/zero) and prints the loop's own elapsed nanoseconds on stdout, so tracer
+//! start-up and tear-down never count. `--rate` paces the loop to R calls per
+//! second (the benchmark's search for the highest drop-free rate).
+use std::{
+    env,
+    hint::black_box,
+    process::ExitCode,
+    thread,
+    time::{Duration, Instant},
+};
+
+#[derive(Clone, Copy)]
+enum Call {
+    Getppid,
+    Read(libc::c_int),
+}
+
+impl Call {
+    fn once(self) {
+        match self {
+            // SAFETY: getppid has no preconditions.
+            Self::Getppid => black_box(unsafe { libc::getppid() }),
+            Self::Read(fd) => {
+                let mut byte = 0u8;
+                // SAFETY: fd is open for reading and byte is a valid 1-byte buffer.
+                let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
+                black_box(i32::try_from(n).unwrap_or(-1))
+            }
+        };
+    }
+}
+
+fn main() -> ExitCode {
+    let mut call = Call::Getppid;
+    let mut n: u64 = 5_000_000;
+    let mut rate: Option<f64> = None;
+    let mut args = env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "getppid" => call = Call::Getppid,
+            "read" => {
+                // SAFETY: the path is a NUL-terminated literal.
+                let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
+                assert!(
+                    fd >= 0,
+                    "open /dev/zero: {}",
+                    std::io::Error::last_os_error()
+                );
+                call = Call::Read(fd);
+            }
+            "--rate" => rate = args.next().and_then(|r| r.parse().ok()),
+            other => match other.replace('_', "").parse() {
+                Ok(v) => n = v,
+                Err(_) => {
+                    eprintln!("usage: syscall-loop [getppid|read] [N] [--rate CALLS_PER_SEC]");
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+
+    let start = Instant::now();
+    match rate {
+        None => (0..n).for_each(|_| call.once()),
+        Some(rate) => paced(call, n, rate, start),
+    }
+    println!("{}", start.elapsed().as_nanos());
+    ExitCode::SUCCESS
+}
+
+/// Runs in batches and waits after each until the schedule `start + done/rate`
+/// catches up; sleeping only when well ahead keeps the extra syscalls rare.
+fn paced(call: Call, n: u64, rate: f64, start: Instant) {
+    const BATCH: u64 = 1000;
+    let mut done = 0;
+    while done < n {
+        let batch = BATCH.min(n - done);
+        (0..batch).for_each(|_| call.once());
+        done += batch;
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "call counts stay far below 2^52"
+        )]
+        let due = start + Duration::from_secs_f64(done as f64 / rate);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            if due - now > Duration::from_micros(500) {
+                thread::sleep(due - now);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}

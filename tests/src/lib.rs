@@ -1,0 +1,14 @@
+//! The end-to-end harness: find the sdtrace binary, decide whether this machine
+//! can load eBPF programs (skip loudly, or fail under `CI=true`), run sdtrace
+//! with `-j`, and wait — with a deadline, never a sleep — for the JSON event a
+//! test caused. Also the helper binaries the tests and `cargo xtask bench` run:
+//! `syscall-loop` (a timed loop of cheap syscalls) and `hold-fd`.
+pub mod env;
+pub mod event;
+pub mod session;
+pub mod tmp;
+
+pub use env::{require_binary, require_tracer, Tracer};
+pub use event::EventExt;
+pub use session::{Finished, Session, Stats};
+pub use tmp::TempDir;

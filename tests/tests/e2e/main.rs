@@ -1,0 +1,9 @@
+//! End-to-end tests: each does something real (opens a file, runs a child,
+//! connects a socket) and waits for sdtrace's JSON event from that pid. They
+//! need root, BTF and bpf(); without them they skip loudly, or fail under
+//! `CI=true`. One binary, so sessions serialise on the harness's lock.
+mod cli;
+mod drops;
+mod exec;
+mod files;
+mod net;
