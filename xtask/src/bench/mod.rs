@@ -1,0 +1,327 @@
+//! `cargo xtask bench`: what tracing costs a process making cheap syscalls.
+//!
+//! The workload (`syscall-loop` from the tests crate) times its own loop, so
+//! tracer start-up never counts. Each tracer gets a short calibration run, then
+//! `--runs` timed runs of as many iterations as fit in about `--seconds` (at
+//! most `--iterations`: strace would take minutes for millions of calls); the
+//! table shows the median per iteration. Then the drain test: the highest
+//! syscall rate sdtrace captures in full (all syscalls) with zero drops.
+//!
+//! sdtrace and bpftrace trace the whole machine, so other load on it shows up
+//! in their rows; run on an idle machine for numbers to publish.
+mod tracers;
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::{build::build, setup::setup, util};
+use tracers::{Sample, Tracer, Workload};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Syscalls per run at most.
+    #[arg(long, default_value_t = 5_000_000)]
+    iterations: u64,
+    /// Timed runs per tracer; the table shows the median.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Seconds one run should take at most (fewer iterations for slow tracers).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// The syscall the loop makes: `getppid`, or `read` (1 byte from /dev/zero).
+    #[arg(long, default_value = "getppid", value_parser = ["getppid", "read"])]
+    workload: String,
+    /// Skip the search for the highest drop-free rate.
+    #[arg(long)]
+    no_drain: bool,
+}
+
+struct Row {
+    tracer: Tracer,
+    iterations: u64,
+    result: Result<Vec<Sample>, String>,
+}
+
+pub fn bench(opts: &Options) -> Result<()> {
+    setup()?;
+    build()?;
+    util::run(util::cargo().args(["build", "--release", "-p", "tests", "--bin", "syscall-loop"]))?;
+    let workload_bin = util::target_dir().join("release/syscall-loop");
+    let sdtrace = util::sdtrace_bin();
+    if !util::is_root() {
+        eprintln!("xtask: warning: not root; sdtrace, perf trace and bpftrace rows will fail");
+    }
+
+    let mut rows = Vec::new();
+    for tracer in tracers::ALL {
+        eprintln!("xtask: bench: {}", tracer.label());
+        if let Some(why) = tracer.unavailable(&sdtrace) {
+            rows.push(Row {
+                tracer,
+                iterations: 0,
+                result: Err(why),
+            });
+            continue;
+        }
+        let row = measure(tracer, &sdtrace, &workload_bin, opts);
+        if let Err(e) = &row.result {
+            eprintln!("xtask: bench: {} failed: {e}", tracer.label());
+        }
+        rows.push(row);
+    }
+    let drain = if opts.no_drain || Tracer::SdtraceAll.unavailable(&sdtrace).is_some() {
+        None
+    } else {
+        Some(drain(&sdtrace, &workload_bin, opts, &rows))
+    };
+
+    let report = render(opts, &rows, drain.as_ref());
+    println!("{report}");
+    let path = util::target_dir().join("bench.md");
+    fs::write(&path, &report)?;
+    eprintln!("xtask: bench: written to {}", path.display());
+    Ok(())
+}
+
+fn measure(tracer: Tracer, sdtrace: &Path, bin: &Path, opts: &Options) -> Row {
+    let calibration = (opts.iterations / 250).max(10_000);
+    let work = |iterations| Workload {
+        bin,
+        kind: &opts.workload,
+        iterations,
+        rate: None,
+    };
+    let calibrated = tracers::sample(tracer, sdtrace, &[], &work(calibration));
+    let iterations = match calibrated {
+        Ok(s) => {
+            let per_iter = ns_per_iter(s.loop_ns, calibration).max(1.0);
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a positive count well below 2^53"
+            )]
+            let fit = (opts.seconds * 1e9 / per_iter) as u64;
+            fit.clamp(10_000.min(opts.iterations), opts.iterations)
+        }
+        Err(e) => {
+            return Row {
+                tracer,
+                iterations: calibration,
+                result: Err(format!("{e:#}")),
+            }
+        }
+    };
+    let result = (0..opts.runs)
+        .map(|_| tracers::sample(tracer, sdtrace, &[], &work(iterations)))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| format!("{e:#}"));
+    Row {
+        tracer,
+        iterations,
+        result,
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "ns and counts stay far below 2^52"
+)]
+fn ns_per_iter(ns: u64, iterations: u64) -> f64 {
+    ns as f64 / iterations.max(1) as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn stat(stats: Option<&Value>, key: &str) -> Option<u64> {
+    stats?.get(key)?.as_u64()
+}
+
+/// A paced run and what sdtrace saw of it.
+struct DrainStep {
+    rate: f64,
+    achieved: f64,
+    dropped: Option<u64>,
+}
+
+/// Runs the loop paced at falling rates under sdtrace capturing all syscalls
+/// (text output to /dev/null) until a run loses nothing, starting from the
+/// unpaced rate the bench just measured.
+fn drain(
+    sdtrace: &Path,
+    bin: &Path,
+    opts: &Options,
+    rows: &[Row],
+) -> Result<Vec<DrainStep>, String> {
+    eprintln!("xtask: bench: searching for the highest drop-free rate");
+    let all = rows
+        .iter()
+        .find(|r| r.tracer == Tracer::SdtraceAll)
+        .ok_or("no sdtrace row")?;
+    let samples = all.result.as_ref().map_err(Clone::clone)?;
+    let unpaced: Vec<f64> = samples
+        .iter()
+        .map(|s| 1e9 / ns_per_iter(s.loop_ns, all.iterations))
+        .collect();
+    let mut rate = median(unpaced);
+    let mut steps = Vec::new();
+    if samples
+        .iter()
+        .all(|s| stat(s.stats.as_ref(), "dropped") == Some(0))
+    {
+        steps.push(DrainStep {
+            rate,
+            achieved: rate,
+            dropped: Some(0),
+        });
+        return Ok(steps);
+    }
+    for _ in 0..8 {
+        rate *= 0.7;
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a positive count well below 2^53"
+        )]
+        let iterations = ((rate * 2.0) as u64).max(10_000);
+        let work = Workload {
+            bin,
+            kind: &opts.workload,
+            iterations,
+            rate: Some(rate),
+        };
+        let s = tracers::sample(Tracer::SdtraceAll, sdtrace, &[], &work)
+            .map_err(|e| format!("{e:#}"))?;
+        let dropped = stat(s.stats.as_ref(), "dropped");
+        steps.push(DrainStep {
+            rate,
+            achieved: 1e9 / ns_per_iter(s.loop_ns, iterations),
+            dropped,
+        });
+        if dropped == Some(0) {
+            break;
+        }
+    }
+    Ok(steps)
+}
+
+fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, String>>) -> String {
+    let mut out = String::new();
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let _ = writeln!(out, "# sdtrace benchmark\n");
+    let _ = writeln!(
+        out,
+        "Workload: `syscall-loop {}`, median of {} runs; kernel {}, {cpus} CPUs. \
+         Iterations per run are capped so a run takes about {} s.\n",
+        opts.workload,
+        opts.runs,
+        kernel.trim(),
+        opts.seconds
+    );
+    let _ = writeln!(out, "| tracer | iterations/run | median ns/iter | vs. no tracer | sdtrace drops (median) | notes |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let baseline = rows
+        .iter()
+        .find(|r| r.tracer == Tracer::None)
+        .and_then(|r| {
+            let samples = r.result.as_ref().ok()?;
+            Some(median(
+                samples
+                    .iter()
+                    .map(|s| ns_per_iter(s.loop_ns, r.iterations))
+                    .collect(),
+            ))
+        });
+    for row in rows {
+        match &row.result {
+            Err(why) => {
+                let why = why.lines().next().unwrap_or_default().replace('|', "\\|");
+                let _ = writeln!(
+                    out,
+                    "| {} | | | | | not measured: {why} |",
+                    row.tracer.label()
+                );
+            }
+            Ok(samples) => {
+                let per_iter = median(
+                    samples
+                        .iter()
+                        .map(|s| ns_per_iter(s.loop_ns, row.iterations))
+                        .collect(),
+                );
+                let ratio =
+                    baseline.map_or_else(|| "?".into(), |b| format!("{:.2}x", per_iter / b));
+                let (drops, notes) = if row.tracer.is_sdtrace() {
+                    let drops: Vec<f64> = samples
+                        .iter()
+                        .filter_map(|s| stat(s.stats.as_ref(), "dropped"))
+                        .map(|d| d as f64)
+                        .collect();
+                    let events: Vec<f64> = samples
+                        .iter()
+                        .filter_map(|s| stat(s.stats.as_ref(), "events"))
+                        .map(|d| d as f64)
+                        .collect();
+                    let drops = if drops.is_empty() {
+                        "?".into()
+                    } else {
+                        format!("{:.0}", median(drops))
+                    };
+                    let reported = samples.iter().any(|s| !s.drop_lines.is_empty());
+                    let notes = format!(
+                        "events received (median) {}{}",
+                        if events.is_empty() {
+                            "?".into()
+                        } else {
+                            format!("{:.0}", median(events))
+                        },
+                        if reported {
+                            "; drops reported on stderr"
+                        } else {
+                            ""
+                        }
+                    );
+                    (drops, notes)
+                } else {
+                    (String::new(), String::new())
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {per_iter:.0} | {ratio} | {drops} | {notes} |",
+                    row.tracer.label(),
+                    row.iterations
+                );
+            }
+        }
+    }
+    match drain {
+        None => {}
+        Some(Err(e)) => {
+            let _ = writeln!(out, "\nHighest drop-free rate: not measured: {e}");
+        }
+        Some(Ok(steps)) => {
+            let _ = writeln!(out, "\n## Highest rate sdtrace drains with zero drops (all syscalls, default buffers)\n");
+            let _ = writeln!(out, "| target syscalls/s | achieved syscalls/s | dropped |");
+            let _ = writeln!(out, "|---:|---:|---:|");
+            for s in steps {
+                let dropped = s.dropped.map_or_else(|| "?".into(), |d| d.to_string());
+                let _ = writeln!(out, "| {:.0} | {:.0} | {dropped} |", s.rate, s.achieved);
+            }
+            let best = steps.iter().find(|s| s.dropped == Some(0));
+            let _ = match best {
+                Some(s) => writeln!(
+                    out,
+                    "\nsdtrace drained {:.0} syscalls/s with zero drops.",
+                    s.achieved
+                ),
+                None => writeln!(out, "\nNo rate tried was drained without drops."),
+            };
+        }
+    }
+    out
+}
