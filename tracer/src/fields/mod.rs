@@ -58,7 +58,11 @@ impl FieldType {
     pub fn is_numeric(self) -> bool {
         matches!(
             self,
-            FieldType::U64 | FieldType::I64 | FieldType::Port | FieldType::RelTimeNs | FieldType::AbsTimeNs
+            FieldType::U64
+                | FieldType::I64
+                | FieldType::Port
+                | FieldType::RelTimeNs
+                | FieldType::AbsTimeNs
         )
     }
 
@@ -121,7 +125,10 @@ pub struct FieldRef {
 impl FieldRef {
     /// A reference without an argument.
     pub fn plain(id: FieldId) -> FieldRef {
-        FieldRef { id, arg: FieldArg::None }
+        FieldRef {
+            id,
+            arg: FieldArg::None,
+        }
     }
 
     pub fn def(&self) -> &'static FieldDef {
@@ -174,11 +181,17 @@ pub fn lookup(name: &str) -> Option<&'static FieldDef> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FieldRefError {
     #[error("unknown field `{name}`{}", did_you_mean(.suggestion.as_deref()))]
-    Unknown { name: String, suggestion: Option<&'static str> },
+    Unknown {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
     #[error("field `{field}` takes no argument")]
     UnexpectedArg { field: &'static str },
     #[error("field `{field}` needs an argument, as in `{example}`")]
-    MissingArg { field: &'static str, example: &'static str },
+    MissingArg {
+        field: &'static str,
+        example: &'static str,
+    },
     #[error("field `{field}` takes an index in brackets, as in `{field}[1]`, not `{arg}`")]
     BadIndex { field: &'static str, arg: String },
     #[error("field `{field}` takes an index in brackets (`{field}[1]`), not a name")]
@@ -189,12 +202,17 @@ pub enum FieldRefError {
 
 /// ` (did you mean `x`?)`, or nothing.
 pub(crate) fn did_you_mean(suggestion: Option<&str>) -> String {
-    suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    suggestion
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo:
 /// at most a third of the word's length in edits (transpositions count once).
-pub(crate) fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -217,14 +235,19 @@ pub fn parse_field_ref(text: &str) -> Result<FieldRef, FieldRefError> {
     // `evt.arg.fd`: a field taking a name, followed by `.name`.
     if bracket.is_none() {
         if let Some(def) = FIELDS.iter().find(|d| {
-            base.len() > d.name.len() + 1 && base.starts_with(d.name) && base.as_bytes()[d.name.len()] == b'.'
+            base.len() > d.name.len() + 1
+                && base.starts_with(d.name)
+                && base.as_bytes()[d.name.len()] == b'.'
         }) {
             let name = &base[def.name.len() + 1..];
             return match def.arg {
-                FieldArgKind::Name | FieldArgKind::IndexOrName => {
-                    Ok(FieldRef { id: def.id, arg: FieldArg::Name(name.to_owned()) })
+                FieldArgKind::Name | FieldArgKind::IndexOrName => Ok(FieldRef {
+                    id: def.id,
+                    arg: FieldArg::Name(name.to_owned()),
+                }),
+                FieldArgKind::Index | FieldArgKind::IndexOptional => {
+                    Err(FieldRefError::IndexOnly { field: def.name })
                 }
-                FieldArgKind::Index | FieldArgKind::IndexOptional => Err(FieldRefError::IndexOnly { field: def.name }),
                 FieldArgKind::None => Err(FieldRefError::Unknown {
                     name: text.to_owned(),
                     suggestion: closest(text, FIELDS.iter().map(|d| d.name)),
@@ -232,24 +255,38 @@ pub fn parse_field_ref(text: &str) -> Result<FieldRef, FieldRefError> {
             };
         }
     }
-    Err(FieldRefError::Unknown { name: base.to_owned(), suggestion: closest(base, FIELDS.iter().map(|d| d.name)) })
+    Err(FieldRefError::Unknown {
+        name: base.to_owned(),
+        suggestion: closest(base, FIELDS.iter().map(|d| d.name)),
+    })
 }
 
 fn resolve_arg(def: &'static FieldDef, bracket: Option<&str>) -> Result<FieldRef, FieldRefError> {
     let index = |arg: &str| -> Result<FieldArg, FieldRefError> {
         match arg.trim().parse::<u32>() {
             Ok(i) => Ok(FieldArg::Index(i64::from(i))),
-            Err(_) => Err(FieldRefError::BadIndex { field: def.name, arg: arg.to_owned() }),
+            Err(_) => Err(FieldRefError::BadIndex {
+                field: def.name,
+                arg: arg.to_owned(),
+            }),
         }
     };
     let arg = match (def.arg, bracket) {
         (FieldArgKind::None, None) | (FieldArgKind::IndexOptional, None) => FieldArg::None,
-        (FieldArgKind::None, Some(_)) => return Err(FieldRefError::UnexpectedArg { field: def.name }),
+        (FieldArgKind::None, Some(_)) => {
+            return Err(FieldRefError::UnexpectedArg { field: def.name })
+        }
         (FieldArgKind::Index | FieldArgKind::Name | FieldArgKind::IndexOrName, None) => {
-            return Err(FieldRefError::MissingArg { field: def.name, example: def.example })
+            return Err(FieldRefError::MissingArg {
+                field: def.name,
+                example: def.example,
+            })
         }
         (FieldArgKind::Name, Some(_)) => return Err(FieldRefError::NameOnly { field: def.name }),
-        (FieldArgKind::Index | FieldArgKind::IndexOrName | FieldArgKind::IndexOptional, Some(arg)) => index(arg)?,
+        (
+            FieldArgKind::Index | FieldArgKind::IndexOrName | FieldArgKind::IndexOptional,
+            Some(arg),
+        ) => index(arg)?,
     };
     Ok(FieldRef { id: def.id, arg })
 }
@@ -261,7 +298,11 @@ mod tests {
     #[test]
     fn ids_index_the_table() {
         for (i, def) in FIELDS.iter().enumerate() {
-            assert_eq!(def.id as usize, i, "row {} is out of FieldId order", def.name);
+            assert_eq!(
+                def.id as usize, i,
+                "row {} is out of FieldId order",
+                def.name
+            );
             assert_eq!(def.id.def().name, def.name);
         }
     }
@@ -274,20 +315,45 @@ mod tests {
         assert_eq!(names.len(), FIELDS.len());
         for def in FIELDS {
             assert_eq!(def.name.split('.').next(), Some(def.class), "{}", def.name);
-            assert!(!def.desc.is_empty() && def.example.contains(def.name), "{}", def.name);
+            assert!(
+                !def.desc.is_empty() && def.example.contains(def.name),
+                "{}",
+                def.name
+            );
         }
     }
 
     #[test]
     fn resolves_arguments() {
-        assert_eq!(parse_field_ref("proc.name"), Ok(FieldRef::plain(FieldId::ProcName)));
+        assert_eq!(
+            parse_field_ref("proc.name"),
+            Ok(FieldRef::plain(FieldId::ProcName))
+        );
         assert_eq!(
             parse_field_ref("evt.arg.fd"),
-            Ok(FieldRef { id: FieldId::EvtArg, arg: FieldArg::Name("fd".into()) })
+            Ok(FieldRef {
+                id: FieldId::EvtArg,
+                arg: FieldArg::Name("fd".into())
+            })
         );
-        assert_eq!(parse_field_ref("evt.arg[0]"), Ok(FieldRef { id: FieldId::EvtArg, arg: FieldArg::Index(0) }));
-        assert_eq!(parse_field_ref("proc.aname[2]"), Ok(FieldRef { id: FieldId::ProcAname, arg: FieldArg::Index(2) }));
-        assert_eq!(parse_field_ref("proc.aname"), Ok(FieldRef::plain(FieldId::ProcAname)));
+        assert_eq!(
+            parse_field_ref("evt.arg[0]"),
+            Ok(FieldRef {
+                id: FieldId::EvtArg,
+                arg: FieldArg::Index(0)
+            })
+        );
+        assert_eq!(
+            parse_field_ref("proc.aname[2]"),
+            Ok(FieldRef {
+                id: FieldId::ProcAname,
+                arg: FieldArg::Index(2)
+            })
+        );
+        assert_eq!(
+            parse_field_ref("proc.aname"),
+            Ok(FieldRef::plain(FieldId::ProcAname))
+        );
         for text in ["evt.arg[0]", "evt.arg.fd", "proc.aname[3]", "fd.name"] {
             assert_eq!(parse_field_ref(text).unwrap().to_string(), text);
         }
@@ -297,13 +363,34 @@ mod tests {
     fn reports_bad_references() {
         assert_eq!(
             parse_field_ref("proc.nam"),
-            Err(FieldRefError::Unknown { name: "proc.nam".into(), suggestion: Some("proc.name") })
+            Err(FieldRefError::Unknown {
+                name: "proc.nam".into(),
+                suggestion: Some("proc.name")
+            })
         );
-        assert!(matches!(parse_field_ref("proc.name[1]"), Err(FieldRefError::UnexpectedArg { .. })));
-        assert!(matches!(parse_field_ref("evt.arg"), Err(FieldRefError::MissingArg { .. })));
-        assert!(matches!(parse_field_ref("proc.aname[x]"), Err(FieldRefError::BadIndex { .. })));
-        assert!(matches!(parse_field_ref("proc.aname.x"), Err(FieldRefError::IndexOnly { .. })));
-        assert!(matches!(parse_field_ref("proc.name.x"), Err(FieldRefError::Unknown { .. })));
-        assert_eq!(parse_field_ref("").unwrap_err().to_string(), "unknown field ``");
+        assert!(matches!(
+            parse_field_ref("proc.name[1]"),
+            Err(FieldRefError::UnexpectedArg { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("evt.arg"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("proc.aname[x]"),
+            Err(FieldRefError::BadIndex { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("proc.aname.x"),
+            Err(FieldRefError::IndexOnly { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("proc.name.x"),
+            Err(FieldRefError::Unknown { .. })
+        ));
+        assert_eq!(
+            parse_field_ref("").unwrap_err().to_string(),
+            "unknown field ``"
+        );
     }
 }

@@ -72,7 +72,15 @@ const fn row(
     desc: &'static str,
     example: &'static str,
 ) -> FieldDef {
-    FieldDef { id, name, class, ty, arg, desc, example }
+    FieldDef {
+        id,
+        name,
+        class,
+        ty,
+        arg,
+        desc,
+        example,
+    }
 }
 
 use FieldArgKind as A;
