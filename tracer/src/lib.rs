@@ -5,3 +5,4 @@
 //! of every field name the filter and the output formats share.
 
 pub mod fields;
+pub mod filter;
