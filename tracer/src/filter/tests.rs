@@ -628,3 +628,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn generated_filters_are_not_vacuous() {
+    // The push-down property is only worth something if the generated filters
+    // accept a fair share of events and push something down.
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut accepted, mut total, mut narrowed) = (0, 0, 0);
+    for _ in 0..300 {
+        let src = filter_text().new_tree(&mut runner).unwrap().current();
+        let f = parse(&src);
+        if f.pushdown() != PushDown::all() {
+            narrowed += 1;
+        }
+        for _ in 0..8 {
+            let mut ev = event().new_tree(&mut runner).unwrap().current();
+            total += 1;
+            accepted += usize::from(f.matches(&mut ev));
+        }
+    }
+    assert!(
+        accepted * 10 > total && accepted * 10 < total * 9,
+        "{accepted}/{total} accepted"
+    );
+    assert!(
+        narrowed > 50,
+        "{narrowed}/300 filters pushed something down"
+    );
+}
+
+#[test]
+fn direction_values_are_bare_operator_characters() {
+    let f = parse("evt.dir=< or evt.dir = >");
+    assert_eq!(f.to_string(), "evt.dir = \"<\" or evt.dir = \">\"");
+    assert_eq!(parse(&f.to_string()).expr(), f.expr());
+}
