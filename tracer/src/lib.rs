@@ -5,4 +5,8 @@
 //! of every field name the filter and the output formats share.
 
 pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod fields;
+pub mod filter;
+pub mod output;
