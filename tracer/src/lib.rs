@@ -3,3 +3,5 @@
 //! events) -> `state` (process and fd tables) -> `filter` (the `-c` language and
 //! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
 //! of every field name the filter and the output formats share.
+
+pub mod state;
