@@ -163,13 +163,25 @@ impl FdInfo {
     /// An fd that is only a name: files, pipes, anon inodes.
     #[must_use]
     pub fn new(kind: FdKind, name: String, flags: u32) -> Self {
-        Self { kind, name, flags, l4proto: L4Proto::Unknown, local: None, remote: None, server: false }
+        Self {
+            kind,
+            name,
+            flags,
+            l4proto: L4Proto::Unknown,
+            local: None,
+            remote: None,
+            server: false,
+        }
     }
 
     /// A file or directory opened with `flags`; `O_DIRECTORY` decides which.
     #[must_use]
     pub fn path(path: String, flags: u32) -> Self {
-        let kind = if flags & O_DIRECTORY != 0 { FdKind::Directory } else { FdKind::File };
+        let kind = if flags & O_DIRECTORY != 0 {
+            FdKind::Directory
+        } else {
+            FdKind::File
+        };
         Self::new(kind, path, flags)
     }
 
@@ -184,7 +196,15 @@ impl FdInfo {
     ) -> Self {
         let v6 = local.or(remote).is_some_and(|a| a.is_ipv6());
         let kind = if v6 { FdKind::Ipv6 } else { FdKind::Ipv4 };
-        let mut fd = Self { kind, name: String::new(), flags, l4proto, local, remote, server };
+        let mut fd = Self {
+            kind,
+            name: String::new(),
+            flags,
+            l4proto,
+            local,
+            remote,
+            server,
+        };
         fd.rename_socket();
         fd
     }
@@ -223,7 +243,11 @@ impl FdInfo {
     }
 
     fn client_server(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        if self.server { (self.remote, self.local) } else { (self.local, self.remote) }
+        if self.server {
+            (self.remote, self.local)
+        } else {
+            (self.local, self.remote)
+        }
     }
 
     /// `fd.cip`: the client's address of a connected IP socket.
@@ -287,7 +311,14 @@ impl FdInfo {
             .and_then(|r| r.strip_suffix(']'))
             .and_then(|n| n.parse::<u64>().ok());
         match inode.and_then(|ino| net?.by_inode.get(&ino).map(|e| (e, net))) {
-            Some((NetEntry::Ip { proto, local, remote }, Some(net))) => {
+            Some((
+                NetEntry::Ip {
+                    proto,
+                    local,
+                    remote,
+                },
+                Some(net),
+            )) => {
                 let server = remote.is_none() || net.is_server(*proto, local);
                 Self::ip_socket(*proto, Some(*local), *remote, server, flags)
             }
@@ -364,8 +395,14 @@ impl FdTable {
     /// `dup`/`dup2`/`dup3`/`F_DUPFD`: `new` refers to what `old` does, with
     /// its own close-on-exec bit.
     pub(crate) fn dup(&mut self, old: i32, new: i32, cloexec: bool) -> bool {
-        let Some(mut info) = self.fds.get(&old).cloned() else { return false };
-        info.flags = if cloexec { info.flags | O_CLOEXEC } else { info.flags & !O_CLOEXEC };
+        let Some(mut info) = self.fds.get(&old).cloned() else {
+            return false;
+        };
+        info.flags = if cloexec {
+            info.flags | O_CLOEXEC
+        } else {
+            info.flags & !O_CLOEXEC
+        };
         self.insert(new, info);
         true
     }
@@ -379,7 +416,10 @@ mod tests {
     fn kinds_from_links() {
         let k = |t: &str| FdInfo::from_link(t, 0, None).kind;
         assert_eq!(k("/etc/passwd"), FdKind::File);
-        assert_eq!(FdInfo::from_link("/tmp", O_DIRECTORY, None).kind, FdKind::Directory);
+        assert_eq!(
+            FdInfo::from_link("/tmp", O_DIRECTORY, None).kind,
+            FdKind::Directory
+        );
         assert_eq!(k("pipe:[123]"), FdKind::Pipe);
         assert_eq!(k("anon_inode:[eventfd]"), FdKind::Event);
         assert_eq!(k("anon_inode:[eventpoll]"), FdKind::Eventpoll);

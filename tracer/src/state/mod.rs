@@ -20,6 +20,8 @@ mod process;
 mod procfs;
 mod users;
 
+#[cfg(test)]
+mod tests;
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;

@@ -35,7 +35,10 @@ impl L4Proto {
     /// carry `SOCK_NONBLOCK`/`SOCK_CLOEXEC`, which are masked off.
     #[must_use]
     pub fn from_socket(ty: u32, proto: u32) -> Self {
-        let (icmp, icmpv6) = (libc::IPPROTO_ICMP.cast_unsigned(), libc::IPPROTO_ICMPV6.cast_unsigned());
+        let (icmp, icmpv6) = (
+            libc::IPPROTO_ICMP.cast_unsigned(),
+            libc::IPPROTO_ICMPV6.cast_unsigned(),
+        );
         match (ty & 0xf).cast_signed() {
             libc::SOCK_STREAM => Self::Tcp,
             libc::SOCK_DGRAM if proto == icmp || proto == icmpv6 => Self::Icmp,
@@ -97,7 +100,9 @@ impl NetTable {
     /// Adds the lines of a `tcp`, `tcp6`, `udp` or `udp6` file.
     pub(crate) fn add_inet(&mut self, text: &str, proto: L4Proto) {
         for line in text.lines().skip(1) {
-            let Some((inode, local, remote)) = parse_inet_line(line) else { continue };
+            let Some((inode, local, remote)) = parse_inet_line(line) else {
+                continue;
+            };
             if inode == 0 {
                 // TIME_WAIT and similar: no longer owned by any fd.
                 continue;
@@ -106,7 +111,14 @@ impl NetTable {
             if remote.is_none() {
                 self.listening.insert((proto, local.port()));
             }
-            self.by_inode.insert(inode, NetEntry::Ip { proto, local, remote });
+            self.by_inode.insert(
+                inode,
+                NetEntry::Ip {
+                    proto,
+                    local,
+                    remote,
+                },
+            );
         }
     }
 
@@ -114,10 +126,15 @@ impl NetTable {
     pub(crate) fn add_unix(&mut self, text: &str) {
         for line in text.lines().skip(1) {
             let mut cols = line.split_whitespace();
-            let Some(kaddr) = cols.next().and_then(|c| u64::from_str_radix(c.trim_end_matches(':'), 16).ok()) else {
+            let Some(kaddr) = cols
+                .next()
+                .and_then(|c| u64::from_str_radix(c.trim_end_matches(':'), 16).ok())
+            else {
                 continue;
             };
-            let Some(inode) = cols.nth(5).and_then(|c| c.parse::<u64>().ok()) else { continue };
+            let Some(inode) = cols.nth(5).and_then(|c| c.parse::<u64>().ok()) else {
+                continue;
+            };
             let path = cols.next().map(str::to_owned);
             self.by_inode.insert(inode, NetEntry::Unix { path, kaddr });
         }
@@ -148,7 +165,11 @@ fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
     let (ip, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| -> Option<[u8; 4]> {
-        Some(u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?.to_ne_bytes())
+        Some(
+            u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_ne_bytes(),
+        )
     };
     let ip = match ip.len() {
         8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
@@ -170,7 +191,10 @@ mod tests {
 
     #[test]
     fn hex_addresses() {
-        assert_eq!(parse_hex_addr("0100007F:1F90"), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(
+            parse_hex_addr("0100007F:1F90"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
         assert_eq!(
             parse_hex_addr("00000000000000000000000001000000:20FB"),
             Some("[::1]:8443".parse().unwrap())

@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn resolves_against_base() {
-        assert_eq!(resolve("/home/u", "src/../Cargo.toml"), "/home/u/Cargo.toml");
+        assert_eq!(
+            resolve("/home/u", "src/../Cargo.toml"),
+            "/home/u/Cargo.toml"
+        );
         assert_eq!(resolve("/home/u", "../../.."), "/");
         assert_eq!(resolve("/home/u", "/etc/passwd"), "/etc/passwd");
         assert_eq!(resolve("/", "tmp"), "/tmp");

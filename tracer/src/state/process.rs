@@ -227,7 +227,11 @@ impl ProcessTable {
     /// The process `tgid`, read from `/proc` on the first miss (a process
     /// that started before attach). A failed read is remembered.
     pub fn process_or_load(&mut self, tgid: u32) -> Option<&Process> {
-        if self.load(tgid) { self.procs.get(&tgid) } else { None }
+        if self.load(tgid) {
+            self.procs.get(&tgid)
+        } else {
+            None
+        }
     }
 
     /// The process a thread belongs to.
@@ -369,7 +373,8 @@ impl ProcessTable {
         }
         // Thread entries stay until the reap so late events still resolve.
         p.exit = Some(Exit { code, ts_ns });
-        self.reap_queue.push_back((ts_ns.saturating_add(self.grace_ns), tgid, p.generation));
+        self.reap_queue
+            .push_back((ts_ns.saturating_add(self.grace_ns), tgid, p.generation));
     }
 
     /// Drops processes whose grace period ended by `now_ns`. The event
@@ -380,7 +385,10 @@ impl ProcessTable {
                 break;
             }
             self.reap_queue.pop_front();
-            let due = self.procs.get(&tgid).is_some_and(|p| p.generation == generation && p.exit.is_some());
+            let due = self
+                .procs
+                .get(&tgid)
+                .is_some_and(|p| p.generation == generation && p.exit.is_some());
             if due {
                 let p = self.procs.remove(&tgid).expect("checked above");
                 self.forget_threads(&p);
@@ -397,7 +405,11 @@ impl ProcessTable {
 
     /// `fchdir(fd)`: the cwd becomes the directory `fd` names.
     pub fn fchdir(&mut self, tgid: u32, fd: i32) {
-        let Some(dir) = self.fd_or_load(tgid, fd).filter(|d| d.kind.is_path()).map(|d| d.name.clone()) else {
+        let Some(dir) = self
+            .fd_or_load(tgid, fd)
+            .filter(|d| d.kind.is_path())
+            .map(|d| d.name.clone())
+        else {
             return;
         };
         if let Some(p) = self.procs.get_mut(&tgid) {
@@ -413,9 +425,15 @@ impl ProcessTable {
         let base = if path.starts_with('/') || dirfd == AT_FDCWD {
             None
         } else {
-            Some(self.fd_or_load(tgid, dirfd).filter(|d| d.kind.is_path()).map(|d| d.name.clone()))
+            Some(
+                self.fd_or_load(tgid, dirfd)
+                    .filter(|d| d.kind.is_path())
+                    .map(|d| d.name.clone()),
+            )
         };
-        let Some(p) = self.process_mut(tgid) else { return };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
         let full = match base {
             None => resolve(&p.cwd, path),
             Some(Some(dir)) => resolve(&dir, path),
@@ -428,13 +446,17 @@ impl ProcessTable {
     /// `socket(domain, type, protocol)` returned `fd`. `SOCK_CLOEXEC` and
     /// `SOCK_NONBLOCK` in `ty` have the values of their `O_*` twins.
     pub fn socket(&mut self, tgid: u32, fd: i32, domain: u32, ty: u32, proto: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
         p.fds.insert(fd, new_socket(domain, ty, proto));
     }
 
     /// `socketpair` returned `fds`.
     pub fn socketpair(&mut self, tgid: u32, fds: [i32; 2], domain: u32, ty: u32, proto: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
         for fd in fds {
             p.fds.insert(fd, new_socket(domain, ty, proto));
         }
@@ -444,7 +466,11 @@ impl ProcessTable {
     pub fn bind(&mut self, tgid: u32, fd: i32, local: SocketAddr) {
         self.update_socket(tgid, fd, |s| {
             s.local = Some(local);
-            s.kind = if local.is_ipv6() { FdKind::Ipv6 } else { FdKind::Ipv4 };
+            s.kind = if local.is_ipv6() {
+                FdKind::Ipv6
+            } else {
+                FdKind::Ipv4
+            };
         });
     }
 
@@ -455,29 +481,60 @@ impl ProcessTable {
 
     /// `connect` of an IP socket completed: this end is the client.
     pub fn connected(&mut self, tgid: u32, fd: i32, tuple: &SockTuple) {
-        let Some(p) = self.process_mut(tgid) else { return };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
         let flags = p.fds.get(fd).map_or(0, |s| s.flags);
-        p.fds.insert(fd, FdInfo::ip_socket(tuple.proto, Some(tuple.local), Some(tuple.remote), false, flags));
+        p.fds.insert(
+            fd,
+            FdInfo::ip_socket(
+                tuple.proto,
+                Some(tuple.local),
+                Some(tuple.remote),
+                false,
+                flags,
+            ),
+        );
     }
 
     /// `accept`/`accept4` returned `fd` for an IP connection: the server end.
     pub fn accepted(&mut self, tgid: u32, fd: i32, tuple: &SockTuple, flags: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
-        p.fds.insert(fd, FdInfo::ip_socket(tuple.proto, Some(tuple.local), Some(tuple.remote), true, flags));
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
+        p.fds.insert(
+            fd,
+            FdInfo::ip_socket(
+                tuple.proto,
+                Some(tuple.local),
+                Some(tuple.remote),
+                true,
+                flags,
+            ),
+        );
     }
 
     /// `connect` of a unix socket to `path` (or an abstract name).
     pub fn unix_connected(&mut self, tgid: u32, fd: i32, path: &str) {
-        let Some(p) = self.process_mut(tgid) else { return };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
         let flags = p.fds.get(fd).map_or(0, |s| s.flags);
-        p.fds.insert(fd, FdInfo::new(FdKind::Unix, path.to_owned(), flags));
+        p.fds
+            .insert(fd, FdInfo::new(FdKind::Unix, path.to_owned(), flags));
     }
 
     /// `accept` on the unix socket `listen_fd` returned `fd`; it takes the
     /// listener's name.
     pub fn unix_accepted(&mut self, tgid: u32, listen_fd: i32, fd: i32, flags: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
-        let name = p.fds.get(listen_fd).map(|l| l.name.clone()).unwrap_or_default();
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
+        let name = p
+            .fds
+            .get(listen_fd)
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
         let mut info = FdInfo::new(FdKind::Unix, name, flags);
         info.server = true;
         p.fds.insert(fd, info);
@@ -485,10 +542,17 @@ impl ProcessTable {
 
     /// `pipe`/`pipe2` returned `fds`; `ino` is the pipe's inode (0 if unknown).
     pub fn pipe(&mut self, tgid: u32, fds: [i32; 2], ino: u64, flags: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
-        let name = if ino == 0 { "pipe".to_owned() } else { format!("pipe:[{ino}]") };
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
+        let name = if ino == 0 {
+            "pipe".to_owned()
+        } else {
+            format!("pipe:[{ino}]")
+        };
         for fd in fds {
-            p.fds.insert(fd, FdInfo::new(FdKind::Pipe, name.clone(), flags));
+            p.fds
+                .insert(fd, FdInfo::new(FdKind::Pipe, name.clone(), flags));
         }
     }
 
@@ -496,14 +560,22 @@ impl ProcessTable {
     /// `inotify_init`, `timerfd_create`, `userfaultfd`, `io_uring_setup`,
     /// `pidfd_open`, `bpf`. Named as readlink would show it.
     pub fn anon(&mut self, tgid: u32, fd: i32, kind: FdKind, flags: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
-        p.fds.insert(fd, FdInfo::new(kind, kind.anon_link().to_owned(), flags));
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
+        p.fds
+            .insert(fd, FdInfo::new(kind, kind.anon_link().to_owned(), flags));
     }
 
     /// `memfd_create(name)` returned `fd`.
     pub fn memfd(&mut self, tgid: u32, fd: i32, name: &str, flags: u32) {
-        let Some(p) = self.process_mut(tgid) else { return };
-        p.fds.insert(fd, FdInfo::new(FdKind::Memfd, format!("/memfd:{name}"), flags));
+        let Some(p) = self.process_mut(tgid) else {
+            return;
+        };
+        p.fds.insert(
+            fd,
+            FdInfo::new(FdKind::Memfd, format!("/memfd:{name}"), flags),
+        );
     }
 
     /// `dup`, `dup2`, `dup3`, `fcntl(F_DUPFD[_CLOEXEC])`: `new` now refers to
@@ -547,7 +619,11 @@ impl ProcessTable {
     }
 
     fn process_mut(&mut self, tgid: u32) -> Option<&mut Process> {
-        if self.load(tgid) { self.procs.get_mut(&tgid) } else { None }
+        if self.load(tgid) {
+            self.procs.get_mut(&tgid)
+        } else {
+            None
+        }
     }
 
     /// Makes sure `tgid` is in the table, reading `/proc/<tgid>` once if not.
@@ -630,11 +706,19 @@ impl ProcessTable {
     }
 
     fn load_fd(&mut self, tgid: u32, fd: i32) {
-        let Some(p) = self.procs.get(&tgid) else { return };
+        let Some(p) = self.procs.get(&tgid) else {
+            return;
+        };
         let net_ns = p.net_ns;
-        let found = if p.is_alive() { self.procfs.read_fd(tgid, fd) } else { None };
+        let found = if p.is_alive() {
+            self.procfs.read_fd(tgid, fd)
+        } else {
+            None
+        };
         let info = found.map(|(target, flags)| {
-            let ino = target.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')?.parse::<u64>().ok());
+            let ino = target
+                .strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']')?.parse::<u64>().ok());
             let mut net = Self::net_table(&mut self.nets, &self.procfs, net_ns, tgid, false);
             if ino.is_some_and(|ino| !net.by_inode.contains_key(&ino)) {
                 net = Self::net_table(&mut self.nets, &self.procfs, net_ns, tgid, true);
@@ -650,7 +734,9 @@ impl ProcessTable {
 
     /// Applies `f` to an IP socket fd and renames it from its new addresses.
     fn update_socket(&mut self, tgid: u32, fd: i32, f: impl FnOnce(&mut FdInfo)) {
-        let Some(s) = self.procs.get_mut(&tgid).and_then(|p| p.fds.get_mut(fd)) else { return };
+        let Some(s) = self.procs.get_mut(&tgid).and_then(|p| p.fds.get_mut(fd)) else {
+            return;
+        };
         if matches!(s.kind, FdKind::Ipv4 | FdKind::Ipv6) {
             f(s);
             s.rename_socket();

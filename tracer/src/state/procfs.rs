@@ -49,7 +49,10 @@ impl ProcFs {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let ticks_per_sec = u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100);
-        Self { root: root.into(), ticks_per_sec }
+        Self {
+            root: root.into(),
+            ticks_per_sec,
+        }
     }
 
     /// Where this `/proc` lives.
@@ -65,7 +68,9 @@ impl ProcFs {
     /// The numeric entries of the root: every process (threads are hidden).
     pub(crate) fn pids(&self) -> Result<Vec<u32>, StateError> {
         let dir = fs::read_dir(&self.root).map_err(Self::io(self.root.clone()))?;
-        Ok(dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        Ok(dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect())
     }
 
     /// Everything sdtrace wants from `/proc/<pid>`. Fails only when `stat`
@@ -75,13 +80,18 @@ impl ProcFs {
         let dir = self.root.join(pid.to_string());
         let stat_path = dir.join("stat");
         let stat = fs::read_to_string(&stat_path).map_err(Self::io(stat_path.clone()))?;
-        let stat = parse_stat(&stat).ok_or(StateError::Parse { path: stat_path, what: "stat line" })?;
+        let stat = parse_stat(&stat).ok_or(StateError::Parse {
+            path: stat_path,
+            what: "stat line",
+        })?;
         let mut snap = Snapshot {
             tgid: pid,
             ppid: stat.ppid,
             comm: stat.comm.to_owned(),
             tty: stat.tty,
-            start_ns: stat.start_ticks.saturating_mul(1_000_000_000 / self.ticks_per_sec),
+            start_ns: stat
+                .start_ticks
+                .saturating_mul(1_000_000_000 / self.ticks_per_sec),
             ..Snapshot::default()
         };
         if let Ok(status) = fs::read_to_string(dir.join("status")) {
@@ -95,19 +105,32 @@ impl ProcFs {
         }
         snap.exepath = read_link(&dir.join("exe")).unwrap_or_default();
         snap.cwd = read_link(&dir.join("cwd")).unwrap_or_default();
-        let ns = |name: &str| read_link(&dir.join("ns").join(name)).and_then(|l| parse_ns_link(&l)).unwrap_or(0);
+        let ns = |name: &str| {
+            read_link(&dir.join("ns").join(name))
+                .and_then(|l| parse_ns_link(&l))
+                .unwrap_or(0)
+        };
         snap.pid_ns = ns("pid");
         snap.mnt_ns = ns("mnt");
         snap.net_ns = ns("net");
         snap.tids = fs::read_dir(dir.join("task"))
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         if snap.tids.is_empty() {
             snap.tids.push(snap.tgid);
         }
         if let Ok(fds) = fs::read_dir(dir.join("fd")) {
             for entry in fds.flatten() {
-                let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+                let Some(fd) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<i32>().ok())
+                else {
+                    continue;
+                };
                 if let Some((target, flags)) = self.read_fd(pid, fd) {
                     snap.fds.push((fd, target, flags));
                 }
@@ -132,7 +155,12 @@ impl ProcFs {
     pub(crate) fn read_net(&self, pid: u32) -> NetTable {
         let dir = self.root.join(pid.to_string()).join("net");
         let mut table = NetTable::default();
-        for (file, proto) in [("tcp", L4Proto::Tcp), ("tcp6", L4Proto::Tcp), ("udp", L4Proto::Udp), ("udp6", L4Proto::Udp)] {
+        for (file, proto) in [
+            ("tcp", L4Proto::Tcp),
+            ("tcp6", L4Proto::Tcp),
+            ("udp", L4Proto::Udp),
+            ("udp6", L4Proto::Udp),
+        ] {
             if let Ok(text) = fs::read_to_string(dir.join(file)) {
                 table.add_inet(&text, proto);
             }
@@ -145,7 +173,9 @@ impl ProcFs {
 }
 
 fn read_link(path: &Path) -> Option<String> {
-    fs::read_link(path).ok().map(|p| p.to_string_lossy().into_owned())
+    fs::read_link(path)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The fields of `/proc/<pid>/stat` sdtrace uses.
@@ -185,7 +215,9 @@ pub(crate) struct Status {
 pub(crate) fn parse_status(text: &str) -> Status {
     let mut s = Status::default();
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let second = || value.split_whitespace().nth(1)?.parse().ok();
         match key {
             "Tgid" => s.tgid = value.trim().parse().ok(),
@@ -204,7 +236,10 @@ pub(crate) fn split_args(bytes: &[u8]) -> Vec<String> {
     if bytes.is_empty() {
         return Vec::new();
     }
-    bytes.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+    bytes
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// `net:[4026531833]` -> 4026531833.
@@ -226,14 +261,31 @@ mod tests {
     fn stat_with_awkward_comm() {
         let line = "7617 (a) b (c)) R 7604 7604 5070 34816 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 76298 3133440 389";
         let s = parse_stat(line).unwrap();
-        assert_eq!(s, Stat { comm: "a) b (c)", ppid: 7604, tty: 34816, start_ticks: 76298 });
+        assert_eq!(
+            s,
+            Stat {
+                comm: "a) b (c)",
+                ppid: 7604,
+                tty: 34816,
+                start_ticks: 76298
+            }
+        );
         assert!(parse_stat("12 (x) S").is_none());
     }
 
     #[test]
     fn status_takes_effective_ids() {
-        let s = parse_status("Name:\tx\nTgid:\t42\nPid:\t43\nUid:\t1000\t0\t0\t0\nGid:\t100\t5\t5\t5\n");
-        assert_eq!(s, Status { tgid: Some(42), uid: 0, gid: 5 });
+        let s = parse_status(
+            "Name:\tx\nTgid:\t42\nPid:\t43\nUid:\t1000\t0\t0\t0\nGid:\t100\t5\t5\t5\n",
+        );
+        assert_eq!(
+            s,
+            Status {
+                tgid: Some(42),
+                uid: 0,
+                gid: 5
+            }
+        );
     }
 
     #[test]
@@ -243,6 +295,9 @@ mod tests {
         assert!(split_args(b"").is_empty());
         assert_eq!(parse_ns_link("net:[4026531833]"), Some(4_026_531_833));
         assert_eq!(parse_ns_link("garbage"), None);
-        assert_eq!(parse_fdinfo_flags("pos:\t0\nflags:\t02100002\nmnt_id:\t26\n"), Some(0o2100002));
+        assert_eq!(
+            parse_fdinfo_flags("pos:\t0\nflags:\t02100002\nmnt_id:\t26\n"),
+            Some(0o2100002)
+        );
     }
 }

@@ -42,7 +42,10 @@ impl Users {
     /// When either file cannot be read.
     pub fn load(passwd: &Path, group: &Path) -> Result<Self, StateError> {
         let read = |p: &Path| {
-            fs::read_to_string(p).map_err(|source| StateError::Io { path: p.to_owned(), source })
+            fs::read_to_string(p).map_err(|source| StateError::Io {
+                path: p.to_owned(),
+                source,
+            })
         };
         Ok(Self::parse(&read(passwd)?, &read(group)?))
     }
@@ -69,7 +72,9 @@ impl Users {
             let f: Vec<&str> = line.split(':').collect();
             if let [name, _pw, gid, ..] = f[..] {
                 if let Ok(gid) = gid.parse() {
-                    groups.entry(gid).or_insert_with(|| Group { name: name.to_owned() });
+                    groups.entry(gid).or_insert_with(|| Group {
+                        name: name.to_owned(),
+                    });
                 }
             }
         }
