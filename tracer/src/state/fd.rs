@@ -210,17 +210,20 @@ impl FdInfo {
     }
 
     /// Recomputes `name` of an IP socket from its addresses, client end first.
+    /// Leaves the name alone while no address is known (a fresh or
+    /// unlabelled socket keeps `""` or `socket:[ino]`).
     pub(crate) fn rename_socket(&mut self) {
+        let (first, second) = match (self.local, self.remote) {
+            (Some(l), Some(r)) if self.server => (r, Some(l)),
+            (Some(l), Some(r)) => (l, Some(r)),
+            (Some(a), None) | (None, Some(a)) => (a, None),
+            (None, None) => return,
+        };
         self.name.clear();
-        match (self.local, self.remote) {
-            (Some(l), Some(r)) => {
-                let (c, s) = if self.server { (r, l) } else { (l, r) };
-                write_addr(&mut self.name, &c);
-                self.name.push_str("->");
-                write_addr(&mut self.name, &s);
-            }
-            (Some(a), None) | (None, Some(a)) => write_addr(&mut self.name, &a),
-            (None, None) => {}
+        write_addr(&mut self.name, &first);
+        if let Some(second) = second {
+            self.name.push_str("->");
+            write_addr(&mut self.name, &second);
         }
     }
 

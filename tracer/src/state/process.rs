@@ -155,7 +155,9 @@ pub struct ProcessTable {
     dead: IdSet<u32>,
     /// Socket tables by (netns inode, pid when the netns is unknown).
     nets: HashMap<(u64, u32), NetTable>,
-    /// (deadline, tgid, generation) of exited processes, in exit order.
+    /// (deadline, tgid, generation) of exited processes, in arrival order.
+    /// Exits from different CPUs may arrive slightly out of order; an entry
+    /// then waits behind a later deadline, which only lengthens its grace.
     reap_queue: VecDeque<(u64, u32, u64)>,
     grace_ns: u64,
     next_generation: u64,
@@ -364,7 +366,10 @@ impl ProcessTable {
         if p.exit.is_some() {
             return;
         }
-        if tid != tgid && p.tids.len() > 1 {
+        // A thread we never saw start (it began between the /proc read and
+        // attach) is not the last one just because it is not in `tids`.
+        let last = p.tids.len() == 1 && p.tids[0] == tid;
+        if tid != tgid && !last {
             p.tids.retain(|&t| t != tid);
             if self.threads.get(&tid) == Some(&tgid) {
                 self.threads.remove(&tid);
@@ -732,12 +737,15 @@ impl ProcessTable {
         }
     }
 
-    /// Applies `f` to an IP socket fd and renames it from its new addresses.
+    /// Applies `f` to an IP socket fd and renames it from its addresses.
     fn update_socket(&mut self, tgid: u32, fd: i32, f: impl FnOnce(&mut FdInfo)) {
+        self.fd_or_load(tgid, fd);
         let Some(s) = self.procs.get_mut(&tgid).and_then(|p| p.fds.get_mut(fd)) else {
             return;
         };
-        if matches!(s.kind, FdKind::Ipv4 | FdKind::Ipv6) {
+        // An unlabelled `socket:[ino]` from a lazy read may be an IP socket.
+        let unlabelled = s.kind == FdKind::Other && s.name.starts_with("socket:[");
+        if matches!(s.kind, FdKind::Ipv4 | FdKind::Ipv6) || unlabelled {
             f(s);
             s.rename_socket();
         }

@@ -429,6 +429,10 @@ fn threads_are_not_processes() {
     assert_eq!(t.thread_tgid(203), Some(200));
     assert!(t.process(200).unwrap().tids().contains(&203));
 
+    // A thread that started before attach but after the /proc read exits.
+    t.exit(299, 200, 0, 15);
+    assert!(t.process(200).unwrap().is_alive());
+
     // A non-leader thread exits: the process lives on.
     t.exit(203, 200, 0, 20);
     assert!(t.process(200).unwrap().is_alive());
