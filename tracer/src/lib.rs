@@ -10,3 +10,4 @@ pub mod decode;
 pub mod fields;
 pub mod filter;
 pub mod output;
+pub mod state;
