@@ -22,28 +22,34 @@ const AF_INET6: u16 = 10;
 const EINPROGRESS: i64 = 115;
 const ITEM_HDR: u32 = core::mem::size_of::<ItemHeader>() as u32;
 /// argv entries copied for a failed exec at most.
-const MAX_ARGV: u64 = 32;
+const MAX_ARGV: u64 = 24;
 /// iovec entries whose data is copied at most.
 const MAX_IOV: u64 = 8;
 
 /// What a capture needs to know about the call.
-pub struct Call<'a> {
-    pub args: &'a [u64; 6],
+pub struct Call {
+    /// The six arguments, in the scratch area (a map value: the verifier
+    /// allows a bounded variable index there, not on the stack).
+    pub args: *const u64,
     pub ret: i64,
     pub snaplen: u32,
 }
 
 /// Runs the spec's captures, appending items at `off`; returns the new end.
+///
+/// After each capture the offset is re-bounded through a volatile read, so
+/// that the verifier sees the same state whichever capture kind ran: the
+/// paths converge and it prunes them instead of multiplying them slot by slot.
 #[inline(always)]
 pub fn run(buf: *mut u8, mut off: u32, spec: &SyscallSpec, call: &Call) -> u32 {
     if spec.ncap > 0 {
-        off = one(buf, off, 0, &spec.caps[0], call);
+        off = bound(one(buf, off, 0, &spec.caps[0], call), SCRATCH_MASK);
     }
     if spec.ncap > 1 {
-        off = one(buf, off, 1, &spec.caps[1], call);
+        off = bound(one(buf, off, 1, &spec.caps[1], call), SCRATCH_MASK);
     }
     if spec.ncap > 2 {
-        off = one(buf, off, 2, &spec.caps[2], call);
+        off = bound(one(buf, off, 2, &spec.caps[2], call), SCRATCH_MASK);
     }
     off
 }
@@ -58,7 +64,7 @@ fn applies(cap: &Capture, ret: i64) -> bool {
 }
 
 fn arg(call: &Call, i: u8) -> u64 {
-    call.args[(i as usize) % 6]
+    unsafe { core::ptr::read_unaligned(call.args.add((i % 6) as usize)) }
 }
 
 /// Bytes of I/O data to keep for a call that moved `ret` bytes.
@@ -70,17 +76,24 @@ fn io_len(call: &Call) -> u32 {
     if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n }
 }
 
+/// `v & mask`, computed so that LLVM cannot drop the mask as redundant: the
+/// verifier needs to see the bound right before the access.
+#[inline(always)]
+pub fn bound(v: u32, mask: u32) -> u32 {
+    unsafe { core::ptr::read_volatile(&v) & mask }
+}
+
 #[inline(always)]
 fn write_item_header(buf: *mut u8, off: u32, slot: u32, kind: CaptureKind, len: u32) {
     let hdr = ItemHeader { len: len as u16, slot: slot as u8, kind: kind as u8 };
-    unsafe { core::ptr::write_unaligned(buf.add((off & SCRATCH_MASK) as usize).cast::<ItemHeader>(), hdr) };
+    unsafe { core::ptr::write_unaligned(buf.add(bound(off, SCRATCH_MASK) as usize).cast::<ItemHeader>(), hdr) };
 }
 
 /// Copies `n` bytes of user memory to `buf + off`; returns the bytes copied.
 #[inline(always)]
 fn copy_user(buf: *mut u8, off: u32, src: u64, n: u32) -> u32 {
-    let n = n & SCRATCH_MASK;
-    let dst = unsafe { buf.add((off & SCRATCH_MASK) as usize) };
+    let n = bound(n, SCRATCH_MASK);
+    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
     if n == 0 || unsafe { read_user_raw(dst.cast::<c_void>(), n, src as *const c_void) } < 0 {
         return 0;
     }
@@ -90,7 +103,7 @@ fn copy_user(buf: *mut u8, off: u32, src: u64, n: u32) -> u32 {
 /// Copies a NUL-terminated user string (without its NUL); returns its length.
 #[inline(always)]
 fn copy_user_str(buf: *mut u8, off: u32, src: u64) -> u32 {
-    let dst = unsafe { buf.add((off & SCRATCH_MASK) as usize) };
+    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
     let n = unsafe { bpf_probe_read_user_str(dst.cast::<c_void>(), PATH_MAX, src as *const c_void) };
     if n <= 1 { 0 } else { (n - 1) as u32 }
 }
@@ -146,8 +159,10 @@ fn copy_argv(buf: *mut u8, data: u32, argv: u64) -> u32 {
         }
         let n = copy_user_str(buf, data + total, p);
         // Keep the separator: write a NUL after the string.
-        unsafe { *buf.add(((data + total + n) & SCRATCH_MASK) as usize) = 0 };
-        total += n + 1;
+        unsafe { *buf.add(bound(data + total + n, SCRATCH_MASK) as usize) = 0 };
+        // Laundered so every path through this iteration ends in one
+        // verifier state (see `run`).
+        total = bound(total + n + 1, SCRATCH_MASK);
     }
     total
 }
@@ -167,7 +182,8 @@ fn copy_iovec(buf: *mut u8, data: u32, iov: u64, iovcnt: u64, want: u32) -> u32 
         };
         let room = (want - total) as u64;
         let n = if len < room { len as u32 } else { room as u32 };
-        total += copy_user(buf, data + total, base, if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n });
+        let copied = copy_user(buf, data + total, base, if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n });
+        total = bound(total + copied, SCRATCH_MASK);
     }
     total
 }
@@ -195,7 +211,7 @@ fn msghdr(buf: *mut u8, off: u32, slot: u32, msg: u64, call: &Call) -> u32 {
 /// and writes it as a [`SockTuple`].
 fn write_tuple(buf: *mut u8, data: u32, fd: u64) -> u32 {
     let t = sock_tuple(fd).unwrap_or_default();
-    unsafe { core::ptr::write_unaligned(buf.add((data & SCRATCH_MASK) as usize).cast::<SockTuple>(), t) };
+    unsafe { core::ptr::write_unaligned(buf.add(bound(data, SCRATCH_MASK) as usize).cast::<SockTuple>(), t) };
     core::mem::size_of::<SockTuple>() as u32
 }
 

@@ -59,9 +59,11 @@ pub static IDENTITY: HashMap<u32, TaskIdentity> = HashMap::with_max_entries(6553
 #[map]
 pub static ENTRY_TS: HashMap<u32, u64> = HashMap::with_max_entries(65536, 0);
 
-/// Where variable-size records are assembled before they are copied out.
+/// Where variable-size records are assembled before they are copied out, one
+/// slot per CPU (userspace sizes it to the possible CPUs). A plain array: a
+/// per-CPU array's value may not exceed 32 KiB.
 #[map]
-pub static SCRATCH: PerCpuArray<[u8; SCRATCH_SIZE]> = PerCpuArray::with_max_entries(1, 0);
+pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
 
 /// Counts one lost record on this CPU.
 #[inline(always)]

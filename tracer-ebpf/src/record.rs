@@ -78,14 +78,15 @@ pub fn cgroup_id() -> u64 {
 /// The per-CPU scratch area, for assembling a variable-size record.
 #[inline(always)]
 pub fn scratch() -> Option<*mut u8> {
-    SCRATCH.get_ptr_mut(0).map(|p| p.cast::<u8>())
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    SCRATCH.get_ptr_mut(cpu).map(|p| p.cast::<u8>())
 }
 
 /// Copies the first `len` bytes of the scratch area out as one record.
 #[inline(always)]
 pub fn output_scratch(buf: *mut u8, len: u32) {
     // The mask is a no-op for real lengths; it proves the bound to the verifier.
-    let len = (len as usize) & (SCRATCH_SIZE - 1);
+    let len = crate::capture::bound(len, (SCRATCH_SIZE - 1) as u32) as usize;
     let data = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
     if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
         count(COUNTER_DROPS);

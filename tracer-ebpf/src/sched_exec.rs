@@ -16,6 +16,7 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 
+use crate::capture::bound;
 use crate::kernel::{off, ptr};
 use crate::maps::config;
 use crate::record::{current_task, fill_header, now, output_scratch, scratch};
@@ -75,8 +76,8 @@ fn read_args(buf: *mut u8, at: u32) -> Option<u32> {
     }
     let len = end - start;
     let len = (if len > ARGS_MAX as u64 { ARGS_MAX as u64 } else { len }) as u32;
-    let len = len & (2 * ARGS_MAX - 1);
-    let dst = unsafe { buf.add((at & SCRATCH_MASK) as usize) };
+    let len = bound(len, 2 * ARGS_MAX - 1);
+    let dst = unsafe { buf.add(bound(at, SCRATCH_MASK) as usize) };
     if unsafe { bpf_probe_read_user(dst.cast::<c_void>(), len, start as *const c_void) } < 0 {
         return Some(0);
     }

@@ -84,13 +84,11 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
 
     let buf = scratch()?;
     let base = size_of::<SyscallRecord>() as u32;
-    let call = Call { args: &args.args, ret, snaplen: cfg.snaplen };
-    let end = capture::run(buf, base, spec, &call);
     let rec = buf.cast::<SyscallRecord>();
-    unsafe {
-        fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end);
-        (*rec).args = args;
-    }
+    unsafe { (*rec).args = args };
+    let call = Call { args: unsafe { core::ptr::addr_of!((*rec).args.args).cast::<u64>() }, ret, snaplen: cfg.snaplen };
+    let end = capture::run(buf, base, spec, &call);
+    unsafe { fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end) };
     output_scratch(buf, end);
     Some(())
 }

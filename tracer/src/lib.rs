@@ -3,3 +3,11 @@
 //! events) -> `state` (process and fd tables) -> `filter` (the `-c` language and
 //! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
 //! of every field name the filter and the output formats share.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod fields;
+pub mod filter;
+pub mod output;
+pub mod state;

@@ -1,0 +1,229 @@
+//! Loading and attaching the eBPF programs, handing them their configuration
+//! and push-down sets, and reading their ring buffer and drop counters.
+
+pub mod btf;
+pub mod offsets;
+
+use std::collections::BTreeSet;
+
+use aya::{
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    programs::RawTracePoint,
+    Ebpf, EbpfLoader,
+};
+use tracer_common::{
+    syscalls::{self, STATE_SYSCALLS},
+    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM, FILTER_TGID,
+    SNAPLEN_MAX, SPEC_PASS, SYSCALL_SLOTS,
+};
+
+pub use offsets::CgroupMounts;
+
+/// The compiled eBPF object, embedded by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("this sdtrace was built without its eBPF programs: run `cargo xtask build` (or `cargo xtask run`)")]
+    NoObject,
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    #[error("{what}: {source}{hint}")]
+    Load {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        hint: &'static str,
+    },
+}
+
+const PRIVILEGE_HINT: &str =
+    " (sdtrace needs root, or CAP_BPF + CAP_PERFMON, to load eBPF programs)";
+
+fn load_err(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> CaptureError {
+    let text = format!("{source:?}");
+    let hint = if text.contains("EPERM") || text.contains("Operation not permitted") || text.contains("os error 1)") {
+        PRIVILEGE_HINT
+    } else {
+        ""
+    };
+    CaptureError::Load { what: what.into(), source: Box::new(source), hint }
+}
+
+/// What the kernel may decide for the user's filter. `None` means "every".
+#[derive(Clone, Debug, Default)]
+pub struct KernelFilter {
+    /// Syscall numbers the filter can match.
+    pub syscalls: Option<BTreeSet<u16>>,
+    pub tgids: Option<BTreeSet<u32>>,
+    /// Task names (the kernel's comm, at most 15 bytes).
+    pub comms: Option<BTreeSet<Vec<u8>>>,
+    /// cgroup v2 ids and v1 kernfs ids (v1 ones tagged with `CGROUP_V1_TAG`).
+    pub cgroups: Option<BTreeSet<u64>>,
+}
+
+/// Capture settings from the command line.
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    pub buffer_size: u32,
+    pub snaplen: u32,
+    /// Attach the entry hook so events carry their latency.
+    pub latency: bool,
+    pub filter: KernelFilter,
+}
+
+/// Loaded and attached programs with the maps userspace reads.
+pub struct Capture {
+    _ebpf: Ebpf,
+    pub ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    pub mounts: CgroupMounts,
+}
+
+fn possible_cpus() -> u32 {
+    aya::util::nr_cpus().map_or(256, |n| n as u32).max(1)
+}
+
+/// Rounds a requested ring size to what the kernel accepts: a power of two
+/// multiple of the page size.
+pub fn ring_size(requested: u32) -> u32 {
+    let page = 4096u32;
+    requested.max(page).checked_next_power_of_two().unwrap_or(1 << 31)
+}
+
+impl Capture {
+    pub fn start(opts: &CaptureOptions) -> Result<Self, CaptureError> {
+        if OBJECT.is_empty() {
+            return Err(CaptureError::NoObject);
+        }
+        let kernel_btf = btf::Btf::from_sys_fs()?;
+        let mounts = CgroupMounts::discover();
+        let offsets = offsets::kernel_offsets(&kernel_btf, &mounts)?;
+        let f = &opts.filter;
+        let mut filters = 0;
+        if f.tgids.is_some() {
+            filters |= FILTER_TGID;
+        }
+        if f.comms.is_some() {
+            filters |= FILTER_COMM;
+        }
+        if f.cgroups.is_some() {
+            filters |= FILTER_CGROUP;
+        }
+        let config = KernelConfig {
+            self_tgid: std::process::id(),
+            filters,
+            snaplen: opts.snaplen.min(SNAPLEN_MAX),
+            latency: u32::from(opts.latency),
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .override_global("OFFSETS", &offsets, true)
+            .map_max_entries("EVENTS", ring_size(opts.buffer_size))
+            .map_max_entries("SCRATCH", possible_cpus())
+            .load(OBJECT)
+            .map_err(|e| load_err("loading the eBPF programs failed", e))?;
+
+        fill_specs(&mut ebpf, f)?;
+        fill_sets(&mut ebpf, f)?;
+
+        let mut programs = vec![
+            ("sched_process_fork", "sched_process_fork"),
+            ("sched_process_exec", "sched_process_exec"),
+            ("sched_process_exit", "sched_process_exit"),
+            ("cgroup_attach_task", "cgroup_attach_task"),
+            ("sys_exit", "sys_exit"),
+        ];
+        if opts.latency {
+            programs.push(("sys_enter", "sys_enter"));
+        }
+        for (prog, tp) in programs {
+            let p: &mut RawTracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| load_err(format!("program {prog}"), std::io::Error::other("missing from object")))?
+                .try_into()
+                .map_err(|e| load_err(format!("program {prog}"), e))?;
+            p.load().map_err(|e| load_err(format!("loading {prog}"), e))?;
+            p.attach(tp).map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
+        }
+
+        let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
+            .map_err(|e| load_err("ring buffer", e))?;
+        let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").expect("COUNTERS is in the object"))
+            .map_err(|e| load_err("counters", e))?;
+        Ok(Capture { _ebpf: ebpf, ring, counters, mounts })
+    }
+
+    /// Records lost to a full ring buffer so far, per possible CPU.
+    pub fn drops_per_cpu(&self) -> Vec<u64> {
+        self.counters
+            .get(&COUNTER_DROPS, 0)
+            .map(|v| v.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes the per-syscall table: captures from the shared definitions, and
+/// the pass bit from the filter's syscall set plus the syscalls that keep the
+/// process and fd tables exact.
+fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
+    let mut specs: Array<_, SyscallSpec> =
+        Array::try_from(ebpf.map_mut("SPECS").expect("SPECS is in the object")).map_err(|e| load_err("SPECS", e))?;
+    for nr in 0..SYSCALL_SLOTS as u16 {
+        let pass = match &f.syscalls {
+            None => true,
+            Some(set) => set.contains(&nr) || STATE_SYSCALLS.contains(&nr),
+        };
+        let mut spec = SyscallSpec { flags: if pass { SPEC_PASS } else { 0 }, ..SyscallSpec::default() };
+        if let Some(def) = syscalls::def(nr) {
+            spec.ncap = def.caps.len() as u8;
+            spec.caps = def.capture_array();
+        }
+        specs.set(u32::from(nr), spec, 0).map_err(|e| load_err("SPECS", e))?;
+    }
+    Ok(())
+}
+
+fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
+    if let Some(tgids) = &f.tgids {
+        let mut m: HashMap<_, u32, u8> =
+            HashMap::try_from(ebpf.map_mut("TGID_FILTER").expect("map in object")).map_err(|e| load_err("TGID_FILTER", e))?;
+        for t in tgids {
+            m.insert(t, 1, 0).map_err(|e| load_err("TGID_FILTER", e))?;
+        }
+    }
+    if let Some(comms) = &f.comms {
+        let mut m: HashMap<_, [u8; COMM_LEN], u8> =
+            HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object")).map_err(|e| load_err("COMM_FILTER", e))?;
+        for c in comms {
+            // The kernel keeps at most 15 bytes plus a NUL; longer names can
+            // never match and are not inserted.
+            if c.len() < COMM_LEN {
+                let mut key = [0u8; COMM_LEN];
+                key[..c.len()].copy_from_slice(c);
+                m.insert(key, 1, 0).map_err(|e| load_err("COMM_FILTER", e))?;
+            }
+        }
+    }
+    if let Some(cgroups) = &f.cgroups {
+        let mut m: HashMap<_, u64, u8> = HashMap::try_from(ebpf.map_mut("CGROUP_FILTER").expect("map in object"))
+            .map_err(|e| load_err("CGROUP_FILTER", e))?;
+        for c in cgroups {
+            m.insert(c, 1, 0).map_err(|e| load_err("CGROUP_FILTER", e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_are_page_powers_of_two() {
+        assert_eq!(ring_size(1), 4096);
+        assert_eq!(ring_size(8192), 8192);
+        assert_eq!(ring_size(10_000), 16384);
+        assert_eq!(ring_size(16 << 20), 16 << 20);
+    }
+}

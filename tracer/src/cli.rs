@@ -1,0 +1,102 @@
+//! The command line, in sysdig's spelling where sysdig has the option.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace",
+    version,
+    about = "Container-aware syscall tracer on eBPF, with sysdig's filter language",
+    after_help = "Examples:\n  sdtrace -c \"evt.type=openat and proc.name=cat\"\n  sdtrace -j proc.name=nginx\n  sdtrace -c \"fd.sport=8080\" -n 100"
+)]
+pub struct Cli {
+    /// Filter, in sysdig's language (e.g. "evt.type=openat and proc.name=cat").
+    #[arg(short = 'c', long = "filter", value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// The filter may also be given as trailing words, as sysdig takes it.
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter_words: Vec<String>,
+
+    /// One JSON object per event.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+
+    /// Bytes of I/O buffers to capture per event.
+    #[arg(short = 's', long = "snaplen", default_value_t = 80, value_name = "BYTES")]
+    pub snaplen: u32,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G); rounded up to a power of two.
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+
+    /// Stop after this many events have been printed.
+    #[arg(short = 'n', long = "numevents", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Seconds between the statistics lines on stderr (0: only at exit).
+    #[arg(long = "stats-interval", default_value_t = 5, value_name = "SECONDS")]
+    pub stats_interval: u64,
+
+    /// Also write the final statistics as JSON to this file.
+    #[arg(long = "stats-json", value_name = "PATH")]
+    pub stats_json: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The filter text from `-c` or the trailing words; `None` for "everything".
+    pub fn filter_text(&self) -> Option<String> {
+        let words = self.filter_words.join(" ");
+        match (&self.filter, words.trim().is_empty()) {
+            (Some(f), true) => Some(f.clone()),
+            (Some(f), false) => Some(format!("({f}) and ({words})")),
+            (None, false) => Some(words),
+            (None, true) => None,
+        }
+        .filter(|f| !f.trim().is_empty())
+    }
+}
+
+/// `16M`, `8192`, `1G` to bytes.
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size (e.g. 8192, 64K, 16M)"))?;
+    let bytes = n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))?;
+    u32::try_from(bytes).ok().filter(|&b| b <= 1 << 30).ok_or_else(|| format!("`{s}` is larger than 1G"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8192"), Ok(8192));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("16m"), Ok(16 << 20));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("4G").is_err());
+    }
+
+    #[test]
+    fn filter_from_flag_or_words() {
+        let cli = Cli::parse_from(["sdtrace", "proc.name=cat", "and", "evt.type=openat"]);
+        assert_eq!(cli.filter_text().as_deref(), Some("proc.name=cat and evt.type=openat"));
+        let cli = Cli::parse_from(["sdtrace", "-c", "evt.type=read"]);
+        assert_eq!(cli.filter_text().as_deref(), Some("evt.type=read"));
+        let cli = Cli::parse_from(["sdtrace"]);
+        assert_eq!(cli.filter_text(), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! Resolves every field of a parsed filter against the registry and
+//! type-checks every operator and literal, collecting all the problems.
+//! The result is a tree of typed comparisons ready to compile.
+
+use std::net::IpAddr;
+
+use tracer_common::syscall_names::SYSCALL_NAMES;
+
+use super::ast::{Comparison, Expr, Literal, Op, Operand};
+use super::error::{ErrorKind, FilterError};
+use crate::fields::{closest, parse_field_ref, FieldId, FieldRef, FieldType};
+
+/// The event type of the record a process's exit produces; not a syscall.
+pub const PROCEXIT: &str = "procexit";
+
+/// A checked filter.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Typed {
+    And(Vec<Typed>),
+    Or(Vec<Typed>),
+    Not(Box<Typed>),
+    Cmp(TypedCmp),
+}
+
+/// A comparison whose field is resolved and whose literals are parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TypedCmp {
+    pub field: FieldRef,
+    pub ty: FieldType,
+    pub op: Op,
+    pub values: Vec<Scalar>,
+}
+
+/// A literal converted to its field's type.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Scalar {
+    Text(String),
+    Int(i128),
+    Bool(bool),
+    Ip(IpAddr),
+}
+
+pub(crate) fn check(expr: &Expr) -> Result<Typed, Vec<FilterError>> {
+    let mut errors = Vec::new();
+    let typed = check_expr(expr, &mut errors);
+    if errors.is_empty() {
+        Ok(typed.expect("no errors means every comparison checked"))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks comparisons outside a tree, for a filter whose syntax is broken.
+pub(crate) fn check_comparisons(comparisons: &[Comparison], errors: &mut Vec<FilterError>) {
+    for cmp in comparisons {
+        let _ = check_cmp(cmp, errors);
+    }
+}
+
+fn check_expr(expr: &Expr, errors: &mut Vec<FilterError>) -> Option<Typed> {
+    let all = |items: &[Expr], errors: &mut Vec<FilterError>| -> Option<Vec<Typed>> {
+        // Check every item, even after one fails, to report everything.
+        let checked: Vec<_> = items.iter().map(|e| check_expr(e, errors)).collect();
+        checked.into_iter().collect()
+    };
+    match expr {
+        Expr::And(items) => all(items, errors).map(Typed::And),
+        Expr::Or(items) => all(items, errors).map(Typed::Or),
+        Expr::Not(inner) => check_expr(inner, errors).map(|t| Typed::Not(Box::new(t))),
+        Expr::Cmp(cmp) => check_cmp(cmp, errors).map(Typed::Cmp),
+    }
+}
+
+fn op_applies(op: Op, ty: FieldType) -> bool {
+    match op {
+        Op::Eq | Op::Ne | Op::In | Op::Exists => true,
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => ty.is_numeric(),
+        Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Glob => ty.is_textual(),
+    }
+}
+
+fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp> {
+    let field = match parse_field_ref(&cmp.field) {
+        Ok(field) => field,
+        Err(e) => {
+            errors.push(FilterError {
+                kind: e.into(),
+                span: cmp.field_span.clone(),
+            });
+            return None;
+        }
+    };
+    let def = field.def();
+    if !op_applies(cmp.op, def.ty) {
+        errors.push(FilterError {
+            kind: ErrorKind::OperatorType {
+                op: cmp.op.as_str(),
+                field: cmp.field.clone(),
+                ty: def.ty,
+            },
+            span: cmp.op_span.clone(),
+        });
+        return None;
+    }
+    let literals: &[Literal] = match &cmp.operand {
+        Operand::None => &[],
+        Operand::One(lit) => std::slice::from_ref(lit),
+        Operand::List(items) => items,
+    };
+    // Event types compared for equality must name one: `evt.type=opneat` is a typo.
+    let names_event_type =
+        field.id == FieldId::EvtType && matches!(cmp.op, Op::Eq | Op::Ne | Op::In);
+    let mut values = Vec::with_capacity(literals.len());
+    let mut ok = true;
+    for lit in literals {
+        match scalar(&lit.text, def.ty) {
+            Ok(value) => {
+                if names_event_type && !is_event_type(&lit.text) {
+                    let names = SYSCALL_NAMES
+                        .iter()
+                        .copied()
+                        .filter(|n| !n.is_empty())
+                        .chain([PROCEXIT]);
+                    errors.push(FilterError {
+                        kind: ErrorKind::UnknownEventType {
+                            name: lit.text.clone(),
+                            suggestion: closest(&lit.text, names),
+                        },
+                        span: lit.span.clone(),
+                    });
+                    ok = false;
+                }
+                values.push(value);
+            }
+            Err(hint) => {
+                errors.push(FilterError {
+                    kind: ErrorKind::BadLiteral {
+                        value: lit.text.clone(),
+                        field: cmp.field.clone(),
+                        ty: def.ty,
+                        hint,
+                    },
+                    span: lit.span.clone(),
+                });
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(TypedCmp {
+        field,
+        ty: def.ty,
+        op: cmp.op,
+        values,
+    })
+}
+
+/// Names `evt.type` can take: every syscall in the table, and `procexit`.
+pub fn is_event_type(name: &str) -> bool {
+    name == PROCEXIT || (!name.is_empty() && SYSCALL_NAMES.contains(&name))
+}
+
+/// Converts a literal to `ty`; on failure, a hint for the message.
+fn scalar(text: &str, ty: FieldType) -> Result<Scalar, &'static str> {
+    match ty {
+        FieldType::Str | FieldType::Bytes => Ok(Scalar::Text(text.to_owned())),
+        FieldType::Bool => match text.to_ascii_lowercase().as_str() {
+            "true" => Ok(Scalar::Bool(true)),
+            "false" => Ok(Scalar::Bool(false)),
+            _ => Err("use true or false"),
+        },
+        FieldType::IpAddr => text
+            .parse()
+            .map(Scalar::Ip)
+            .map_err(|_| "expected an address like 10.0.0.1 or ::1"),
+        FieldType::U64 | FieldType::AbsTimeNs => integer(text)
+            .filter(|n| u64::try_from(*n).is_ok())
+            .map(Scalar::Int)
+            .ok_or("expected a number from 0 up"),
+        FieldType::Port => integer(text)
+            .filter(|n| u16::try_from(*n).is_ok())
+            .map(Scalar::Int)
+            .ok_or("expected a number from 0 to 65535"),
+        FieldType::I64 => integer(text)
+            .filter(|n| i64::try_from(*n).is_ok())
+            .map(Scalar::Int)
+            .ok_or("expected a number"),
+        FieldType::RelTimeNs => duration_ns(text)
+            .filter(|n| u64::try_from(*n).is_ok())
+            .map(Scalar::Int)
+            .ok_or("expected nanoseconds, or a number with a unit: ns, us, ms, s"),
+    }
+}
+
+/// A decimal or `0x` hexadecimal integer, with an optional sign.
+fn integer(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            i128::from_str_radix(hex, 16).ok()?
+        }
+        Some(_) => return None,
+        None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse::<i128>().ok()?
+        }
+        None => return None,
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// `1500`, `10ms`, `2s`: a duration in nanoseconds.
+fn duration_ns(text: &str) -> Option<i128> {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: i128 = match unit {
+        "" | "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    integer(number)?.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals() {
+        assert_eq!(integer("42"), Some(42));
+        assert_eq!(integer("-7"), Some(-7));
+        assert_eq!(integer("0x1f"), Some(31));
+        assert_eq!(integer("0x"), None);
+        assert_eq!(integer("1e3"), None);
+        assert_eq!(
+            integer("99999999999999999999999999999999999999999999"),
+            None
+        );
+        assert_eq!(duration_ns("10ms"), Some(10_000_000));
+        assert_eq!(duration_ns("3"), Some(3));
+        assert_eq!(duration_ns("3h"), None);
+        assert_eq!(
+            scalar("65536", FieldType::Port),
+            Err("expected a number from 0 to 65535")
+        );
+        assert_eq!(
+            scalar("-1", FieldType::U64),
+            Err("expected a number from 0 up")
+        );
+        assert_eq!(scalar("-1", FieldType::I64), Ok(Scalar::Int(-1)));
+        assert_eq!(scalar("TRUE", FieldType::Bool), Ok(Scalar::Bool(true)));
+        assert!(scalar("::1", FieldType::IpAddr).is_ok());
+    }
+
+    #[test]
+    fn event_types() {
+        assert!(is_event_type("openat"));
+        assert!(is_event_type("procexit"));
+        assert!(!is_event_type(""));
+        assert!(!is_event_type("opneat"));
+    }
+}

@@ -1,0 +1,248 @@
+//! What part of a filter the kernel can test, exactly and never lossily.
+//!
+//! The probes can only test a conjunction of set memberships, one per
+//! dimension: the syscall number, the tgid and the task name (comm). So for
+//! each dimension we compute an over-approximation of the filter's projection
+//! onto it, walking the tree in negation normal form (a polarity flag flips
+//! under `not`; De Morgan swaps `and` and `or`):
+//!
+//! - a leaf on `evt.type` is evaluated against every event type (a finite
+//!   universe), so any operator, negated or not, gives the exact set;
+//! - a leaf on `proc.pid` or `proc.name` that says "equals one of these" gives
+//!   those values; anything else on an infinite universe (`!=`, `<`, globs)
+//!   gives "all";
+//! - a leaf on any other field gives "all";
+//! - `and` intersects, `or` unions.
+//!
+//! Negating a leaf is exact because the three dimensions are present on every
+//! record (`not proc.pid != 5` is `proc.pid = 5`). An event the filter accepts
+//! is therefore always admitted; the property test in `tests` checks it.
+
+use std::collections::BTreeSet;
+
+use tracer_common::syscall_names::SYSCALL_NAMES;
+use tracer_common::{COMM_LEN, SYSCALL_SLOTS};
+
+use super::check::PROCEXIT;
+use super::compile::{Leaf, Node, NumOp, Test};
+use crate::fields::{FieldArg, FieldId, Value};
+
+const WORDS: usize = SYSCALL_SLOTS as usize / 64;
+
+/// A set of syscall numbers below [`SYSCALL_SLOTS`], as the kernel's bitmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SyscallSet {
+    bits: [u64; WORDS],
+}
+
+impl SyscallSet {
+    pub fn contains(&self, nr: u32) -> bool {
+        nr < SYSCALL_SLOTS && self.bits[nr as usize / 64] & (1 << (nr % 64)) != 0
+    }
+
+    /// Numbers at or past [`SYSCALL_SLOTS`] are ignored.
+    pub fn insert(&mut self, nr: u32) {
+        if nr < SYSCALL_SLOTS {
+            self.bits[nr as usize / 64] |= 1 << (nr % 64);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bits.iter().all(|&w| w == 0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..SYSCALL_SLOTS).filter(|&nr| self.contains(nr))
+    }
+
+    /// The bitmap as the kernel's map holds it: bit `nr % 64` of word `nr / 64`.
+    pub fn words(&self) -> &[u64; WORDS] {
+        &self.bits
+    }
+
+    fn full() -> SyscallSet {
+        SyscallSet {
+            bits: [u64::MAX; WORDS],
+        }
+    }
+
+    fn and(self, other: SyscallSet) -> SyscallSet {
+        SyscallSet {
+            bits: std::array::from_fn(|i| self.bits[i] & other.bits[i]),
+        }
+    }
+
+    fn or(self, other: SyscallSet) -> SyscallSet {
+        SyscallSet {
+            bits: std::array::from_fn(|i| self.bits[i] | other.bits[i]),
+        }
+    }
+}
+
+/// What the kernel may drop before userspace sees it. `None` means "all".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushDown {
+    /// Syscall numbers that can match.
+    pub syscalls: Option<SyscallSet>,
+    /// Whether `procexit` records can match. The caller forwards process
+    /// lifecycle records regardless, to keep its process table right.
+    pub procexit: bool,
+    /// Tgids (`proc.pid`) that can match.
+    pub tgids: Option<BTreeSet<u32>>,
+    /// Task names (`proc.name`, at most `COMM_LEN - 1` bytes, no NUL) that can match.
+    pub comms: Option<BTreeSet<Vec<u8>>>,
+}
+
+impl PushDown {
+    /// A push-down that drops nothing.
+    pub fn all() -> PushDown {
+        PushDown {
+            syscalls: None,
+            procexit: true,
+            tgids: None,
+            comms: None,
+        }
+    }
+
+    /// Whether the kernel keeps a syscall record; `comm` without its NUL padding.
+    pub fn admits_syscall(&self, nr: u32, tgid: u32, comm: &[u8]) -> bool {
+        self.syscalls.is_none_or(|s| s.contains(nr)) && self.admits_task(tgid, comm)
+    }
+
+    /// Whether the kernel keeps a `procexit` record.
+    pub fn admits_procexit(&self, tgid: u32, comm: &[u8]) -> bool {
+        self.procexit && self.admits_task(tgid, comm)
+    }
+
+    fn admits_task(&self, tgid: u32, comm: &[u8]) -> bool {
+        self.tgids.as_ref().is_none_or(|t| t.contains(&tgid))
+            && self.comms.as_ref().is_none_or(|c| c.contains(comm))
+    }
+
+    fn and(self, other: PushDown) -> PushDown {
+        PushDown {
+            syscalls: meet(self.syscalls, other.syscalls, SyscallSet::and),
+            procexit: self.procexit && other.procexit,
+            tgids: meet(self.tgids, other.tgids, |a, b| {
+                a.intersection(&b).copied().collect()
+            }),
+            comms: meet(self.comms, other.comms, |a, b| {
+                a.intersection(&b).cloned().collect()
+            }),
+        }
+    }
+
+    fn or(self, other: PushDown) -> PushDown {
+        PushDown {
+            syscalls: join(self.syscalls, other.syscalls, SyscallSet::or),
+            procexit: self.procexit || other.procexit,
+            tgids: join(self.tgids, other.tgids, |mut a, b| {
+                a.extend(b);
+                a
+            }),
+            comms: join(self.comms, other.comms, |mut a, b| {
+                a.extend(b);
+                a
+            }),
+        }
+    }
+
+    /// `Some(full set)` says the same as `None`; keep one spelling.
+    fn normalized(mut self) -> PushDown {
+        if self.syscalls == Some(SyscallSet::full()) && self.procexit {
+            self.syscalls = None;
+        }
+        self
+    }
+}
+
+/// Intersection, `None` being the universe.
+fn meet<T>(a: Option<T>, b: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Union, `None` being the universe.
+fn join<T>(a: Option<T>, b: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        _ => None,
+    }
+}
+
+pub(crate) fn pushdown(root: &Node) -> PushDown {
+    project(root, true).normalized()
+}
+
+fn project(node: &Node, positive: bool) -> PushDown {
+    match node {
+        Node::Not(inner) => project(inner, !positive),
+        Node::And(items) | Node::Or(items) => {
+            let intersect = matches!(node, Node::And(_)) == positive;
+            let mut parts = items.iter().map(|n| project(n, positive));
+            let first = parts.next().unwrap_or_else(PushDown::all);
+            parts.fold(
+                first,
+                |acc, p| if intersect { acc.and(p) } else { acc.or(p) },
+            )
+        }
+        Node::Leaf(leaf) => project_leaf(leaf, positive),
+    }
+}
+
+fn project_leaf(leaf: &Leaf, positive: bool) -> PushDown {
+    let mut out = PushDown::all();
+    if leaf.field.arg != FieldArg::None {
+        return out;
+    }
+    // The leaf, with its polarity, says "the value is one of these".
+    let says_equal = positive != leaf.negate;
+    let passes = |value: &Value<'_>| (leaf.test.passes(value) != leaf.negate) == positive;
+    match leaf.field.id {
+        FieldId::EvtType => {
+            let mut set = SyscallSet::default();
+            // Numbers without a name in the table get some other name from the
+            // decoder; only "equals one of these names" can rule them out.
+            let unnamed_can_pass =
+                !(says_equal && matches!(leaf.test, Test::TextEq(_) | Test::TextIn(_)));
+            for nr in 0..SYSCALL_SLOTS {
+                let can_pass = match SYSCALL_NAMES.get(nr as usize).filter(|n| !n.is_empty()) {
+                    Some(name) => passes(&Value::Str((*name).into())),
+                    None => unnamed_can_pass,
+                };
+                if can_pass {
+                    set.insert(nr);
+                }
+            }
+            out.syscalls = Some(set);
+            out.procexit = passes(&Value::Str(PROCEXIT.into()));
+        }
+        FieldId::ProcPid if says_equal => {
+            let tgid = |n: &i128| u32::try_from(*n).ok();
+            out.tgids = match &leaf.test {
+                Test::Num(NumOp::Eq, n) => Some(tgid(n).into_iter().collect()),
+                Test::NumIn(list) => Some(list.iter().filter_map(tgid).collect()),
+                _ => None,
+            };
+        }
+        FieldId::ProcName if says_equal => {
+            // A comm holds at most COMM_LEN - 1 bytes and no NUL: longer names match nothing.
+            let comm =
+                |name: &[u8]| (name.len() < COMM_LEN && !name.contains(&0)).then(|| name.to_vec());
+            out.comms = match &leaf.test {
+                Test::TextEq(name) => Some(comm(name).into_iter().collect()),
+                Test::TextIn(names) => Some(names.iter().filter_map(|n| comm(n)).collect()),
+                _ => None,
+            };
+        }
+        _ => {}
+    }
+    out
+}

@@ -1,0 +1,182 @@
+//! `evt.info` and `evt.args`: a syscall's result and arguments as sysdig
+//! prints them (`fd=3(<f>/etc/hosts) dirfd=-100(AT_FDCWD) name=/etc/hosts ...`).
+
+use std::io::Write;
+
+use tracer_common::syscall_names::nr;
+
+use crate::decode::args::{Arg, ArgValue};
+use crate::decode::flags;
+
+/// How an fd number is shown: its type letter and name, when known.
+pub type FdLabel<'a> = Option<(char, &'a str)>;
+
+/// Syscalls whose non-negative result is a new file descriptor.
+pub fn returns_fd(sysno: u16) -> bool {
+    matches!(
+        sysno,
+        nr::OPEN
+            | nr::OPENAT
+            | nr::OPENAT2
+            | nr::CREAT
+            | nr::SOCKET
+            | nr::ACCEPT
+            | nr::ACCEPT4
+            | nr::DUP
+            | nr::DUP2
+            | nr::DUP3
+            | nr::INOTIFY_INIT
+            | nr::INOTIFY_INIT1
+            | nr::EPOLL_CREATE
+            | nr::EPOLL_CREATE1
+            | nr::EVENTFD
+            | nr::EVENTFD2
+            | nr::SIGNALFD
+            | nr::SIGNALFD4
+            | nr::TIMERFD_CREATE
+            | nr::MEMFD_CREATE
+            | nr::PIDFD_OPEN
+            | nr::OPEN_BY_HANDLE_AT
+    )
+}
+
+/// Writes `bytes` printable: ASCII kept, everything else as `.`, as sysdig's
+/// default (`-A`-less) output does.
+pub fn write_printable(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend(bytes.iter().map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'.' }));
+}
+
+fn write_fd(out: &mut Vec<u8>, fd: i64, label: FdLabel<'_>) {
+    let _ = write!(out, "{fd}");
+    if let Some((c, name)) = label {
+        let _ = write!(out, "(<{c}>{name})");
+    }
+}
+
+/// `res=0`, `res=-2(ENOENT)`, or `fd=3(<f>/etc/hosts)` for fd-returning calls.
+pub fn write_result(out: &mut Vec<u8>, sysno: u16, ret: i64, ret_label: FdLabel<'_>) {
+    if ret < 0 {
+        let _ = write!(out, "res={ret}");
+        if let Some(name) = flags::errno_name(-ret) {
+            let _ = write!(out, "({name})");
+        }
+    } else if returns_fd(sysno) {
+        out.extend_from_slice(b"fd=");
+        write_fd(out, ret, ret_label);
+    } else {
+        let _ = write!(out, "res={ret}");
+    }
+}
+
+/// Writes one argument's value.
+pub fn write_value<'s>(out: &mut Vec<u8>, value: &ArgValue<'_>, label: &dyn Fn(i64) -> FdLabel<'s>) {
+    match value {
+        ArgValue::Fd(fd) => write_fd(out, *fd, label(*fd)),
+        ArgValue::Dirfd(fd) if *fd == -100 => out.extend_from_slice(b"-100(AT_FDCWD)"),
+        ArgValue::Dirfd(fd) => write_fd(out, *fd, label(*fd)),
+        ArgValue::Int(v) | ArgValue::Pid(v) => {
+            let _ = write!(out, "{v}");
+        }
+        ArgValue::UInt(v) => {
+            let _ = write!(out, "{v}");
+        }
+        ArgValue::Hex(v) => {
+            let _ = write!(out, "{v:#x}");
+        }
+        ArgValue::OpenFlags(v) => out.extend_from_slice(flags::open_flags(*v).as_bytes()),
+        ArgValue::Mode(v) => {
+            let _ = write!(out, "0{v:o}");
+        }
+        ArgValue::Signal(s) => {
+            let _ = write!(out, "{s}");
+            if let Some(name) = flags::signal_name(*s) {
+                let _ = write!(out, "({name})");
+            }
+        }
+        ArgValue::Uid(v) | ArgValue::Gid(v) => {
+            let _ = write!(out, "{}", *v as i32);
+        }
+        ArgValue::CloneFlags(v) => out.extend_from_slice(flags::clone_flags(*v).as_bytes()),
+        ArgValue::SocketDomain(d) => {
+            let name = flags::socket_domain(*d);
+            if name.is_empty() {
+                let _ = write!(out, "{d}");
+            } else {
+                out.extend_from_slice(name.as_bytes());
+            }
+        }
+        ArgValue::SocketType(t) => {
+            let _ = write!(out, "{t}");
+        }
+        ArgValue::Path(p) => out.extend_from_slice(p),
+        ArgValue::Buffer(b) | ArgValue::Bytes(b) => write_printable(out, b),
+        ArgValue::Addr(a) => {
+            let _ = write!(out, "{a}");
+        }
+        ArgValue::Tuple(t) => {
+            let _ = write!(out, "{}:{}->{}:{}", t.local.0, t.local.1, t.remote.0, t.remote.1);
+        }
+        ArgValue::FdPair(a, b) => {
+            let _ = write!(out, "{a},{b}");
+        }
+        ArgValue::Argv(a) => {
+            let trimmed = a.strip_suffix(b"\0").unwrap_or(a);
+            out.extend(trimmed.iter().map(|&c| if c == 0 { b' ' } else { c }));
+        }
+        ArgValue::Missing => {}
+    }
+}
+
+/// `name=value` pairs separated by spaces; arguments with no captured value
+/// are left out.
+pub fn write_args<'s>(out: &mut Vec<u8>, args: &[Arg<'_>], label: &dyn Fn(i64) -> FdLabel<'s>) {
+    let mut first = true;
+    for arg in args {
+        if arg.value == ArgValue::Missing {
+            continue;
+        }
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(arg.name.as_bytes());
+        out.push(b'=');
+        write_value(out, &arg.value, label);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: i64) -> FdLabel<'static> {
+        None
+    }
+
+    #[test]
+    fn results() {
+        let mut out = Vec::new();
+        write_result(&mut out, nr::OPENAT, 3, Some(('f', "/etc/hosts")));
+        assert_eq!(out, b"fd=3(<f>/etc/hosts)");
+        out.clear();
+        write_result(&mut out, nr::OPENAT, -2, None);
+        assert_eq!(out, b"res=-2(ENOENT)");
+        out.clear();
+        write_result(&mut out, nr::READ, 5, None);
+        assert_eq!(out, b"res=5");
+    }
+
+    #[test]
+    fn args_line() {
+        let args = [
+            Arg { name: "dirfd", value: ArgValue::Dirfd(-100) },
+            Arg { name: "name", value: ArgValue::Path(b"/etc/hosts") },
+            Arg { name: "flags", value: ArgValue::OpenFlags(0) },
+            Arg { name: "data", value: ArgValue::Missing },
+            Arg { name: "buf", value: ArgValue::Buffer(b"GET /\r\n") },
+        ];
+        let mut out = Vec::new();
+        write_args(&mut out, &args, &none);
+        assert_eq!(String::from_utf8(out).unwrap(), "dirfd=-100(AT_FDCWD) name=/etc/hosts flags=O_RDONLY buf=GET /..");
+    }
+}

@@ -1,0 +1,100 @@
+//! Counting what was seen, matched and lost, and telling the user: drops are
+//! never silent.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// Userspace counters; the kernel's drop counters are read separately.
+#[derive(Debug)]
+pub struct Stats {
+    /// Records received from the ring buffer.
+    pub events: u64,
+    /// Events that passed the filter and were printed.
+    pub matched: u64,
+    /// Records that failed to decode (a bug or a version mismatch).
+    pub decode_errors: u64,
+    started: Instant,
+}
+
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    events: u64,
+    matched: u64,
+    dropped: u64,
+    dropped_per_cpu: &'a [u64],
+    drop_ratio: f64,
+    decode_errors: u64,
+    seconds: f64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats { events: 0, matched: 0, decode_errors: 0, started: Instant::now() }
+    }
+}
+
+impl Stats {
+    pub fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn ratio(&self, dropped: u64) -> f64 {
+        let total = self.events + dropped;
+        if total == 0 { 0.0 } else { dropped as f64 / total as f64 }
+    }
+
+    /// One line for stderr.
+    pub fn line(&self, drops_per_cpu: &[u64]) -> String {
+        let dropped: u64 = drops_per_cpu.iter().sum();
+        let mut s = format!(
+            "sdtrace: {} events, {} matched, {} dropped ({:.2}%) in {:.1}s",
+            self.events,
+            self.matched,
+            dropped,
+            100.0 * self.ratio(dropped),
+            self.seconds()
+        );
+        if dropped > 0 {
+            s.push_str(" [dropped per cpu:");
+            for (cpu, d) in drops_per_cpu.iter().enumerate().filter(|(_, d)| **d > 0) {
+                let _ = write!(s, " cpu{cpu}={d}");
+            }
+            s.push_str("; raise --buffer-size or narrow the filter]");
+        }
+        if self.decode_errors > 0 {
+            let _ = write!(s, " ({} undecodable records)", self.decode_errors);
+        }
+        s
+    }
+
+    pub fn write_json(&self, path: &Path, drops_per_cpu: &[u64]) -> std::io::Result<()> {
+        let dropped = drops_per_cpu.iter().sum();
+        let snap = Snapshot {
+            events: self.events,
+            matched: self.matched,
+            dropped,
+            dropped_per_cpu: drops_per_cpu,
+            drop_ratio: self.ratio(dropped),
+            decode_errors: self.decode_errors,
+            seconds: self.seconds(),
+        };
+        std::fs::write(path, serde_json::to_vec(&snap)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_reports_drops_per_cpu() {
+        let s = Stats { events: 900, matched: 10, decode_errors: 0, started: Instant::now() };
+        let line = s.line(&[0, 100]);
+        assert!(line.contains("900 events, 10 matched, 100 dropped (10.00%)"), "{line}");
+        assert!(line.contains("cpu1=100"), "{line}");
+        assert!(!s.line(&[0, 0]).contains("per cpu"));
+    }
+}
