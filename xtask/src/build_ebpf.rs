@@ -1,6 +1,6 @@
 //! `cargo xtask build-ebpf`: the eBPF programs, built with nightly for
 //! `bpfel-unknown-none` and linked by the bpf-linker `setup` installed.
-use std::env;
+use std::{env, process::Command};
 
 use anyhow::Result;
 
@@ -9,6 +9,12 @@ use crate::{setup, util};
 /// Builds into `target/ebpf/bpfel-unknown-none/release/tracer`, the path
 /// `tracer/build.rs` embeds the object from.
 pub fn build_ebpf() -> Result<()> {
+    util::run(&mut ebpf_cargo("build")?)
+}
+
+/// `cargo +nightly <subcommand> --release --target bpfel-unknown-none -Z
+/// build-std=core` in `tracer-ebpf/`, with our bpf-linker first on `PATH`.
+pub fn ebpf_cargo(subcommand: &str) -> Result<Command> {
     let linker_dir = setup::bpf_linker_bin_dir()?;
     let path = env::join_paths(
         std::iter::once(linker_dir).chain(env::var_os("PATH").iter().flat_map(env::split_paths)),
@@ -27,7 +33,7 @@ pub fn build_ebpf() -> Result<()> {
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"))
         .args([
             "+nightly",
-            "build",
+            subcommand,
             "--release",
             "--target",
             "bpfel-unknown-none",
@@ -36,5 +42,5 @@ pub fn build_ebpf() -> Result<()> {
         ])
         .arg("--target-dir")
         .arg(util::target_dir().join("ebpf"));
-    util::run(&mut cmd)
+    Ok(cmd)
 }
