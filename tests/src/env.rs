@@ -21,6 +21,17 @@ pub fn binary_path() -> PathBuf {
     )
 }
 
+/// `name` resolved on `PATH`, so a spawned child makes exactly one `execve`
+/// (a bare name makes one per `PATH` entry until one succeeds).
+pub fn which(name: &str) -> PathBuf {
+    env::var_os("PATH")
+        .iter()
+        .flat_map(env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
 fn in_ci() -> bool {
     env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }

@@ -8,7 +8,7 @@ pub mod event;
 pub mod session;
 pub mod tmp;
 
-pub use env::{require_binary, require_tracer, Tracer};
+pub use env::{require_binary, require_tracer, which, Tracer};
 pub use event::EventExt;
 pub use session::{Finished, Session, Stats};
 pub use tmp::TempDir;

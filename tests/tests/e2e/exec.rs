@@ -1,7 +1,7 @@
 //! Process events: an `execve` carries the new image's command line.
 use std::process::{Command, Stdio};
 
-use tests::{require_tracer, EventExt, Session, TempDir};
+use tests::{require_tracer, which, EventExt, Session, TempDir};
 
 #[test]
 fn execve_carries_the_cmdline() {
@@ -11,7 +11,7 @@ fn execve_carries_the_cmdline() {
     let token = TempDir::new("argv").token();
     // The filter as positional words, the other form of the CLI.
     let session = Session::start(&tracer, &["evt.type=execve"]);
-    let child = Command::new("echo")
+    let child = Command::new(which("echo"))
         .args([token.as_str(), "second-arg"])
         .stdout(Stdio::null())
         .spawn()

@@ -6,7 +6,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use tests::{require_tracer, EventExt, Session, TempDir};
+use tests::{require_tracer, which, EventExt, Session, TempDir};
 
 #[test]
 fn openat_by_cat_names_the_marker_file() {
@@ -19,7 +19,7 @@ fn openat_by_cat_names_the_marker_file() {
     let marker = marker.to_str().unwrap().to_owned();
 
     let session = Session::start(&tracer, &["-c", "evt.type=openat and proc.name=cat"]);
-    let cat = Command::new("cat")
+    let cat = Command::new(which("cat"))
         .arg(&marker)
         .stdout(Stdio::null())
         .spawn()
