@@ -44,16 +44,35 @@ fn build_ebpf() -> Result<()> {
         .env_remove("RUSTC_WRAPPER")
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
-            ["--cfg", "bpf_target_arch=\"x86_64\"", "-C", "debuginfo=2", "-C", "link-arg=--btf"].join("\x1f"),
+            [
+                "--cfg",
+                "bpf_target_arch=\"x86_64\"",
+                "-C",
+                "debuginfo=2",
+                "-C",
+                "link-arg=--btf",
+            ]
+            .join("\x1f"),
         )
-        .args(["+nightly", "build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core", "--target-dir"])
+        .args([
+            "+nightly",
+            "build",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--target-dir",
+        ])
         .arg(root.join("target/ebpf"));
     run(&mut cmd)
 }
 
 fn build() -> Result<()> {
     build_ebpf()?;
-    run(Command::new("cargo").current_dir(root()).args(["build", "--release", "-p", "tracer"]))
+    run(Command::new("cargo")
+        .current_dir(root())
+        .args(["build", "--release", "-p", "tracer"]))
 }
 
 fn main() -> Result<()> {
