@@ -4,14 +4,18 @@
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let object = manifest.join("../target/ebpf/bpfel-unknown-none/release/tracer");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("tracer.bpf.o");
     println!("cargo:rerun-if-changed={}", object.display());
     match fs::read(&object) {
         Ok(bytes) => fs::write(&out, bytes).expect("write embedded eBPF object"),
         Err(_) => {
-            println!("cargo:warning=eBPF object not built yet ({}); run `cargo xtask build-ebpf`", object.display());
+            println!(
+                "cargo:warning=eBPF object not built yet ({}); run `cargo xtask build-ebpf`",
+                object.display()
+            );
             fs::write(&out, b"").expect("write empty eBPF object placeholder");
         }
     }

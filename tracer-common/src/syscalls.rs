@@ -6,7 +6,9 @@
 //! Syscalls missing here still arrive, with their number and raw arguments.
 
 use crate::syscall_names::nr;
-use crate::{Capture, CaptureKind, MAX_CAPTURES, WHEN_ALWAYS, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS};
+use crate::{
+    Capture, CaptureKind, MAX_CAPTURES, WHEN_ALWAYS, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
+};
 
 /// How userspace shows one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,12 @@ const fn a(name: &'static str, reg: u8, ty: ArgType) -> ArgDef {
     ArgDef { name, reg, ty }
 }
 const fn c(kind: CaptureKind, arg: u8, aux: u8, when: u8) -> Capture {
-    Capture { kind: kind as u8, arg, aux, when }
+    Capture {
+        kind: kind as u8,
+        arg,
+        aux,
+        when,
+    }
 }
 const fn path(arg: u8) -> Capture {
     c(CaptureKind::UserStr, arg, 0, WHEN_ALWAYS)
@@ -87,97 +94,462 @@ const WRITE_BUF: Capture = c(K::BufferRet, 1, 0, WHEN_OK);
 
 /// Every decoded syscall, sorted by number.
 pub static SYSCALL_DEFS: &[SyscallDef] = &[
-    d(nr::READ, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt)], &[READ_BUF]),
-    d(nr::WRITE, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt)], &[WRITE_BUF]),
-    d(nr::OPEN, &[a("name", 0, S0), a("flags", 1, OpenFlags), a("mode", 2, Mode)], &[path(0)]),
+    d(
+        nr::READ,
+        &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt)],
+        &[READ_BUF],
+    ),
+    d(
+        nr::WRITE,
+        &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt)],
+        &[WRITE_BUF],
+    ),
+    d(
+        nr::OPEN,
+        &[
+            a("name", 0, S0),
+            a("flags", 1, OpenFlags),
+            a("mode", 2, Mode),
+        ],
+        &[path(0)],
+    ),
     d(nr::CLOSE, &[a("fd", 0, Fd)], &[]),
     d(nr::STAT, &[a("path", 0, S0)], &[path(0)]),
     d(nr::FSTAT, &[a("fd", 0, Fd)], &[]),
     d(nr::LSTAT, &[a("path", 0, S0)], &[path(0)]),
-    d(nr::PREAD64, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt), a("pos", 3, Int)], &[READ_BUF]),
-    d(nr::PWRITE64, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt), a("pos", 3, Int)], &[WRITE_BUF]),
-    d(nr::READV, &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt)], &[c(K::IovecRet, 1, 2, WHEN_OK)]),
-    d(nr::WRITEV, &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt)], &[c(K::IovecRet, 1, 2, WHEN_OK)]),
-    d(nr::ACCESS, &[a("name", 0, S0), a("mode", 1, Mode)], &[path(0)]),
+    d(
+        nr::PREAD64,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("size", 2, UInt),
+            a("pos", 3, Int),
+        ],
+        &[READ_BUF],
+    ),
+    d(
+        nr::PWRITE64,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("size", 2, UInt),
+            a("pos", 3, Int),
+        ],
+        &[WRITE_BUF],
+    ),
+    d(
+        nr::READV,
+        &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt)],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
+        nr::WRITEV,
+        &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt)],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
+        nr::ACCESS,
+        &[a("name", 0, S0), a("mode", 1, Mode)],
+        &[path(0)],
+    ),
     d(nr::PIPE, &[a("fds", 0, S0)], &[c(K::FdPair, 0, 0, WHEN_OK)]),
     d(nr::DUP, &[a("oldfd", 0, Fd)], &[]),
     d(nr::DUP2, &[a("oldfd", 0, Fd), a("newfd", 1, Int)], &[]),
-    d(nr::SENDFILE, &[a("out_fd", 0, Fd), a("in_fd", 1, Fd), a("offset", 2, Hex), a("size", 3, UInt)], &[]),
-    d(nr::SOCKET, &[a("domain", 0, SocketDomain), a("type", 1, SocketType), a("proto", 2, Int)], &[]),
-    d(nr::CONNECT, &[a("fd", 0, Fd), a("addr", 1, S0), a("tuple", 0, S1)], &[c(K::Sockaddr, 1, 2, WHEN_ALWAYS), TUPLE_ARG0]),
-    d(nr::ACCEPT, &[a("fd", 0, Fd), a("addr", 1, S0), a("tuple", 0, S1)], &[c(K::SockaddrLenPtr, 1, 2, WHEN_OK), TUPLE_RET]),
-    d(nr::SENDTO, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt), a("addr", 4, S1)], &[WRITE_BUF, c(K::Sockaddr, 4, 5, WHEN_ALWAYS)]),
-    d(nr::RECVFROM, &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt), a("addr", 4, S1)], &[READ_BUF, c(K::SockaddrLenPtr, 4, 5, WHEN_OK)]),
-    d(nr::SENDMSG, &[a("fd", 0, Fd), a("msg", 1, S0), a("flags", 2, Hex)], &[c(K::MsghdrRet, 1, 0, WHEN_OK)]),
-    d(nr::RECVMSG, &[a("fd", 0, Fd), a("msg", 1, S0), a("flags", 2, Hex)], &[c(K::MsghdrRet, 1, 0, WHEN_OK)]),
+    d(
+        nr::SENDFILE,
+        &[
+            a("out_fd", 0, Fd),
+            a("in_fd", 1, Fd),
+            a("offset", 2, Hex),
+            a("size", 3, UInt),
+        ],
+        &[],
+    ),
+    d(
+        nr::SOCKET,
+        &[
+            a("domain", 0, SocketDomain),
+            a("type", 1, SocketType),
+            a("proto", 2, Int),
+        ],
+        &[],
+    ),
+    d(
+        nr::CONNECT,
+        &[a("fd", 0, Fd), a("addr", 1, S0), a("tuple", 0, S1)],
+        &[c(K::Sockaddr, 1, 2, WHEN_ALWAYS), TUPLE_ARG0],
+    ),
+    d(
+        nr::ACCEPT,
+        &[a("fd", 0, Fd), a("addr", 1, S0), a("tuple", 0, S1)],
+        &[c(K::SockaddrLenPtr, 1, 2, WHEN_OK), TUPLE_RET],
+    ),
+    d(
+        nr::SENDTO,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("size", 2, UInt),
+            a("addr", 4, S1),
+        ],
+        &[WRITE_BUF, c(K::Sockaddr, 4, 5, WHEN_ALWAYS)],
+    ),
+    d(
+        nr::RECVFROM,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("size", 2, UInt),
+            a("addr", 4, S1),
+        ],
+        &[READ_BUF, c(K::SockaddrLenPtr, 4, 5, WHEN_OK)],
+    ),
+    d(
+        nr::SENDMSG,
+        &[a("fd", 0, Fd), a("msg", 1, S0), a("flags", 2, Hex)],
+        &[c(K::MsghdrRet, 1, 0, WHEN_OK)],
+    ),
+    d(
+        nr::RECVMSG,
+        &[a("fd", 0, Fd), a("msg", 1, S0), a("flags", 2, Hex)],
+        &[c(K::MsghdrRet, 1, 0, WHEN_OK)],
+    ),
     d(nr::SHUTDOWN, &[a("fd", 0, Fd), a("how", 1, Int)], &[]),
-    d(nr::BIND, &[a("fd", 0, Fd), a("addr", 1, S0)], &[c(K::Sockaddr, 1, 2, WHEN_ALWAYS)]),
+    d(
+        nr::BIND,
+        &[a("fd", 0, Fd), a("addr", 1, S0)],
+        &[c(K::Sockaddr, 1, 2, WHEN_ALWAYS)],
+    ),
     d(nr::LISTEN, &[a("fd", 0, Fd), a("backlog", 1, Int)], &[]),
-    d(nr::SOCKETPAIR, &[a("domain", 0, SocketDomain), a("type", 1, SocketType), a("proto", 2, Int), a("fds", 3, S0)], &[c(K::FdPair, 3, 0, WHEN_OK)]),
+    d(
+        nr::SOCKETPAIR,
+        &[
+            a("domain", 0, SocketDomain),
+            a("type", 1, SocketType),
+            a("proto", 2, Int),
+            a("fds", 3, S0),
+        ],
+        &[c(K::FdPair, 3, 0, WHEN_OK)],
+    ),
     d(nr::CLONE, &[a("flags", 0, CloneFlags)], &[]),
     d(nr::FORK, &[], &[]),
     d(nr::VFORK, &[], &[]),
-    d(nr::EXECVE, &[a("filename", 0, S0), a("argv", 1, S1)], &[c(K::UserStr, 0, 0, WHEN_FAILED), c(K::Argv, 1, 0, WHEN_FAILED)]),
+    d(
+        nr::EXECVE,
+        &[a("filename", 0, S0), a("argv", 1, S1)],
+        &[
+            c(K::UserStr, 0, 0, WHEN_FAILED),
+            c(K::Argv, 1, 0, WHEN_FAILED),
+        ],
+    ),
     d(nr::EXIT, &[a("status", 0, Int)], &[]),
     d(nr::KILL, &[a("pid", 0, Pid), a("sig", 1, Signal)], &[]),
-    d(nr::FCNTL, &[a("fd", 0, Fd), a("cmd", 1, Int), a("arg", 2, Hex)], &[]),
-    d(nr::TRUNCATE, &[a("path", 0, S0), a("length", 1, Int)], &[path(0)]),
+    d(
+        nr::FCNTL,
+        &[a("fd", 0, Fd), a("cmd", 1, Int), a("arg", 2, Hex)],
+        &[],
+    ),
+    d(
+        nr::TRUNCATE,
+        &[a("path", 0, S0), a("length", 1, Int)],
+        &[path(0)],
+    ),
     d(nr::CHDIR, &[a("path", 0, S0)], &[path(0)]),
     d(nr::FCHDIR, &[a("fd", 0, Fd)], &[]),
-    d(nr::RENAME, &[a("oldpath", 0, S0), a("newpath", 1, S1)], &[path(0), path(1)]),
-    d(nr::MKDIR, &[a("path", 0, S0), a("mode", 1, Mode)], &[path(0)]),
+    d(
+        nr::RENAME,
+        &[a("oldpath", 0, S0), a("newpath", 1, S1)],
+        &[path(0), path(1)],
+    ),
+    d(
+        nr::MKDIR,
+        &[a("path", 0, S0), a("mode", 1, Mode)],
+        &[path(0)],
+    ),
     d(nr::RMDIR, &[a("path", 0, S0)], &[path(0)]),
-    d(nr::CREAT, &[a("name", 0, S0), a("mode", 1, Mode)], &[path(0)]),
-    d(nr::LINK, &[a("oldpath", 0, S0), a("newpath", 1, S1)], &[path(0), path(1)]),
+    d(
+        nr::CREAT,
+        &[a("name", 0, S0), a("mode", 1, Mode)],
+        &[path(0)],
+    ),
+    d(
+        nr::LINK,
+        &[a("oldpath", 0, S0), a("newpath", 1, S1)],
+        &[path(0), path(1)],
+    ),
     d(nr::UNLINK, &[a("path", 0, S0)], &[path(0)]),
-    d(nr::SYMLINK, &[a("target", 0, S0), a("linkpath", 1, S1)], &[path(0), path(1)]),
+    d(
+        nr::SYMLINK,
+        &[a("target", 0, S0), a("linkpath", 1, S1)],
+        &[path(0), path(1)],
+    ),
     d(nr::READLINK, &[a("path", 0, S0)], &[path(0)]),
-    d(nr::CHMOD, &[a("filename", 0, S0), a("mode", 1, Mode)], &[path(0)]),
+    d(
+        nr::CHMOD,
+        &[a("filename", 0, S0), a("mode", 1, Mode)],
+        &[path(0)],
+    ),
     d(nr::FCHMOD, &[a("fd", 0, Fd), a("mode", 1, Mode)], &[]),
-    d(nr::CHOWN, &[a("path", 0, S0), a("uid", 1, Uid), a("gid", 2, Gid)], &[path(0)]),
-    d(nr::FCHOWN, &[a("fd", 0, Fd), a("uid", 1, Uid), a("gid", 2, Gid)], &[]),
-    d(nr::LCHOWN, &[a("path", 0, S0), a("uid", 1, Uid), a("gid", 2, Gid)], &[path(0)]),
-    d(nr::PTRACE, &[a("request", 0, Int), a("pid", 1, Pid), a("addr", 2, Hex), a("data", 3, Hex)], &[]),
+    d(
+        nr::CHOWN,
+        &[a("path", 0, S0), a("uid", 1, Uid), a("gid", 2, Gid)],
+        &[path(0)],
+    ),
+    d(
+        nr::FCHOWN,
+        &[a("fd", 0, Fd), a("uid", 1, Uid), a("gid", 2, Gid)],
+        &[],
+    ),
+    d(
+        nr::LCHOWN,
+        &[a("path", 0, S0), a("uid", 1, Uid), a("gid", 2, Gid)],
+        &[path(0)],
+    ),
+    d(
+        nr::PTRACE,
+        &[
+            a("request", 0, Int),
+            a("pid", 1, Pid),
+            a("addr", 2, Hex),
+            a("data", 3, Hex),
+        ],
+        &[],
+    ),
     d(nr::SETUID, &[a("uid", 0, Uid)], &[]),
     d(nr::SETGID, &[a("gid", 0, Gid)], &[]),
     d(nr::SETREUID, &[a("ruid", 0, Uid), a("euid", 1, Uid)], &[]),
     d(nr::SETREGID, &[a("rgid", 0, Gid), a("egid", 1, Gid)], &[]),
-    d(nr::SETRESUID, &[a("ruid", 0, Uid), a("euid", 1, Uid), a("suid", 2, Uid)], &[]),
-    d(nr::SETRESGID, &[a("rgid", 0, Gid), a("egid", 1, Gid), a("sgid", 2, Gid)], &[]),
+    d(
+        nr::SETRESUID,
+        &[a("ruid", 0, Uid), a("euid", 1, Uid), a("suid", 2, Uid)],
+        &[],
+    ),
+    d(
+        nr::SETRESGID,
+        &[a("rgid", 0, Gid), a("egid", 1, Gid), a("sgid", 2, Gid)],
+        &[],
+    ),
     d(nr::SETFSUID, &[a("uid", 0, Uid)], &[]),
     d(nr::SETFSGID, &[a("gid", 0, Gid)], &[]),
-    d(nr::MOUNT, &[a("dev", 0, S0), a("dir", 1, S1), a("type", 2, S2), a("flags", 3, Hex)], &[path(0), path(1), path(2)]),
-    d(nr::UMOUNT2, &[a("name", 0, S0), a("flags", 1, Hex)], &[path(0)]),
+    d(
+        nr::MOUNT,
+        &[
+            a("dev", 0, S0),
+            a("dir", 1, S1),
+            a("type", 2, S2),
+            a("flags", 3, Hex),
+        ],
+        &[path(0), path(1), path(2)],
+    ),
+    d(
+        nr::UMOUNT2,
+        &[a("name", 0, S0), a("flags", 1, Hex)],
+        &[path(0)],
+    ),
     d(nr::TKILL, &[a("tid", 0, Pid), a("sig", 1, Signal)], &[]),
     d(nr::EXIT_GROUP, &[a("status", 0, Int)], &[]),
-    d(nr::TGKILL, &[a("pid", 0, Pid), a("tid", 1, Pid), a("sig", 2, Signal)], &[]),
-    d(nr::INOTIFY_ADD_WATCH, &[a("fd", 0, Fd), a("name", 1, S0), a("mask", 2, Hex)], &[path(1)]),
-    d(nr::OPENAT, &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("flags", 2, OpenFlags), a("mode", 3, Mode)], &[path(1)]),
-    d(nr::MKDIRAT, &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("mode", 2, Mode)], &[path(1)]),
-    d(nr::FCHOWNAT, &[a("dirfd", 0, Dirfd), a("pathname", 1, S0), a("uid", 2, Uid), a("gid", 3, Gid), a("flags", 4, Hex)], &[path(1)]),
-    d(nr::NEWFSTATAT, &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("flags", 3, Hex)], &[path(1)]),
-    d(nr::UNLINKAT, &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("flags", 2, Hex)], &[path(1)]),
-    d(nr::RENAMEAT, &[a("olddirfd", 0, Dirfd), a("oldpath", 1, S0), a("newdirfd", 2, Dirfd), a("newpath", 3, S1)], &[path(1), path(3)]),
-    d(nr::LINKAT, &[a("olddir", 0, Dirfd), a("oldpath", 1, S0), a("newdir", 2, Dirfd), a("newpath", 3, S1), a("flags", 4, Hex)], &[path(1), path(3)]),
-    d(nr::SYMLINKAT, &[a("target", 0, S0), a("linkdirfd", 1, Dirfd), a("linkpath", 2, S1)], &[path(0), path(2)]),
-    d(nr::READLINKAT, &[a("dirfd", 0, Dirfd), a("path", 1, S0)], &[path(1)]),
-    d(nr::FCHMODAT, &[a("dirfd", 0, Dirfd), a("filename", 1, S0), a("mode", 2, Mode)], &[path(1)]),
-    d(nr::FACCESSAT, &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("mode", 2, Mode)], &[path(1)]),
+    d(
+        nr::TGKILL,
+        &[a("pid", 0, Pid), a("tid", 1, Pid), a("sig", 2, Signal)],
+        &[],
+    ),
+    d(
+        nr::INOTIFY_ADD_WATCH,
+        &[a("fd", 0, Fd), a("name", 1, S0), a("mask", 2, Hex)],
+        &[path(1)],
+    ),
+    d(
+        nr::OPENAT,
+        &[
+            a("dirfd", 0, Dirfd),
+            a("name", 1, S0),
+            a("flags", 2, OpenFlags),
+            a("mode", 3, Mode),
+        ],
+        &[path(1)],
+    ),
+    d(
+        nr::MKDIRAT,
+        &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("mode", 2, Mode)],
+        &[path(1)],
+    ),
+    d(
+        nr::FCHOWNAT,
+        &[
+            a("dirfd", 0, Dirfd),
+            a("pathname", 1, S0),
+            a("uid", 2, Uid),
+            a("gid", 3, Gid),
+            a("flags", 4, Hex),
+        ],
+        &[path(1)],
+    ),
+    d(
+        nr::NEWFSTATAT,
+        &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("flags", 3, Hex)],
+        &[path(1)],
+    ),
+    d(
+        nr::UNLINKAT,
+        &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("flags", 2, Hex)],
+        &[path(1)],
+    ),
+    d(
+        nr::RENAMEAT,
+        &[
+            a("olddirfd", 0, Dirfd),
+            a("oldpath", 1, S0),
+            a("newdirfd", 2, Dirfd),
+            a("newpath", 3, S1),
+        ],
+        &[path(1), path(3)],
+    ),
+    d(
+        nr::LINKAT,
+        &[
+            a("olddir", 0, Dirfd),
+            a("oldpath", 1, S0),
+            a("newdir", 2, Dirfd),
+            a("newpath", 3, S1),
+            a("flags", 4, Hex),
+        ],
+        &[path(1), path(3)],
+    ),
+    d(
+        nr::SYMLINKAT,
+        &[
+            a("target", 0, S0),
+            a("linkdirfd", 1, Dirfd),
+            a("linkpath", 2, S1),
+        ],
+        &[path(0), path(2)],
+    ),
+    d(
+        nr::READLINKAT,
+        &[a("dirfd", 0, Dirfd), a("path", 1, S0)],
+        &[path(1)],
+    ),
+    d(
+        nr::FCHMODAT,
+        &[
+            a("dirfd", 0, Dirfd),
+            a("filename", 1, S0),
+            a("mode", 2, Mode),
+        ],
+        &[path(1)],
+    ),
+    d(
+        nr::FACCESSAT,
+        &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("mode", 2, Mode)],
+        &[path(1)],
+    ),
     d(nr::UNSHARE, &[a("flags", 0, CloneFlags)], &[]),
-    d(nr::SPLICE, &[a("fd_in", 0, Fd), a("off_in", 1, Hex), a("fd_out", 2, Fd), a("off_out", 3, Hex), a("size", 4, UInt)], &[]),
-    d(nr::ACCEPT4, &[a("fd", 0, Fd), a("addr", 1, S0), a("tuple", 0, S1), a("flags", 3, Hex)], &[c(K::SockaddrLenPtr, 1, 2, WHEN_OK), TUPLE_RET]),
-    d(nr::DUP3, &[a("oldfd", 0, Fd), a("newfd", 1, Int), a("flags", 2, Hex)], &[]),
-    d(nr::PIPE2, &[a("fds", 0, S0), a("flags", 1, Hex)], &[c(K::FdPair, 0, 0, WHEN_OK)]),
+    d(
+        nr::SPLICE,
+        &[
+            a("fd_in", 0, Fd),
+            a("off_in", 1, Hex),
+            a("fd_out", 2, Fd),
+            a("off_out", 3, Hex),
+            a("size", 4, UInt),
+        ],
+        &[],
+    ),
+    d(
+        nr::ACCEPT4,
+        &[
+            a("fd", 0, Fd),
+            a("addr", 1, S0),
+            a("tuple", 0, S1),
+            a("flags", 3, Hex),
+        ],
+        &[c(K::SockaddrLenPtr, 1, 2, WHEN_OK), TUPLE_RET],
+    ),
+    d(
+        nr::DUP3,
+        &[a("oldfd", 0, Fd), a("newfd", 1, Int), a("flags", 2, Hex)],
+        &[],
+    ),
+    d(
+        nr::PIPE2,
+        &[a("fds", 0, S0), a("flags", 1, Hex)],
+        &[c(K::FdPair, 0, 0, WHEN_OK)],
+    ),
     d(nr::INOTIFY_INIT1, &[a("flags", 0, Hex)], &[]),
-    d(nr::PREADV, &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt), a("pos", 3, Int)], &[c(K::IovecRet, 1, 2, WHEN_OK)]),
-    d(nr::PWRITEV, &[a("fd", 0, Fd), a("data", 1, S0), a("iovcnt", 2, UInt), a("pos", 3, Int)], &[c(K::IovecRet, 1, 2, WHEN_OK)]),
-    d(nr::SETNS, &[a("fd", 0, Fd), a("nstype", 1, CloneFlags)], &[]),
-    d(nr::RENAMEAT2, &[a("olddirfd", 0, Dirfd), a("oldpath", 1, S0), a("newdirfd", 2, Dirfd), a("newpath", 3, S1), a("flags", 4, Hex)], &[path(1), path(3)]),
-    d(nr::EXECVEAT, &[a("dirfd", 0, Dirfd), a("pathname", 1, S0), a("argv", 2, S1), a("flags", 4, Hex)], &[c(K::UserStr, 1, 0, WHEN_FAILED), c(K::Argv, 2, 0, WHEN_FAILED)]),
-    d(nr::STATX, &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("flags", 2, Hex)], &[path(1)]),
-    d(nr::CLONE3, &[a("flags", 0, S0)], &[c(K::Bytes, 0, 8, WHEN_ALWAYS)]),
-    d(nr::OPENAT2, &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("how", 2, S1)], &[path(1), c(K::Bytes, 2, 24, WHEN_ALWAYS)]),
-    d(nr::FACCESSAT2, &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("mode", 2, Mode), a("flags", 3, Hex)], &[path(1)]),
+    d(
+        nr::PREADV,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("iovcnt", 2, UInt),
+            a("pos", 3, Int),
+        ],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
+        nr::PWRITEV,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("iovcnt", 2, UInt),
+            a("pos", 3, Int),
+        ],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
+        nr::SETNS,
+        &[a("fd", 0, Fd), a("nstype", 1, CloneFlags)],
+        &[],
+    ),
+    d(
+        nr::RENAMEAT2,
+        &[
+            a("olddirfd", 0, Dirfd),
+            a("oldpath", 1, S0),
+            a("newdirfd", 2, Dirfd),
+            a("newpath", 3, S1),
+            a("flags", 4, Hex),
+        ],
+        &[path(1), path(3)],
+    ),
+    d(
+        nr::EXECVEAT,
+        &[
+            a("dirfd", 0, Dirfd),
+            a("pathname", 1, S0),
+            a("argv", 2, S1),
+            a("flags", 4, Hex),
+        ],
+        &[
+            c(K::UserStr, 1, 0, WHEN_FAILED),
+            c(K::Argv, 2, 0, WHEN_FAILED),
+        ],
+    ),
+    d(
+        nr::STATX,
+        &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("flags", 2, Hex)],
+        &[path(1)],
+    ),
+    d(
+        nr::CLONE3,
+        &[a("flags", 0, S0)],
+        &[c(K::Bytes, 0, 8, WHEN_ALWAYS)],
+    ),
+    d(
+        nr::OPENAT2,
+        &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("how", 2, S1)],
+        &[path(1), c(K::Bytes, 2, 24, WHEN_ALWAYS)],
+    ),
+    d(
+        nr::FACCESSAT2,
+        &[
+            a("dirfd", 0, Dirfd),
+            a("name", 1, S0),
+            a("mode", 2, Mode),
+            a("flags", 3, Hex),
+        ],
+        &[path(1)],
+    ),
 ];
 
 /// The definition of syscall `nr`, when sdtrace decodes it.
@@ -239,7 +611,12 @@ mod tests {
             assert!(d.caps.len() <= MAX_CAPTURES);
             for arg in d.args {
                 if let ArgType::Captured(slot) = arg.ty {
-                    assert!((slot as usize) < d.caps.len(), "syscall {} arg {}", d.nr, arg.name);
+                    assert!(
+                        (slot as usize) < d.caps.len(),
+                        "syscall {} arg {}",
+                        d.nr,
+                        arg.name
+                    );
                 }
             }
         }

@@ -25,7 +25,12 @@ pub struct Cli {
     pub json: bool,
 
     /// Bytes of I/O buffers to capture per event.
-    #[arg(short = 's', long = "snaplen", default_value_t = 80, value_name = "BYTES")]
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 80,
+        value_name = "BYTES"
+    )]
     pub snaplen: u32,
 
     /// Size of the kernel ring buffer (suffixes K, M, G); rounded up to a power of two.
@@ -72,9 +77,17 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
         Some('G') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    let n: u64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size (e.g. 8192, 64K, 16M)"))?;
-    let bytes = n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))?;
-    u32::try_from(bytes).ok().filter(|&b| b <= 1 << 30).ok_or_else(|| format!("`{s}` is larger than 1G"))
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 8192, 64K, 16M)"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))?;
+    u32::try_from(bytes)
+        .ok()
+        .filter(|&b| b <= 1 << 30)
+        .ok_or_else(|| format!("`{s}` is larger than 1G"))
 }
 
 #[cfg(test)]
@@ -93,7 +106,10 @@ mod tests {
     #[test]
     fn filter_from_flag_or_words() {
         let cli = Cli::parse_from(["sdtrace", "proc.name=cat", "and", "evt.type=openat"]);
-        assert_eq!(cli.filter_text().as_deref(), Some("proc.name=cat and evt.type=openat"));
+        assert_eq!(
+            cli.filter_text().as_deref(),
+            Some("proc.name=cat and evt.type=openat")
+        );
         let cli = Cli::parse_from(["sdtrace", "-c", "evt.type=read"]);
         assert_eq!(cli.filter_text().as_deref(), Some("evt.type=read"));
         let cli = Cli::parse_from(["sdtrace"]);

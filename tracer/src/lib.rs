@@ -10,4 +10,5 @@ pub mod decode;
 pub mod fields;
 pub mod filter;
 pub mod output;
+pub mod run;
 pub mod state;

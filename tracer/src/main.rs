@@ -1,29 +1,91 @@
+//! `sdtrace`: wires the command line to the capture pipeline.
+
+use std::process::ExitCode;
 use std::time::Duration;
 
-use tracer::capture::{Capture, CaptureOptions, KernelFilter};
-use tracer::decode::{decode, Body};
-use tracer_common::syscall_names::SYSCALL_NAMES;
+use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
-    let mut cap = Capture::start(&CaptureOptions { buffer_size: 16 << 20, snaplen: 80, latency: false, filter: KernelFilter::default() })?;
-    eprintln!("sdtrace: attached");
-    let start = std::time::Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(2) {
-        while let Some(item) = cap.ring.next() {
-            n += 1;
-            match decode(&item) {
-                Ok(rec) => {
-                    if n % 5000 == 0 || !matches!(rec.body, Body::Syscall(_)) {
-                        let comm = String::from_utf8_lossy(&rec.hdr.comm);
-                        println!("{} {} {} {:?} ret={} mnt={} pidns={} cg={} cg1={} body={:?}", rec.hdr.tgid, rec.hdr.tid, comm.trim_end_matches('\0'), SYSCALL_NAMES.get(rec.hdr.nr as usize), rec.hdr.ret, rec.hdr.mnt_ns, rec.hdr.pid_ns, rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id, rec.body);
-                    }
-                }
-                Err(e) => println!("decode error {e}"),
+use tracer::capture::{Capture, CaptureOptions, KernelFilter};
+use tracer::cli::Cli;
+use tracer::fields::FieldId;
+use tracer::filter::Filter;
+use tracer::output::Format;
+use tracer::run::{self, End, Options, Pipeline};
+use tracer::state::{ProcFs, ProcessTable, Users};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Filter errors carry their own prefix and caret lines.
+            let text = format!("{e:#}");
+            if text.starts_with("sdtrace:") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("sdtrace: {text}");
             }
+            ExitCode::FAILURE
         }
-        std::thread::sleep(Duration::from_millis(2));
     }
-    eprintln!("events {n} drops {:?}", cap.drops_per_cpu());
+}
+
+/// The kernel's share of the filter.
+fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
+    let Some(f) = filter else {
+        return KernelFilter::default();
+    };
+    let p = f.pushdown();
+    KernelFilter {
+        syscalls: p
+            .syscalls
+            .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect()),
+        tgids: p.tgids,
+        comms: p.comms,
+        cgroups: None,
+    }
+}
+
+fn real_main(cli: &Cli) -> anyhow::Result<()> {
+    // A bad filter is refused before anything is loaded.
+    let filter = match cli.filter_text() {
+        Some(text) => match Filter::parse(&text) {
+            Ok(f) => Some(f),
+            Err(errors) => anyhow::bail!("{errors}"),
+        },
+        None => None,
+    };
+    let latency = filter.as_ref().is_some_and(|f| f.uses(FieldId::EvtLatency));
+    let opts = Options {
+        format: if cli.json { Format::Json } else { Format::Text },
+        count: cli.count,
+        duration: cli.duration.map(Duration::from_secs_f64),
+        stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
+        latency,
+    };
+    let mut capture = Capture::start(&CaptureOptions {
+        buffer_size: cli.buffer_size,
+        snaplen: cli.snaplen,
+        latency,
+        filter: kernel_filter(filter.as_ref()),
+    })?;
+    // Bootstrap after attaching: a process that starts in between is seen by
+    // both, never by neither.
+    let procs = ProcessTable::bootstrap(ProcFs::default())?;
+    let users = Users::load_system().unwrap_or_else(|_| Users::parse("", ""));
+    let mut pipe = Pipeline::new(procs, users, filter, &opts);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
+    let drops = capture.drops_per_cpu();
+    if end != End::OutputClosed {
+        let _ = pipe.flush();
+    }
+    eprintln!("{}", pipe.stats.line(&drops));
+    if let Some(path) = &cli.stats_json {
+        pipe.stats.write_json(path, &drops)?;
+    }
     Ok(())
 }

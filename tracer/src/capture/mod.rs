@@ -40,14 +40,24 @@ pub enum CaptureError {
 const PRIVILEGE_HINT: &str =
     " (sdtrace needs root, or CAP_BPF + CAP_PERFMON, to load eBPF programs)";
 
-fn load_err(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> CaptureError {
+fn load_err(
+    what: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> CaptureError {
     let text = format!("{source:?}");
-    let hint = if text.contains("EPERM") || text.contains("Operation not permitted") || text.contains("os error 1)") {
+    let hint = if text.contains("EPERM")
+        || text.contains("Operation not permitted")
+        || text.contains("os error 1)")
+    {
         PRIVILEGE_HINT
     } else {
         ""
     };
-    CaptureError::Load { what: what.into(), source: Box::new(source), hint }
+    CaptureError::Load {
+        what: what.into(),
+        source: Box::new(source),
+        hint,
+    }
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".
@@ -88,7 +98,10 @@ fn possible_cpus() -> u32 {
 /// multiple of the page size.
 pub fn ring_size(requested: u32) -> u32 {
     let page = 4096u32;
-    requested.max(page).checked_next_power_of_two().unwrap_or(1 << 31)
+    requested
+        .max(page)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 31)
 }
 
 impl Capture {
@@ -140,18 +153,33 @@ impl Capture {
         for (prog, tp) in programs {
             let p: &mut RawTracePoint = ebpf
                 .program_mut(prog)
-                .ok_or_else(|| load_err(format!("program {prog}"), std::io::Error::other("missing from object")))?
+                .ok_or_else(|| {
+                    load_err(
+                        format!("program {prog}"),
+                        std::io::Error::other("missing from object"),
+                    )
+                })?
                 .try_into()
                 .map_err(|e| load_err(format!("program {prog}"), e))?;
-            p.load().map_err(|e| load_err(format!("loading {prog}"), e))?;
-            p.attach(tp).map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
+            p.load()
+                .map_err(|e| load_err(format!("loading {prog}"), e))?;
+            p.attach(tp)
+                .map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
         }
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
-        let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").expect("COUNTERS is in the object"))
-            .map_err(|e| load_err("counters", e))?;
-        Ok(Capture { _ebpf: ebpf, ring, counters, mounts })
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map("COUNTERS")
+                .expect("COUNTERS is in the object"),
+        )
+        .map_err(|e| load_err("counters", e))?;
+        Ok(Capture {
+            _ebpf: ebpf,
+            ring,
+            counters,
+            mounts,
+        })
     }
 
     /// Records lost to a full ring buffer so far, per possible CPU.
@@ -168,18 +196,24 @@ impl Capture {
 /// process and fd tables exact.
 fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
     let mut specs: Array<_, SyscallSpec> =
-        Array::try_from(ebpf.map_mut("SPECS").expect("SPECS is in the object")).map_err(|e| load_err("SPECS", e))?;
+        Array::try_from(ebpf.map_mut("SPECS").expect("SPECS is in the object"))
+            .map_err(|e| load_err("SPECS", e))?;
     for nr in 0..SYSCALL_SLOTS as u16 {
         let pass = match &f.syscalls {
             None => true,
             Some(set) => set.contains(&nr) || STATE_SYSCALLS.contains(&nr),
         };
-        let mut spec = SyscallSpec { flags: if pass { SPEC_PASS } else { 0 }, ..SyscallSpec::default() };
+        let mut spec = SyscallSpec {
+            flags: if pass { SPEC_PASS } else { 0 },
+            ..SyscallSpec::default()
+        };
         if let Some(def) = syscalls::def(nr) {
             spec.ncap = def.caps.len() as u8;
             spec.caps = def.capture_array();
         }
-        specs.set(u32::from(nr), spec, 0).map_err(|e| load_err("SPECS", e))?;
+        specs
+            .set(u32::from(nr), spec, 0)
+            .map_err(|e| load_err("SPECS", e))?;
     }
     Ok(())
 }
@@ -187,29 +221,34 @@ fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
 fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
     if let Some(tgids) = &f.tgids {
         let mut m: HashMap<_, u32, u8> =
-            HashMap::try_from(ebpf.map_mut("TGID_FILTER").expect("map in object")).map_err(|e| load_err("TGID_FILTER", e))?;
+            HashMap::try_from(ebpf.map_mut("TGID_FILTER").expect("map in object"))
+                .map_err(|e| load_err("TGID_FILTER", e))?;
         for t in tgids {
             m.insert(t, 1, 0).map_err(|e| load_err("TGID_FILTER", e))?;
         }
     }
     if let Some(comms) = &f.comms {
         let mut m: HashMap<_, [u8; COMM_LEN], u8> =
-            HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object")).map_err(|e| load_err("COMM_FILTER", e))?;
+            HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object"))
+                .map_err(|e| load_err("COMM_FILTER", e))?;
         for c in comms {
             // The kernel keeps at most 15 bytes plus a NUL; longer names can
             // never match and are not inserted.
             if c.len() < COMM_LEN {
                 let mut key = [0u8; COMM_LEN];
                 key[..c.len()].copy_from_slice(c);
-                m.insert(key, 1, 0).map_err(|e| load_err("COMM_FILTER", e))?;
+                m.insert(key, 1, 0)
+                    .map_err(|e| load_err("COMM_FILTER", e))?;
             }
         }
     }
     if let Some(cgroups) = &f.cgroups {
-        let mut m: HashMap<_, u64, u8> = HashMap::try_from(ebpf.map_mut("CGROUP_FILTER").expect("map in object"))
-            .map_err(|e| load_err("CGROUP_FILTER", e))?;
+        let mut m: HashMap<_, u64, u8> =
+            HashMap::try_from(ebpf.map_mut("CGROUP_FILTER").expect("map in object"))
+                .map_err(|e| load_err("CGROUP_FILTER", e))?;
         for c in cgroups {
-            m.insert(c, 1, 0).map_err(|e| load_err("CGROUP_FILTER", e))?;
+            m.insert(c, 1, 0)
+                .map_err(|e| load_err("CGROUP_FILTER", e))?;
         }
     }
     Ok(())

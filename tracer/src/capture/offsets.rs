@@ -9,7 +9,9 @@ use super::btf::{Btf, BtfError};
 
 /// Controllers tried, in order, for the v1 identity: the ones container
 /// runtimes always create a cgroup in.
-const V1_PREFERENCE: &[&str] = &["memory", "pids", "cpu", "cpuacct", "blkio", "devices", "freezer", "cpuset"];
+const V1_PREFERENCE: &[&str] = &[
+    "memory", "pids", "cpu", "cpuacct", "blkio", "devices", "freezer", "cpuset",
+];
 
 /// Where the host's cgroup hierarchies are mounted.
 #[derive(Clone, Debug, Default)]
@@ -34,10 +36,16 @@ impl CgroupMounts {
         for line in mountinfo.lines() {
             // id parent major:minor root mount-point options [optional...] - fstype source super-options
             let mut halves = line.splitn(2, " - ");
-            let (Some(left), Some(right)) = (halves.next(), halves.next()) else { continue };
-            let Some(mount_point) = left.split(' ').nth(4) else { continue };
+            let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
+                continue;
+            };
+            let Some(mount_point) = left.split(' ').nth(4) else {
+                continue;
+            };
             let mut r = right.split(' ');
-            let (Some(fstype), _, Some(opts)) = (r.next(), r.next(), r.next()) else { continue };
+            let (Some(fstype), _, Some(opts)) = (r.next(), r.next(), r.next()) else {
+                continue;
+            };
             match fstype {
                 "cgroup2" if out.v2.is_none() => out.v2 = Some(PathBuf::from(mount_point)),
                 "cgroup" => {
@@ -127,7 +135,10 @@ mod tests {
     #[test]
     fn hybrid_host_prefers_memory_hierarchy() {
         let m = CgroupMounts::parse(MOUNTINFO_V1);
-        assert_eq!(m.v1, Some(("memory".into(), PathBuf::from("/sys/fs/cgroup/memory"))));
+        assert_eq!(
+            m.v1,
+            Some(("memory".into(), PathBuf::from("/sys/fs/cgroup/memory")))
+        );
         assert_eq!(m.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
     }
 

@@ -47,9 +47,22 @@ pub struct Arg<'a> {
 pub fn args<'a>(sysno: u16, ev: &SyscallEvent<'a>) -> Vec<Arg<'a>> {
     let Some(def) = syscalls::def(sysno) else {
         const RAW: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
-        return RAW.iter().zip(ev.args).map(|(&name, v)| Arg { name, value: ArgValue::Hex(v) }).collect();
+        return RAW
+            .iter()
+            .zip(ev.args)
+            .map(|(&name, v)| Arg {
+                name,
+                value: ArgValue::Hex(v),
+            })
+            .collect();
     };
-    def.args.iter().map(|a| Arg { name: a.name, value: value(sysno, a.ty, ev.args[a.reg as usize % 6], ev) }).collect()
+    def.args
+        .iter()
+        .map(|a| Arg {
+            name: a.name,
+            value: value(sysno, a.ty, ev.args[a.reg as usize % 6], ev),
+        })
+        .collect()
 }
 
 /// One argument by name, for `evt.arg.<name>`.
@@ -82,15 +95,23 @@ fn value<'a>(sysno: u16, ty: ArgType, raw: u64, ev: &SyscallEvent<'a>) -> ArgVal
 
 fn captured<'a>(sysno: u16, slot: u8, ev: &SyscallEvent<'a>) -> ArgValue<'a> {
     // A msghdr capture yields an address and data under one slot: the data is the argument.
-    let item = ev.item_of(slot, CaptureKind::IovecRet).or_else(|| ev.item(slot));
-    let Some(item) = item else { return ArgValue::Missing };
+    let item = ev
+        .item_of(slot, CaptureKind::IovecRet)
+        .or_else(|| ev.item(slot));
+    let Some(item) = item else {
+        return ArgValue::Missing;
+    };
     let d = item.data;
-    let u64_at = |at: usize| d.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let u64_at = |at: usize| {
+        d.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
     match item.kind {
         CaptureKind::UserStr => ArgValue::Path(d),
-        CaptureKind::BufferRet | CaptureKind::BufferArg | CaptureKind::IovecRet | CaptureKind::MsghdrRet => {
-            ArgValue::Buffer(d)
-        }
+        CaptureKind::BufferRet
+        | CaptureKind::BufferArg
+        | CaptureKind::IovecRet
+        | CaptureKind::MsghdrRet => ArgValue::Buffer(d),
         CaptureKind::Sockaddr | CaptureKind::SockaddrLenPtr => {
             SockAddr::parse(d).map_or(ArgValue::Missing, ArgValue::Addr)
         }
@@ -102,8 +123,12 @@ fn captured<'a>(sysno: u16, slot: u8, ev: &SyscallEvent<'a>) -> ArgValue<'a> {
             i32::from_le_bytes([d[4], d[5], d[6], d[7]]),
         ),
         CaptureKind::Argv => ArgValue::Argv(d),
-        CaptureKind::Bytes if sysno == nr::CLONE3 => u64_at(0).map_or(ArgValue::Missing, ArgValue::CloneFlags),
-        CaptureKind::Bytes if sysno == nr::OPENAT2 => u64_at(0).map_or(ArgValue::Missing, ArgValue::OpenFlags),
+        CaptureKind::Bytes if sysno == nr::CLONE3 => {
+            u64_at(0).map_or(ArgValue::Missing, ArgValue::CloneFlags)
+        }
+        CaptureKind::Bytes if sysno == nr::OPENAT2 => {
+            u64_at(0).map_or(ArgValue::Missing, ArgValue::OpenFlags)
+        }
         CaptureKind::Bytes => ArgValue::Bytes(d),
         CaptureKind::FdPair | CaptureKind::None => ArgValue::Missing,
     }
@@ -123,19 +148,26 @@ mod tests {
             &[(0, CaptureKind::UserStr, b"/etc/hosts")],
         );
         let rec = decode(&bytes).unwrap();
-        let Body::Syscall(ev) = rec.body else { panic!() };
+        let Body::Syscall(ev) = rec.body else {
+            panic!()
+        };
         let a = args(nr::OPENAT, &ev);
         assert_eq!(a[0].name, "dirfd");
         assert_eq!(a[0].value, ArgValue::Dirfd(-100));
         assert_eq!(a[1].value, ArgValue::Path(b"/etc/hosts"));
         assert_eq!(a[2].value, ArgValue::OpenFlags(0o2000000));
-        assert_eq!(arg_named(nr::OPENAT, &ev, "name"), Some(ArgValue::Path(b"/etc/hosts")));
+        assert_eq!(
+            arg_named(nr::OPENAT, &ev, "name"),
+            Some(ArgValue::Path(b"/etc/hosts"))
+        );
     }
 
     #[test]
     fn unknown_syscalls_show_raw_registers() {
         let bytes = syscall_record(nr::GETPPID, 1, [1, 2, 3, 4, 5, 6], &[]);
-        let Body::Syscall(ev) = decode(&bytes).unwrap().body else { panic!() };
+        let Body::Syscall(ev) = decode(&bytes).unwrap().body else {
+            panic!()
+        };
         let a = args(nr::GETPPID, &ev);
         assert_eq!(a.len(), 6);
         assert_eq!(a[5].value, ArgValue::Hex(6));
@@ -144,7 +176,9 @@ mod tests {
     #[test]
     fn failed_read_has_no_data() {
         let bytes = syscall_record(nr::READ, -9, [3, 0x1000, 10, 0, 0, 0], &[]);
-        let Body::Syscall(ev) = decode(&bytes).unwrap().body else { panic!() };
+        let Body::Syscall(ev) = decode(&bytes).unwrap().body else {
+            panic!()
+        };
         assert_eq!(args(nr::READ, &ev)[1].value, ArgValue::Missing);
     }
 }

@@ -9,7 +9,8 @@ pub mod sockaddr;
 use std::mem::size_of;
 
 use tracer_common::{
-    CaptureKind, EventHeader, ExecPayload, ExitPayload, ForkPayload, ItemHeader, RecordKind, SyscallArgs,
+    CaptureKind, EventHeader, ExecPayload, ExitPayload, ForkPayload, ItemHeader, RecordKind,
+    SyscallArgs,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,7 +62,11 @@ impl<'a> SyscallEvent<'a> {
 pub enum Body<'a> {
     Syscall(SyscallEvent<'a>),
     Fork(ForkPayload),
-    Exec { old_tid: u32, exe: &'a [u8], args: &'a [u8] },
+    Exec {
+        old_tid: u32,
+        exe: &'a [u8],
+        args: &'a [u8],
+    },
     Exit(ExitPayload),
 }
 
@@ -74,7 +79,10 @@ pub struct Record<'a> {
 fn read<T: Copy>(bytes: &[u8], at: usize) -> Result<T, DecodeError> {
     let need = at + size_of::<T>();
     if bytes.len() < need {
-        return Err(DecodeError::Short { len: bytes.len(), need });
+        return Err(DecodeError::Short {
+            len: bytes.len(),
+            need,
+        });
     }
     // SAFETY: bounds checked above; T is a repr(C) struct of integers, valid
     // for any bit pattern, and read_unaligned has no alignment requirement.
@@ -82,7 +90,10 @@ fn read<T: Copy>(bytes: &[u8], at: usize) -> Result<T, DecodeError> {
 }
 
 fn slice(bytes: &[u8], at: usize, len: usize) -> Result<&[u8], DecodeError> {
-    bytes.get(at..at + len).ok_or(DecodeError::Short { len: bytes.len(), need: at + len })
+    bytes.get(at..at + len).ok_or(DecodeError::Short {
+        len: bytes.len(),
+        need: at + len,
+    })
 }
 
 /// Decodes one ring-buffer record.
@@ -104,10 +115,17 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
                 let data = slice(bytes, off, ih.len as usize)?;
                 off += ih.len as usize;
                 let kind = CaptureKind::try_from(ih.kind).map_err(DecodeError::Capture)?;
-                items[n] = Some(Item { slot: ih.slot, kind, data });
+                items[n] = Some(Item {
+                    slot: ih.slot,
+                    kind,
+                    data,
+                });
                 n += 1;
             }
-            Body::Syscall(SyscallEvent { args: args.args, items })
+            Body::Syscall(SyscallEvent {
+                args: args.args,
+                items,
+            })
         }
         RecordKind::ProcFork => Body::Fork(read(bytes, at)?),
         RecordKind::ProcExec => {
@@ -115,7 +133,11 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
             let off = at + size_of::<ExecPayload>();
             let exe = slice(bytes, off, p.exe_len as usize)?;
             let args = slice(bytes, off + p.exe_len as usize, p.args_len as usize)?;
-            Body::Exec { old_tid: p.old_tid, exe, args }
+            Body::Exec {
+                old_tid: p.old_tid,
+                exe,
+                args,
+            }
         }
         RecordKind::ProcExit => Body::Exit(read(bytes, at)?),
     };
@@ -133,7 +155,12 @@ pub(crate) mod tests {
     }
 
     /// Builds a syscall record like the kernel does: header, args, items.
-    pub fn syscall_record(nr: u16, ret: i64, args: [u64; 6], items: &[(u8, CaptureKind, &[u8])]) -> Vec<u8> {
+    pub fn syscall_record(
+        nr: u16,
+        ret: i64,
+        args: [u64; 6],
+        items: &[(u8, CaptureKind, &[u8])],
+    ) -> Vec<u8> {
         let mut rec = SyscallRecord::default();
         rec.hdr.kind = RecordKind::Syscall as u16;
         rec.hdr.nr = nr;
@@ -144,7 +171,11 @@ pub(crate) mod tests {
         rec.args.args = args;
         let mut out = bytes_of(&rec).to_vec();
         for (slot, kind, data) in items {
-            let ih = ItemHeader { len: data.len() as u16, slot: *slot, kind: *kind as u8 };
+            let ih = ItemHeader {
+                len: data.len() as u16,
+                slot: *slot,
+                kind: *kind as u8,
+            };
             out.extend_from_slice(bytes_of(&ih));
             out.extend_from_slice(data);
         }
@@ -159,11 +190,18 @@ pub(crate) mod tests {
 
     #[test]
     fn decodes_syscall_with_items() {
-        let bytes = syscall_record(257, 3, [0xffff_ff9c, 0x1000, 0, 0, 0, 0], &[(0, CaptureKind::UserStr, b"/etc/passwd")]);
+        let bytes = syscall_record(
+            257,
+            3,
+            [0xffff_ff9c, 0x1000, 0, 0, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/etc/passwd")],
+        );
         let rec = decode(&bytes).unwrap();
         assert_eq!(rec.hdr.nr, 257);
         assert_eq!(rec.hdr.tgid, 42);
-        let Body::Syscall(ev) = rec.body else { panic!("not a syscall") };
+        let Body::Syscall(ev) = rec.body else {
+            panic!("not a syscall")
+        };
         assert_eq!(ev.args[1], 0x1000);
         let item = ev.item(0).unwrap();
         assert_eq!(item.kind, CaptureKind::UserStr);
@@ -177,7 +215,10 @@ pub(crate) mod tests {
         bytes[72] = 99;
         assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Kind(99));
         let bytes = syscall_record(0, 0, [0; 6], &[(0, CaptureKind::UserStr, b"abc")]);
-        assert!(matches!(decode(&bytes[..100]), Err(DecodeError::Short { .. })));
+        assert!(matches!(
+            decode(&bytes[..100]),
+            Err(DecodeError::Short { .. })
+        ));
         let mut bytes = syscall_record(0, 0, [0; 6], &[(0, CaptureKind::UserStr, b"abc")]);
         bytes[144 + 3] = 200;
         assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Capture(200));

@@ -36,9 +36,17 @@ impl SockAddr {
                     Some(0) => (true, &path[1..]),
                     _ => (false, path),
                 };
-                let end = if abstract_ns { path.len() } else { path.iter().position(|&c| c == 0).unwrap_or(path.len()) };
+                let end = if abstract_ns {
+                    path.len()
+                } else {
+                    path.iter().position(|&c| c == 0).unwrap_or(path.len())
+                };
                 let name = String::from_utf8_lossy(&path[..end]).into_owned();
-                SockAddr::Unix(if abstract_ns { format!("@{}", name.trim_end_matches('\0')) } else { name })
+                SockAddr::Unix(if abstract_ns {
+                    format!("@{}", name.trim_end_matches('\0'))
+                } else {
+                    name
+                })
             }
             other => SockAddr::Other(other),
         })
@@ -110,16 +118,28 @@ mod tests {
         assert_eq!(SockAddr::parse(&v6).unwrap().to_string(), "::1:80");
         let mut un = vec![1, 0];
         un.extend_from_slice(b"/run/x.sock\0\0\0");
-        assert_eq!(SockAddr::parse(&un).unwrap(), SockAddr::Unix("/run/x.sock".into()));
+        assert_eq!(
+            SockAddr::parse(&un).unwrap(),
+            SockAddr::Unix("/run/x.sock".into())
+        );
         let mut abs = vec![1, 0, 0];
         abs.extend_from_slice(b"name");
-        assert_eq!(SockAddr::parse(&abs).unwrap(), SockAddr::Unix("@name".into()));
+        assert_eq!(
+            SockAddr::parse(&abs).unwrap(),
+            SockAddr::Unix("@name".into())
+        );
         assert_eq!(SockAddr::parse(&[2]), None);
     }
 
     #[test]
     fn tuple_maps_v4_in_v6() {
-        let mut t = SockTuple { family: AF_INET6, lport: 8080, rport: 40000, protocol: 6, ..Default::default() };
+        let mut t = SockTuple {
+            family: AF_INET6,
+            lport: 8080,
+            rport: 40000,
+            protocol: 6,
+            ..Default::default()
+        };
         t.laddr = Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets();
         t.raddr = Ipv4Addr::new(10, 0, 0, 2).to_ipv6_mapped().octets();
         // SAFETY: test-only byte view.

@@ -5,6 +5,7 @@
 //! event side's job: it implements `filter::FieldSource` by matching on
 //! [`FieldId`].
 
+pub mod extract;
 mod registry;
 
 use std::borrow::Cow;

@@ -14,7 +14,10 @@ pub struct Clock {
 }
 
 fn clock_ns(id: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(id, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
@@ -28,12 +31,18 @@ impl Clock {
         // SAFETY: localtime_r writes only into `tm`.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         unsafe { libc::localtime_r(&secs, &mut tm) };
-        Clock { boot_to_epoch_ns: real - boot, utc_offset_s: tm.tm_gmtoff }
+        Clock {
+            boot_to_epoch_ns: real - boot,
+            utc_offset_s: tm.tm_gmtoff,
+        }
     }
 
     #[cfg(test)]
     pub fn fixed(boot_to_epoch_ns: i128, utc_offset_s: i64) -> Self {
-        Clock { boot_to_epoch_ns, utc_offset_s }
+        Clock {
+            boot_to_epoch_ns,
+            utc_offset_s,
+        }
     }
 
     /// Nanoseconds since the Unix epoch for a kernel timestamp.
@@ -51,7 +60,14 @@ impl Clock {
     pub fn write_time(&self, out: &mut impl Write, boot_ns: u64) -> io::Result<()> {
         let (secs, nanos) = self.local(boot_ns);
         let day = secs.rem_euclid(86_400);
-        write!(out, "{:02}:{:02}:{:02}.{:09}", day / 3600, day / 60 % 60, day % 60, nanos)
+        write!(
+            out,
+            "{:02}:{:02}:{:02}.{:09}",
+            day / 3600,
+            day / 60 % 60,
+            day % 60,
+            nanos
+        )
     }
 
     /// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`, local time.
@@ -89,7 +105,10 @@ mod tests {
         let c = Clock::fixed(epoch_ns - boot_ns as i128, 0);
         let mut out = Vec::new();
         c.write_datetime(&mut out, boot_ns).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "2026-11-25 13:35:38.121421318");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-11-25 13:35:38.121421318"
+        );
         let east = Clock::fixed(epoch_ns - boot_ns as i128, 3600);
         let mut out = Vec::new();
         east.write_time(&mut out, boot_ns).unwrap();

@@ -43,7 +43,11 @@ pub fn returns_fd(sysno: u16) -> bool {
 /// Writes `bytes` printable: ASCII kept, everything else as `.`, as sysdig's
 /// default (`-A`-less) output does.
 pub fn write_printable(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend(bytes.iter().map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'.' }));
+    out.extend(
+        bytes
+            .iter()
+            .map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'.' }),
+    );
 }
 
 fn write_fd(out: &mut Vec<u8>, fd: i64, label: FdLabel<'_>) {
@@ -69,7 +73,11 @@ pub fn write_result(out: &mut Vec<u8>, sysno: u16, ret: i64, ret_label: FdLabel<
 }
 
 /// Writes one argument's value.
-pub fn write_value<'s>(out: &mut Vec<u8>, value: &ArgValue<'_>, label: &dyn Fn(i64) -> FdLabel<'s>) {
+pub fn write_value<'s>(
+    out: &mut Vec<u8>,
+    value: &ArgValue<'_>,
+    label: &dyn Fn(i64) -> FdLabel<'s>,
+) {
     match value {
         ArgValue::Fd(fd) => write_fd(out, *fd, label(*fd)),
         ArgValue::Dirfd(fd) if *fd == -100 => out.extend_from_slice(b"-100(AT_FDCWD)"),
@@ -84,6 +92,7 @@ pub fn write_value<'s>(out: &mut Vec<u8>, value: &ArgValue<'_>, label: &dyn Fn(i
             let _ = write!(out, "{v:#x}");
         }
         ArgValue::OpenFlags(v) => out.extend_from_slice(flags::open_flags(*v).as_bytes()),
+        ArgValue::Mode(0) => out.push(b'0'),
         ArgValue::Mode(v) => {
             let _ = write!(out, "0{v:o}");
         }
@@ -114,7 +123,11 @@ pub fn write_value<'s>(out: &mut Vec<u8>, value: &ArgValue<'_>, label: &dyn Fn(i
             let _ = write!(out, "{a}");
         }
         ArgValue::Tuple(t) => {
-            let _ = write!(out, "{}:{}->{}:{}", t.local.0, t.local.1, t.remote.0, t.remote.1);
+            let _ = write!(
+                out,
+                "{}:{}->{}:{}",
+                t.local.0, t.local.1, t.remote.0, t.remote.1
+            );
         }
         ArgValue::FdPair(a, b) => {
             let _ = write!(out, "{a},{b}");
@@ -169,14 +182,32 @@ mod tests {
     #[test]
     fn args_line() {
         let args = [
-            Arg { name: "dirfd", value: ArgValue::Dirfd(-100) },
-            Arg { name: "name", value: ArgValue::Path(b"/etc/hosts") },
-            Arg { name: "flags", value: ArgValue::OpenFlags(0) },
-            Arg { name: "data", value: ArgValue::Missing },
-            Arg { name: "buf", value: ArgValue::Buffer(b"GET /\r\n") },
+            Arg {
+                name: "dirfd",
+                value: ArgValue::Dirfd(-100),
+            },
+            Arg {
+                name: "name",
+                value: ArgValue::Path(b"/etc/hosts"),
+            },
+            Arg {
+                name: "flags",
+                value: ArgValue::OpenFlags(0),
+            },
+            Arg {
+                name: "data",
+                value: ArgValue::Missing,
+            },
+            Arg {
+                name: "buf",
+                value: ArgValue::Buffer(b"GET /\r\n"),
+            },
         ];
         let mut out = Vec::new();
         write_args(&mut out, &args, &none);
-        assert_eq!(String::from_utf8(out).unwrap(), "dirfd=-100(AT_FDCWD) name=/etc/hosts flags=O_RDONLY buf=GET /..");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "dirfd=-100(AT_FDCWD) name=/etc/hosts flags=O_RDONLY buf=GET /.."
+        );
     }
 }

@@ -32,7 +32,12 @@ struct Snapshot<'a> {
 
 impl Default for Stats {
     fn default() -> Self {
-        Stats { events: 0, matched: 0, decode_errors: 0, started: Instant::now() }
+        Stats {
+            events: 0,
+            matched: 0,
+            decode_errors: 0,
+            started: Instant::now(),
+        }
     }
 }
 
@@ -43,7 +48,11 @@ impl Stats {
 
     fn ratio(&self, dropped: u64) -> f64 {
         let total = self.events + dropped;
-        if total == 0 { 0.0 } else { dropped as f64 / total as f64 }
+        if total == 0 {
+            0.0
+        } else {
+            dropped as f64 / total as f64
+        }
     }
 
     /// One line for stderr.
@@ -91,9 +100,17 @@ mod tests {
 
     #[test]
     fn line_reports_drops_per_cpu() {
-        let s = Stats { events: 900, matched: 10, decode_errors: 0, started: Instant::now() };
+        let s = Stats {
+            events: 900,
+            matched: 10,
+            decode_errors: 0,
+            started: Instant::now(),
+        };
         let line = s.line(&[0, 100]);
-        assert!(line.contains("900 events, 10 matched, 100 dropped (10.00%)"), "{line}");
+        assert!(
+            line.contains("900 events, 10 matched, 100 dropped (10.00%)"),
+            "{line}"
+        );
         assert!(line.contains("cpu1=100"), "{line}");
         assert!(!s.line(&[0, 0]).contains("per cpu"));
     }

@@ -13,6 +13,7 @@
 //! `cip:cport->sip:sport`, and `fd.type`/`fd.typechar` the same words and
 //! letters as libsinsp.
 
+pub mod apply;
 mod fd;
 mod net;
 mod path;

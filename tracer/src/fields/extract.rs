@@ -1,0 +1,274 @@
+//! Field values of one event: the event side of the registry. Everything is
+//! read from the record and the state tables by reference; only the fields
+//! that are themselves formatted text (`evt.time`, `evt.info`, ...) allocate.
+
+use std::borrow::Cow;
+
+use tracer_common::syscall_names::SYSCALL_NAMES;
+
+use crate::decode::args::{self, ArgValue};
+use crate::decode::{flags, Body, Record};
+use crate::filter::FieldSource;
+use crate::output::clock::Clock;
+use crate::output::info::{self, returns_fd, FdLabel};
+use crate::state::{FdInfo, Process, ProcessTable, Users};
+
+use super::{FieldArg, FieldId, FieldRef, Value};
+
+/// One event with everything needed to answer any field about it.
+pub struct EventView<'a> {
+    /// sysdig's `evt.num`.
+    pub num: u64,
+    pub rec: &'a Record<'a>,
+    pub procs: &'a ProcessTable,
+    pub users: &'a Users,
+    pub clock: &'a Clock,
+    /// Whether events carry their latency (entry hook attached).
+    pub latency: bool,
+}
+
+/// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
+/// for numbers the table does not name.
+pub fn event_type(rec: &Record<'_>) -> Cow<'static, str> {
+    match rec.body {
+        Body::Exit(_) => Cow::Borrowed("procexit"),
+        _ => match SYSCALL_NAMES.get(rec.hdr.nr as usize) {
+            Some(name) if !name.is_empty() => Cow::Borrowed(name),
+            _ => Cow::Owned(format!("syscall_{}", rec.hdr.nr)),
+        },
+    }
+}
+
+fn comm<'r>(rec: &'r Record<'_>) -> &'r str {
+    let c = &rec.hdr.comm;
+    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+    std::str::from_utf8(&c[..end]).unwrap_or("<bad-utf8>")
+}
+
+/// The fd a record is about: the one it returned, or its first fd argument.
+pub fn event_fd(rec: &Record<'_>) -> Option<i64> {
+    let Body::Syscall(ev) = &rec.body else {
+        return None;
+    };
+    let h = &rec.hdr;
+    if returns_fd(h.nr) && h.ret >= 0 {
+        return Some(h.ret);
+    }
+    let def = tracer_common::syscalls::def(h.nr)?;
+    def.args
+        .iter()
+        .find(|a| a.ty == tracer_common::syscalls::ArgType::Fd)
+        .map(|a| ev.args[a.reg as usize % 6] as i32 as i64)
+}
+
+fn label(fd: Option<&FdInfo>) -> FdLabel<'_> {
+    fd.map(|f| (f.type_char(), f.name.as_str()))
+}
+
+impl<'a> EventView<'a> {
+    pub fn process(&self) -> Option<&'a Process> {
+        self.procs.process(self.rec.hdr.tgid)
+    }
+
+    /// The fd this event is about (see [`event_fd`]).
+    pub fn fd_num(&self) -> Option<i64> {
+        event_fd(self.rec)
+    }
+
+    pub fn fd(&self) -> Option<&'a FdInfo> {
+        let fd = i32::try_from(self.fd_num()?).ok()?;
+        self.procs.fd(self.rec.hdr.tgid, fd)
+    }
+
+    fn fd_label(&self, fd: i64) -> FdLabel<'a> {
+        label(
+            i32::try_from(fd)
+                .ok()
+                .and_then(|fd| self.procs.fd(self.rec.hdr.tgid, fd)),
+        )
+    }
+
+    /// `evt.args`: the arguments as `name=value` text.
+    pub fn write_args(&self, out: &mut Vec<u8>) {
+        match &self.rec.body {
+            Body::Syscall(ev) => {
+                let list = args::args(self.rec.hdr.nr, ev);
+                info::write_args(out, &list, &|fd| self.fd_label(fd));
+            }
+            Body::Exit(e) => {
+                let code = e.exit_code;
+                let _ = std::io::Write::write_fmt(
+                    out,
+                    format_args!(
+                        "status={} ret={} sig={} core={}",
+                        code,
+                        code >> 8 & 0xff,
+                        code & 0x7f,
+                        u8::from(code & 0x80 != 0)
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// `evt.info`: the result, then the arguments.
+    pub fn write_info(&self, out: &mut Vec<u8>) {
+        let h = &self.rec.hdr;
+        if let Body::Syscall(_) = self.rec.body {
+            let ret_label = if returns_fd(h.nr) && h.ret >= 0 {
+                self.fd_label(h.ret)
+            } else {
+                None
+            };
+            info::write_result(out, h.nr, h.ret, ret_label);
+            let mark = out.len();
+            out.push(b' ');
+            self.write_args(out);
+            if out.len() == mark + 1 {
+                out.truncate(mark);
+            }
+            if self.latency {
+                let _ = std::io::Write::write_fmt(out, format_args!(" latency={}", h.latency_ns));
+            }
+        } else {
+            self.write_args(out);
+        }
+    }
+
+    fn text(&self, write: impl Fn(&Self, &mut Vec<u8>)) -> Value<'a> {
+        let mut out = Vec::new();
+        write(self, &mut out);
+        Value::Str(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
+    }
+
+    fn arg_value(&self, arg: &FieldArg) -> Option<Value<'a>> {
+        let Body::Syscall(ev) = &self.rec.body else {
+            return None;
+        };
+        let nr = self.rec.hdr.nr;
+        let value = match arg {
+            FieldArg::Name(name) => args::arg_named(nr, ev, name)?,
+            FieldArg::Index(i) => {
+                args::args(nr, ev)
+                    .into_iter()
+                    .nth(usize::try_from(*i).ok()?)?
+                    .value
+            }
+            FieldArg::None => return None,
+        };
+        if value == ArgValue::Missing {
+            return None;
+        }
+        let mut out = Vec::new();
+        info::write_value(&mut out, &value, &|fd| self.fd_label(fd));
+        Some(Value::Str(Cow::Owned(
+            String::from_utf8_lossy(&out).into_owned(),
+        )))
+    }
+
+    /// The value of one field, or `None` when the event has none.
+    pub fn get(&self, field: &FieldRef) -> Option<Value<'a>> {
+        let h = &self.rec.hdr;
+        let u = |v: u64| Some(Value::U64(v));
+        let s = |v: &'a str| Some(Value::Str(Cow::Borrowed(v)));
+        let is_syscall = matches!(self.rec.body, Body::Syscall(_));
+        match field.id {
+            FieldId::EvtNum => u(self.num),
+            FieldId::EvtTime => {
+                Some(self.text(|v, o| drop(v.clock.write_time(o, v.rec.hdr.ts_ns))))
+            }
+            FieldId::EvtDatetime => {
+                Some(self.text(|v, o| drop(v.clock.write_datetime(o, v.rec.hdr.ts_ns))))
+            }
+            FieldId::EvtRawtime => u(self.clock.epoch_ns(h.ts_ns)),
+            FieldId::EvtCpu => u(u64::from(h.cpu)),
+            FieldId::EvtType => Some(Value::Str(event_type(self.rec))),
+            FieldId::EvtDir => s("<"),
+            FieldId::EvtRes if is_syscall => Some(Value::Str(if h.ret < 0 {
+                flags::errno_name(-h.ret)
+                    .map_or_else(|| Cow::Owned(h.ret.to_string()), Cow::Borrowed)
+            } else {
+                Cow::Borrowed("SUCCESS")
+            })),
+            FieldId::EvtRawres if is_syscall => Some(Value::I64(h.ret)),
+            FieldId::EvtFailed if is_syscall => Some(Value::Bool(h.ret < 0)),
+            FieldId::EvtRes | FieldId::EvtRawres | FieldId::EvtFailed => None,
+            FieldId::EvtLatency => {
+                (self.latency && is_syscall && h.flags & tracer_common::HDR_NO_LATENCY == 0)
+                    .then_some(Value::U64(h.latency_ns))
+            }
+            FieldId::EvtInfo => Some(self.text(Self::write_info)),
+            FieldId::EvtArgs => Some(self.text(Self::write_args)),
+            FieldId::EvtArg => self.arg_value(&field.arg),
+            FieldId::ProcPid => u(u64::from(h.tgid)),
+            FieldId::ProcPpid => u(u64::from(self.process()?.ppid)),
+            FieldId::ProcName => Some(Value::Str(Cow::Borrowed(comm(self.rec)))),
+            FieldId::ProcExe => s(&self.process()?.exe),
+            FieldId::ProcExepath => s(&self.process()?.exepath),
+            FieldId::ProcCmdline => s(&self.process()?.cmdline),
+            FieldId::ProcArgs => Some(Value::Str(Cow::Owned(self.process()?.args.join(" ")))),
+            FieldId::ProcPname => s(&self.procs.parent(h.tgid)?.comm),
+            FieldId::ProcAname => {
+                let n = match field.arg {
+                    FieldArg::Index(i) => usize::try_from(i).ok()?,
+                    _ => 1,
+                };
+                s(&self.procs.ancestor(h.tgid, n)?.comm)
+            }
+            FieldId::ProcCwd => s(&self.process()?.cwd),
+            FieldId::ProcTty => u(u64::from(self.process()?.tty)),
+            FieldId::ThreadTid => u(u64::from(h.tid)),
+            FieldId::UserUid => u(u64::from(h.uid)),
+            FieldId::UserName => s(self.users.user_name(h.uid)?),
+            FieldId::GroupGid => u(u64::from(h.gid)),
+            FieldId::GroupName => s(self.users.group_name(h.gid)?),
+            FieldId::FdNum => Some(Value::I64(self.fd_num()?)),
+            FieldId::FdName => s(&self.fd()?.name),
+            FieldId::FdType => s(self.fd()?.type_name()),
+            FieldId::FdTypechar => {
+                let c = self.fd()?.type_char();
+                Some(Value::Str(Cow::Owned(c.to_string())))
+            }
+            FieldId::FdDirectory | FieldId::FdFilename => {
+                let fd = self.fd()?;
+                if !fd.kind.is_path() {
+                    return None;
+                }
+                let (dir, file) = fd.name.rsplit_once('/')?;
+                if field.id == FieldId::FdFilename {
+                    s(file)
+                } else {
+                    s(if dir.is_empty() { "/" } else { dir })
+                }
+            }
+            FieldId::FdCip => self.fd()?.cip().map(Value::Ip),
+            FieldId::FdSip => self.fd()?.sip().map(Value::Ip),
+            FieldId::FdLip => self.fd()?.lip().map(Value::Ip),
+            FieldId::FdRip => self.fd()?.rip().map(Value::Ip),
+            FieldId::FdCport => self.fd()?.cport().map(|p| Value::U64(u64::from(p))),
+            FieldId::FdSport => self.fd()?.sport().map(|p| Value::U64(u64::from(p))),
+            FieldId::FdLport => self.fd()?.lport().map(|p| Value::U64(u64::from(p))),
+            FieldId::FdRport => self.fd()?.rport().map(|p| Value::U64(u64::from(p))),
+            FieldId::FdL4proto => {
+                let fd = self.fd()?;
+                matches!(
+                    fd.kind,
+                    crate::state::FdKind::Ipv4 | crate::state::FdKind::Ipv6
+                )
+                .then(|| Value::Str(Cow::Borrowed(fd.l4proto.as_str())))
+            }
+            FieldId::NsPid => u(u64::from(h.pid_ns)),
+            FieldId::NsMnt => u(u64::from(h.mnt_ns)),
+            FieldId::NsNet => u(u64::from(h.net_ns)),
+            FieldId::CgroupId => u(h.cgroup_id),
+            FieldId::CgroupV1id => (h.cgroup_v1_id != 0).then_some(Value::U64(h.cgroup_v1_id)),
+        }
+    }
+}
+
+impl FieldSource for EventView<'_> {
+    fn value(&mut self, field: &FieldRef) -> Option<Value<'_>> {
+        self.get(field)
+    }
+}

@@ -1,0 +1,116 @@
+//! Turning matched events into lines: sysdig's default text line, or one JSON
+//! object per event; and the statistics that report drops.
+
+pub mod clock;
+pub mod info;
+pub mod stats;
+
+use std::io::{self, Write};
+
+use crate::fields::extract::{event_type, EventView};
+use crate::fields::{FieldId, FieldRef, Value};
+
+/// Fields of every `-j` object, in this order; fields without a value for an
+/// event are left out.
+pub const JSON_FIELDS: &[FieldId] = &[
+    FieldId::EvtNum,
+    FieldId::EvtTime,
+    FieldId::EvtRawtime,
+    FieldId::EvtCpu,
+    FieldId::EvtDir,
+    FieldId::EvtType,
+    FieldId::EvtRes,
+    FieldId::EvtRawres,
+    FieldId::EvtLatency,
+    FieldId::EvtInfo,
+    FieldId::ProcPid,
+    FieldId::ProcPpid,
+    FieldId::ProcName,
+    FieldId::ProcExepath,
+    FieldId::ProcCmdline,
+    FieldId::ProcCwd,
+    FieldId::ThreadTid,
+    FieldId::UserUid,
+    FieldId::UserName,
+    FieldId::FdNum,
+    FieldId::FdName,
+    FieldId::FdType,
+    FieldId::FdCip,
+    FieldId::FdCport,
+    FieldId::FdSip,
+    FieldId::FdSport,
+    FieldId::FdL4proto,
+    FieldId::NsPid,
+    FieldId::NsMnt,
+    FieldId::NsNet,
+    FieldId::CgroupId,
+    FieldId::CgroupV1id,
+];
+
+/// How matched events are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `evt.num evt.time evt.cpu proc.name (thread.tid) evt.dir evt.type evt.info`
+    Text,
+    Json,
+}
+
+/// Writes one event into `out` (a reused buffer), newline included.
+pub fn write_event(out: &mut Vec<u8>, format: Format, view: &EventView<'_>) {
+    match format {
+        Format::Text => write_text(out, view),
+        Format::Json => write_json(out, view),
+    }
+}
+
+fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
+    let h = &v.rec.hdr;
+    let _ = write!(out, "{} ", v.num);
+    let _ = v.clock.write_time(out, h.ts_ns);
+    let name = v.get(&FieldRef::plain(FieldId::ProcName));
+    let name = match &name {
+        Some(Value::Str(s)) => s.as_ref(),
+        _ => "<NA>",
+    };
+    let _ = write!(
+        out,
+        " {} {} ({}) < {} ",
+        h.cpu,
+        name,
+        h.tid,
+        event_type(v.rec)
+    );
+    v.write_info(out);
+    out.push(b'\n');
+}
+
+fn write_json(out: &mut Vec<u8>, v: &EventView<'_>) {
+    out.push(b'{');
+    let mut first = true;
+    for &id in JSON_FIELDS {
+        let Some(value) = v.get(&FieldRef::plain(id)) else {
+            continue;
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let _ = serde_json::to_writer(&mut *out, id.def().name);
+        out.push(b':');
+        let _ = match value {
+            Value::Str(s) => serde_json::to_writer(&mut *out, s.as_ref()),
+            Value::Bytes(b) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(&b)),
+            Value::U64(n) => serde_json::to_writer(&mut *out, &n),
+            Value::I64(n) => serde_json::to_writer(&mut *out, &n),
+            Value::Bool(b) => serde_json::to_writer(&mut *out, &b),
+            Value::Ip(ip) => serde_json::to_writer(&mut *out, &ip.to_string()),
+        };
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// Whether a write error means the reader went away (`sdtrace | head`): a
+/// normal end, not an error to report.
+pub fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}

@@ -1,0 +1,167 @@
+//! The live capture loop: drain the ring buffer every few milliseconds,
+//! decode, update state, filter, print; report drops; stop cleanly on Ctrl-C,
+//! SIGTERM, `-n`, `-M`, or a closed stdout.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::capture::Capture;
+use crate::decode::{decode, Body};
+use crate::fields::extract::{event_fd, EventView};
+use crate::filter::Filter;
+use crate::output::{self, clock::Clock, stats::Stats, Format};
+use crate::state::{apply, ProcessTable, Users};
+
+/// How long the loop sleeps when the ring buffer is empty. The kernel side
+/// submits without wakeups (a wakeup per event costs more than the event),
+/// so userspace polls; a few ms of buffering is far below the ring's capacity.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Why the loop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    Signal,
+    Count,
+    Duration,
+    /// stdout was closed by its reader.
+    OutputClosed,
+}
+
+pub struct Options {
+    pub format: Format,
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+    pub stats_interval: Option<Duration>,
+    pub latency: bool,
+}
+
+/// Everything the per-record path touches.
+pub struct Pipeline {
+    pub procs: ProcessTable,
+    pub users: Users,
+    pub filter: Option<Filter>,
+    pub clock: Clock,
+    pub stats: Stats,
+    format: Format,
+    latency: bool,
+    /// sysdig's `evt.num`: every syscall and procexit event, matched or not.
+    next_num: u64,
+    line: Vec<u8>,
+    out: io::BufWriter<io::Stdout>,
+}
+
+impl Pipeline {
+    pub fn new(procs: ProcessTable, users: Users, filter: Option<Filter>, opts: &Options) -> Self {
+        Pipeline {
+            procs,
+            users,
+            filter,
+            clock: Clock::now(),
+            stats: Stats::default(),
+            format: opts.format,
+            latency: opts.latency,
+            next_num: 1,
+            line: Vec::with_capacity(512),
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
+        }
+    }
+
+    /// Handles one ring-buffer record; `Ok(true)` when it was printed.
+    pub fn handle(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.stats.events += 1;
+        let rec = match decode(bytes) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.decode_errors += 1;
+                return Ok(false);
+            }
+        };
+        apply::before(&mut self.procs, &rec);
+        if matches!(rec.body, Body::Fork(_) | Body::Exec { .. }) {
+            return Ok(false);
+        }
+        let num = self.next_num;
+        self.next_num += 1;
+        // Resolve what started before sdtrace (or while filtered out) once.
+        self.procs.process_or_load(rec.hdr.tgid);
+        if let Some(fd) = event_fd(&rec).and_then(|fd| i32::try_from(fd).ok()) {
+            if self.procs.fd(rec.hdr.tgid, fd).is_none() {
+                self.procs.fd_or_load(rec.hdr.tgid, fd);
+            }
+        }
+        let mut view = EventView {
+            num,
+            rec: &rec,
+            procs: &self.procs,
+            users: &self.users,
+            clock: &self.clock,
+            latency: self.latency,
+        };
+        let matched = self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
+        if matched {
+            self.stats.matched += 1;
+            self.line.clear();
+            output::write_event(&mut self.line, self.format, &view);
+            self.out.write_all(&self.line)?;
+        }
+        apply::after(&mut self.procs, &rec);
+        Ok(matched)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Runs until a stop condition; returns why it stopped.
+pub async fn run(
+    capture: &mut Capture,
+    pipe: &mut Pipeline,
+    opts: &Options,
+) -> anyhow::Result<End> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let started = Instant::now();
+    let mut last_stats = Instant::now();
+    eprintln!("sdtrace: attached");
+    loop {
+        match drain(capture, pipe, opts.count) {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => {}
+            Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
+            Err(e) => return Err(e.into()),
+        }
+        if opts.duration.is_some_and(|d| started.elapsed() >= d) {
+            return Ok(End::Duration);
+        }
+        if let Some(every) = opts.stats_interval {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                eprintln!("{}", pipe.stats.line(&capture.drops_per_cpu()));
+            }
+        }
+        tokio::select! {
+            _ = sigint.recv() => return Ok(End::Signal),
+            _ = sigterm.recv() => return Ok(End::Signal),
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Handles everything in the ring buffer now; stops early at the `-n` limit.
+fn drain(
+    capture: &mut Capture,
+    pipe: &mut Pipeline,
+    count: Option<u64>,
+) -> io::Result<Option<End>> {
+    while let Some(item) = capture.ring.next() {
+        if pipe.handle(&item)? && count.is_some_and(|n| pipe.stats.matched >= n) {
+            pipe.flush()?;
+            return Ok(Some(End::Count));
+        }
+    }
+    pipe.flush()?;
+    Ok(None)
+}

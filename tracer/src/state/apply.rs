@@ -1,0 +1,276 @@
+//! What each decoded record changes in the tables. A record is applied in two
+//! steps around filtering and printing, so that an event shows the state it
+//! produced (the fd an `openat` returned) and the state it consumed (the name
+//! of the fd a `close` closed).
+
+use std::net::SocketAddr;
+
+use tracer_common::{syscall_names::nr, CaptureKind};
+
+use crate::decode::sockaddr::{SockAddr, Tuple, AF_INET, AF_INET6, AF_UNIX};
+use crate::decode::{Body, Record, SyscallEvent};
+
+use super::{Exec, FdKind, Fork, L4Proto, ProcessTable, SockTuple, AT_FDCWD};
+
+const EINPROGRESS: i64 = 115;
+const O_CLOEXEC: u32 = 0o2000000;
+const O_CREAT_WRONLY_TRUNC: u32 = 0o1101;
+/// `SOCK_CLOEXEC` equals `O_CLOEXEC` on x86_64.
+const SOCK_CLOEXEC: u64 = 0o2000000;
+const F_DUPFD: u64 = 0;
+const F_SETFD: u64 = 2;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+const FD_CLOEXEC: u64 = 1;
+
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// The bytes of the first item a capture slot produced.
+fn item<'a>(ev: &SyscallEvent<'a>, slot: u8) -> Option<&'a [u8]> {
+    ev.item(slot).map(|i| i.data)
+}
+
+fn fd_pair(ev: &SyscallEvent<'_>, slot: u8) -> Option<[i32; 2]> {
+    let d = ev.item_of(slot, CaptureKind::FdPair)?.data;
+    Some([
+        i32::from_le_bytes(d.get(0..4)?.try_into().ok()?),
+        i32::from_le_bytes(d.get(4..8)?.try_into().ok()?),
+    ])
+}
+
+fn tuple_of(ev: &SyscallEvent<'_>) -> Option<Tuple> {
+    ev.items()
+        .find(|i| {
+            matches!(
+                i.kind,
+                CaptureKind::SockTupleArgFd | CaptureKind::SockTupleRetFd
+            )
+        })
+        .and_then(|i| Tuple::parse(i.data))
+}
+
+fn state_tuple(t: &Tuple) -> SockTuple {
+    let proto = match t.protocol {
+        6 => L4Proto::Tcp,
+        17 => L4Proto::Udp,
+        1 | 58 => L4Proto::Icmp,
+        255 => L4Proto::Raw,
+        _ => L4Proto::Unknown,
+    };
+    SockTuple {
+        proto,
+        local: SocketAddr::new(t.local.0, t.local.1),
+        remote: SocketAddr::new(t.remote.0, t.remote.1),
+    }
+}
+
+/// Changes a record makes before it is filtered and printed: new processes,
+/// exec'd images, new fds, a new cwd.
+pub fn before(procs: &mut ProcessTable, rec: &Record<'_>) {
+    let h = &rec.hdr;
+    match &rec.body {
+        Body::Fork(f) => procs.fork(&Fork {
+            parent_tid: h.tid,
+            parent_tgid: h.tgid,
+            child_tid: f.child_tid,
+            child_tgid: f.child_tgid,
+            ts_ns: h.ts_ns,
+        }),
+        Body::Exec { old_tid, exe, args } => {
+            let comm_len = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
+            procs.exec(&Exec {
+                tid: h.tid,
+                tgid: h.tgid,
+                old_tid: *old_tid,
+                exe_path: &text(exe),
+                args,
+                comm: &text(&h.comm[..comm_len]),
+                ts_ns: h.ts_ns,
+            });
+        }
+        Body::Syscall(ev) => syscall_before(procs, h.tgid, h.nr, h.ret, ev),
+        Body::Exit(_) => {}
+    }
+}
+
+fn syscall_before(
+    procs: &mut ProcessTable,
+    tgid: u32,
+    sysno: u16,
+    ret: i64,
+    ev: &SyscallEvent<'_>,
+) {
+    let a = &ev.args;
+    let fd_arg = |i: usize| a[i] as i32;
+    let inprogress = ret == -EINPROGRESS;
+    if ret < 0 && !(inprogress && sysno == nr::CONNECT) {
+        return;
+    }
+    let ret_fd = ret as i32;
+    match sysno {
+        nr::OPEN | nr::CREAT => {
+            if let Some(path) = item(ev, 0) {
+                let flags = if sysno == nr::CREAT {
+                    O_CREAT_WRONLY_TRUNC
+                } else {
+                    a[1] as u32
+                };
+                procs.open(tgid, AT_FDCWD, ret_fd, &text(path), flags);
+            }
+        }
+        nr::OPENAT | nr::OPENAT2 => {
+            if let Some(path) = item(ev, 0) {
+                let flags = if sysno == nr::OPENAT2 {
+                    item(ev, 1).and_then(|h| h.get(0..8)).map_or(0, |b| {
+                        u64::from_le_bytes(b.try_into().unwrap_or_default()) as u32
+                    })
+                } else {
+                    a[2] as u32
+                };
+                procs.open(tgid, fd_arg(0), ret_fd, &text(path), flags);
+            }
+        }
+        nr::SOCKET => procs.socket(tgid, ret_fd, a[0] as u32, a[1] as u32, a[2] as u32),
+        nr::SOCKETPAIR => {
+            if let Some(fds) = fd_pair(ev, 0) {
+                procs.socketpair(tgid, fds, a[0] as u32, a[1] as u32, a[2] as u32);
+            }
+        }
+        nr::CONNECT => match tuple_of(ev) {
+            Some(t) if t.family == AF_INET || t.family == AF_INET6 => {
+                procs.connected(tgid, fd_arg(0), &state_tuple(&t))
+            }
+            _ => {
+                if let Some(SockAddr::Unix(path)) = item(ev, 0).and_then(SockAddr::parse) {
+                    procs.unix_connected(tgid, fd_arg(0), &path);
+                }
+            }
+        },
+        nr::ACCEPT | nr::ACCEPT4 => {
+            let flags = if sysno == nr::ACCEPT4 && a[3] & SOCK_CLOEXEC != 0 {
+                O_CLOEXEC
+            } else {
+                0
+            };
+            match tuple_of(ev) {
+                Some(t) if t.family == AF_INET || t.family == AF_INET6 => {
+                    procs.accepted(tgid, ret_fd, &state_tuple(&t), flags);
+                }
+                Some(t) if t.family == AF_UNIX => {
+                    procs.unix_accepted(tgid, fd_arg(0), ret_fd, flags)
+                }
+                _ => procs.unix_accepted(tgid, fd_arg(0), ret_fd, flags),
+            }
+        }
+        nr::BIND => {
+            if let Some(SockAddr::Ip(ip, port)) = item(ev, 0).and_then(SockAddr::parse) {
+                procs.bind(tgid, fd_arg(0), SocketAddr::new(ip, port));
+            }
+        }
+        nr::LISTEN => procs.listen(tgid, fd_arg(0)),
+        nr::PIPE | nr::PIPE2 => {
+            if let Some(fds) = fd_pair(ev, 0) {
+                let flags = if sysno == nr::PIPE2 { a[1] as u32 } else { 0 };
+                procs.pipe(tgid, fds, 0, flags);
+            }
+        }
+        nr::DUP => procs.dup(tgid, fd_arg(0), ret_fd, false),
+        nr::DUP2 => procs.dup(tgid, fd_arg(0), ret_fd, false),
+        nr::DUP3 => procs.dup(tgid, fd_arg(0), ret_fd, a[2] as u32 & O_CLOEXEC != 0),
+        nr::FCNTL => match a[1] {
+            F_DUPFD => procs.dup(tgid, fd_arg(0), ret_fd, false),
+            F_DUPFD_CLOEXEC => procs.dup(tgid, fd_arg(0), ret_fd, true),
+            F_SETFD => procs.set_cloexec(tgid, fd_arg(0), a[2] & FD_CLOEXEC != 0),
+            _ => {}
+        },
+        nr::INOTIFY_INIT | nr::INOTIFY_INIT1 => {
+            procs.anon(tgid, ret_fd, FdKind::Inotify, a[0] as u32)
+        }
+        nr::EVENTFD | nr::EVENTFD2 => procs.anon(tgid, ret_fd, FdKind::Event, a[1] as u32),
+        nr::EPOLL_CREATE | nr::EPOLL_CREATE1 => {
+            procs.anon(tgid, ret_fd, FdKind::Eventpoll, a[0] as u32)
+        }
+        nr::TIMERFD_CREATE => procs.anon(tgid, ret_fd, FdKind::Timerfd, a[1] as u32),
+        nr::SIGNALFD | nr::SIGNALFD4 => procs.anon(tgid, ret_fd, FdKind::Signalfd, a[3] as u32),
+        nr::CHDIR => {
+            if let Some(path) = item(ev, 0) {
+                procs.chdir(tgid, &text(path));
+            }
+        }
+        nr::FCHDIR => procs.fchdir(tgid, fd_arg(0)),
+        _ => {}
+    }
+}
+
+/// Changes a record makes after it is printed: closed fds, ended threads.
+pub fn after(procs: &mut ProcessTable, rec: &Record<'_>) {
+    let h = &rec.hdr;
+    match &rec.body {
+        Body::Syscall(ev) if h.nr == nr::CLOSE && h.ret == 0 => {
+            procs.close(h.tgid, ev.args[0] as i32)
+        }
+        Body::Exit(e) => procs.exit(h.tid, h.tgid, e.exit_code, h.ts_ns),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, tests::syscall_record};
+    use crate::state::ProcFs;
+
+    /// The records describe this test process, which the table loads lazily
+    /// from the real /proc; fd 900 is one it does not have open.
+    const FD: u64 = 900;
+
+    fn as_self(mut rec: Vec<u8>) -> Vec<u8> {
+        rec[40..44].copy_from_slice(&std::process::id().to_le_bytes());
+        rec
+    }
+
+    #[test]
+    fn open_then_close_tracks_the_fd() {
+        let me = std::process::id();
+        let mut procs = ProcessTable::new(ProcFs::default());
+        let open = as_self(syscall_record(
+            nr::OPENAT,
+            FD as i64,
+            [(-100i64) as u64, 0, 0, 0, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/etc/hosts")],
+        ));
+        before(&mut procs, &decode(&open).unwrap());
+        assert_eq!(
+            procs.fd(me, FD as i32).map(|f| f.name.as_str()),
+            Some("/etc/hosts")
+        );
+        let close = as_self(syscall_record(nr::CLOSE, 0, [FD, 0, 0, 0, 0, 0], &[]));
+        let rec = decode(&close).unwrap();
+        before(&mut procs, &rec);
+        assert!(
+            procs.fd(me, FD as i32).is_some(),
+            "close shows the fd it closes"
+        );
+        after(&mut procs, &rec);
+        assert!(procs.fd(me, FD as i32).is_none());
+    }
+
+    #[test]
+    fn failed_open_adds_nothing() {
+        let me = std::process::id();
+        let mut procs = ProcessTable::new(ProcFs::default());
+        let fds_before = procs.process_or_load(me).expect("own process").fds.len();
+        let open = as_self(syscall_record(
+            nr::OPENAT,
+            -2,
+            [(-100i64) as u64, 0, 0, 0, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/nope")],
+        ));
+        before(&mut procs, &decode(&open).unwrap());
+        assert_eq!(
+            procs.process(me).expect("own process").fds.len(),
+            fds_before
+        );
+    }
+}
