@@ -35,11 +35,13 @@ fn flood_into_tiny_buffer_reports_drops() {
         "per-CPU drops add up: {:?}",
         stats.raw
     );
+    // The count itself on stderr, not just a "0 dropped" summary.
+    let count = stats.dropped.to_string();
     assert!(
         done.stderr
             .iter()
-            .any(|l| l.to_ascii_lowercase().contains("drop")),
-        "sdtrace reported no drops on stderr:\n{}",
+            .any(|l| l.to_ascii_lowercase().contains("drop") && l.contains(&count)),
+        "sdtrace did not report its {count} drops on stderr:\n{}",
         done.stderr.join("\n")
     );
 }

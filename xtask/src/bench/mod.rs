@@ -180,33 +180,57 @@ fn drain(
         });
         return Ok(steps);
     }
+    // Step down by 30% until a run loses nothing, then halve the gap to the
+    // last lossy rate twice.
+    let mut lossy = rate;
+    let mut clean = None;
     for _ in 0..8 {
         rate *= 0.7;
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a positive count well below 2^53"
-        )]
-        let iterations = ((rate * 2.0) as u64).max(10_000);
-        let work = Workload {
-            bin,
-            kind: &opts.workload,
-            iterations,
-            rate: Some(rate),
-        };
-        let s = tracers::sample(Tracer::SdtraceAll, sdtrace, &[], &work)
-            .map_err(|e| format!("{e:#}"))?;
-        let dropped = stat(s.stats.as_ref(), "dropped");
-        steps.push(DrainStep {
-            rate,
-            achieved: 1e9 / ns_per_iter(s.loop_ns, iterations),
-            dropped,
-        });
-        if dropped == Some(0) {
+        let step = paced(sdtrace, bin, opts, rate)?;
+        let ok = step.dropped == Some(0);
+        steps.push(step);
+        if ok {
+            clean = Some(rate);
             break;
+        }
+        lossy = rate;
+    }
+    if let Some(mut clean) = clean {
+        for _ in 0..2 {
+            let mid = (clean + lossy) / 2.0;
+            let step = paced(sdtrace, bin, opts, mid)?;
+            if step.dropped == Some(0) {
+                clean = mid;
+            } else {
+                lossy = mid;
+            }
+            steps.push(step);
         }
     }
     Ok(steps)
+}
+
+/// One run paced at `rate` syscalls/s for about two seconds.
+fn paced(sdtrace: &Path, bin: &Path, opts: &Options, rate: f64) -> Result<DrainStep, String> {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a positive count well below 2^53"
+    )]
+    let iterations = ((rate * 2.0) as u64).max(10_000);
+    let work = Workload {
+        bin,
+        kind: &opts.workload,
+        iterations,
+        rate: Some(rate),
+    };
+    let s =
+        tracers::sample(Tracer::SdtraceAll, sdtrace, &[], &work).map_err(|e| format!("{e:#}"))?;
+    Ok(DrainStep {
+        rate,
+        achieved: 1e9 / ns_per_iter(s.loop_ns, iterations),
+        dropped: stat(s.stats.as_ref(), "dropped"),
+    })
 }
 
 fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, String>>) -> String {
@@ -272,7 +296,13 @@ fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, St
                     } else {
                         format!("{:.0}", median(drops))
                     };
-                    let reported = samples.iter().any(|s| !s.drop_lines.is_empty());
+                    let reported = samples.iter().any(|s| {
+                        let dropped = stat(s.stats.as_ref(), "dropped").unwrap_or(0);
+                        dropped > 0
+                            && s.drop_lines
+                                .iter()
+                                .any(|l| l.contains(&dropped.to_string()))
+                    });
                     let notes = format!(
                         "events received (median) {}{}",
                         if events.is_empty() {
@@ -312,7 +342,10 @@ fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, St
                 let dropped = s.dropped.map_or_else(|| "?".into(), |d| d.to_string());
                 let _ = writeln!(out, "| {:.0} | {:.0} | {dropped} |", s.rate, s.achieved);
             }
-            let best = steps.iter().find(|s| s.dropped == Some(0));
+            let best = steps
+                .iter()
+                .filter(|s| s.dropped == Some(0))
+                .max_by(|a, b| a.achieved.total_cmp(&b.achieved));
             let _ = match best {
                 Some(s) => writeln!(
                     out,
