@@ -130,6 +130,7 @@ fn ensure_bpf_linker(sysroot: &Path) -> Result<()> {
     let start = Instant::now();
     let mut cmd = util::cargo();
     cmd.env("LLVM_PREFIX", &prefix)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         // The runpath lets bpf-linker find the nightly libLLVM without rustup's
         // LD_LIBRARY_PATH, so the binary also runs on its own.
         .env(

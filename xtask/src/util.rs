@@ -79,9 +79,7 @@ pub fn cargo() -> Command {
     cmd.current_dir(repo_root())
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        .env_remove("RUSTC_WRAPPER");
     cmd
 }
 

@@ -145,6 +145,8 @@ fn stat(stats: Option<&Value>, key: &str) -> Option<u64> {
 struct DrainStep {
     rate: f64,
     achieved: f64,
+    /// Records sdtrace received per second of the loop (its stats' `events`).
+    received: Option<f64>,
     dropped: Option<u64>,
 }
 
@@ -173,11 +175,7 @@ fn drain(
         .iter()
         .all(|s| stat(s.stats.as_ref(), "dropped") == Some(0))
     {
-        steps.push(DrainStep {
-            rate,
-            achieved: rate,
-            dropped: Some(0),
-        });
+        steps.push(step(rate, &samples[samples.len() / 2], all.iterations));
         return Ok(steps);
     }
     // Step down by 30% until a run loses nothing, then halve the gap to the
@@ -226,11 +224,16 @@ fn paced(sdtrace: &Path, bin: &Path, opts: &Options, rate: f64) -> Result<DrainS
     };
     let s =
         tracers::sample(Tracer::SdtraceAll, sdtrace, &[], &work).map_err(|e| format!("{e:#}"))?;
-    Ok(DrainStep {
+    Ok(step(rate, &s, iterations))
+}
+
+fn step(rate: f64, s: &Sample, iterations: u64) -> DrainStep {
+    DrainStep {
         rate,
         achieved: 1e9 / ns_per_iter(s.loop_ns, iterations),
+        received: stat(s.stats.as_ref(), "events").map(|e| 1e9 / ns_per_iter(s.loop_ns, e)),
         dropped: stat(s.stats.as_ref(), "dropped"),
-    })
+    }
 }
 
 fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, String>>) -> String {
@@ -336,11 +339,19 @@ fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, St
         }
         Some(Ok(steps)) => {
             let _ = writeln!(out, "\n## Highest rate sdtrace drains with zero drops (all syscalls, default buffers)\n");
-            let _ = writeln!(out, "| target syscalls/s | achieved syscalls/s | dropped |");
-            let _ = writeln!(out, "|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "| target syscalls/s | achieved syscalls/s | records received/s | dropped |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|");
             for s in steps {
                 let dropped = s.dropped.map_or_else(|| "?".into(), |d| d.to_string());
-                let _ = writeln!(out, "| {:.0} | {:.0} | {dropped} |", s.rate, s.achieved);
+                let received = s.received.map_or_else(|| "?".into(), |r| format!("{r:.0}"));
+                let _ = writeln!(
+                    out,
+                    "| {:.0} | {:.0} | {received} | {dropped} |",
+                    s.rate, s.achieved
+                );
             }
             let best = steps
                 .iter()
