@@ -53,6 +53,10 @@ pub fn bench(opts: &Options) -> Result<()> {
     if !util::is_root() {
         eprintln!("xtask: warning: not root; sdtrace, perf trace and bpftrace rows will fail");
     }
+    let foreign = foreign_tracers();
+    for t in &foreign {
+        eprintln!("xtask: warning: another tracer is running and slows every syscall: {t}");
+    }
 
     let mut rows = Vec::new();
     for tracer in tracers::ALL {
@@ -77,7 +81,7 @@ pub fn bench(opts: &Options) -> Result<()> {
         Some(drain(&sdtrace, &workload_bin, opts, &rows))
     };
 
-    let report = render(opts, &rows, drain.as_ref());
+    let report = render(opts, &rows, drain.as_ref(), &foreign);
     println!("{report}");
     let path = util::target_dir().join("bench.md");
     fs::write(&path, &report)?;
@@ -236,7 +240,36 @@ fn step(rate: f64, s: &Sample, iterations: u64) -> DrainStep {
     }
 }
 
-fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, String>>) -> String {
+/// Tracers already running when the bench starts (other users, a test left
+/// behind): system-wide ones add their cost to every row, the baseline too.
+fn foreign_tracers() -> Vec<String> {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut found: Vec<String> = procs
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = fs::read_to_string(e.path().join("comm")).ok()?;
+            let comm = comm.trim();
+            if !matches!(comm, "sdtrace" | "bpftrace" | "strace" | "perf") {
+                return None;
+            }
+            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            Some(format!("pid {pid}: {}", cmdline.trim()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn render(
+    opts: &Options,
+    rows: &[Row],
+    drain: Option<&Result<Vec<DrainStep>, String>>,
+    foreign: &[String],
+) -> String {
     let mut out = String::new();
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
@@ -250,6 +283,16 @@ fn render(opts: &Options, rows: &[Row], drain: Option<&Result<Vec<DrainStep>, St
         kernel.trim(),
         opts.seconds
     );
+    if !foreign.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Warning:** other tracers were running, so every row (the baseline too) includes their cost:\n"
+        );
+        for t in foreign {
+            let _ = writeln!(out, "- `{t}`");
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "| tracer | iterations/run | median ns/iter | vs. no tracer | sdtrace drops (median) | notes |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
     let baseline = rows
