@@ -395,7 +395,20 @@ pub struct KernelConfig {
     pub snaplen: u32,
     /// Non-zero when the entry hook is attached and latency is measured.
     pub latency: u32,
+    /// Entries used in `tgids` (with `FILTER_TGID_SMALL`).
+    pub ntgids: u32,
+    /// Entries used in `comms` (with `FILTER_COMM_SMALL`).
+    pub ncomms: u32,
+    /// A small tgid set, compared in place: cheaper than a hash lookup on
+    /// every syscall of every process.
+    pub tgids: [u32; SMALL_SET],
+    /// A small task-name set (NUL-padded), compared as two words each.
+    pub comms: [[u8; COMM_LEN]; SMALL_SET],
 }
+
+/// Sets up to this size are kept in [`KernelConfig`] itself; larger ones go
+/// to hash maps.
+pub const SMALL_SET: usize = 8;
 
 impl KernelConfig {
     pub const fn zeroed() -> Self {
@@ -404,6 +417,10 @@ impl KernelConfig {
             filters: 0,
             snaplen: 0,
             latency: 0,
+            ntgids: 0,
+            ncomms: 0,
+            tgids: [0; SMALL_SET],
+            comms: [[0; COMM_LEN]; SMALL_SET],
         }
     }
 }
@@ -414,6 +431,10 @@ pub const FILTER_TGID: u32 = 1;
 pub const FILTER_COMM: u32 = 2;
 /// Push-down: only cgroup ids in the `CGROUP_FILTER` map pass.
 pub const FILTER_CGROUP: u32 = 4;
+/// Push-down: only tgids in `KernelConfig::tgids` pass.
+pub const FILTER_TGID_SMALL: u32 = 8;
+/// Push-down: only task names in `KernelConfig::comms` pass.
+pub const FILTER_COMM_SMALL: u32 = 16;
 
 /// Marks a v1 cgroup id in the kernel's cgroup push-down set, so it cannot
 /// collide with a v2 id (both are inode numbers, of different file systems).

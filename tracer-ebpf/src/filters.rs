@@ -1,22 +1,56 @@
 //! Push-down checks: the parts of the user's filter the kernel can decide
 //! exactly. Userspace derives the sets from the filter; a set is consulted
-//! only when its `FILTER_*` bit is on.
-use crate::maps::{CGROUP_FILTER, COMM_FILTER, TGID_FILTER};
-use tracer_common::{CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_TGID, KernelConfig};
+//! only when its `FILTER_*` bit is on. Small sets live in the read-only
+//! config and are compared in place: on the path of every syscall of every
+//! process, a hash lookup costs more than the syscall it filters.
+use crate::maps::{CGROUP_FILTER, COMM_FILTER, TGID_FILTER, cfg};
+use tracer_common::{
+    CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_TGID, FILTER_TGID_SMALL,
+    KernelConfig, SMALL_SET,
+};
 
 #[inline(always)]
-pub fn pass_tgid(cfg: &KernelConfig, tgid: u32) -> bool {
-    cfg.filters & FILTER_TGID == 0 || unsafe { TGID_FILTER.get(&tgid) }.is_some()
+pub fn pass_tgid(c: &KernelConfig, filters: u32, tgid: u32) -> bool {
+    if filters & FILTER_TGID_SMALL != 0 {
+        let n = cfg(&c.ntgids) as usize;
+        for i in 0..SMALL_SET {
+            if i >= n {
+                break;
+            }
+            if cfg(&c.tgids[i]) == tgid {
+                return true;
+            }
+        }
+        return false;
+    }
+    filters & FILTER_TGID == 0 || unsafe { TGID_FILTER.get(&tgid) }.is_some()
+}
+
+/// Whether the task name passes; `comm` is NUL-padded as the kernel copies it.
+#[inline(always)]
+pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool {
+    if filters & FILTER_COMM_SMALL != 0 {
+        let lo = u64::from_ne_bytes([comm[0], comm[1], comm[2], comm[3], comm[4], comm[5], comm[6], comm[7]]);
+        let hi = u64::from_ne_bytes([comm[8], comm[9], comm[10], comm[11], comm[12], comm[13], comm[14], comm[15]]);
+        let n = cfg(&c.ncomms) as usize;
+        for i in 0..SMALL_SET {
+            if i >= n {
+                break;
+            }
+            let entry = c.comms[i].as_ptr().cast::<u64>();
+            let (elo, ehi) = unsafe { (core::ptr::read_volatile(entry), core::ptr::read_volatile(entry.add(1))) };
+            if elo == lo && ehi == hi {
+                return true;
+            }
+        }
+        return false;
+    }
+    filters & FILTER_COMM == 0 || unsafe { COMM_FILTER.get(comm) }.is_some()
 }
 
 #[inline(always)]
-pub fn pass_comm(cfg: &KernelConfig, comm: &[u8; COMM_LEN]) -> bool {
-    cfg.filters & FILTER_COMM == 0 || unsafe { COMM_FILTER.get(comm) }.is_some()
-}
-
-#[inline(always)]
-pub fn pass_cgroup(cfg: &KernelConfig, v2: u64, v1: u64) -> bool {
-    cfg.filters & FILTER_CGROUP == 0
+pub fn pass_cgroup(filters: u32, v2: u64, v1: u64) -> bool {
+    filters & FILTER_CGROUP == 0
         || unsafe { CGROUP_FILTER.get(&v2) }.is_some()
         || (v1 != 0 && unsafe { CGROUP_FILTER.get(&(v1 | CGROUP_V1_TAG)) }.is_some())
 }

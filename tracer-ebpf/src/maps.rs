@@ -16,11 +16,18 @@ static CONFIG: KernelConfig = KernelConfig::zeroed();
 #[unsafe(no_mangle)]
 static OFFSETS: KernelOffsets = KernelOffsets::zeroed();
 
+/// The load-time settings. Fields must be read with [`cfg`]: the value is
+/// patched into .rodata at load time, so the compiler must not fold the
+/// zeroed initialiser.
 #[inline(always)]
-pub fn config() -> KernelConfig {
-    // Volatile: the value is patched into .rodata at load time, so the compiler
-    // must not fold the zeroed initialiser.
-    unsafe { core::ptr::read_volatile(&CONFIG) }
+pub fn config() -> &'static KernelConfig {
+    &CONFIG
+}
+
+/// Reads one configuration word.
+#[inline(always)]
+pub fn cfg(word: &u32) -> u32 {
+    unsafe { core::ptr::read_volatile(word) }
 }
 
 #[inline(always)]

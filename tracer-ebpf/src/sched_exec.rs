@@ -18,7 +18,7 @@ use aya_ebpf::{
 
 use crate::capture::bound;
 use crate::kernel::{off, ptr};
-use crate::maps::config;
+use crate::maps::{cfg, config};
 use crate::record::{current_task, fill_header, now, output_scratch, scratch};
 use tracer_common::{ARGS_MAX, EventHeader, ExecPayload, PATH_MAX, RecordKind, SCRATCH_MASK};
 
@@ -33,7 +33,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
 
 fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let task = current_task();
-    if task.tgid == config().self_tgid {
+    if task.tgid == cfg(&config().self_tgid) {
         return None;
     }
     let old_tid: u32 = ctx.arg::<u64>(1) as u32;

@@ -8,7 +8,7 @@ use aya_ebpf::{helpers::bpf_get_current_task, macros::raw_tracepoint, programs::
 
 use crate::identity;
 use crate::kernel::{off, read};
-use crate::maps::{ENTRY_TS, EVENTS, config, count};
+use crate::maps::{ENTRY_TS, EVENTS, cfg, config, count};
 use crate::record::{NO_WAKEUP, current_task, fill_header, now};
 use tracer_common::{COUNTER_DROPS, EventHeader, ExitPayload, RecordKind};
 
@@ -28,7 +28,7 @@ fn handle() -> Option<()> {
     let task = current_task();
     identity::forget(task.tid);
     let _ = ENTRY_TS.remove(&task.tid);
-    if task.tgid == config().self_tgid {
+    if task.tgid == cfg(&config().self_tgid) {
         return None;
     }
     let exit_code = read::<i32>(unsafe { bpf_get_current_task() }, off(|o| &o.task_exit_code)).unwrap_or(0);

@@ -6,7 +6,7 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 
 use crate::kernel::{off, read};
-use crate::maps::{EVENTS, config, count};
+use crate::maps::{EVENTS, cfg, config, count};
 use crate::record::{NO_WAKEUP, current_task, fill_header, now};
 use tracer_common::{COUNTER_DROPS, EventHeader, ForkPayload, RecordKind};
 
@@ -24,7 +24,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let task = current_task();
-    if task.tgid == config().self_tgid {
+    if task.tgid == cfg(&config().self_tgid) {
         return None;
     }
     let child: u64 = ctx.arg(1);

@@ -14,10 +14,10 @@ use crate::capture::{self, Call};
 use crate::filters::{pass_cgroup, pass_comm, pass_tgid};
 use crate::identity;
 use crate::kernel::read;
-use crate::maps::{ENTRY_TS, EVENTS, SPECS, config, count};
+use crate::maps::{ENTRY_TS, EVENTS, SPECS, cfg, config, count};
 use crate::record::{NO_WAKEUP, Task, cgroup_id, fill_header, now, output_scratch, scratch};
 use tracer_common::{
-    COUNTER_DROPS, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
+    COMM_LEN, COUNTER_DROPS, FILTER_COMM, FILTER_COMM_SMALL, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
     SyscallRecord, syscall_names::nr,
 };
 
@@ -34,12 +34,24 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn handle(ctx: &RawTracePointContext) -> Option<()> {
-    let cfg = config();
+    let c = config();
+    let filters = cfg(&c.filters);
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let tid = pid_tgid as u32;
-    if tgid == cfg.self_tgid {
+    // Cheapest tests first: a process the filter excludes costs a few loads.
+    if tgid == cfg(&c.self_tgid) || !pass_tgid(c, filters, tgid) {
         return None;
+    }
+    // The name is needed for the header anyway; read it first only when it
+    // can end the work early.
+    let comm_filter = filters & (FILTER_COMM | FILTER_COMM_SMALL) != 0;
+    let mut comm = [0u8; COMM_LEN];
+    if comm_filter {
+        comm = bpf_get_current_comm().ok()?;
+        if !pass_comm(c, filters, &comm) {
+            return None;
+        }
     }
     let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
@@ -49,23 +61,22 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         return None;
     }
     let spec = SPECS.get(sysno as u32)?;
-    if spec.flags & SPEC_PASS == 0 || !pass_tgid(&cfg, tgid) {
+    if spec.flags & SPEC_PASS == 0 {
         return None;
     }
-    let comm = bpf_get_current_comm().ok()?;
-    if !pass_comm(&cfg, &comm) {
-        return None;
+    if !comm_filter {
+        comm = bpf_get_current_comm().ok()?;
     }
     let sysno = sysno as u16;
     if sysno == nr::SETNS || sysno == nr::UNSHARE {
         identity::forget(tid);
     }
     let task = Task { tgid, tid, comm, cgroup_id: cgroup_id(), id: identity::current(tid) };
-    if !pass_cgroup(&cfg, task.cgroup_id, task.id.cgroup_v1_id) {
+    if !pass_cgroup(filters, task.cgroup_id, task.id.cgroup_v1_id) {
         return None;
     }
     let ts = now();
-    let (latency, flags) = latency(cfg.latency != 0, tid, ts);
+    let (latency, flags) = latency(cfg(&c.latency) != 0, tid, ts);
     let args = SyscallArgs { args: [r[7], r[6], r[5], r[0], r[2], r[1]] };
 
     if spec.ncap == 0 {
@@ -86,7 +97,11 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let base = size_of::<SyscallRecord>() as u32;
     let rec = buf.cast::<SyscallRecord>();
     unsafe { (*rec).args = args };
-    let call = Call { args: unsafe { core::ptr::addr_of!((*rec).args.args).cast::<u64>() }, ret, snaplen: cfg.snaplen };
+    let call = Call {
+        args: unsafe { core::ptr::addr_of!((*rec).args.args).cast::<u64>() },
+        ret,
+        snaplen: cfg(&c.snaplen),
+    };
     let end = capture::run(buf, base, spec, &call);
     unsafe { fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end) };
     output_scratch(buf, end);

@@ -13,7 +13,8 @@ use aya::{
 };
 use tracer_common::{
     syscalls::{self, STATE_SYSCALLS},
-    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM, FILTER_TGID,
+    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_TGID,
+    FILTER_TGID_SMALL, SMALL_SET,
     SNAPLEN_MAX, SPEC_PASS, SYSCALL_SLOTS,
 };
 
@@ -113,22 +114,13 @@ impl Capture {
         let mounts = CgroupMounts::discover();
         let offsets = offsets::kernel_offsets(&kernel_btf, &mounts)?;
         let f = &opts.filter;
-        let mut filters = 0;
-        if f.tgids.is_some() {
-            filters |= FILTER_TGID;
-        }
-        if f.comms.is_some() {
-            filters |= FILTER_COMM;
-        }
-        if f.cgroups.is_some() {
-            filters |= FILTER_CGROUP;
-        }
-        let config = KernelConfig {
+        let mut config = KernelConfig {
             self_tgid: std::process::id(),
-            filters,
             snaplen: opts.snaplen.min(SNAPLEN_MAX),
             latency: u32::from(opts.latency),
+            ..KernelConfig::zeroed()
         };
+        small_sets(&mut config, f);
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .override_global("OFFSETS", &offsets, true)
@@ -218,8 +210,39 @@ fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
     Ok(())
 }
 
-fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
+/// Chooses, per set, between the in-config small set and the hash map.
+fn small_sets(config: &mut KernelConfig, f: &KernelFilter) {
     if let Some(tgids) = &f.tgids {
+        if tgids.len() <= SMALL_SET {
+            config.filters |= FILTER_TGID_SMALL;
+            config.ntgids = tgids.len() as u32;
+            for (slot, t) in config.tgids.iter_mut().zip(tgids) {
+                *slot = *t;
+            }
+        } else {
+            config.filters |= FILTER_TGID;
+        }
+    }
+    if let Some(comms) = &f.comms {
+        // Names of 16 bytes or more can never equal a kernel comm.
+        let comms: Vec<&Vec<u8>> = comms.iter().filter(|c| c.len() < COMM_LEN).collect();
+        if comms.len() <= SMALL_SET {
+            config.filters |= FILTER_COMM_SMALL;
+            config.ncomms = comms.len() as u32;
+            for (slot, c) in config.comms.iter_mut().zip(comms) {
+                slot[..c.len()].copy_from_slice(c);
+            }
+        } else {
+            config.filters |= FILTER_COMM;
+        }
+    }
+    if f.cgroups.is_some() {
+        config.filters |= FILTER_CGROUP;
+    }
+}
+
+fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
+    if let Some(tgids) = f.tgids.as_ref().filter(|t| t.len() > SMALL_SET) {
         let mut m: HashMap<_, u32, u8> =
             HashMap::try_from(ebpf.map_mut("TGID_FILTER").expect("map in object"))
                 .map_err(|e| load_err("TGID_FILTER", e))?;
@@ -227,7 +250,7 @@ fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
             m.insert(t, 1, 0).map_err(|e| load_err("TGID_FILTER", e))?;
         }
     }
-    if let Some(comms) = &f.comms {
+    if let Some(comms) = f.comms.as_ref().filter(|c| c.iter().filter(|c| c.len() < COMM_LEN).count() > SMALL_SET) {
         let mut m: HashMap<_, [u8; COMM_LEN], u8> =
             HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object"))
                 .map_err(|e| load_err("COMM_FILTER", e))?;
