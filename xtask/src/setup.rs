@@ -164,14 +164,13 @@ fn ensure_packages() -> Result<()> {
         return Ok(());
     }
     let apt = |args: &[&str]| -> Command {
-        let mut cmd = if util::is_root() {
-            Command::new("apt-get")
-        } else {
-            let mut sudo = Command::new("sudo");
-            sudo.args(["-n", "apt-get"]);
-            sudo
-        };
-        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        // Through `env` so the variable survives sudo's environment reset.
+        let mut cmd = Command::new(if util::is_root() { "env" } else { "sudo" });
+        if !util::is_root() {
+            cmd.args(["-n", "env"]);
+        }
+        cmd.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(args);
         cmd
     };
     if !util::on_path("apt-get") || !(util::is_root() || util::on_path("sudo")) {
