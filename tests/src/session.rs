@@ -188,21 +188,22 @@ impl Session {
             _dir: dir,
             _serial: serial,
         };
-        session.wait_attached();
-        session
+        session.wait_attached()
     }
 
-    fn wait_attached(&self) {
+    fn wait_attached(mut self) -> Self {
         let deadline = Instant::now() + ATTACH_TIMEOUT;
         let mut state = self.shared.lock();
         loop {
             if state.attached {
-                return;
+                drop(state);
+                return self;
             }
             if state.stderr_done {
                 drop(state);
+                let status = wait_deadline(&mut self.child, EXIT_TIMEOUT);
                 panic!(
-                    "sdtrace {:?} exited before attaching\nstderr:\n{}",
+                    "sdtrace {:?} closed stderr before attaching (exit: {status:?})\nstderr:\n{}",
                     self.args,
                     self.stderr().join("\n")
                 );
