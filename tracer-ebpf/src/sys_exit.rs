@@ -1,13 +1,16 @@
-//! `raw_tracepoint/sys_exit`: one record per completed syscall.
+//! `sys_exit`: one record per completed syscall, from a BTF tracepoint
+//! (`tp_btf`, registers read with plain loads) or, where that does not load,
+//! a raw tracepoint (registers read with one probe-read helper call).
 //!
 //! Prototype (include/trace/events/syscalls.h):
 //!     TP_PROTO(struct pt_regs *regs, long ret)
 //! At exit the saved registers still hold the arguments, so no entry hook is
 //! needed to emit a complete event (as in Falco's modern probe).
 use aya_ebpf::{
+    bindings::pt_regs,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 
 use crate::capture::{self, Call};
@@ -28,12 +31,25 @@ type Regs = [u64; 9];
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let _ = handle(&ctx);
+    let regs: u64 = ctx.arg(0);
+    let _ = handle(ctx.arg(1), || read(regs, REGS_FROM));
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    let regs: *const pt_regs = ctx.arg(0);
+    // Typed pointer: the verifier turns these into checked direct loads.
+    let read_regs = || unsafe {
+        let r = &*regs;
+        Some([r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax])
+    };
+    let _ = handle(ctx.arg(1), read_regs);
     0
 }
 
 #[inline(always)]
-fn handle(ctx: &RawTracePointContext) -> Option<()> {
+fn handle(ret: i64, read_regs: impl FnOnce() -> Option<Regs>) -> Option<()> {
     let c = config();
     let filters = cfg(&c.filters);
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -53,9 +69,7 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
             return None;
         }
     }
-    let regs: u64 = ctx.arg(0);
-    let ret: i64 = ctx.arg(1);
-    let r: Regs = read(regs, REGS_FROM)?;
+    let r: Regs = read_regs()?;
     let sysno = r[8];
     if sysno >= SYSCALL_SLOTS as u64 {
         return None;

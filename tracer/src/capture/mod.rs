@@ -13,9 +13,9 @@ use aya::{
 };
 use tracer_common::{
     syscalls::{self, STATE_SYSCALLS},
-    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_TGID,
-    FILTER_TGID_SMALL, SMALL_SET,
-    SNAPLEN_MAX, SPEC_PASS, SYSCALL_SLOTS,
+    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM,
+    FILTER_COMM_SMALL, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET, SNAPLEN_MAX, SPEC_PASS,
+    SYSCALL_SLOTS,
 };
 
 pub use offsets::CgroupMounts;
@@ -73,6 +73,17 @@ pub struct KernelFilter {
     pub cgroups: Option<BTreeSet<u64>>,
 }
 
+/// Which program type carries the syscall-exit hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyscallHook {
+    /// BTF tracepoint, falling back to the raw tracepoint when it does not load.
+    Auto,
+    /// `tp_btf/sys_exit`: registers read with direct loads.
+    Btf,
+    /// `raw_tracepoint/sys_exit`: registers read with a probe-read helper.
+    Raw,
+}
+
 /// Capture settings from the command line.
 #[derive(Clone, Debug)]
 pub struct CaptureOptions {
@@ -81,6 +92,7 @@ pub struct CaptureOptions {
     /// Attach the entry hook so events carry their latency.
     pub latency: bool,
     pub filter: KernelFilter,
+    pub hook: SyscallHook,
 }
 
 /// Loaded and attached programs with the maps userspace reads.
@@ -137,7 +149,6 @@ impl Capture {
             ("sched_process_exec", "sched_process_exec"),
             ("sched_process_exit", "sched_process_exit"),
             ("cgroup_attach_task", "cgroup_attach_task"),
-            ("sys_exit", "sys_exit"),
         ];
         if opts.latency {
             programs.push(("sys_enter", "sys_enter"));
@@ -158,6 +169,8 @@ impl Capture {
             p.attach(tp)
                 .map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
         }
+
+        attach_syscall_hook(&mut ebpf, opts.hook)?;
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
@@ -181,6 +194,51 @@ impl Capture {
             .map(|v| v.iter().copied().collect())
             .unwrap_or_default()
     }
+}
+
+/// Attaches the syscall-exit hook of the kind asked for.
+fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), CaptureError> {
+    if hook != SyscallHook::Raw {
+        let attached = (|| -> Result<(), CaptureError> {
+            let btf = aya::Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
+            let p: &mut aya::programs::BtfTracePoint = ebpf
+                .program_mut("sys_exit_btf")
+                .ok_or_else(|| {
+                    load_err(
+                        "program sys_exit_btf",
+                        std::io::Error::other("missing from object"),
+                    )
+                })?
+                .try_into()
+                .map_err(|e| load_err("program sys_exit_btf", e))?;
+            p.load("sys_exit", &btf)
+                .map_err(|e| load_err("loading tp_btf/sys_exit", e))?;
+            p.attach()
+                .map_err(|e| load_err("attaching tp_btf/sys_exit", e))?;
+            Ok(())
+        })();
+        match (attached, hook) {
+            (Ok(()), _) => return Ok(()),
+            (Err(e), SyscallHook::Btf) => return Err(e),
+            (Err(e), _) => {
+                log::debug!("tp_btf/sys_exit unavailable, using the raw tracepoint: {e}")
+            }
+        }
+    }
+    let p: &mut RawTracePoint = ebpf
+        .program_mut("sys_exit")
+        .ok_or_else(|| {
+            load_err(
+                "program sys_exit",
+                std::io::Error::other("missing from object"),
+            )
+        })?
+        .try_into()
+        .map_err(|e| load_err("program sys_exit", e))?;
+    p.load().map_err(|e| load_err("loading sys_exit", e))?;
+    p.attach("sys_exit")
+        .map_err(|e| load_err("attaching sys_exit to raw tracepoint sys_exit", e))?;
+    Ok(())
 }
 
 /// Writes the per-syscall table: captures from the shared definitions, and
@@ -250,7 +308,11 @@ fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
             m.insert(t, 1, 0).map_err(|e| load_err("TGID_FILTER", e))?;
         }
     }
-    if let Some(comms) = f.comms.as_ref().filter(|c| c.iter().filter(|c| c.len() < COMM_LEN).count() > SMALL_SET) {
+    if let Some(comms) = f
+        .comms
+        .as_ref()
+        .filter(|c| c.iter().filter(|c| c.len() < COMM_LEN).count() > SMALL_SET)
+    {
         let mut m: HashMap<_, [u8; COMM_LEN], u8> =
             HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object"))
                 .map_err(|e| load_err("COMM_FILTER", e))?;

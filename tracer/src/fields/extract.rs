@@ -175,11 +175,9 @@ impl<'a> EventView<'a> {
         let is_syscall = matches!(self.rec.body, Body::Syscall(_));
         match field.id {
             FieldId::EvtNum => u(self.num),
-            FieldId::EvtTime => {
-                Some(self.text(|v, o| drop(v.clock.write_time(o, v.rec.hdr.ts_ns))))
-            }
+            FieldId::EvtTime => Some(self.text(|v, o| v.clock.write_time(o, v.rec.hdr.ts_ns))),
             FieldId::EvtDatetime => {
-                Some(self.text(|v, o| drop(v.clock.write_datetime(o, v.rec.hdr.ts_ns))))
+                Some(self.text(|v, o| v.clock.write_datetime(o, v.rec.hdr.ts_ns)))
             }
             FieldId::EvtRawtime => u(self.clock.epoch_ns(h.ts_ns)),
             FieldId::EvtCpu => u(u64::from(h.cpu)),
