@@ -29,36 +29,36 @@ pub enum CaptureError {
     NoObject,
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    #[error("{what}: {source}{hint}")]
-    Load {
-        what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        hint: &'static str,
-    },
+    /// One line: what failed, the innermost cause, and what to do.
+    #[error("{what}: {cause}{hint}")]
+    Load { what: String, cause: String, hint: &'static str },
 }
 
 const PRIVILEGE_HINT: &str =
     " (sdtrace needs root, or CAP_BPF + CAP_PERFMON, to load eBPF programs)";
 
-fn load_err(
-    what: impl Into<String>,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> CaptureError {
-    let text = format!("{source:?}");
-    let hint = if text.contains("EPERM")
-        || text.contains("Operation not permitted")
-        || text.contains("os error 1)")
-    {
+fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -> CaptureError {
+    // The innermost cause says what the kernel refused; the layers above it
+    // repeat the map or program name already in `what`. The whole chain (with
+    // a verifier log) is for developers: SDTRACE_DEBUG=1 prints it.
+    if std::env::var_os("SDTRACE_DEBUG").is_some() {
+        eprintln!("sdtrace: {}: {source:#?}", what_text(&source));
+    }
+    let mut cause: &dyn std::error::Error = &source;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let cause = cause.to_string();
+    let hint = if cause.contains("Operation not permitted") || cause.contains("os error 1)") {
         PRIVILEGE_HINT
     } else {
         ""
     };
-    CaptureError::Load {
-        what: what.into(),
-        source: Box::new(source),
-        hint,
-    }
+    CaptureError::Load { what: what.into(), cause, hint }
+}
+
+fn what_text(e: &dyn std::error::Error) -> String {
+    e.to_string()
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".
