@@ -42,7 +42,7 @@ fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -
     // repeat the map or program name already in `what`. The whole chain (with
     // a verifier log) is for developers: SDTRACE_DEBUG=1 prints it.
     if std::env::var_os("SDTRACE_DEBUG").is_some() {
-        eprintln!("sdtrace: {}: {source:#?}", what_text(&source));
+        eprintln!("sdtrace: {source:#?}");
     }
     let mut cause: &dyn std::error::Error = &source;
     while let Some(inner) = cause.source() {
@@ -55,10 +55,6 @@ fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -
         ""
     };
     CaptureError::Load { what: what.into(), cause, hint }
-}
-
-fn what_text(e: &dyn std::error::Error) -> String {
-    e.to_string()
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".
