@@ -93,7 +93,7 @@ const READ_BUF: Capture = c(K::BufferRet, 1, 0, WHEN_OK);
 const WRITE_BUF: Capture = c(K::BufferRet, 1, 0, WHEN_OK);
 
 /// Every decoded syscall, sorted by number.
-pub static SYSCALL_DEFS: &[SyscallDef] = &[
+pub const SYSCALL_DEFS: &[SyscallDef] = &[
     d(
         nr::READ,
         &[a("fd", 0, Fd), a("data", 1, S0), a("size", 2, UInt)],
@@ -552,12 +552,28 @@ pub static SYSCALL_DEFS: &[SyscallDef] = &[
     ),
 ];
 
+/// Marks a syscall number without a definition in [`DEF_INDEX`].
+const NO_DEF: u8 = u8::MAX;
+
+/// Position in [`SYSCALL_DEFS`] by syscall number, built at compile time:
+/// `def` runs for every event printed.
+const DEF_INDEX: [u8; crate::SYSCALL_SLOTS as usize] = {
+    let mut index = [NO_DEF; crate::SYSCALL_SLOTS as usize];
+    let mut i = 0;
+    while i < SYSCALL_DEFS.len() {
+        assert!(i < NO_DEF as usize, "too many definitions for a u8 index");
+        index[SYSCALL_DEFS[i].nr as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
+
 /// The definition of syscall `nr`, when sdtrace decodes it.
 pub fn def(nr: u16) -> Option<&'static SyscallDef> {
-    SYSCALL_DEFS
-        .binary_search_by_key(&nr, |d| d.nr)
-        .ok()
-        .map(|i| &SYSCALL_DEFS[i])
+    match DEF_INDEX.get(nr as usize) {
+        Some(&i) if i != NO_DEF => SYSCALL_DEFS.get(i as usize),
+        _ => None,
+    }
 }
 
 /// Syscalls whose results keep userspace's process and fd tables exact. The
@@ -603,6 +619,15 @@ mod tests {
         for w in SYSCALL_DEFS.windows(2) {
             assert!(w[0].nr < w[1].nr, "{} before {}", w[0].nr, w[1].nr);
         }
+    }
+
+    #[test]
+    fn index_finds_every_definition() {
+        for d in SYSCALL_DEFS {
+            assert_eq!(def(d.nr).map(|x| x.nr), Some(d.nr));
+        }
+        assert!(def(nr::GETPPID).is_none());
+        assert!(def(u16::MAX).is_none());
     }
 
     #[test]

@@ -63,3 +63,86 @@ fn cgroup_v1(task: u64) -> Option<u64> {
     let kn = ptr(cgroup, off(|o| &o.cgroup_kn))?;
     read::<u64>(kn, off(|o| &o.kernfs_node_id))
 }
+
+/// The identity read with plain loads through the BTF-typed current task, for
+/// the tp_btf hook. The offsets come from read-only config that the verifier
+/// knows as constants, so each load is checked against the kernel's types at
+/// load time and costs about a nanosecond: cheaper than the cache lookup.
+/// Where the verifier refuses it, the hook does not load and sdtrace falls
+/// back to the raw tracepoint with the cached, helper-based read.
+#[inline(always)]
+pub fn current_direct() -> TaskIdentity {
+    let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
+    let mut id = TaskIdentity::default();
+    unsafe {
+        let nsproxy = load_ptr(task, off(|o| &o.task_nsproxy));
+        if !nsproxy.is_null() {
+            id.mnt_ns = load_u32(load_ptr(nsproxy, off(|o| &o.nsproxy_mnt_ns)), off(|o| &o.mnt_ns_inum));
+            id.net_ns = load_u32(load_ptr(nsproxy, off(|o| &o.nsproxy_net_ns)), off(|o| &o.net_inum));
+        }
+        let pid = load_ptr(task, off(|o| &o.task_thread_pid));
+        if !pid.is_null() {
+            let level = load_u32(pid, off(|o| &o.pid_level));
+            let numbers = off(|o| &o.pid_numbers);
+            let size = off(|o| &o.upid_size);
+            let ns_off = off(|o| &o.upid_ns);
+            // A constant offset per nesting level: the verifier checks typed
+            // loads only at constant offsets.
+            let ns = match level {
+                0 => load_ptr(pid, numbers + ns_off),
+                1 => load_ptr(pid, numbers + size + ns_off),
+                2 => load_ptr(pid, numbers + 2 * size + ns_off),
+                _ => load_ptr(pid, numbers + 3 * size + ns_off),
+            };
+            id.pid_ns = load_u32(ns, off(|o| &o.pid_ns_inum));
+        }
+        let subsys = off(|o| &o.cgroup_v1_subsys);
+        if subsys != KernelOffsets::MISSING as u64 {
+            let cset = load_ptr(task, off(|o| &o.task_cgroups));
+            let css = load_ptr(cset, off(|o| &o.css_set_subsys) + (subsys & 15) * 8);
+            let cgroup = load_ptr(css, off(|o| &o.css_cgroup));
+            let kn = load_ptr(cgroup, off(|o| &o.cgroup_kn));
+            if !kn.is_null() {
+                id.cgroup_v1_id = core::ptr::read(kn.add(off(|o| &o.kernfs_node_id) as usize).cast::<u64>());
+            }
+        }
+    }
+    id
+}
+
+/// The current thread's name, two direct loads from the BTF-typed task.
+#[inline(always)]
+pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
+    let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
+    let at = off(|o| &o.task_comm) as usize;
+    let (lo, hi) = unsafe { (core::ptr::read(task.add(at).cast::<u64>()), core::ptr::read(task.add(at + 8).cast::<u64>())) };
+    let mut comm = [0u8; tracer_common::COMM_LEN];
+    comm[..8].copy_from_slice(&lo.to_ne_bytes());
+    comm[8..].copy_from_slice(&hi.to_ne_bytes());
+    // The kernel leaves stale bytes after the terminating NUL; clear them so
+    // names compare equal as the helper's NUL-padded copy does.
+    let mut ended = false;
+    for b in comm.iter_mut() {
+        ended |= *b == 0;
+        if ended {
+            *b = 0;
+        }
+    }
+    comm
+}
+
+#[inline(always)]
+unsafe fn load_ptr(base: *const u8, offset: u64) -> *const u8 {
+    if base.is_null() {
+        return core::ptr::null();
+    }
+    unsafe { core::ptr::read(base.add(offset as usize).cast::<*const u8>()) }
+}
+
+#[inline(always)]
+unsafe fn load_u32(base: *const u8, offset: u64) -> u32 {
+    if base.is_null() {
+        return 0;
+    }
+    unsafe { core::ptr::read(base.add(offset as usize).cast::<u32>()) }
+}

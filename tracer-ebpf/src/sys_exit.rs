@@ -1,13 +1,16 @@
-//! `raw_tracepoint/sys_exit`: one record per completed syscall.
+//! `sys_exit`: one record per completed syscall, from a BTF tracepoint
+//! (`tp_btf`, registers read with plain loads) or, where that does not load,
+//! a raw tracepoint (registers read with one probe-read helper call).
 //!
 //! Prototype (include/trace/events/syscalls.h):
 //!     TP_PROTO(struct pt_regs *regs, long ret)
 //! At exit the saved registers still hold the arguments, so no entry hook is
 //! needed to emit a complete event (as in Falco's modern probe).
 use aya_ebpf::{
+    bindings::pt_regs,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 
 use crate::capture::{self, Call};
@@ -18,7 +21,7 @@ use crate::maps::{ENTRY_TS, EVENTS, SPECS, cfg, config, count};
 use crate::record::{NO_WAKEUP, Task, cgroup_id, fill_header, now, output_scratch, scratch};
 use tracer_common::{
     COMM_LEN, COUNTER_DROPS, FILTER_COMM, FILTER_COMM_SMALL, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
-    SyscallRecord, syscall_names::nr,
+    SyscallRecord, TaskIdentity, syscall_names::nr,
 };
 
 /// `struct pt_regs` on x86_64 from `r10` (offset 56) to `orig_ax` (offset 120):
@@ -26,14 +29,64 @@ use tracer_common::{
 const REGS_FROM: u64 = 56;
 type Regs = [u64; 9];
 
+/// How a hook reads the task it runs for: the two program types differ only
+/// in this.
+trait Reader {
+    fn regs(&self) -> Option<Regs>;
+    fn comm(&self) -> Option<[u8; COMM_LEN]>;
+    fn identity(&self, tid: u32) -> TaskIdentity;
+}
+
+/// Raw tracepoint: helper calls, and the per-thread identity cache.
+struct Helpers {
+    regs: u64,
+}
+
+impl Reader for Helpers {
+    fn regs(&self) -> Option<Regs> {
+        read(self.regs, REGS_FROM)
+    }
+    fn comm(&self) -> Option<[u8; COMM_LEN]> {
+        bpf_get_current_comm().ok()
+    }
+    fn identity(&self, tid: u32) -> TaskIdentity {
+        identity::current(tid)
+    }
+}
+
+/// BTF tracepoint: typed pointers, so the verifier turns every read into a
+/// checked direct load.
+struct Typed {
+    regs: *const pt_regs,
+}
+
+impl Reader for Typed {
+    fn regs(&self) -> Option<Regs> {
+        let r = unsafe { &*self.regs };
+        Some([r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax])
+    }
+    fn comm(&self) -> Option<[u8; COMM_LEN]> {
+        Some(identity::comm_direct())
+    }
+    fn identity(&self, _tid: u32) -> TaskIdentity {
+        identity::current_direct()
+    }
+}
+
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let _ = handle(&ctx);
+    let _ = handle(ctx.arg(1), &Helpers { regs: ctx.arg(0) });
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    let _ = handle(ctx.arg(1), &Typed { regs: ctx.arg(0) });
     0
 }
 
 #[inline(always)]
-fn handle(ctx: &RawTracePointContext) -> Option<()> {
+fn handle(ret: i64, task: &impl Reader) -> Option<()> {
     let c = config();
     let filters = cfg(&c.filters);
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -48,14 +101,12 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let comm_filter = filters & (FILTER_COMM | FILTER_COMM_SMALL) != 0;
     let mut comm = [0u8; COMM_LEN];
     if comm_filter {
-        comm = bpf_get_current_comm().ok()?;
+        comm = task.comm()?;
         if !pass_comm(c, filters, &comm) {
             return None;
         }
     }
-    let regs: u64 = ctx.arg(0);
-    let ret: i64 = ctx.arg(1);
-    let r: Regs = read(regs, REGS_FROM)?;
+    let r: Regs = task.regs()?;
     let sysno = r[8];
     if sysno >= SYSCALL_SLOTS as u64 {
         return None;
@@ -65,13 +116,14 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         return None;
     }
     if !comm_filter {
-        comm = bpf_get_current_comm().ok()?;
+        comm = task.comm()?;
     }
     let sysno = sysno as u16;
     if sysno == nr::SETNS || sysno == nr::UNSHARE {
         identity::forget(tid);
     }
-    let task = Task { tgid, tid, comm, cgroup_id: cgroup_id(), id: identity::current(tid) };
+    let id = task.identity(tid);
+    let task = Task { tgid, tid, comm, cgroup_id: cgroup_id(), id };
     if !pass_cgroup(filters, task.cgroup_id, task.id.cgroup_v1_id) {
         return None;
     }

@@ -49,6 +49,10 @@ pub struct Cli {
     #[arg(long = "stats-interval", default_value_t = 5, value_name = "SECONDS")]
     pub stats_interval: u64,
 
+    /// Program type of the syscall hook (for measuring; auto picks the cheapest that loads).
+    #[arg(long = "syscall-hook", value_enum, default_value = "auto", hide = true)]
+    pub syscall_hook: crate::capture::SyscallHook,
+
     /// Also write the final statistics as JSON to this file.
     #[arg(long = "stats-json", value_name = "PATH")]
     pub stats_json: Option<PathBuf>,

@@ -68,6 +68,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         snaplen: cli.snaplen,
         latency,
         filter: kernel_filter(filter.as_ref()),
+        hook: cli.syscall_hook,
     })?;
     // Bootstrap after attaching: a process that starts in between is seen by
     // both, never by neither.

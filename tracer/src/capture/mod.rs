@@ -13,9 +13,9 @@ use aya::{
 };
 use tracer_common::{
     syscalls::{self, STATE_SYSCALLS},
-    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_TGID,
-    FILTER_TGID_SMALL, SMALL_SET,
-    SNAPLEN_MAX, SPEC_PASS, SYSCALL_SLOTS,
+    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM,
+    FILTER_COMM_SMALL, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET, SNAPLEN_MAX, SPEC_PASS,
+    SYSCALL_SLOTS,
 };
 
 pub use offsets::CgroupMounts;
@@ -29,36 +29,32 @@ pub enum CaptureError {
     NoObject,
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    #[error("{what}: {source}{hint}")]
-    Load {
-        what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        hint: &'static str,
-    },
+    /// One line: what failed, the innermost cause, and what to do.
+    #[error("{what}: {cause}{hint}")]
+    Load { what: String, cause: String, hint: &'static str },
 }
 
 const PRIVILEGE_HINT: &str =
     " (sdtrace needs root, or CAP_BPF + CAP_PERFMON, to load eBPF programs)";
 
-fn load_err(
-    what: impl Into<String>,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> CaptureError {
-    let text = format!("{source:?}");
-    let hint = if text.contains("EPERM")
-        || text.contains("Operation not permitted")
-        || text.contains("os error 1)")
-    {
+fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -> CaptureError {
+    // The innermost cause says what the kernel refused; the layers above it
+    // repeat the map or program name already in `what`. The whole chain (with
+    // a verifier log) is for developers: SDTRACE_DEBUG=1 prints it.
+    if std::env::var_os("SDTRACE_DEBUG").is_some() {
+        eprintln!("sdtrace: {source:#?}");
+    }
+    let mut cause: &dyn std::error::Error = &source;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let cause = cause.to_string();
+    let hint = if cause.contains("Operation not permitted") || cause.contains("os error 1)") {
         PRIVILEGE_HINT
     } else {
         ""
     };
-    CaptureError::Load {
-        what: what.into(),
-        source: Box::new(source),
-        hint,
-    }
+    CaptureError::Load { what: what.into(), cause, hint }
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".
@@ -73,6 +69,17 @@ pub struct KernelFilter {
     pub cgroups: Option<BTreeSet<u64>>,
 }
 
+/// Which program type carries the syscall-exit hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyscallHook {
+    /// BTF tracepoint, falling back to the raw tracepoint when it does not load.
+    Auto,
+    /// `tp_btf/sys_exit`: registers read with direct loads.
+    Btf,
+    /// `raw_tracepoint/sys_exit`: registers read with a probe-read helper.
+    Raw,
+}
+
 /// Capture settings from the command line.
 #[derive(Clone, Debug)]
 pub struct CaptureOptions {
@@ -81,6 +88,7 @@ pub struct CaptureOptions {
     /// Attach the entry hook so events carry their latency.
     pub latency: bool,
     pub filter: KernelFilter,
+    pub hook: SyscallHook,
 }
 
 /// Loaded and attached programs with the maps userspace reads.
@@ -137,7 +145,6 @@ impl Capture {
             ("sched_process_exec", "sched_process_exec"),
             ("sched_process_exit", "sched_process_exit"),
             ("cgroup_attach_task", "cgroup_attach_task"),
-            ("sys_exit", "sys_exit"),
         ];
         if opts.latency {
             programs.push(("sys_enter", "sys_enter"));
@@ -158,6 +165,8 @@ impl Capture {
             p.attach(tp)
                 .map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
         }
+
+        attach_syscall_hook(&mut ebpf, opts.hook)?;
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
@@ -181,6 +190,51 @@ impl Capture {
             .map(|v| v.iter().copied().collect())
             .unwrap_or_default()
     }
+}
+
+/// Attaches the syscall-exit hook of the kind asked for.
+fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), CaptureError> {
+    if hook != SyscallHook::Raw {
+        let attached = (|| -> Result<(), CaptureError> {
+            let btf = aya::Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
+            let p: &mut aya::programs::BtfTracePoint = ebpf
+                .program_mut("sys_exit_btf")
+                .ok_or_else(|| {
+                    load_err(
+                        "program sys_exit_btf",
+                        std::io::Error::other("missing from object"),
+                    )
+                })?
+                .try_into()
+                .map_err(|e| load_err("program sys_exit_btf", e))?;
+            p.load("sys_exit", &btf)
+                .map_err(|e| load_err("loading tp_btf/sys_exit", e))?;
+            p.attach()
+                .map_err(|e| load_err("attaching tp_btf/sys_exit", e))?;
+            Ok(())
+        })();
+        match (attached, hook) {
+            (Ok(()), _) => return Ok(()),
+            (Err(e), SyscallHook::Btf) => return Err(e),
+            (Err(e), _) => {
+                log::debug!("tp_btf/sys_exit unavailable, using the raw tracepoint: {e}")
+            }
+        }
+    }
+    let p: &mut RawTracePoint = ebpf
+        .program_mut("sys_exit")
+        .ok_or_else(|| {
+            load_err(
+                "program sys_exit",
+                std::io::Error::other("missing from object"),
+            )
+        })?
+        .try_into()
+        .map_err(|e| load_err("program sys_exit", e))?;
+    p.load().map_err(|e| load_err("loading sys_exit", e))?;
+    p.attach("sys_exit")
+        .map_err(|e| load_err("attaching sys_exit to raw tracepoint sys_exit", e))?;
+    Ok(())
 }
 
 /// Writes the per-syscall table: captures from the shared definitions, and
@@ -250,7 +304,11 @@ fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
             m.insert(t, 1, 0).map_err(|e| load_err("TGID_FILTER", e))?;
         }
     }
-    if let Some(comms) = f.comms.as_ref().filter(|c| c.iter().filter(|c| c.len() < COMM_LEN).count() > SMALL_SET) {
+    if let Some(comms) = f
+        .comms
+        .as_ref()
+        .filter(|c| c.iter().filter(|c| c.len() < COMM_LEN).count() > SMALL_SET)
+    {
         let mut m: HashMap<_, [u8; COMM_LEN], u8> =
             HashMap::try_from(ebpf.map_mut("COMM_FILTER").expect("map in object"))
                 .map_err(|e| load_err("COMM_FILTER", e))?;

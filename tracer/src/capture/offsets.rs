@@ -79,6 +79,7 @@ pub fn kernel_offsets(btf: &Btf, mounts: &CgroupMounts) -> Result<KernelOffsets,
     o.task_mm = opt("task_struct", "mm");
     o.task_files = opt("task_struct", "files");
     o.task_exit_code = opt("task_struct", "exit_code");
+    o.task_comm = opt("task_struct", "comm");
     o.nsproxy_mnt_ns = opt("nsproxy", "mnt_ns");
     o.nsproxy_net_ns = opt("nsproxy", "net_ns");
     o.mnt_ns_inum = opt("mnt_namespace", "ns.inum");

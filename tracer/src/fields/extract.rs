@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use tracer_common::syscall_names::SYSCALL_NAMES;
+use tracer_common::syscall_names::{nr, SYSCALL_NAMES};
 
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
@@ -90,7 +90,20 @@ impl<'a> EventView<'a> {
 
     /// `evt.args`: the arguments as `name=value` text.
     pub fn write_args(&self, out: &mut Vec<u8>) {
+        let h = &self.rec.hdr;
         match &self.rec.body {
+            // A successful exec's argument memory is gone at exit; the
+            // process table holds what the exec hook read from the new image.
+            Body::Syscall(_) if h.ret == 0 && matches!(h.nr, nr::EXECVE | nr::EXECVEAT) => {
+                if let Some(p) = self.process() {
+                    out.extend_from_slice(b"exe=");
+                    out.extend_from_slice(p.exepath.as_bytes());
+                    out.extend_from_slice(b" args=");
+                    out.extend_from_slice(p.args.join(" ").as_bytes());
+                    out.extend_from_slice(b" cwd=");
+                    out.extend_from_slice(p.cwd.as_bytes());
+                }
+            }
             Body::Syscall(ev) => {
                 let list = args::args(self.rec.hdr.nr, ev);
                 info::write_args(out, &list, &|fd| self.fd_label(fd));
@@ -175,11 +188,9 @@ impl<'a> EventView<'a> {
         let is_syscall = matches!(self.rec.body, Body::Syscall(_));
         match field.id {
             FieldId::EvtNum => u(self.num),
-            FieldId::EvtTime => {
-                Some(self.text(|v, o| drop(v.clock.write_time(o, v.rec.hdr.ts_ns))))
-            }
+            FieldId::EvtTime => Some(self.text(|v, o| v.clock.write_time(o, v.rec.hdr.ts_ns))),
             FieldId::EvtDatetime => {
-                Some(self.text(|v, o| drop(v.clock.write_datetime(o, v.rec.hdr.ts_ns))))
+                Some(self.text(|v, o| v.clock.write_datetime(o, v.rec.hdr.ts_ns)))
             }
             FieldId::EvtRawtime => u(self.clock.epoch_ns(h.ts_ns)),
             FieldId::EvtCpu => u(u64::from(h.cpu)),

@@ -2,7 +2,7 @@
 //! sysdig prints `evt.time` and `evt.datetime`, without a time library call
 //! per event.
 
-use std::io::{self, Write};
+use super::num::push_padded;
 
 /// Converts boot-time nanoseconds to local wall-clock time.
 #[derive(Clone, Copy, Debug)]
@@ -57,25 +57,29 @@ impl Clock {
     }
 
     /// `HH:MM:SS.nnnnnnnnn`, local time.
-    pub fn write_time(&self, out: &mut impl Write, boot_ns: u64) -> io::Result<()> {
+    pub fn write_time(&self, out: &mut Vec<u8>, boot_ns: u64) {
         let (secs, nanos) = self.local(boot_ns);
-        let day = secs.rem_euclid(86_400);
-        write!(
-            out,
-            "{:02}:{:02}:{:02}.{:09}",
-            day / 3600,
-            day / 60 % 60,
-            day % 60,
-            nanos
-        )
+        let day = secs.rem_euclid(86_400) as u64;
+        push_padded(out, day / 3600, 2);
+        out.push(b':');
+        push_padded(out, day / 60 % 60, 2);
+        out.push(b':');
+        push_padded(out, day % 60, 2);
+        out.push(b'.');
+        push_padded(out, nanos, 9);
     }
 
     /// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`, local time.
-    pub fn write_datetime(&self, out: &mut impl Write, boot_ns: u64) -> io::Result<()> {
+    pub fn write_datetime(&self, out: &mut Vec<u8>, boot_ns: u64) {
         let (secs, _) = self.local(boot_ns);
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        write!(out, "{y:04}-{m:02}-{d:02} ")?;
-        self.write_time(out, boot_ns)
+        push_padded(out, y.max(0) as u64, 4);
+        out.push(b'-');
+        push_padded(out, u64::from(m), 2);
+        out.push(b'-');
+        push_padded(out, u64::from(d), 2);
+        out.push(b' ');
+        self.write_time(out, boot_ns);
     }
 }
 
@@ -104,14 +108,14 @@ mod tests {
         let boot_ns = 5_000_000_000u64;
         let c = Clock::fixed(epoch_ns - boot_ns as i128, 0);
         let mut out = Vec::new();
-        c.write_datetime(&mut out, boot_ns).unwrap();
+        c.write_datetime(&mut out, boot_ns);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "2026-11-25 13:35:38.121421318"
         );
         let east = Clock::fixed(epoch_ns - boot_ns as i128, 3600);
         let mut out = Vec::new();
-        east.write_time(&mut out, boot_ns).unwrap();
+        east.write_time(&mut out, boot_ns);
         assert_eq!(String::from_utf8(out).unwrap(), "14:35:38.121421318");
     }
 

@@ -1,12 +1,12 @@
 //! `evt.info` and `evt.args`: a syscall's result and arguments as sysdig
 //! prints them (`fd=3(<f>/etc/hosts) dirfd=-100(AT_FDCWD) name=/etc/hosts ...`).
 
-use std::io::Write;
-
 use tracer_common::syscall_names::nr;
 
 use crate::decode::args::{Arg, ArgValue};
 use crate::decode::flags;
+
+use super::num::{push_hex, push_i64, push_u64};
 
 /// How an fd number is shown: its type letter and name, when known.
 pub type FdLabel<'a> = Option<(char, &'a str)>;
@@ -51,24 +51,37 @@ pub fn write_printable(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn write_fd(out: &mut Vec<u8>, fd: i64, label: FdLabel<'_>) {
-    let _ = write!(out, "{fd}");
+    push_i64(out, fd);
     if let Some((c, name)) = label {
-        let _ = write!(out, "(<{c}>{name})");
+        out.extend_from_slice(b"(<");
+        let mut ch = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut ch).as_bytes());
+        out.push(b'>');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b')');
+    }
+}
+
+fn push_name(out: &mut Vec<u8>, name: Option<&str>) {
+    if let Some(name) = name {
+        out.push(b'(');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b')');
     }
 }
 
 /// `res=0`, `res=-2(ENOENT)`, or `fd=3(<f>/etc/hosts)` for fd-returning calls.
 pub fn write_result(out: &mut Vec<u8>, sysno: u16, ret: i64, ret_label: FdLabel<'_>) {
     if ret < 0 {
-        let _ = write!(out, "res={ret}");
-        if let Some(name) = flags::errno_name(-ret) {
-            let _ = write!(out, "({name})");
-        }
+        out.extend_from_slice(b"res=");
+        push_i64(out, ret);
+        push_name(out, flags::errno_name(-ret));
     } else if returns_fd(sysno) {
         out.extend_from_slice(b"fd=");
         write_fd(out, ret, ret_label);
     } else {
-        let _ = write!(out, "res={ret}");
+        out.extend_from_slice(b"res=");
+        push_i64(out, ret);
     }
 }
 
@@ -82,55 +95,37 @@ pub fn write_value<'s>(
         ArgValue::Fd(fd) => write_fd(out, *fd, label(*fd)),
         ArgValue::Dirfd(fd) if *fd == -100 => out.extend_from_slice(b"-100(AT_FDCWD)"),
         ArgValue::Dirfd(fd) => write_fd(out, *fd, label(*fd)),
-        ArgValue::Int(v) | ArgValue::Pid(v) => {
-            let _ = write!(out, "{v}");
-        }
-        ArgValue::UInt(v) => {
-            let _ = write!(out, "{v}");
-        }
-        ArgValue::Hex(v) => {
-            let _ = write!(out, "{v:#x}");
-        }
+        ArgValue::Int(v) | ArgValue::Pid(v) => push_i64(out, *v),
+        ArgValue::UInt(v) => push_u64(out, *v),
+        ArgValue::Hex(v) => push_hex(out, *v),
         ArgValue::OpenFlags(v) => out.extend_from_slice(flags::open_flags(*v).as_bytes()),
         ArgValue::Mode(0) => out.push(b'0'),
-        ArgValue::Mode(v) => {
-            let _ = write!(out, "0{v:o}");
-        }
+        ArgValue::Mode(v) => out.extend_from_slice(format!("0{v:o}").as_bytes()),
         ArgValue::Signal(s) => {
-            let _ = write!(out, "{s}");
-            if let Some(name) = flags::signal_name(*s) {
-                let _ = write!(out, "({name})");
-            }
+            push_i64(out, *s);
+            push_name(out, flags::signal_name(*s));
         }
-        ArgValue::Uid(v) | ArgValue::Gid(v) => {
-            let _ = write!(out, "{}", *v as i32);
-        }
+        ArgValue::Uid(v) | ArgValue::Gid(v) => push_i64(out, i64::from(*v as i32)),
         ArgValue::CloneFlags(v) => out.extend_from_slice(flags::clone_flags(*v).as_bytes()),
         ArgValue::SocketDomain(d) => {
             let name = flags::socket_domain(*d);
             if name.is_empty() {
-                let _ = write!(out, "{d}");
+                push_u64(out, *d);
             } else {
                 out.extend_from_slice(name.as_bytes());
             }
         }
-        ArgValue::SocketType(t) => {
-            let _ = write!(out, "{t}");
-        }
+        ArgValue::SocketType(t) => push_u64(out, *t),
         ArgValue::Path(p) => out.extend_from_slice(p),
         ArgValue::Buffer(b) | ArgValue::Bytes(b) => write_printable(out, b),
-        ArgValue::Addr(a) => {
-            let _ = write!(out, "{a}");
-        }
-        ArgValue::Tuple(t) => {
-            let _ = write!(
-                out,
-                "{}:{}->{}:{}",
-                t.local.0, t.local.1, t.remote.0, t.remote.1
-            );
-        }
+        ArgValue::Addr(a) => out.extend_from_slice(a.to_string().as_bytes()),
+        ArgValue::Tuple(t) => out.extend_from_slice(
+            format!("{}:{}->{}:{}", t.local.0, t.local.1, t.remote.0, t.remote.1).as_bytes(),
+        ),
         ArgValue::FdPair(a, b) => {
-            let _ = write!(out, "{a},{b}");
+            push_i64(out, i64::from(*a));
+            out.push(b',');
+            push_i64(out, i64::from(*b));
         }
         ArgValue::Argv(a) => {
             let trimmed = a.strip_suffix(b"\0").unwrap_or(a);

@@ -3,9 +3,10 @@
 
 pub mod clock;
 pub mod info;
+pub mod num;
 pub mod stats;
 
-use std::io::{self, Write};
+use std::io;
 
 use crate::fields::extract::{event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
@@ -65,21 +66,21 @@ pub fn write_event(out: &mut Vec<u8>, format: Format, view: &EventView<'_>) {
 
 fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
     let h = &v.rec.hdr;
-    let _ = write!(out, "{} ", v.num);
-    let _ = v.clock.write_time(out, h.ts_ns);
-    let name = v.get(&FieldRef::plain(FieldId::ProcName));
-    let name = match &name {
-        Some(Value::Str(s)) => s.as_ref(),
-        _ => "<NA>",
-    };
-    let _ = write!(
-        out,
-        " {} {} ({}) < {} ",
-        h.cpu,
-        name,
-        h.tid,
-        event_type(v.rec)
-    );
+    num::push_u64(out, v.num);
+    out.push(b' ');
+    v.clock.write_time(out, h.ts_ns);
+    out.push(b' ');
+    num::push_u64(out, u64::from(h.cpu));
+    out.push(b' ');
+    match v.get(&FieldRef::plain(FieldId::ProcName)) {
+        Some(Value::Str(s)) => out.extend_from_slice(s.as_bytes()),
+        _ => out.extend_from_slice(b"<NA>"),
+    }
+    out.extend_from_slice(b" (");
+    num::push_u64(out, u64::from(h.tid));
+    out.extend_from_slice(b") < ");
+    out.extend_from_slice(event_type(v.rec).as_bytes());
+    out.push(b' ');
     v.write_info(out);
     out.push(b'\n');
 }
