@@ -273,11 +273,18 @@ fn render(
     let mut out = String::new();
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = writeln!(out, "# sdtrace benchmark\n");
     let _ = writeln!(
         out,
-        "Workload: `syscall-loop {}`, median of {} runs; kernel {}, {cpus} CPUs. \
-         Iterations per run are capped so a run takes about {} s.\n",
+        "Workload: `syscall-loop {}`, median of {} runs; kernel {}, {cpus} CPUs, \
+         load average {load} at the end. Iterations per run are capped so a run \
+         takes about {} s.\n",
         opts.workload,
         opts.runs,
         kernel.trim(),
