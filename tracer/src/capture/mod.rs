@@ -31,7 +31,11 @@ pub enum CaptureError {
     Btf(#[from] btf::BtfError),
     /// One line: what failed, the innermost cause, and what to do.
     #[error("{what}: {cause}{hint}")]
-    Load { what: String, cause: String, hint: &'static str },
+    Load {
+        what: String,
+        cause: String,
+        hint: &'static str,
+    },
 }
 
 const PRIVILEGE_HINT: &str =
@@ -54,7 +58,11 @@ fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -
     } else {
         ""
     };
-    CaptureError::Load { what: what.into(), cause, hint }
+    CaptureError::Load {
+        what: what.into(),
+        cause,
+        hint,
+    }
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".
