@@ -116,18 +116,16 @@ pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
     let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
     let at = off(|o| &o.task_comm) as usize;
     let (lo, hi) = unsafe { (core::ptr::read(task.add(at).cast::<u64>()), core::ptr::read(task.add(at + 8).cast::<u64>())) };
+    // The kernel leaves stale bytes after the terminating NUL; clear them so
+    // names compare equal to the helper's NUL-padded copy. Word-wise: this
+    // runs on every syscall when a name filter is on.
+    let (lo, hi) = match tracer_common::keep_through_nul(lo) {
+        Some(mask) => (lo & mask, 0),
+        None => (lo, tracer_common::keep_through_nul(hi).map_or(hi, |mask| hi & mask)),
+    };
     let mut comm = [0u8; tracer_common::COMM_LEN];
     comm[..8].copy_from_slice(&lo.to_ne_bytes());
     comm[8..].copy_from_slice(&hi.to_ne_bytes());
-    // The kernel leaves stale bytes after the terminating NUL; clear them so
-    // names compare equal as the helper's NUL-padded copy does.
-    let mut ended = false;
-    for b in comm.iter_mut() {
-        ended |= *b == 0;
-        if ended {
-            *b = 0;
-        }
-    }
     comm
 }
 
