@@ -158,16 +158,7 @@ impl Capture {
             programs.push(("sys_enter", "sys_enter"));
         }
         for (prog, tp) in programs {
-            let p: &mut RawTracePoint = ebpf
-                .program_mut(prog)
-                .ok_or_else(|| {
-                    load_err(
-                        format!("program {prog}"),
-                        std::io::Error::other("missing from object"),
-                    )
-                })?
-                .try_into()
-                .map_err(|e| load_err(format!("program {prog}"), e))?;
+            let p: &mut RawTracePoint = program(&mut ebpf, prog)?;
             p.load()
                 .map_err(|e| load_err(format!("loading {prog}"), e))?;
             p.attach(tp)
@@ -200,21 +191,28 @@ impl Capture {
     }
 }
 
+/// The program `name` from the object, as program type `P`.
+fn program<'e, P>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut P, CaptureError>
+where
+    &'e mut P: TryFrom<&'e mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| {
+            load_err(
+                format!("program {name}"),
+                std::io::Error::other("missing from object"),
+            )
+        })?
+        .try_into()
+        .map_err(|e| load_err(format!("program {name}"), e))
+}
+
 /// Attaches the syscall-exit hook of the kind asked for.
 fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), CaptureError> {
     if hook != SyscallHook::Raw {
         let attached = (|| -> Result<(), CaptureError> {
             let btf = aya::Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
-            let p: &mut aya::programs::BtfTracePoint = ebpf
-                .program_mut("sys_exit_btf")
-                .ok_or_else(|| {
-                    load_err(
-                        "program sys_exit_btf",
-                        std::io::Error::other("missing from object"),
-                    )
-                })?
-                .try_into()
-                .map_err(|e| load_err("program sys_exit_btf", e))?;
+            let p: &mut aya::programs::BtfTracePoint = program(ebpf, "sys_exit_btf")?;
             p.load("sys_exit", &btf)
                 .map_err(|e| load_err("loading tp_btf/sys_exit", e))?;
             p.attach()
@@ -225,20 +223,15 @@ fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), Capture
             (Ok(()), _) => return Ok(()),
             (Err(e), SyscallHook::Btf) => return Err(e),
             (Err(e), _) => {
-                log::debug!("tp_btf/sys_exit unavailable, using the raw tracepoint: {e}")
+                if std::env::var_os("SDTRACE_DEBUG").is_some() {
+                    eprintln!(
+                        "sdtrace: tp_btf/sys_exit unavailable, using the raw tracepoint: {e}"
+                    );
+                }
             }
         }
     }
-    let p: &mut RawTracePoint = ebpf
-        .program_mut("sys_exit")
-        .ok_or_else(|| {
-            load_err(
-                "program sys_exit",
-                std::io::Error::other("missing from object"),
-            )
-        })?
-        .try_into()
-        .map_err(|e| load_err("program sys_exit", e))?;
+    let p: &mut RawTracePoint = program(ebpf, "sys_exit")?;
     p.load().map_err(|e| load_err("loading sys_exit", e))?;
     p.attach("sys_exit")
         .map_err(|e| load_err("attaching sys_exit to raw tracepoint sys_exit", e))?;

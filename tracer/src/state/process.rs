@@ -486,37 +486,28 @@ impl ProcessTable {
 
     /// `connect` of an IP socket completed: this end is the client.
     pub fn connected(&mut self, tgid: u32, fd: i32, tuple: &SockTuple) {
-        let Some(p) = self.process_mut(tgid) else {
-            return;
-        };
-        let flags = p.fds.get(fd).map_or(0, |s| s.flags);
-        p.fds.insert(
-            fd,
-            FdInfo::ip_socket(
-                tuple.proto,
-                Some(tuple.local),
-                Some(tuple.remote),
-                false,
-                flags,
-            ),
-        );
+        let flags = self.fd(tgid, fd).map_or(0, |s| s.flags);
+        self.ip_connection(tgid, fd, tuple, false, flags);
     }
 
     /// `accept`/`accept4` returned `fd` for an IP connection: the server end.
     pub fn accepted(&mut self, tgid: u32, fd: i32, tuple: &SockTuple, flags: u32) {
+        self.ip_connection(tgid, fd, tuple, true, flags);
+    }
+
+    /// Records `fd` as one end of an IP connection.
+    fn ip_connection(&mut self, tgid: u32, fd: i32, tuple: &SockTuple, server: bool, flags: u32) {
         let Some(p) = self.process_mut(tgid) else {
             return;
         };
-        p.fds.insert(
-            fd,
-            FdInfo::ip_socket(
-                tuple.proto,
-                Some(tuple.local),
-                Some(tuple.remote),
-                true,
-                flags,
-            ),
+        let info = FdInfo::ip_socket(
+            tuple.proto,
+            Some(tuple.local),
+            Some(tuple.remote),
+            server,
+            flags,
         );
+        p.fds.insert(fd, info);
     }
 
     /// `connect` of a unix socket to `path` (or an abstract name).
