@@ -497,6 +497,16 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[c(K::IovecRet, 1, 2, WHEN_OK)],
     ),
     d(
+        nr::RECVMMSG,
+        &[a("fd", 0, Fd), a("vlen", 2, UInt), a("flags", 3, Hex)],
+        &[],
+    ),
+    d(
+        nr::SENDMMSG,
+        &[a("fd", 0, Fd), a("vlen", 2, UInt), a("flags", 3, Hex)],
+        &[],
+    ),
+    d(
         nr::SETNS,
         &[a("fd", 0, Fd), a("nstype", 1, CloneFlags)],
         &[],
@@ -526,6 +536,28 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         ],
     ),
     d(
+        nr::PREADV2,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("iovcnt", 2, UInt),
+            a("pos", 3, Int),
+            a("flags", 5, Hex),
+        ],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
+        nr::PWRITEV2,
+        &[
+            a("fd", 0, Fd),
+            a("data", 1, S0),
+            a("iovcnt", 2, UInt),
+            a("pos", 3, Int),
+            a("flags", 5, Hex),
+        ],
+        &[c(K::IovecRet, 1, 2, WHEN_OK)],
+    ),
+    d(
         nr::STATX,
         &[a("dirfd", 0, Dirfd), a("path", 1, S0), a("flags", 2, Hex)],
         &[path(1)],
@@ -534,6 +566,11 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         nr::CLONE3,
         &[a("flags", 0, S0)],
         &[c(K::Bytes, 0, 8, WHEN_ALWAYS)],
+    ),
+    d(
+        nr::CLOSE_RANGE,
+        &[a("first", 0, Fd), a("last", 1, UInt), a("flags", 2, Hex)],
+        &[],
     ),
     d(
         nr::OPENAT2,
@@ -585,6 +622,7 @@ pub static STATE_SYSCALLS: &[u16] = &[
     nr::OPENAT2,
     nr::CREAT,
     nr::CLOSE,
+    nr::CLOSE_RANGE,
     nr::DUP,
     nr::DUP2,
     nr::DUP3,

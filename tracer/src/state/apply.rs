@@ -210,8 +210,32 @@ pub fn after(procs: &mut ProcessTable, rec: &Record<'_>) {
         Body::Syscall(ev) if h.nr == nr::CLOSE && h.ret == 0 => {
             procs.close(h.tgid, ev.args[0] as i32)
         }
+        Body::Syscall(ev) if h.nr == nr::CLOSE_RANGE && h.ret == 0 => {
+            close_range(procs, h.tgid, ev.args)
+        }
         Body::Exit(e) => procs.exit(h.tid, h.tgid, e.exit_code, h.ts_ns),
         _ => {}
+    }
+}
+
+/// `close_range(first, last, flags)`: every open fd in the range, or, with
+/// `CLOSE_RANGE_CLOEXEC`, only their close-on-exec flag.
+fn close_range(procs: &mut ProcessTable, tgid: u32, args: [u64; 6]) {
+    const CLOSE_RANGE_CLOEXEC: u64 = 1 << 2;
+    let (first, last) = (args[0], args[1]);
+    let Some(p) = procs.process(tgid) else { return };
+    let fds: Vec<i32> = p
+        .fds
+        .iter()
+        .map(|(fd, _)| fd)
+        .filter(|&fd| u64::try_from(fd).is_ok_and(|fd| (first..=last).contains(&fd)))
+        .collect();
+    for fd in fds {
+        if args[2] & CLOSE_RANGE_CLOEXEC != 0 {
+            procs.set_cloexec(tgid, fd, true);
+        } else {
+            procs.close(tgid, fd);
+        }
     }
 }
 
@@ -254,6 +278,31 @@ mod tests {
         );
         after(&mut procs, &rec);
         assert!(procs.fd(me, FD as i32).is_none());
+    }
+
+    #[test]
+    fn close_range_closes_the_fds_in_it() {
+        let me = std::process::id();
+        let mut procs = ProcessTable::new(ProcFs::default());
+        for fd in [FD, FD + 1, FD + 5] {
+            let open = as_self(syscall_record(
+                nr::OPENAT,
+                fd as i64,
+                [(-100i64) as u64, 0, 0, 0, 0, 0],
+                &[(0, CaptureKind::UserStr, b"/etc/hosts")],
+            ));
+            before(&mut procs, &decode(&open).unwrap());
+        }
+        let close = as_self(syscall_record(
+            nr::CLOSE_RANGE,
+            0,
+            [FD, FD + 1, 0, 0, 0, 0],
+            &[],
+        ));
+        after(&mut procs, &decode(&close).unwrap());
+        assert!(procs.fd(me, FD as i32).is_none());
+        assert!(procs.fd(me, FD as i32 + 1).is_none());
+        assert!(procs.fd(me, FD as i32 + 5).is_some(), "outside the range");
     }
 
     #[test]
