@@ -6,4 +6,5 @@ mod cli;
 mod drops;
 mod exec;
 mod files;
+mod latency;
 mod net;
