@@ -42,7 +42,7 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
             .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect()),
         tgids: p.tgids,
         comms: p.comms,
-        cgroups: None,
+        cgroups: p.cgroups,
     }
 }
 

@@ -26,7 +26,7 @@ pub use check::{is_event_type, PROCEXIT};
 pub use compile::MAX_ANCESTORS;
 pub use error::{ErrorKind, FilterError, FilterErrors, Span};
 pub use parser::MAX_DEPTH;
-pub use pushdown::{PushDown, SyscallSet};
+pub use pushdown::{PushDown, SyscallSet, TaskKey};
 
 use crate::fields::{FieldId, FieldRef, Value};
 

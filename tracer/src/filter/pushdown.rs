@@ -1,20 +1,21 @@
 //! What part of a filter the kernel can test, exactly and never lossily.
 //!
 //! The probes can only test a conjunction of set memberships, one per
-//! dimension: the syscall number, the tgid and the task name (comm). So for
+//! dimension: the syscall number, the tgid, the task name (comm) and the
+//! cgroup v2 id. So for
 //! each dimension we compute an over-approximation of the filter's projection
 //! onto it, walking the tree in negation normal form (a polarity flag flips
 //! under `not`; De Morgan swaps `and` and `or`):
 //!
 //! - a leaf on `evt.type` is evaluated against every event type (a finite
 //!   universe), so any operator, negated or not, gives the exact set;
-//! - a leaf on `proc.pid` or `proc.name` that says "equals one of these" gives
+//! - a leaf on `proc.pid`, `proc.name` or `cgroup.id` that says "equals one of these" gives
 //!   those values; anything else on an infinite universe (`!=`, `<`, globs)
 //!   gives "all";
 //! - a leaf on any other field gives "all";
 //! - `and` intersects, `or` unions.
 //!
-//! Negating a leaf is exact because the three dimensions are present on every
+//! Negating a leaf is exact because these dimensions are present on every
 //! record (`not proc.pid != 5` is `proc.pid = 5`). An event the filter accepts
 //! is therefore always admitted; the property test in `tests` checks it.
 
@@ -83,6 +84,16 @@ impl SyscallSet {
     }
 }
 
+/// Who a record is from, as the kernel's push-down sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskKey<'a> {
+    pub tgid: u32,
+    /// The task name without its NUL padding.
+    pub comm: &'a [u8],
+    /// cgroup v2 id.
+    pub cgroup: u64,
+}
+
 /// What the kernel may drop before userspace sees it. `None` means "all".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushDown {
@@ -95,6 +106,8 @@ pub struct PushDown {
     pub tgids: Option<BTreeSet<u32>>,
     /// Task names (`proc.name`, at most `COMM_LEN - 1` bytes, no NUL) that can match.
     pub comms: Option<BTreeSet<Vec<u8>>>,
+    /// cgroup v2 ids (`cgroup.id`) that can match.
+    pub cgroups: Option<BTreeSet<u64>>,
 }
 
 impl PushDown {
@@ -105,22 +118,27 @@ impl PushDown {
             procexit: true,
             tgids: None,
             comms: None,
+            cgroups: None,
         }
     }
 
     /// Whether the kernel keeps a syscall record; `comm` without its NUL padding.
-    pub fn admits_syscall(&self, nr: u32, tgid: u32, comm: &[u8]) -> bool {
-        self.syscalls.is_none_or(|s| s.contains(nr)) && self.admits_task(tgid, comm)
+    pub fn admits_syscall(&self, nr: u32, task: &TaskKey<'_>) -> bool {
+        self.syscalls.is_none_or(|s| s.contains(nr)) && self.admits_task(task)
     }
 
     /// Whether the kernel keeps a `procexit` record.
-    pub fn admits_procexit(&self, tgid: u32, comm: &[u8]) -> bool {
-        self.procexit && self.admits_task(tgid, comm)
+    pub fn admits_procexit(&self, task: &TaskKey<'_>) -> bool {
+        self.procexit && self.admits_task(task)
     }
 
-    fn admits_task(&self, tgid: u32, comm: &[u8]) -> bool {
-        self.tgids.as_ref().is_none_or(|t| t.contains(&tgid))
-            && self.comms.as_ref().is_none_or(|c| c.contains(comm))
+    fn admits_task(&self, task: &TaskKey<'_>) -> bool {
+        self.tgids.as_ref().is_none_or(|t| t.contains(&task.tgid))
+            && self.comms.as_ref().is_none_or(|c| c.contains(task.comm))
+            && self
+                .cgroups
+                .as_ref()
+                .is_none_or(|c| c.contains(&task.cgroup))
     }
 
     fn and(self, other: PushDown) -> PushDown {
@@ -132,6 +150,9 @@ impl PushDown {
             }),
             comms: meet(self.comms, other.comms, |a, b| {
                 a.intersection(&b).cloned().collect()
+            }),
+            cgroups: meet(self.cgroups, other.cgroups, |a, b| {
+                a.intersection(&b).copied().collect()
             }),
         }
     }
@@ -145,6 +166,10 @@ impl PushDown {
                 a
             }),
             comms: join(self.comms, other.comms, |mut a, b| {
+                a.extend(b);
+                a
+            }),
+            cgroups: join(self.cgroups, other.cgroups, |mut a, b| {
                 a.extend(b);
                 a
             }),
@@ -229,6 +254,14 @@ fn project_leaf(leaf: &Leaf, positive: bool) -> PushDown {
             out.tgids = match &leaf.test {
                 Test::Num(NumOp::Eq, n) => Some(tgid(n).into_iter().collect()),
                 Test::NumIn(list) => Some(list.iter().filter_map(tgid).collect()),
+                _ => None,
+            };
+        }
+        FieldId::CgroupId if says_equal => {
+            let id = |n: &i128| u64::try_from(*n).ok();
+            out.cgroups = match &leaf.test {
+                Test::Num(NumOp::Eq, n) => Some(id(n).into_iter().collect()),
+                Test::NumIn(list) => Some(list.iter().filter_map(id).collect()),
                 _ => None,
             };
         }

@@ -27,6 +27,7 @@ struct Ev {
     sport: Option<u64>,
     ancestors: Vec<&'static str>,
     arg_fd: Option<i64>,
+    cgroup: u64,
 }
 
 impl Ev {
@@ -43,6 +44,7 @@ impl Ev {
             sport: None,
             ancestors: Vec::new(),
             arg_fd: None,
+            cgroup: 1,
         }
     }
 
@@ -76,6 +78,7 @@ impl FieldSource for Ev {
                 self.ancestors.get(usize::try_from(*i - 1).ok()?)?,
             )),
             (FieldId::EvtArg, FieldArg::Name(n)) if n == "fd" => Value::I64(self.arg_fd?),
+            (FieldId::CgroupId, _) => Value::U64(self.cgroup),
             _ => return None,
         })
     }
@@ -388,7 +391,8 @@ fn pushdown_examples() {
             syscalls: None,
             procexit: true,
             tgids: None,
-            comms: Some(BTreeSet::from([b"cat".to_vec()]))
+            comms: Some(BTreeSet::from([b"cat".to_vec()])),
+            cgroups: None,
         }
     );
 
@@ -448,12 +452,26 @@ fn pushdown_examples() {
     assert_eq!(parse("fd.name = x").pushdown(), PushDown::all());
     assert_eq!(parse("proc.aname = bash").pushdown(), PushDown::all());
 
+    let task = |tgid, comm: &'static [u8]| TaskKey {
+        tgid,
+        comm,
+        cgroup: 1,
+    };
     let p = parse("evt.type = openat and proc.name in (cat, vi) and proc.pid = 9").pushdown();
-    assert!(p.admits_syscall(u32::from(nr::OPENAT), 9, b"cat"));
-    assert!(!p.admits_syscall(u32::from(nr::READ), 9, b"cat"));
-    assert!(!p.admits_syscall(u32::from(nr::OPENAT), 8, b"cat"));
-    assert!(!p.admits_syscall(u32::from(nr::OPENAT), 9, b"ls"));
-    assert!(!p.admits_procexit(9, b"cat"));
+    assert!(p.admits_syscall(u32::from(nr::OPENAT), &task(9, b"cat")));
+    assert!(!p.admits_syscall(u32::from(nr::READ), &task(9, b"cat")));
+    assert!(!p.admits_syscall(u32::from(nr::OPENAT), &task(8, b"cat")));
+    assert!(!p.admits_syscall(u32::from(nr::OPENAT), &task(9, b"ls")));
+    assert!(!p.admits_procexit(&task(9, b"cat")));
+
+    let p = parse("cgroup.id in (7, 8) or (cgroup.id = 9 and proc.name = cat)").pushdown();
+    assert_eq!(p.cgroups, Some(BTreeSet::from([7, 8, 9])));
+    assert_eq!(p.comms, None, "the other branch admits any name");
+    assert_eq!(parse("cgroup.id != 7").pushdown().cgroups, None);
+    assert_eq!(
+        parse("not cgroup.id != 7").pushdown().cgroups,
+        Some(BTreeSet::from([7]))
+    );
 }
 
 // ---- property tests ----
@@ -529,7 +547,17 @@ fn leaf() -> impl Strategy<Value = String> {
         )
             .prop_map(|(o, v)| format!("evt.res {o} {v}")),
     ];
-    prop_oneof![evt, pid, name, other]
+    let cgroups = prop::sample::select(vec!["1", "2774", "9000"]);
+    let cgroup = prop_oneof![
+        (
+            prop::sample::select(vec!["=", "!=", "<", ">="]),
+            cgroups.clone()
+        )
+            .prop_map(|(o, v)| format!("cgroup.id {o} {v}")),
+        prop::collection::vec(cgroups, 1..3)
+            .prop_map(|v| format!("cgroup.id in ({})", v.join(", "))),
+    ];
+    prop_oneof![evt, pid, name, other, cgroup]
 }
 
 fn filter_text() -> impl Strategy<Value = String> {
@@ -560,11 +588,13 @@ fn event() -> impl Strategy<Value = Ev> {
         prop::sample::select(vec!["cat", "bash", "sh", "averyverylongna", "ca", "x"]),
         prop::sample::select(vec![None, Some("/etc/passwd"), Some("/tmp/x")]),
         prop::sample::select(vec!["SUCCESS", "ENOENT"]),
+        prop::sample::select(vec![1u64, 2774, 9000]),
     )
-        .prop_map(|(nr, pid, name, fd_name, res)| Ev {
+        .prop_map(|(nr, pid, name, fd_name, res, cgroup)| Ev {
             nr,
             fd_name: fd_name.map(str::to_owned),
             res,
+            cgroup,
             ..Ev::syscall(0, pid, name)
         })
 }
@@ -619,9 +649,10 @@ proptest! {
         let p = f.pushdown();
         for mut ev in events {
             if f.matches(&mut ev) {
+                let task = TaskKey { tgid: ev.pid, comm: ev.name.as_bytes(), cgroup: ev.cgroup };
                 let admitted = match ev.nr {
-                    Some(nr) => p.admits_syscall(nr, ev.pid, ev.name.as_bytes()),
-                    None => p.admits_procexit(ev.pid, ev.name.as_bytes()),
+                    Some(nr) => p.admits_syscall(nr, &task),
+                    None => p.admits_procexit(&task),
                 };
                 prop_assert!(admitted, "{} accepts {:?} but push-down {:?} drops it", src, ev, p);
             }
