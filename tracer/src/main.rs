@@ -81,6 +81,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         .build()?;
     let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
     let drops = capture.drops_per_cpu();
+    pipe.stats.kernel_misses = capture.kernel_misses();
     if end != End::OutputClosed {
         let _ = pipe.flush();
     }

@@ -153,6 +153,7 @@ pub async fn run(
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
+                pipe.stats.kernel_misses = capture.kernel_misses();
                 eprintln!("{}", pipe.stats.line(&capture.drops_per_cpu()));
             }
         }

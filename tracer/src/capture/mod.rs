@@ -5,6 +5,7 @@ pub mod btf;
 pub mod offsets;
 
 use std::collections::BTreeSet;
+use std::os::fd::AsFd;
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
@@ -101,7 +102,7 @@ pub struct CaptureOptions {
 
 /// Loaded and attached programs with the maps userspace reads.
 pub struct Capture {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     pub mounts: CgroupMounts,
@@ -109,6 +110,40 @@ pub struct Capture {
 
 fn possible_cpus() -> u32 {
     aya::util::nr_cpus().map_or(256, |n| n as u32).max(1)
+}
+
+/// `bpf_prog_info.recursion_misses` of a loaded program (0 when unreadable).
+/// aya's `ProgramInfo` does not expose it, so this asks `bpf()` directly.
+fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
+    use std::os::fd::AsRawFd;
+    /// The `info` member of `union bpf_attr` for `BPF_OBJ_GET_INFO_BY_FD`.
+    #[repr(C)]
+    struct InfoByFd {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    // SAFETY: bpf_prog_info is a plain C struct; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: std::ptr::addr_of_mut!(info) as u64,
+    };
+    // SAFETY: attr points at a correctly sized info struct that outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            aya_obj::generated::bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            std::ptr::addr_of_mut!(attr),
+            std::mem::size_of::<InfoByFd>(),
+        )
+    };
+    if ret == 0 {
+        info.recursion_misses
+    } else {
+        0
+    }
 }
 
 /// Rounds a requested ring size to what the kernel accepts: a power of two
@@ -175,11 +210,22 @@ impl Capture {
         )
         .map_err(|e| load_err("counters", e))?;
         Ok(Capture {
-            _ebpf: ebpf,
+            ebpf,
             ring,
             counters,
             mounts,
         })
+    }
+
+    /// Times the kernel skipped one of our programs because it was already
+    /// running on that CPU (its recursion guard): events lost before any
+    /// ring-buffer reservation, so not in [`Self::drops_per_cpu`].
+    pub fn kernel_misses(&self) -> u64 {
+        self.ebpf
+            .programs()
+            .filter_map(|(_, p)| p.fd().ok())
+            .map(|fd| recursion_misses(fd.as_fd()))
+            .sum()
     }
 
     /// Records lost to a full ring buffer so far, per possible CPU.

@@ -16,6 +16,8 @@ pub struct Stats {
     pub matched: u64,
     /// Records that failed to decode (a bug or a version mismatch).
     pub decode_errors: u64,
+    /// Program runs the kernel skipped (recursion guard), read at each report.
+    pub kernel_misses: u64,
     started: Instant,
 }
 
@@ -27,6 +29,7 @@ struct Snapshot<'a> {
     dropped_per_cpu: &'a [u64],
     drop_ratio: f64,
     decode_errors: u64,
+    kernel_misses: u64,
     seconds: f64,
 }
 
@@ -36,6 +39,7 @@ impl Default for Stats {
             events: 0,
             matched: 0,
             decode_errors: 0,
+            kernel_misses: 0,
             started: Instant::now(),
         }
     }
@@ -73,6 +77,13 @@ impl Stats {
             }
             s.push_str("; raise --buffer-size or narrow the filter]");
         }
+        if self.kernel_misses > 0 {
+            let _ = write!(
+                s,
+                " ({} events skipped by the kernel: a program was already running on that CPU)",
+                self.kernel_misses
+            );
+        }
         if self.decode_errors > 0 {
             let _ = write!(s, " ({} undecodable records)", self.decode_errors);
         }
@@ -88,6 +99,7 @@ impl Stats {
             dropped_per_cpu: drops_per_cpu,
             drop_ratio: self.ratio(dropped),
             decode_errors: self.decode_errors,
+            kernel_misses: self.kernel_misses,
             seconds: self.seconds(),
         };
         std::fs::write(path, serde_json::to_vec(&snap)?)
@@ -104,6 +116,7 @@ mod tests {
             events: 900,
             matched: 10,
             decode_errors: 0,
+            kernel_misses: 0,
             started: Instant::now(),
         };
         let line = s.line(&[0, 100]);
