@@ -118,6 +118,50 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     d(nr::FSTAT, &[a("fd", 0, Fd)], &[]),
     d(nr::LSTAT, &[a("path", 0, S0)], &[path(0)]),
     d(
+        nr::POLL,
+        &[a("fds", 0, Hex), a("nfds", 1, UInt), a("timeout", 2, Int)],
+        &[],
+    ),
+    d(
+        nr::LSEEK,
+        &[a("fd", 0, Fd), a("offset", 1, Int), a("whence", 2, Int)],
+        &[],
+    ),
+    d(
+        nr::MMAP,
+        &[
+            a("addr", 0, Hex),
+            a("length", 1, UInt),
+            a("prot", 2, Hex),
+            a("flags", 3, Hex),
+            a("fd", 4, Fd),
+            a("offset", 5, UInt),
+        ],
+        &[],
+    ),
+    d(
+        nr::MPROTECT,
+        &[a("addr", 0, Hex), a("length", 1, UInt), a("prot", 2, Hex)],
+        &[],
+    ),
+    d(nr::MUNMAP, &[a("addr", 0, Hex), a("length", 1, UInt)], &[]),
+    d(nr::BRK, &[a("addr", 0, Hex)], &[]),
+    d(
+        nr::RT_SIGACTION,
+        &[a("sig", 0, Signal), a("act", 1, Hex), a("oact", 2, Hex)],
+        &[],
+    ),
+    d(
+        nr::RT_SIGPROCMASK,
+        &[a("how", 0, Int), a("set", 1, Hex), a("oset", 2, Hex)],
+        &[],
+    ),
+    d(
+        nr::IOCTL,
+        &[a("fd", 0, Fd), a("request", 1, Hex), a("argument", 2, Hex)],
+        &[],
+    ),
+    d(
         nr::PREAD64,
         &[
             a("fd", 0, Fd),
@@ -153,8 +197,27 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[path(0)],
     ),
     d(nr::PIPE, &[a("fds", 0, S0)], &[c(K::FdPair, 0, 0, WHEN_OK)]),
+    d(
+        nr::SELECT,
+        &[
+            a("nfds", 0, Int),
+            a("readfds", 1, Hex),
+            a("writefds", 2, Hex),
+            a("exceptfds", 3, Hex),
+            a("timeout", 4, Hex),
+        ],
+        &[],
+    ),
+    d(nr::SCHED_YIELD, &[], &[]),
+    d(
+        nr::MADVISE,
+        &[a("addr", 0, Hex), a("length", 1, UInt), a("advice", 2, Int)],
+        &[],
+    ),
     d(nr::DUP, &[a("oldfd", 0, Fd)], &[]),
     d(nr::DUP2, &[a("oldfd", 0, Fd), a("newfd", 1, Int)], &[]),
+    d(nr::NANOSLEEP, &[a("req", 0, Hex), a("rem", 1, Hex)], &[]),
+    d(nr::GETPID, &[], &[]),
     d(
         nr::SENDFILE,
         &[
@@ -243,17 +306,32 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         ],
     ),
     d(nr::EXIT, &[a("status", 0, Int)], &[]),
+    d(
+        nr::WAIT4,
+        &[
+            a("pid", 0, Pid),
+            a("status", 1, Hex),
+            a("options", 2, Hex),
+            a("rusage", 3, Hex),
+        ],
+        &[],
+    ),
     d(nr::KILL, &[a("pid", 0, Pid), a("sig", 1, Signal)], &[]),
     d(
         nr::FCNTL,
         &[a("fd", 0, Fd), a("cmd", 1, Int), a("arg", 2, Hex)],
         &[],
     ),
+    d(nr::FLOCK, &[a("fd", 0, Fd), a("operation", 1, Int)], &[]),
+    d(nr::FSYNC, &[a("fd", 0, Fd)], &[]),
+    d(nr::FDATASYNC, &[a("fd", 0, Fd)], &[]),
     d(
         nr::TRUNCATE,
         &[a("path", 0, S0), a("length", 1, Int)],
         &[path(0)],
     ),
+    d(nr::FTRUNCATE, &[a("fd", 0, Fd), a("length", 1, Int)], &[]),
+    d(nr::GETCWD, &[a("buf", 0, Hex), a("size", 1, UInt)], &[]),
     d(nr::CHDIR, &[a("path", 0, S0)], &[path(0)]),
     d(nr::FCHDIR, &[a("fd", 0, Fd)], &[]),
     d(
@@ -315,8 +393,13 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         ],
         &[],
     ),
+    d(nr::GETUID, &[], &[]),
+    d(nr::GETGID, &[], &[]),
     d(nr::SETUID, &[a("uid", 0, Uid)], &[]),
     d(nr::SETGID, &[a("gid", 0, Gid)], &[]),
+    d(nr::GETEUID, &[], &[]),
+    d(nr::GETEGID, &[], &[]),
+    d(nr::GETPPID, &[], &[]),
     d(nr::SETREUID, &[a("ruid", 0, Uid), a("euid", 1, Uid)], &[]),
     d(nr::SETREGID, &[a("rgid", 0, Gid), a("egid", 1, Gid)], &[]),
     d(
@@ -331,6 +414,19 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     ),
     d(nr::SETFSUID, &[a("uid", 0, Uid)], &[]),
     d(nr::SETFSGID, &[a("gid", 0, Gid)], &[]),
+    d(nr::FSTATFS, &[a("fd", 0, Fd), a("buf", 1, Hex)], &[]),
+    d(
+        nr::PRCTL,
+        &[
+            a("option", 0, Int),
+            a("arg2", 1, Hex),
+            a("arg3", 2, Hex),
+            a("arg4", 3, Hex),
+            a("arg5", 4, Hex),
+        ],
+        &[],
+    ),
+    d(nr::ARCH_PRCTL, &[a("code", 0, Hex), a("addr", 1, Hex)], &[]),
     d(
         nr::MOUNT,
         &[
@@ -346,8 +442,50 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[a("name", 0, S0), a("flags", 1, Hex)],
         &[path(0)],
     ),
+    d(nr::GETTID, &[], &[]),
     d(nr::TKILL, &[a("tid", 0, Pid), a("sig", 1, Signal)], &[]),
+    d(
+        nr::FUTEX,
+        &[a("addr", 0, Hex), a("op", 1, Int), a("val", 2, UInt)],
+        &[],
+    ),
+    d(
+        nr::GETDENTS64,
+        &[a("fd", 0, Fd), a("dirp", 1, Hex), a("count", 2, UInt)],
+        &[],
+    ),
+    d(nr::SET_TID_ADDRESS, &[a("tidptr", 0, Hex)], &[]),
+    d(
+        nr::CLOCK_NANOSLEEP,
+        &[
+            a("clockid", 0, Int),
+            a("flags", 1, Hex),
+            a("req", 2, Hex),
+            a("rem", 3, Hex),
+        ],
+        &[],
+    ),
     d(nr::EXIT_GROUP, &[a("status", 0, Int)], &[]),
+    d(
+        nr::EPOLL_WAIT,
+        &[
+            a("epfd", 0, Fd),
+            a("events", 1, Hex),
+            a("maxevents", 2, Int),
+            a("timeout", 3, Int),
+        ],
+        &[],
+    ),
+    d(
+        nr::EPOLL_CTL,
+        &[
+            a("epfd", 0, Fd),
+            a("op", 1, Int),
+            a("fd", 2, Int),
+            a("event", 3, Hex),
+        ],
+        &[],
+    ),
     d(
         nr::TGKILL,
         &[a("pid", 0, Pid), a("tid", 1, Pid), a("sig", 2, Signal)],
@@ -443,6 +581,16 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[a("dirfd", 0, Dirfd), a("name", 1, S0), a("mode", 2, Mode)],
         &[path(1)],
     ),
+    d(
+        nr::PPOLL,
+        &[
+            a("fds", 0, Hex),
+            a("nfds", 1, UInt),
+            a("timeout", 2, Hex),
+            a("sigmask", 3, Hex),
+        ],
+        &[],
+    ),
     d(nr::UNSHARE, &[a("flags", 0, CloneFlags)], &[]),
     d(
         nr::SPLICE,
@@ -456,6 +604,21 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[],
     ),
     d(
+        nr::EPOLL_PWAIT,
+        &[
+            a("epfd", 0, Fd),
+            a("events", 1, Hex),
+            a("maxevents", 2, Int),
+            a("timeout", 3, Int),
+        ],
+        &[],
+    ),
+    d(
+        nr::TIMERFD_CREATE,
+        &[a("clockid", 0, Int), a("flags", 1, Hex)],
+        &[],
+    ),
+    d(
         nr::ACCEPT4,
         &[
             a("fd", 0, Fd),
@@ -465,6 +628,12 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         ],
         &[c(K::SockaddrLenPtr, 1, 2, WHEN_OK), TUPLE_RET],
     ),
+    d(
+        nr::EVENTFD2,
+        &[a("initval", 0, UInt), a("flags", 1, Hex)],
+        &[],
+    ),
+    d(nr::EPOLL_CREATE1, &[a("flags", 0, Hex)], &[]),
     d(
         nr::DUP3,
         &[a("oldfd", 0, Fd), a("newfd", 1, Int), a("flags", 2, Hex)],
@@ -521,6 +690,16 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
             a("flags", 4, Hex),
         ],
         &[path(1), path(3)],
+    ),
+    d(
+        nr::GETRANDOM,
+        &[a("buf", 0, Hex), a("length", 1, UInt), a("flags", 2, Hex)],
+        &[],
+    ),
+    d(
+        nr::MEMFD_CREATE,
+        &[a("name", 0, S0), a("flags", 1, Hex)],
+        &[path(0)],
     ),
     d(
         nr::EXECVEAT,
@@ -664,7 +843,7 @@ mod tests {
         for d in SYSCALL_DEFS {
             assert_eq!(def(d.nr).map(|x| x.nr), Some(d.nr));
         }
-        assert!(def(nr::GETPPID).is_none());
+        assert!(def(nr::VHANGUP).is_none());
         assert!(def(u16::MAX).is_none());
     }
 

@@ -193,6 +193,11 @@ fn syscall_before(
         }
         nr::TIMERFD_CREATE => procs.anon(tgid, ret_fd, FdKind::Timerfd, a[1] as u32),
         nr::SIGNALFD | nr::SIGNALFD4 => procs.anon(tgid, ret_fd, FdKind::Signalfd, a[3] as u32),
+        nr::MEMFD_CREATE => {
+            if let Some(name) = item(ev, 0) {
+                procs.memfd(tgid, ret_fd, &text(name), a[1] as u32);
+            }
+        }
         nr::CHDIR => {
             if let Some(path) = item(ev, 0) {
                 procs.chdir(tgid, &text(path));
