@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::Capture;
-use crate::decode::{decode, Body};
+use crate::decode::{decode, records, Body};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::output::{self, clock::Clock, stats::Stats, Format};
@@ -74,7 +74,22 @@ impl Pipeline {
         }
     }
 
-    /// Handles one ring-buffer record; `Ok(true)` when it was printed.
+    /// Handles one ring-buffer item (a record or a batch of them); `Ok(true)`
+    /// when `limit` matched events have now been printed.
+    pub fn handle_item(&mut self, item: &[u8], limit: Option<u64>) -> io::Result<bool> {
+        for record in records(item) {
+            let Ok(record) = record else {
+                self.stats.decode_errors += 1;
+                continue;
+            };
+            if self.handle(record)? && limit.is_some_and(|n| self.stats.matched >= n) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Handles one record; `Ok(true)` when it was printed.
     pub fn handle(&mut self, bytes: &[u8]) -> io::Result<bool> {
         self.stats.events += 1;
         let rec = match decode(bytes) {
@@ -148,7 +163,7 @@ pub async fn run(
             Err(e) => return Err(e.into()),
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
-            return Ok(End::Duration);
+            return last_drain(capture, pipe, opts.count, End::Duration).await;
         }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
@@ -158,10 +173,31 @@ pub async fn run(
             }
         }
         tokio::select! {
-            _ = sigint.recv() => return Ok(End::Signal),
-            _ = sigterm.recv() => return Ok(End::Signal),
+            _ = sigint.recv() => return last_drain(capture, pipe, opts.count, End::Signal).await,
+            _ = sigterm.recv() => return last_drain(capture, pipe, opts.count, End::Signal).await,
             () = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// How long the kernel may hold a record in a per-CPU batch (age plus one
+/// tick, with margin): waited for once before stopping, so nothing already
+/// captured is lost.
+const BATCH_LINGER: Duration = Duration::from_millis(25);
+
+/// Waits for the kernel's batches to be written, then handles what is left.
+async fn last_drain(
+    capture: &mut Capture,
+    pipe: &mut Pipeline,
+    count: Option<u64>,
+    end: End,
+) -> anyhow::Result<End> {
+    tokio::time::sleep(BATCH_LINGER).await;
+    match drain(capture, pipe, count) {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Ok(end),
+        Err(e) if output::is_broken_pipe(&e) => Ok(End::OutputClosed),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -172,7 +208,7 @@ fn drain(
     count: Option<u64>,
 ) -> io::Result<Option<End>> {
     while let Some(item) = capture.ring.next() {
-        if pipe.handle(&item)? && count.is_some_and(|n| pipe.stats.matched >= n) {
+        if pipe.handle_item(&item, count)? {
             pipe.flush()?;
             return Ok(Some(End::Count));
         }
