@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
-use crate::decode::{decode, records, Body};
+use crate::decode::{decode, Body};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::output::{self, clock::Clock, stats::Stats, Format};
@@ -72,21 +73,6 @@ impl Pipeline {
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
-    }
-
-    /// Handles one ring-buffer item (a record or a batch of them); `Ok(true)`
-    /// when `limit` matched events have now been printed.
-    pub fn handle_item(&mut self, item: &[u8], limit: Option<u64>) -> io::Result<bool> {
-        for record in records(item) {
-            let Ok(record) = record else {
-                self.stats.decode_errors += 1;
-                continue;
-            };
-            if self.handle(record)? && limit.is_some_and(|n| self.stats.matched >= n) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Handles one record; `Ok(true)` when it was printed.
@@ -154,46 +140,57 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let started = Instant::now();
     let mut last_stats = Instant::now();
+    let mut order = Reorder::default();
     eprintln!("sdtrace: attached");
     loop {
-        match drain(capture, pipe, opts.count) {
+        match drain(capture, &mut order, pipe, opts.count, settled()) {
             Ok(Some(end)) => return Ok(end),
             Ok(None) => {}
             Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
             Err(e) => return Err(e.into()),
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
-            return last_drain(capture, pipe, opts.count, End::Duration).await;
+            return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
         }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
                 pipe.stats.kernel_misses = capture.kernel_misses();
+                pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
                 eprintln!("{}", pipe.stats.line(&capture.drops_per_cpu()));
             }
         }
         tokio::select! {
-            _ = sigint.recv() => return last_drain(capture, pipe, opts.count, End::Signal).await,
-            _ = sigterm.recv() => return last_drain(capture, pipe, opts.count, End::Signal).await,
+            _ = sigint.recv() => return last_drain(capture, &mut order, pipe, opts.count, End::Signal).await,
+            _ = sigterm.recv() => return last_drain(capture, &mut order, pipe, opts.count, End::Signal).await,
             () = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
 /// How long the kernel may hold a record in a per-CPU batch (age plus one
-/// tick, with margin): waited for once before stopping, so nothing already
-/// captured is lost.
+/// tick, with margin): records are released in time order once they are
+/// this old, and this is waited for once before stopping, so nothing
+/// already captured is lost.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
+
+/// Records at or before this kernel time can no longer be overtaken.
+fn settled() -> u64 {
+    boot_ns().saturating_sub(BATCH_LINGER.as_nanos() as u64)
+}
 
 /// Waits for the kernel's batches to be written, then handles what is left.
 async fn last_drain(
     capture: &mut Capture,
+    order: &mut Reorder,
     pipe: &mut Pipeline,
     count: Option<u64>,
     end: End,
 ) -> anyhow::Result<End> {
     tokio::time::sleep(BATCH_LINGER).await;
-    match drain(capture, pipe, count) {
+    let result = drain(capture, order, pipe, count, u64::MAX);
+    pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
+    match result {
         Ok(Some(e)) => Ok(e),
         Ok(None) => Ok(end),
         Err(e) if output::is_broken_pipe(&e) => Ok(End::OutputClosed),
@@ -201,18 +198,22 @@ async fn last_drain(
     }
 }
 
-/// Handles everything in the ring buffer now; stops early at the `-n` limit.
+/// Queues everything in the ring buffer, then handles, in time order, what
+/// is older than `watermark`; stops early at the `-n` limit.
 fn drain(
     capture: &mut Capture,
+    order: &mut Reorder,
     pipe: &mut Pipeline,
     count: Option<u64>,
+    watermark: u64,
 ) -> io::Result<Option<End>> {
     while let Some(item) = capture.ring.next() {
-        if pipe.handle_item(&item, count)? {
-            pipe.flush()?;
-            return Ok(Some(End::Count));
-        }
+        order.push(&item);
     }
+    let reached = order.release(watermark, |record| {
+        let printed = pipe.handle(record)?;
+        Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats.matched >= n))
+    })?;
     pipe.flush()?;
-    Ok(None)
+    Ok(reached.then_some(End::Count))
 }

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod offsets;
+pub mod order;
 
 use std::collections::BTreeSet;
 use std::os::fd::AsFd;

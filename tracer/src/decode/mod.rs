@@ -96,33 +96,40 @@ fn slice(bytes: &[u8], at: usize, len: usize) -> Result<&[u8], DecodeError> {
     })
 }
 
-/// The records in one ring-buffer item: the kernel writes fixed-size records
-/// in per-CPU batches, each record whole and 8-byte aligned, its length in its
-/// header. A malformed length ends the item with an error.
+/// The record starting at `off` in a ring-buffer item and the offset of the
+/// next one. The kernel writes fixed-size records in per-CPU batches, each
+/// record whole and 8-byte aligned, its length in its header.
+pub fn record_at(item: &[u8], off: usize) -> Result<(&[u8], usize), DecodeError> {
+    let rest = item.get(off..).unwrap_or_default();
+    let hdr: EventHeader = read(rest, 0)?;
+    let len = hdr.len as usize;
+    if len < size_of::<EventHeader>() || len > rest.len() {
+        return Err(DecodeError::Short {
+            len: rest.len(),
+            need: len.max(size_of::<EventHeader>()),
+        });
+    }
+    Ok((&rest[..len], off + len.next_multiple_of(8)))
+}
+
+/// The records in one ring-buffer item (a record or a batch); a malformed
+/// length ends the item with an error.
 pub fn records(item: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
     let mut off = 0usize;
     std::iter::from_fn(move || {
         if off >= item.len() {
             return None;
         }
-        let rest = &item[off..];
-        let hdr: EventHeader = match read(rest, 0) {
-            Ok(h) => h,
+        match record_at(item, off) {
+            Ok((rec, next)) => {
+                off = next;
+                Some(Ok(rec))
+            }
             Err(e) => {
                 off = item.len();
-                return Some(Err(e));
+                Some(Err(e))
             }
-        };
-        let len = hdr.len as usize;
-        if len < size_of::<EventHeader>() || len > rest.len() {
-            off = item.len();
-            return Some(Err(DecodeError::Short {
-                len: rest.len(),
-                need: len.max(size_of::<EventHeader>()),
-            }));
         }
-        off += len.next_multiple_of(8);
-        Some(Ok(&rest[..len]))
     })
 }
 
