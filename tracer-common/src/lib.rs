@@ -397,6 +397,11 @@ pub struct KernelConfig {
     pub snaplen: u32,
     /// Non-zero when the entry hook is attached and latency is measured.
     pub latency: u32,
+    /// Bytes of fixed-size records gathered per CPU before one ring-buffer
+    /// write; 0 writes every record on its own.
+    pub batch_bytes: u32,
+    /// A batch older than this (µs) is written at the next record or tick.
+    pub batch_age_us: u32,
     /// Entries used in `tgids` (with `FILTER_TGID_SMALL`).
     pub ntgids: u32,
     /// Entries used in `comms` (with `FILTER_COMM_SMALL`).
@@ -407,6 +412,9 @@ pub struct KernelConfig {
     /// A small task-name set (NUL-padded), compared as two words each.
     pub comms: [[u8; COMM_LEN]; SMALL_SET],
 }
+
+/// Largest per-CPU batch, in bytes.
+pub const BATCH_MAX: u32 = 16384;
 
 /// Sets up to this size are kept in [`KernelConfig`] itself; larger ones go
 /// to hash maps.
@@ -419,6 +427,8 @@ impl KernelConfig {
             filters: 0,
             snaplen: 0,
             latency: 0,
+            batch_bytes: 0,
+            batch_age_us: 0,
             ntgids: 0,
             ncomms: 0,
             tgids: [0; SMALL_SET],

@@ -5,6 +5,8 @@
 #![no_std]
 #![no_main]
 
+mod batch;
+mod batch_tick;
 mod capture;
 mod cgroup_attach;
 mod filters;

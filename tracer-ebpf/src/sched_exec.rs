@@ -38,6 +38,7 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     }
     let old_tid: u32 = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
+    crate::batch::flush_current();
     let buf = scratch()?;
 
     let filename = ptr(bprm, off(|o| &o.binprm_filename)).unwrap_or(0);

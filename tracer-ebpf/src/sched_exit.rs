@@ -32,6 +32,7 @@ fn handle() -> Option<()> {
         return None;
     }
     let exit_code = read::<i32>(unsafe { bpf_get_current_task() }, off(|o| &o.task_exit_code)).unwrap_or(0);
+    crate::batch::flush_current();
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
         count(COUNTER_DROPS);
         return None;

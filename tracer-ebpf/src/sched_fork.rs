@@ -32,6 +32,7 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         child_tid: read::<u32>(child, off(|o| &o.task_pid))?,
         child_tgid: read::<u32>(child, off(|o| &o.task_tgid))?,
     };
+    crate::batch::flush_current();
     let Some(mut entry) = EVENTS.reserve::<ForkRecord>(0) else {
         count(COUNTER_DROPS);
         return None;

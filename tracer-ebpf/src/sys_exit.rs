@@ -13,6 +13,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
+use crate::batch;
 use crate::capture::{self, Call};
 use crate::filters::{pass_cgroup, pass_comm, pass_tgid};
 use crate::identity;
@@ -132,6 +133,13 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
     let args = SyscallArgs { args: [r[7], r[6], r[5], r[0], r[2], r[1]] };
 
     if spec.ncap == 0 {
+        let batched = batch::append(ts, |rec| unsafe {
+            fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, size_of::<SyscallRecord>() as u32);
+            (*rec).args = args;
+        });
+        if batched {
+            return Some(());
+        }
         let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
             count(COUNTER_DROPS);
             return None;
@@ -145,6 +153,7 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
         return Some(());
     }
 
+    batch::flush_current();
     let buf = scratch()?;
     let base = size_of::<SyscallRecord>() as u32;
     let rec = buf.cast::<SyscallRecord>();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
 use crate::decode::{decode, Body};
 use crate::fields::extract::{event_fd, EventView};
@@ -74,7 +75,7 @@ impl Pipeline {
         }
     }
 
-    /// Handles one ring-buffer record; `Ok(true)` when it was printed.
+    /// Handles one record; `Ok(true)` when it was printed.
     pub fn handle(&mut self, bytes: &[u8]) -> io::Result<bool> {
         self.stats.events += 1;
         let rec = match decode(bytes) {
@@ -139,44 +140,80 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let started = Instant::now();
     let mut last_stats = Instant::now();
+    let mut order = Reorder::default();
     eprintln!("sdtrace: attached");
     loop {
-        match drain(capture, pipe, opts.count) {
+        match drain(capture, &mut order, pipe, opts.count, settled()) {
             Ok(Some(end)) => return Ok(end),
             Ok(None) => {}
             Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
             Err(e) => return Err(e.into()),
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
-            return Ok(End::Duration);
+            return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
         }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
                 pipe.stats.kernel_misses = capture.kernel_misses();
+                pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
                 eprintln!("{}", pipe.stats.line(&capture.drops_per_cpu()));
             }
         }
         tokio::select! {
-            _ = sigint.recv() => return Ok(End::Signal),
-            _ = sigterm.recv() => return Ok(End::Signal),
+            _ = sigint.recv() => return last_drain(capture, &mut order, pipe, opts.count, End::Signal).await,
+            _ = sigterm.recv() => return last_drain(capture, &mut order, pipe, opts.count, End::Signal).await,
             () = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
-/// Handles everything in the ring buffer now; stops early at the `-n` limit.
-fn drain(
+/// How long the kernel may hold a record in a per-CPU batch (age plus one
+/// tick, with margin): records are released in time order once they are
+/// this old, and this is waited for once before stopping, so nothing
+/// already captured is lost.
+const BATCH_LINGER: Duration = Duration::from_millis(25);
+
+/// Records at or before this kernel time can no longer be overtaken.
+fn settled() -> u64 {
+    boot_ns().saturating_sub(BATCH_LINGER.as_nanos() as u64)
+}
+
+/// Waits for the kernel's batches to be written, then handles what is left.
+async fn last_drain(
     capture: &mut Capture,
+    order: &mut Reorder,
     pipe: &mut Pipeline,
     count: Option<u64>,
+    end: End,
+) -> anyhow::Result<End> {
+    tokio::time::sleep(BATCH_LINGER).await;
+    let result = drain(capture, order, pipe, count, u64::MAX);
+    pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
+    match result {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Ok(end),
+        Err(e) if output::is_broken_pipe(&e) => Ok(End::OutputClosed),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Queues everything in the ring buffer, then handles, in time order, what
+/// is older than `watermark`; stops early at the `-n` limit.
+fn drain(
+    capture: &mut Capture,
+    order: &mut Reorder,
+    pipe: &mut Pipeline,
+    count: Option<u64>,
+    watermark: u64,
 ) -> io::Result<Option<End>> {
     while let Some(item) = capture.ring.next() {
-        if pipe.handle(&item)? && count.is_some_and(|n| pipe.stats.matched >= n) {
-            pipe.flush()?;
-            return Ok(Some(End::Count));
-        }
+        order.push(&item);
     }
+    let reached = order.release(watermark, |record| {
+        let printed = pipe.handle(record)?;
+        Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats.matched >= n))
+    })?;
     pipe.flush()?;
-    Ok(None)
+    Ok(reached.then_some(End::Count))
 }

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod offsets;
+pub mod order;
 
 use std::collections::BTreeSet;
 use std::os::fd::AsFd;
@@ -169,6 +170,8 @@ impl Capture {
             self_tgid: std::process::id(),
             snaplen: opts.snaplen.min(SNAPLEN_MAX),
             latency: u32::from(opts.latency),
+            batch_bytes: batch_bytes(ring_size(opts.buffer_size)),
+            batch_age_us: BATCH_AGE_US,
             ..KernelConfig::zeroed()
         };
         small_sets(&mut config, f);
@@ -177,6 +180,7 @@ impl Capture {
             .override_global("OFFSETS", &offsets, true)
             .map_max_entries("EVENTS", ring_size(opts.buffer_size))
             .map_max_entries("SCRATCH", possible_cpus())
+            .map_max_entries("BATCH", possible_cpus())
             .load(OBJECT)
             .map_err(|e| load_err("loading the eBPF programs failed", e))?;
 
@@ -201,6 +205,7 @@ impl Capture {
         }
 
         attach_syscall_hook(&mut ebpf, opts.hook)?;
+        attach_batch_tick(&mut ebpf)?;
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
@@ -251,6 +256,38 @@ where
         })?
         .try_into()
         .map_err(|e| load_err(format!("program {name}"), e))
+}
+
+/// A batch older than this is written out at the next record or tick.
+const BATCH_AGE_US: u32 = 2000;
+/// Tick frequency of the program that writes out quiet CPUs' batches: with
+/// the age above, a record waits at most ~12 ms in the kernel.
+const BATCH_TICK_HZ: u64 = 100;
+
+/// Per-CPU batch size for a ring of `ring` bytes: small rings get small
+/// batches, so one batch never takes more than an eighth of the ring.
+pub fn batch_bytes(ring: u32) -> u32 {
+    (ring / 8).min(tracer_common::BATCH_MAX)
+}
+
+/// Attaches the batch tick to every online CPU.
+fn attach_batch_tick(ebpf: &mut Ebpf) -> Result<(), CaptureError> {
+    use aya::programs::perf_event::{
+        PerfEvent, PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent,
+    };
+    let p: &mut PerfEvent = program(ebpf, "batch_tick")?;
+    p.load().map_err(|e| load_err("loading batch_tick", e))?;
+    let cpus = aya::util::online_cpus().map_err(|(_, e)| load_err("online CPUs", e))?;
+    for cpu in cpus {
+        p.attach(
+            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+            PerfEventScope::AllProcessesOneCpu { cpu },
+            SamplePolicy::Frequency(BATCH_TICK_HZ),
+            false,
+        )
+        .map_err(|e| load_err(format!("attaching batch_tick to CPU {cpu}"), e))?;
+    }
+    Ok(())
 }
 
 /// Attaches the syscall-exit hook of the kind asked for.

@@ -96,6 +96,43 @@ fn slice(bytes: &[u8], at: usize, len: usize) -> Result<&[u8], DecodeError> {
     })
 }
 
+/// The record starting at `off` in a ring-buffer item and the offset of the
+/// next one. The kernel writes fixed-size records in per-CPU batches, each
+/// record whole and 8-byte aligned, its length in its header.
+pub fn record_at(item: &[u8], off: usize) -> Result<(&[u8], usize), DecodeError> {
+    let rest = item.get(off..).unwrap_or_default();
+    let hdr: EventHeader = read(rest, 0)?;
+    let len = hdr.len as usize;
+    if len < size_of::<EventHeader>() || len > rest.len() {
+        return Err(DecodeError::Short {
+            len: rest.len(),
+            need: len.max(size_of::<EventHeader>()),
+        });
+    }
+    Ok((&rest[..len], off + len.next_multiple_of(8)))
+}
+
+/// The records in one ring-buffer item (a record or a batch); a malformed
+/// length ends the item with an error.
+pub fn records(item: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
+    let mut off = 0usize;
+    std::iter::from_fn(move || {
+        if off >= item.len() {
+            return None;
+        }
+        match record_at(item, off) {
+            Ok((rec, next)) => {
+                off = next;
+                Some(Ok(rec))
+            }
+            Err(e) => {
+                off = item.len();
+                Some(Err(e))
+            }
+        }
+    })
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
     let hdr: EventHeader = read(bytes, 0)?;
@@ -225,6 +262,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn splits_a_batch_into_its_records() {
+        let mut item = syscall_record(39, 1, [0; 6], &[]);
+        item.extend(syscall_record(
+            257,
+            3,
+            [0; 6],
+            &[(0, CaptureKind::UserStr, b"/x")],
+        ));
+        let nrs: Vec<u16> = records(&item)
+            .map(|r| decode(r.unwrap()).unwrap().hdr.nr)
+            .collect();
+        assert_eq!(nrs, [39, 257]);
+        let single = syscall_record(39, 1, [0; 6], &[]);
+        assert_eq!(records(&single).count(), 1);
+        let mut bad = single.clone();
+        bad[68..72].copy_from_slice(&4000u32.to_le_bytes());
+        assert!(records(&bad).next().unwrap().is_err());
+    }
+
+    #[test]
     fn never_panics_on_garbage() {
         let mut seed = 0x1234_5678u64;
         for len in 0..400 {
@@ -237,6 +294,7 @@ pub(crate) mod tests {
                 })
                 .collect();
             let _ = decode(&bytes);
+            let _ = records(&bytes).count();
         }
     }
 }

@@ -13,7 +13,8 @@ pub struct Clock {
     utc_offset_s: i64,
 }
 
-fn clock_ns(id: libc::clockid_t) -> i128 {
+/// Reads clock `id` in nanoseconds.
+pub fn clock_ns(id: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
