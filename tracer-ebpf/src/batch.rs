@@ -15,9 +15,9 @@ use crate::maps::{BATCH, COUNTERS, EVENTS, cfg, config};
 use crate::record::{NO_WAKEUP, now};
 use tracer_common::{BATCH_MAX, COUNTER_DROPS, SyscallRecord};
 
-/// Bytes past the capacity, so a record written at an offset below
-/// `BATCH_MAX` always fits (what the verifier checks).
-const SLACK: usize = 256;
+/// The data area is twice the capacity, so a masked offset plus a masked
+/// length always stays inside it (what the verifier checks).
+const DATA: usize = 2 * BATCH_MAX as usize;
 const REC: u32 = size_of::<SyscallRecord>() as u32;
 /// Offsets are masked with this before a write.
 const OFFSET_MASK: u32 = BATCH_MAX - 1;
@@ -29,7 +29,7 @@ pub struct Batch {
     busy: u32,
     _pad: u32,
     first_ts: u64,
-    data: [u8; BATCH_MAX as usize + SLACK],
+    data: [u8; DATA],
 }
 
 /// This CPU's batch.
@@ -104,6 +104,46 @@ pub fn append(ts: u64, fill: impl FnOnce(*mut SyscallRecord)) -> bool {
         }
         (*b).used = used + REC;
         (*b).count += 1;
+        if ts.wrapping_sub((*b).first_ts) > u64::from(cfg(&c.batch_age_us)) * 1000 {
+            flush(b);
+        }
+    }
+    set_busy(b, 0);
+    true
+}
+
+/// Appends a variable-size record assembled at `src` (the scratch area),
+/// `len` bytes; `false` when batching is off or the record is larger than a
+/// batch, and the caller must write it itself.
+#[inline(always)]
+pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
+    let c = config();
+    let cap = cfg(&c.batch_bytes);
+    let padded = (len + 7) & !7;
+    if cap == 0 || padded > cap {
+        return false;
+    }
+    let Some(b) = slot() else { return false };
+    set_busy(b, 1);
+    let mut used = unsafe { core::ptr::read_volatile(&(*b).used) };
+    if used + padded > cap {
+        flush(b);
+        used = 0;
+    }
+    let at = bound(used, OFFSET_MASK) as usize;
+    let n = bound(len, OFFSET_MASK);
+    let copied = unsafe {
+        let dst = (*b).data.as_mut_ptr().add(at);
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(dst.cast(), n, src.cast())
+    };
+    unsafe {
+        if copied == 0 {
+            if (*b).count == 0 {
+                (*b).first_ts = ts;
+            }
+            (*b).used = used + padded;
+            (*b).count += 1;
+        }
         if ts.wrapping_sub((*b).first_ts) > u64::from(cfg(&c.batch_age_us)) * 1000 {
             flush(b);
         }

@@ -153,7 +153,6 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
         return Some(());
     }
 
-    batch::flush_current();
     let buf = scratch()?;
     let base = size_of::<SyscallRecord>() as u32;
     let rec = buf.cast::<SyscallRecord>();
@@ -165,7 +164,10 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
     };
     let end = capture::run(buf, base, spec, &call);
     unsafe { fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end) };
-    output_scratch(buf, end);
+    if !batch::append_bytes(ts, buf, end) {
+        batch::flush_current();
+        output_scratch(buf, end);
+    }
     Some(())
 }
 
