@@ -143,6 +143,9 @@ pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
             }
             (*b).used = used + padded;
             (*b).count += 1;
+        } else if let Some(c) = COUNTERS.get_ptr_mut(COUNTER_DROPS) {
+            // Never happens for scratch memory; counted rather than lost silently.
+            *c += 1;
         }
         if ts.wrapping_sub((*b).first_ts) > u64::from(cfg(&c.batch_age_us)) * 1000 {
             flush(b);
