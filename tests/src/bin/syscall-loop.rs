@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     let mut call = Call::Getppid;
     let mut n: u64 = 5_000_000;
     let mut rate: Option<f64> = None;
+    let mut spin: Option<Duration> = None;
     let mut args = env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -51,10 +52,18 @@ fn main() -> ExitCode {
                 call = Call::Read(fd);
             }
             "--rate" => rate = args.next().and_then(|r| r.parse().ok()),
+            // After the calls, burn CPU for this many ms without a syscall: a
+            // tracer must still deliver the calls' events meanwhile.
+            "--spin-ms" => {
+                spin = args
+                    .next()
+                    .and_then(|r| r.parse().ok())
+                    .map(Duration::from_millis)
+            }
             other => match other.replace('_', "").parse() {
                 Ok(v) => n = v,
                 Err(_) => {
-                    eprintln!("usage: syscall-loop [getppid|read] [N] [--rate CALLS_PER_SEC]");
+                    eprintln!("usage: syscall-loop [getppid|read] [N] [--rate CALLS_PER_SEC] [--spin-ms MS]");
                     return ExitCode::from(2);
                 }
             },
@@ -67,6 +76,15 @@ fn main() -> ExitCode {
         Some(rate) => paced(call, n, rate, start),
     }
     println!("{}", start.elapsed().as_nanos());
+    if let Some(spin) = spin {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // Instant::now is a vDSO call, not a syscall.
+        let until = Instant::now() + spin;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
     ExitCode::SUCCESS
 }
 
