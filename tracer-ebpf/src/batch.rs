@@ -1,7 +1,8 @@
-//! Per-CPU batches of fixed-size records: a ring-buffer reservation and
-//! commit cost ~110 ns per event here, a third of a null syscall's traced
-//! cost, so records are gathered per CPU and written with one
-//! `bpf_ringbuf_output` per batch.
+//! Per-CPU batches of records: a ring-buffer reservation and commit cost
+//! ~110 ns per event here, a third of a null syscall's traced cost, so
+//! syscall records (fixed-size ones written in place, variable-size ones
+//! copied from the scratch area) are gathered per CPU and written with one
+//! `bpf_ringbuf_output` per batch. Each record starts 8-byte aligned.
 //!
 //! A batch is written when the next record would not fit, when it is older
 //! than the configured age at the next record, before any record that goes

@@ -66,7 +66,7 @@ pub static IDENTITY: HashMap<u32, TaskIdentity> = HashMap::with_max_entries(6553
 #[map]
 pub static ENTRY_TS: HashMap<u32, u64> = HashMap::with_max_entries(65536, 0);
 
-/// Per-CPU batches of fixed-size records, one slot per CPU (userspace sizes
+/// Per-CPU batches of records, one slot per CPU (userspace sizes
 /// it to the possible CPUs).
 #[map]
 pub static BATCH: Array<crate::batch::Batch> = Array::with_max_entries(1, 0);
