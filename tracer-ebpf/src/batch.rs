@@ -80,44 +80,11 @@ pub fn flush_current() {
     }
 }
 
-/// Appends one fixed-size record that `fill` writes in place; `false` when
-/// batching is off and the caller must write it itself.
+/// Appends a record of `len` bytes that `write` puts at `data + at`
+/// (returning whether it could); `false` when batching is off or the record
+/// is larger than a batch, and the caller must write it itself.
 #[inline(always)]
-pub fn append(ts: u64, fill: impl FnOnce(*mut SyscallRecord)) -> bool {
-    let c = config();
-    let cap = cfg(&c.batch_bytes);
-    if cap == 0 {
-        return false;
-    }
-    let Some(b) = slot() else { return false };
-    set_busy(b, 1);
-    let mut used = unsafe { core::ptr::read_volatile(&(*b).used) };
-    if used + REC > cap {
-        flush(b);
-        used = 0;
-    }
-    let at = bound(used, OFFSET_MASK) as usize;
-    let rec = unsafe { (*b).data.as_mut_ptr().add(at).cast::<SyscallRecord>() };
-    fill(rec);
-    unsafe {
-        if (*b).count == 0 {
-            (*b).first_ts = ts;
-        }
-        (*b).used = used + REC;
-        (*b).count += 1;
-        if ts.wrapping_sub((*b).first_ts) > u64::from(cfg(&c.batch_age_us)) * 1000 {
-            flush(b);
-        }
-    }
-    set_busy(b, 0);
-    true
-}
-
-/// Appends a variable-size record assembled at `src` (the scratch area),
-/// `len` bytes; `false` when batching is off or the record is larger than a
-/// batch, and the caller must write it itself.
-#[inline(always)]
-pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
+fn append_with(ts: u64, len: u32, write: impl FnOnce(*mut u8, usize) -> bool) -> bool {
     let c = config();
     let cap = cfg(&c.batch_bytes);
     let padded = (len + 7) & !7;
@@ -131,14 +98,9 @@ pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
         flush(b);
         used = 0;
     }
-    let at = bound(used, OFFSET_MASK) as usize;
-    let n = bound(len, OFFSET_MASK);
-    let copied = unsafe {
-        let dst = (*b).data.as_mut_ptr().add(at);
-        aya_ebpf::helpers::generated::bpf_probe_read_kernel(dst.cast(), n, src.cast())
-    };
+    let written = write(unsafe { (*b).data.as_mut_ptr() }, bound(used, OFFSET_MASK) as usize);
     unsafe {
-        if copied == 0 {
+        if written {
             if (*b).count == 0 {
                 (*b).first_ts = ts;
             }
@@ -154,6 +116,27 @@ pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
     }
     set_busy(b, 0);
     true
+}
+
+/// Appends one fixed-size record that `fill` writes in place.
+#[inline(always)]
+pub fn append(ts: u64, fill: impl FnOnce(*mut SyscallRecord)) -> bool {
+    append_with(ts, REC, |data, at| {
+        fill(unsafe { data.add(at).cast::<SyscallRecord>() });
+        true
+    })
+}
+
+/// Appends a variable-size record assembled at `src` (the scratch area).
+#[inline(always)]
+pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
+    append_with(ts, len, |data, at| unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            data.add(at).cast(),
+            bound(len, OFFSET_MASK),
+            src.cast(),
+        ) == 0
+    })
 }
 
 /// The tick: writes this CPU's batch when it has waited long enough and no
