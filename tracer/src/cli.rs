@@ -20,6 +20,15 @@ pub struct Cli {
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     pub filter_words: Vec<String>,
 
+    /// Output format, sysdig's -p: "%evt.num %proc.name %fd.name", `%field:N` pads,
+    /// a leading `*` prints events whose fields are missing as <NA>.
+    #[arg(short = 'p', long = "print", value_name = "FORMAT")]
+    pub print: Option<String>,
+
+    /// List every field the filter and -p accept, by class, and exit.
+    #[arg(short = 'l', long = "list-fields")]
+    pub list_fields: bool,
+
     /// One JSON object per event.
     #[arg(short = 'j', long = "json")]
     pub json: bool,

@@ -9,6 +9,7 @@ use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
+use tracer::output::format::OutputFormat;
 use tracer::output::Format;
 use tracer::run::{self, End, Options, Pipeline};
 use tracer::state::{ProcFs, ProcessTable, Users};
@@ -47,6 +48,10 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
 }
 
 fn real_main(cli: &Cli) -> anyhow::Result<()> {
+    if cli.list_fields {
+        print!("{}", tracer::fields::listing());
+        return Ok(());
+    }
     // A bad filter is refused before anything is loaded.
     let filter = match cli.filter_text() {
         Some(text) => match Filter::parse(&text) {
@@ -55,9 +60,22 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         },
         None => None,
     };
-    let latency = filter.as_ref().is_some_and(|f| f.uses(FieldId::EvtLatency));
+    let print = match &cli.print {
+        Some(text) => Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => None,
+    };
+    let latency = filter.as_ref().is_some_and(|f| f.uses(FieldId::EvtLatency))
+        || print
+            .as_ref()
+            .is_some_and(|p| p.fields().any(|f| f.id == FieldId::EvtLatency));
+    let format = match (print, cli.json) {
+        (Some(p), true) => Format::CustomJson(p),
+        (Some(p), false) => Format::Custom(p),
+        (None, true) => Format::Json,
+        (None, false) => Format::Text,
+    };
     let opts = Options {
-        format: if cli.json { Format::Json } else { Format::Text },
+        format,
         count: cli.count,
         duration: cli.duration.map(Duration::from_secs_f64),
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),

@@ -67,7 +67,7 @@ impl Pipeline {
             filter,
             clock: Clock::now(),
             stats: Stats::default(),
-            format: opts.format,
+            format: opts.format.clone(),
             latency: opts.latency,
             next_num: 1,
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
@@ -109,7 +109,12 @@ impl Pipeline {
         let matched = self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched {
             self.stats.matched += 1;
-            output::write_event(&mut self.pending, self.format, &view);
+            if !output::write_event(&mut self.pending, &self.format, &view) {
+                // A -p format without `*` skips events missing one of its fields.
+                self.stats.matched -= 1;
+                apply::after(&mut self.procs, &rec);
+                return Ok(false);
+            }
             if self.pending.len() >= PENDING_FLUSH {
                 self.write_pending()?;
             }

@@ -173,6 +173,34 @@ pub fn all() -> &'static [FieldDef] {
     FIELDS
 }
 
+/// `sdtrace --list-fields`: every field by class, with its type, argument,
+/// description and an example, as `sysdig -l` lists them.
+pub fn listing() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut class = "";
+    for def in FIELDS {
+        if def.class != class {
+            class = def.class;
+            let _ = write!(
+                out,
+                "{}Field Class: {class}\n\n",
+                if out.is_empty() { "" } else { "\n" }
+            );
+        }
+        let name = match def.arg {
+            FieldArgKind::None => def.name.to_owned(),
+            FieldArgKind::Index => format!("{}[N]", def.name),
+            FieldArgKind::Name => format!("{}.NAME", def.name),
+            FieldArgKind::IndexOrName => format!("{}.NAME, {}[N]", def.name, def.name),
+            FieldArgKind::IndexOptional => format!("{}, {}[N]", def.name, def.name),
+        };
+        let _ = writeln!(out, "{name:<24} ({}) {}", def.ty, def.desc);
+        let _ = writeln!(out, "{:<24} e.g. {}", "", def.example);
+    }
+    out
+}
+
 /// The registry row named exactly `name` (without any argument).
 pub fn lookup(name: &str) -> Option<&'static FieldDef> {
     FIELDS.iter().find(|d| d.name == name)

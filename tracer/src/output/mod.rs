@@ -2,6 +2,7 @@
 //! object per event; and the statistics that report drops.
 
 pub mod clock;
+pub mod format;
 pub mod info;
 pub mod num;
 pub mod stats;
@@ -49,19 +50,28 @@ pub const JSON_FIELDS: &[FieldId] = &[
 ];
 
 /// How matched events are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Format {
     /// `evt.num evt.time evt.cpu proc.name (thread.tid) evt.dir evt.type evt.info`
     Text,
+    /// One JSON object per event with [`JSON_FIELDS`].
     Json,
+    /// A `-p` format.
+    Custom(format::OutputFormat),
+    /// `-j` with `-p`: one JSON object with the format's fields.
+    CustomJson(format::OutputFormat),
 }
 
-/// Writes one event into `out` (a reused buffer), newline included.
-pub fn write_event(out: &mut Vec<u8>, format: Format, view: &EventView<'_>) {
+/// Writes one event into `out` (a reused buffer), newline included; `false`
+/// when a `-p` format skips it (a field without a value and no `*`).
+pub fn write_event(out: &mut Vec<u8>, format: &Format, view: &EventView<'_>) -> bool {
     match format {
         Format::Text => write_text(out, view),
-        Format::Json => write_json(out, view),
+        Format::Json => write_json(out, view, JSON_FIELDS.iter().map(|&id| FieldRef::plain(id))),
+        Format::Custom(f) => return f.write(out, view),
+        Format::CustomJson(f) => write_json(out, view, f.fields().cloned()),
     }
+    true
 }
 
 fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
@@ -85,18 +95,18 @@ fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
     out.push(b'\n');
 }
 
-fn write_json(out: &mut Vec<u8>, v: &EventView<'_>) {
+fn write_json(out: &mut Vec<u8>, v: &EventView<'_>, fields: impl Iterator<Item = FieldRef>) {
     out.push(b'{');
     let mut first = true;
-    for &id in JSON_FIELDS {
-        let Some(value) = v.get(&FieldRef::plain(id)) else {
+    for field in fields {
+        let Some(value) = v.get(&field) else {
             continue;
         };
         if !first {
             out.push(b',');
         }
         first = false;
-        let _ = serde_json::to_writer(&mut *out, id.def().name);
+        let _ = serde_json::to_writer(&mut *out, &field.to_string());
         out.push(b':');
         let _ = match value {
             Value::Str(s) => serde_json::to_writer(&mut *out, s.as_ref()),
