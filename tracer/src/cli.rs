@@ -29,6 +29,18 @@ pub struct Cli {
     #[arg(short = 'l', long = "list-fields")]
     pub list_fields: bool,
 
+    /// Print only the text of I/O buffers, with their line ends.
+    #[arg(short = 'A', long = "print-ascii", group = "buffers")]
+    pub print_ascii: bool,
+
+    /// Print I/O buffers as hex.
+    #[arg(short = 'x', long = "print-hex", group = "buffers")]
+    pub print_hex: bool,
+
+    /// Print I/O buffers as hex and ASCII.
+    #[arg(short = 'X', long = "print-hex-ascii", group = "buffers")]
+    pub print_hex_ascii: bool,
+
     /// One JSON object per event.
     #[arg(short = 'j', long = "json")]
     pub json: bool,
@@ -68,6 +80,17 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// How -A, -x and -X ask for buffers to be printed.
+    pub fn buffer_mode(&self) -> crate::output::info::BufferMode {
+        use crate::output::info::BufferMode;
+        match (self.print_ascii, self.print_hex, self.print_hex_ascii) {
+            (true, _, _) => BufferMode::Ascii,
+            (_, true, _) => BufferMode::Hex,
+            (_, _, true) => BufferMode::HexAscii,
+            _ => BufferMode::Dots,
+        }
+    }
+
     /// The filter text from `-c` or the trailing words; `None` for "everything".
     pub fn filter_text(&self) -> Option<String> {
         let words = self.filter_words.join(" ");

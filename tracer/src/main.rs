@@ -75,6 +75,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         (None, false) => Format::Text,
     };
     let opts = Options {
+        buffers: cli.buffer_mode(),
         format,
         count: cli.count,
         duration: cli.duration.map(Duration::from_secs_f64),

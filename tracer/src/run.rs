@@ -36,6 +36,7 @@ pub struct Options {
     pub duration: Option<Duration>,
     pub stats_interval: Option<Duration>,
     pub latency: bool,
+    pub buffers: output::info::BufferMode,
 }
 
 /// Everything the per-record path touches.
@@ -47,6 +48,7 @@ pub struct Pipeline {
     pub stats: Stats,
     format: Format,
     latency: bool,
+    buffers: output::info::BufferMode,
     /// sysdig's `evt.num`: every syscall and procexit event, matched or not.
     next_num: u64,
     /// Printed lines not yet written: events are formatted straight into it
@@ -69,6 +71,7 @@ impl Pipeline {
             stats: Stats::default(),
             format: opts.format.clone(),
             latency: opts.latency,
+            buffers: opts.buffers,
             next_num: 1,
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
@@ -105,6 +108,7 @@ impl Pipeline {
             users: &self.users,
             clock: &self.clock,
             latency: self.latency,
+            buffers: self.buffers,
         };
         let matched = self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched {

@@ -25,6 +25,8 @@ pub struct EventView<'a> {
     pub clock: &'a Clock,
     /// Whether events carry their latency (entry hook attached).
     pub latency: bool,
+    /// How I/O buffers are printed in `evt.info`/`evt.args`.
+    pub buffers: info::BufferMode,
 }
 
 /// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
@@ -106,7 +108,7 @@ impl<'a> EventView<'a> {
             }
             Body::Syscall(ev) => {
                 let list = args::args(self.rec.hdr.nr, ev);
-                info::write_args(out, &list, &|fd| self.fd_label(fd));
+                info::write_args(out, &list, &|fd| self.fd_label(fd), self.buffers);
             }
             Body::Exit(e) => {
                 let code = e.exit_code;
@@ -174,7 +176,12 @@ impl<'a> EventView<'a> {
             return None;
         }
         let mut out = Vec::new();
-        info::write_value(&mut out, &value, &|fd| self.fd_label(fd));
+        info::write_value(
+            &mut out,
+            &value,
+            &|fd| self.fd_label(fd),
+            info::BufferMode::Dots,
+        );
         Some(Value::Str(Cow::Owned(
             String::from_utf8_lossy(&out).into_owned(),
         )))

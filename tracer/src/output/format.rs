@@ -214,6 +214,7 @@ mod tests {
             users: &users,
             clock: &clock,
             latency: false,
+            buffers: crate::output::info::BufferMode::Dots,
         };
         let mut out = Vec::new();
         f.write(&mut out, &view)

@@ -40,14 +40,63 @@ pub fn returns_fd(sysno: u16) -> bool {
     )
 }
 
+/// How I/O buffers are printed (sysdig's -A, -x, -X).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufferMode {
+    /// Printable ASCII kept, everything else as `.`.
+    #[default]
+    Dots,
+    /// `-A`: only the printable text, with its line ends.
+    Ascii,
+    /// `-x`: a hex dump on the following lines.
+    Hex,
+    /// `-X`: a hex dump with an ASCII column.
+    HexAscii,
+}
+
 /// Writes `bytes` printable: ASCII kept, everything else as `.`, as sysdig's
-/// default (`-A`-less) output does.
+/// default output does.
 pub fn write_printable(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend(
         bytes
             .iter()
             .map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'.' }),
     );
+}
+
+/// Writes a buffer in `mode`.
+pub fn write_buffer(out: &mut Vec<u8>, bytes: &[u8], mode: BufferMode) {
+    match mode {
+        BufferMode::Dots => write_printable(out, bytes),
+        BufferMode::Ascii => out.extend(
+            bytes
+                .iter()
+                .copied()
+                .filter(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t')),
+        ),
+        BufferMode::Hex | BufferMode::HexAscii => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for (line, chunk) in bytes.chunks(16).enumerate() {
+                out.extend_from_slice(b"\n\t0x");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[(line * 16) >> shift & 0xf]);
+                }
+                out.extend_from_slice(b": ");
+                for (i, b) in chunk.iter().enumerate() {
+                    if i % 2 == 0 {
+                        out.push(b' ');
+                    }
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 0xf)]);
+                }
+                if mode == BufferMode::HexAscii {
+                    let used = chunk.len() * 2 + chunk.len().div_ceil(2);
+                    out.resize(out.len() + (40 - used) + 2, b' ');
+                    write_printable(out, chunk);
+                }
+            }
+        }
+    }
 }
 
 fn write_fd(out: &mut Vec<u8>, fd: i64, label: FdLabel<'_>) {
@@ -90,6 +139,7 @@ pub fn write_value<'s>(
     out: &mut Vec<u8>,
     value: &ArgValue<'_>,
     label: &dyn Fn(i64) -> FdLabel<'s>,
+    buffers: BufferMode,
 ) {
     match value {
         ArgValue::Fd(fd) => write_fd(out, *fd, label(*fd)),
@@ -117,7 +167,8 @@ pub fn write_value<'s>(
         }
         ArgValue::SocketType(t) => push_u64(out, *t),
         ArgValue::Path(p) => out.extend_from_slice(p),
-        ArgValue::Buffer(b) | ArgValue::Bytes(b) => write_printable(out, b),
+        ArgValue::Buffer(b) => write_buffer(out, b, buffers),
+        ArgValue::Bytes(b) => write_printable(out, b),
         ArgValue::Addr(a) => out.extend_from_slice(a.to_string().as_bytes()),
         ArgValue::Tuple(t) => out.extend_from_slice(
             format!("{}:{}->{}:{}", t.local.0, t.local.1, t.remote.0, t.remote.1).as_bytes(),
@@ -137,7 +188,12 @@ pub fn write_value<'s>(
 
 /// `name=value` pairs separated by spaces; arguments with no captured value
 /// are left out.
-pub fn write_args<'s>(out: &mut Vec<u8>, args: &[Arg<'_>], label: &dyn Fn(i64) -> FdLabel<'s>) {
+pub fn write_args<'s>(
+    out: &mut Vec<u8>,
+    args: &[Arg<'_>],
+    label: &dyn Fn(i64) -> FdLabel<'s>,
+    buffers: BufferMode,
+) {
     let mut first = true;
     for arg in args {
         if arg.value == ArgValue::Missing {
@@ -149,13 +205,36 @@ pub fn write_args<'s>(out: &mut Vec<u8>, args: &[Arg<'_>], label: &dyn Fn(i64) -
         first = false;
         out.extend_from_slice(arg.name.as_bytes());
         out.push(b'=');
-        write_value(out, &arg.value, label);
+        write_value(out, &arg.value, label, buffers);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffer_modes() {
+        let data = b"GET / HTTP/1.1\r\nHost: x\r\n\x00\x01";
+        let mut out = Vec::new();
+        write_buffer(&mut out, data, BufferMode::Dots);
+        assert_eq!(out, b"GET / HTTP/1.1..Host: x....");
+        out.clear();
+        write_buffer(&mut out, data, BufferMode::Ascii);
+        assert_eq!(out, b"GET / HTTP/1.1\r\nHost: x\r\n");
+        out.clear();
+        write_buffer(&mut out, &data[..18], BufferMode::Hex);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "\n\t0x0000:  4745 5420 2f20 4854 5450 2f31 2e31 0d0a\n\t0x0010:  486f"
+        );
+        out.clear();
+        write_buffer(&mut out, &data[..4], BufferMode::HexAscii);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("\n\t0x0000:  4745 5420{}GET ", " ".repeat(32))
+        );
+    }
 
     fn none(_: i64) -> FdLabel<'static> {
         None
@@ -199,7 +278,7 @@ mod tests {
             },
         ];
         let mut out = Vec::new();
-        write_args(&mut out, &args, &none);
+        write_args(&mut out, &args, &none, BufferMode::Dots);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "dirfd=-100(AT_FDCWD) name=/etc/hosts flags=O_RDONLY buf=GET /.."
