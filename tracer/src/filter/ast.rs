@@ -88,6 +88,14 @@ pub enum Op {
     StartsWith,
     EndsWith,
     Glob,
+    /// `glob`, ignoring ASCII case.
+    IGlob,
+    /// Contains the bytes written in hex (`evt.buffer bcontains 48545450`).
+    BContains,
+    /// Starts with the bytes written in hex.
+    BStartsWith,
+    /// Path match: equal to one of the listed paths or inside one of them.
+    PMatch,
     In,
     Exists,
 }
@@ -100,6 +108,10 @@ impl Op {
         ("startswith", Op::StartsWith),
         ("endswith", Op::EndsWith),
         ("glob", Op::Glob),
+        ("iglob", Op::IGlob),
+        ("bcontains", Op::BContains),
+        ("bstartswith", Op::BStartsWith),
+        ("pmatch", Op::PMatch),
         ("in", Op::In),
         ("exists", Op::Exists),
     ];
@@ -128,6 +140,10 @@ impl Op {
             Op::StartsWith => "startswith",
             Op::EndsWith => "endswith",
             Op::Glob => "glob",
+            Op::IGlob => "iglob",
+            Op::BContains => "bcontains",
+            Op::BStartsWith => "bstartswith",
+            Op::PMatch => "pmatch",
             Op::In => "in",
             Op::Exists => "exists",
         }

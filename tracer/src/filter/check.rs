@@ -35,6 +35,8 @@ pub(crate) struct TypedCmp {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Scalar {
     Text(String),
+    /// Bytes written in hex, for `bcontains` and `bstartswith`.
+    Bytes(Vec<u8>),
     Int(i128),
     Bool(bool),
     Ip(IpAddr),
@@ -75,7 +77,15 @@ fn op_applies(op: Op, ty: FieldType) -> bool {
     match op {
         Op::Eq | Op::Ne | Op::In | Op::Exists => true,
         Op::Lt | Op::Le | Op::Gt | Op::Ge => ty.is_numeric(),
-        Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Glob => ty.is_textual(),
+        Op::Contains
+        | Op::IContains
+        | Op::StartsWith
+        | Op::EndsWith
+        | Op::Glob
+        | Op::IGlob
+        | Op::BContains
+        | Op::BStartsWith
+        | Op::PMatch => ty.is_textual(),
     }
 }
 
@@ -112,8 +122,16 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
         field.id == FieldId::EvtType && matches!(cmp.op, Op::Eq | Op::Ne | Op::In);
     let mut values = Vec::with_capacity(literals.len());
     let mut ok = true;
+    let hex_operand = matches!(cmp.op, Op::BContains | Op::BStartsWith);
     for lit in literals {
-        match scalar(&lit.text, def.ty) {
+        let parsed = if hex_operand {
+            hex_bytes(&lit.text)
+                .map(Scalar::Bytes)
+                .ok_or("expected bytes in hex, like 48545450")
+        } else {
+            scalar(&lit.text, def.ty)
+        };
+        match parsed {
             Ok(value) => {
                 if names_event_type && !is_event_type(&lit.text) {
                     let names = SYSCALL_NAMES
@@ -152,6 +170,18 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
         op: cmp.op,
         values,
     })
+}
+
+/// `48 54 54 50` or `48545450` to bytes; `None` for anything else.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 /// Names `evt.type` can take: every syscall in the table, and `procexit`.

@@ -45,6 +45,10 @@ pub(crate) enum Test {
     StartsWith(Box<[u8]>),
     EndsWith(Box<[u8]>),
     Glob(Glob),
+    /// The pattern is ASCII-lowercased; values are lowercased before matching.
+    IGlob(Glob),
+    /// Paths: a value matches one equal to it or a directory containing it.
+    PMatch(Box<[Box<[u8]>]>),
     Num(NumOp, i128),
     /// Sorted, for binary search.
     NumIn(Box<[i128]>),
@@ -77,6 +81,7 @@ pub(crate) fn compile(typed: &Typed) -> Node {
 fn text(s: &Scalar) -> Box<[u8]> {
     match s {
         Scalar::Text(t) => t.as_bytes().into(),
+        Scalar::Bytes(b) => b.as_slice().into(),
         _ => Box::default(),
     }
 }
@@ -100,6 +105,10 @@ fn leaf(cmp: &TypedCmp) -> Leaf {
         (Op::StartsWith, _) => Test::StartsWith(one_text()),
         (Op::EndsWith, _) => Test::EndsWith(one_text()),
         (Op::Glob, _) => Test::Glob(Glob::new(&one_text())),
+        (Op::IGlob, _) => Test::IGlob(Glob::new(&one_text().to_ascii_lowercase())),
+        (Op::BContains, _) => Test::Contains(one_text()),
+        (Op::BStartsWith, _) => Test::StartsWith(one_text()),
+        (Op::PMatch, _) => Test::PMatch(cmp.values.iter().map(text).collect()),
         (Op::Eq | Op::Ne | Op::In, FieldType::Str | FieldType::Bytes) => {
             if cmp.op == Op::In {
                 Test::TextIn(cmp.values.iter().map(text).collect())
@@ -177,6 +186,12 @@ impl Test {
             Test::StartsWith(lit) => bytes(value).is_some_and(|b| b.starts_with(lit)),
             Test::EndsWith(lit) => bytes(value).is_some_and(|b| b.ends_with(lit)),
             Test::Glob(glob) => bytes(value).is_some_and(|b| glob.matches(b)),
+            Test::IGlob(glob) => {
+                bytes(value).is_some_and(|b| glob.matches(&b.to_ascii_lowercase()))
+            }
+            Test::PMatch(paths) => {
+                bytes(value).is_some_and(|b| paths.iter().any(|p| path_within(b, p)))
+            }
             Test::Num(op, lit) => {
                 let Some(v) = number(value) else { return false };
                 match op {
@@ -201,6 +216,15 @@ impl Test {
                 _ => false,
             },
         }
+    }
+}
+
+/// Whether `path` is `dir` or lies below it (`/etc` matches `/etc/passwd`,
+/// not `/etcetera`).
+fn path_within(path: &[u8], dir: &[u8]) -> bool {
+    match path.strip_prefix(dir) {
+        Some(rest) => rest.is_empty() || rest[0] == b'/' || dir.ends_with(b"/"),
+        None => false,
     }
 }
 

@@ -309,10 +309,14 @@ impl<'s> Parser<'s> {
         };
         let operand = match op {
             Op::Exists => Operand::None,
-            Op::In => {
+            Op::In | Op::PMatch => {
                 self.skip_ws();
                 if self.peek() != Some('(') {
-                    return self.unexpected("`(` and a list of values after `in`");
+                    return self.unexpected(if op == Op::In {
+                        "`(` and a list of values after `in`"
+                    } else {
+                        "`(` and a list of paths after `pmatch`"
+                    });
                 }
                 Operand::List(self.parse_list()?)
             }

@@ -696,3 +696,35 @@ fn direction_values_are_bare_operator_characters() {
     assert_eq!(f.to_string(), "evt.dir = \"<\" or evt.dir = \">\"");
     assert_eq!(parse(&f.to_string()).expr(), f.expr());
 }
+
+#[test]
+fn path_glob_and_byte_operators() {
+    let yes = |src: &str| assert!(parse(src).matches(&mut sample()), "{src} should match");
+    let no = |src: &str| assert!(!parse(src).matches(&mut sample()), "{src} should not match");
+    yes("fd.name pmatch (/etc)");
+    yes("fd.name pmatch (/usr, /etc/)");
+    yes("fd.name pmatch (/etc/passwd)");
+    no("fd.name pmatch (/et, /etc/passwd/x)");
+    yes("fd.name iglob /ETC/*WD");
+    no("fd.name glob /ETC/*WD");
+    // "/etc" is 2f 65 74 63.
+    yes("fd.name bstartswith 2f657463");
+    yes("fd.name bcontains '70 61 73 73'");
+    no("fd.name bcontains 0000");
+    let e = errors("fd.name bcontains xyz");
+    assert!(e.to_string().contains("hex"), "{e}");
+    assert_eq!(e.column(&e.errors[0]), 19);
+    let e = errors("fd.name pmatch /etc");
+    assert!(e.to_string().contains("pmatch"), "{e}");
+    let e = errors("proc.pid iglob 1*");
+    assert!(e.to_string().contains("does not apply"), "{e}");
+    // Round trip through Display.
+    for src in [
+        "fd.name pmatch (/a, \"/b c\")",
+        "fd.name iglob X*",
+        "fd.name bcontains 0a0b",
+    ] {
+        let f = parse(src);
+        assert_eq!(parse(&f.to_string()).expr(), f.expr(), "{src}");
+    }
+}
