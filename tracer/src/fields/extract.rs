@@ -5,13 +5,14 @@
 use std::borrow::Cow;
 
 use tracer_common::syscall_names::{nr, SYSCALL_NAMES};
+use tracer_common::syscalls::ArgType;
 
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
 use crate::filter::FieldSource;
 use crate::output::clock::Clock;
 use crate::output::info::{self, returns_fd, FdLabel};
-use crate::state::{FdInfo, Process, ProcessTable, Users};
+use crate::state::{FdInfo, FdKind, Process, ProcessTable, Users};
 
 use super::{FieldArg, FieldId, FieldRef, Value};
 
@@ -61,6 +62,39 @@ pub fn event_fd(rec: &Record<'_>) -> Option<i64> {
         .iter()
         .find(|a| a.ty == tracer_common::syscalls::ArgType::Fd)
         .map(|a| ev.args[a.reg as usize % 6] as i32 as i64)
+}
+
+const O_CREAT: u64 = 0o100;
+
+/// Which way an I/O syscall moves data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Io {
+    Read,
+    Write,
+}
+
+/// sysdig's `evt.is_io_*`: the read, write, send and recv families.
+fn io_kind(sysno: u16) -> Option<Io> {
+    match sysno {
+        nr::READ
+        | nr::PREAD64
+        | nr::READV
+        | nr::PREADV
+        | nr::PREADV2
+        | nr::RECVFROM
+        | nr::RECVMSG
+        | nr::RECVMMSG => Some(Io::Read),
+        nr::WRITE
+        | nr::PWRITE64
+        | nr::WRITEV
+        | nr::PWRITEV
+        | nr::PWRITEV2
+        | nr::SENDTO
+        | nr::SENDMSG
+        | nr::SENDMMSG
+        | nr::SENDFILE => Some(Io::Write),
+        _ => None,
+    }
 }
 
 fn label(fd: Option<&FdInfo>) -> FdLabel<'_> {
@@ -187,6 +221,57 @@ impl<'a> EventView<'a> {
         )))
     }
 
+    /// `evt.rawarg.<name>`: the argument register as a number.
+    fn raw_arg(&self, arg: &FieldArg) -> Option<Value<'a>> {
+        let FieldArg::Name(name) = arg else {
+            return None;
+        };
+        let Body::Syscall(ev) = &self.rec.body else {
+            return None;
+        };
+        let def = tracer_common::syscalls::def(self.rec.hdr.nr)?;
+        let a = def.args.iter().find(|a| a.name == name)?;
+        let raw = ev.args[a.reg as usize % 6];
+        Some(Value::I64(match a.ty {
+            // Descriptors, pids and signals are C ints.
+            ArgType::Fd | ArgType::Dirfd | ArgType::Pid | ArgType::Signal | ArgType::Int => {
+                i64::from(raw as i32)
+            }
+            _ => raw as i64,
+        }))
+    }
+
+    /// `evt.buffer`: the data an I/O event captured.
+    fn buffer(&self) -> Option<&'a [u8]> {
+        let Body::Syscall(ev) = &self.rec.body else {
+            return None;
+        };
+        args::args(self.rec.hdr.nr, ev)
+            .into_iter()
+            .find_map(|a| match a.value {
+                ArgValue::Buffer(b) => Some(b),
+                _ => None,
+            })
+    }
+
+    /// Flags and mode of a successful open-family event.
+    fn open_flags(&self) -> Option<(u64, u64)> {
+        let Body::Syscall(ev) = &self.rec.body else {
+            return None;
+        };
+        let a = &ev.args;
+        match self.rec.hdr.nr {
+            nr::OPEN => Some((a[1], a[2])),
+            nr::OPENAT => Some((a[2], a[3])),
+            nr::CREAT => Some((0o1101, a[1])),
+            nr::OPENAT2 => match args::arg_named(nr::OPENAT2, ev, "how")? {
+                ArgValue::OpenFlags(flags) => Some((flags, 0)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The value of one field, or `None` when the event has none.
     pub fn get(&self, field: &FieldRef) -> Option<Value<'a>> {
         let h = &self.rec.hdr;
@@ -219,6 +304,29 @@ impl<'a> EventView<'a> {
             FieldId::EvtInfo => Some(self.text(Self::write_info)),
             FieldId::EvtArgs => Some(self.text(Self::write_args)),
             FieldId::EvtArg => self.arg_value(&field.arg),
+            FieldId::EvtRawarg => self.raw_arg(&field.arg),
+            FieldId::EvtBuffer => self.buffer().map(|b| Value::Bytes(Cow::Borrowed(b))),
+            FieldId::EvtIsIo => is_syscall.then(|| Value::Bool(io_kind(h.nr).is_some())),
+            FieldId::EvtIsIoRead => {
+                is_syscall.then(|| Value::Bool(io_kind(h.nr) == Some(Io::Read)))
+            }
+            FieldId::EvtIsIoWrite => {
+                is_syscall.then(|| Value::Bool(io_kind(h.nr) == Some(Io::Write)))
+            }
+            FieldId::EvtIsOpenRead
+            | FieldId::EvtIsOpenWrite
+            | FieldId::EvtIsOpenExec
+            | FieldId::EvtIsOpenCreate => is_syscall.then(|| {
+                Value::Bool(
+                    self.open_flags()
+                        .is_some_and(|(flags, mode)| match field.id {
+                            FieldId::EvtIsOpenRead => flags & 3 != 1,
+                            FieldId::EvtIsOpenWrite => flags & 3 != 0,
+                            FieldId::EvtIsOpenCreate => flags & O_CREAT != 0,
+                            _ => flags & O_CREAT != 0 && mode & 0o111 != 0,
+                        }),
+                )
+            }),
             FieldId::ProcPid => u(u64::from(h.tgid)),
             FieldId::ProcPpid => u(u64::from(self.process()?.ppid)),
             FieldId::ProcName => Some(Value::Str(Cow::Borrowed(comm(self.rec)))),
@@ -233,6 +341,14 @@ impl<'a> EventView<'a> {
                     _ => 1,
                 };
                 s(&self.procs.ancestor(h.tgid, n)?.comm)
+            }
+            FieldId::ProcApid => {
+                let FieldArg::Index(n) = field.arg else {
+                    return None;
+                };
+                u(u64::from(
+                    self.procs.ancestor(h.tgid, usize::try_from(n).ok()?)?.tgid,
+                ))
             }
             FieldId::ProcCwd => s(&self.process()?.cwd),
             FieldId::ProcTty => u(u64::from(self.process()?.tty)),
@@ -276,6 +392,11 @@ impl<'a> EventView<'a> {
                 )
                 .then(|| Value::Str(Cow::Borrowed(fd.l4proto.as_str())))
             }
+            FieldId::FdIsServer => {
+                let fd = self.fd()?;
+                matches!(fd.kind, FdKind::Ipv4 | FdKind::Ipv6 | FdKind::Unix)
+                    .then_some(Value::Bool(fd.server))
+            }
             FieldId::NsPid => u(u64::from(h.pid_ns)),
             FieldId::NsMnt => u(u64::from(h.mnt_ns)),
             FieldId::NsNet => u(u64::from(h.net_ns)),
@@ -288,5 +409,66 @@ impl<'a> EventView<'a> {
 impl FieldSource for EventView<'_> {
     fn value(&mut self, field: &FieldRef) -> Option<Value<'_>> {
         self.get(field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, tests::syscall_record};
+    use crate::fields::parse_field_ref;
+    use crate::state::ProcFs;
+    use tracer_common::CaptureKind;
+
+    fn field(bytes: &[u8], name: &str) -> Option<String> {
+        let rec = decode(bytes).unwrap();
+        let procs = ProcessTable::new(ProcFs::new("/nonexistent-proc"));
+        let users = Users::parse("", "");
+        let clock = Clock::now();
+        let view = EventView {
+            num: 1,
+            rec: &rec,
+            procs: &procs,
+            users: &users,
+            clock: &clock,
+            latency: false,
+            buffers: info::BufferMode::Dots,
+        };
+        view.get(&parse_field_ref(name).unwrap()).map(|v| match v {
+            Value::Bool(b) => b.to_string(),
+            Value::I64(n) => n.to_string(),
+            Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn open_and_io_convenience_fields() {
+        // openat(AT_FDCWD, "/x", O_WRONLY|O_CREAT, 0755) = 5
+        let open = syscall_record(
+            nr::OPENAT,
+            5,
+            [(-100i64) as u64, 0, 0o101, 0o755, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/x")],
+        );
+        assert_eq!(field(&open, "evt.is_open_write").as_deref(), Some("true"));
+        assert_eq!(field(&open, "evt.is_open_read").as_deref(), Some("false"));
+        assert_eq!(field(&open, "evt.is_open_create").as_deref(), Some("true"));
+        assert_eq!(field(&open, "evt.is_open_exec").as_deref(), Some("true"));
+        assert_eq!(field(&open, "evt.is_io").as_deref(), Some("false"));
+        assert_eq!(field(&open, "evt.rawarg.dirfd").as_deref(), Some("-100"));
+        assert_eq!(field(&open, "evt.buffer"), None);
+
+        let read = syscall_record(
+            nr::READ,
+            3,
+            [7, 0, 100, 0, 0, 0],
+            &[(0, CaptureKind::BufferRet, b"abc")],
+        );
+        assert_eq!(field(&read, "evt.is_io_read").as_deref(), Some("true"));
+        assert_eq!(field(&read, "evt.is_io_write").as_deref(), Some("false"));
+        assert_eq!(field(&read, "evt.buffer").as_deref(), Some("abc"));
+        assert_eq!(field(&read, "evt.rawarg.size").as_deref(), Some("100"));
+        assert_eq!(field(&read, "evt.is_open_read").as_deref(), Some("false"));
     }
 }
