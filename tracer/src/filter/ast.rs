@@ -96,6 +96,8 @@ pub enum Op {
     BStartsWith,
     /// Path match: equal to one of the listed paths or inside one of them.
     PMatch,
+    /// Regular expression search (Rust `regex` syntax).
+    Regex,
     In,
     Exists,
 }
@@ -112,6 +114,7 @@ impl Op {
         ("bcontains", Op::BContains),
         ("bstartswith", Op::BStartsWith),
         ("pmatch", Op::PMatch),
+        ("regex", Op::Regex),
         ("in", Op::In),
         ("exists", Op::Exists),
     ];
@@ -144,6 +147,7 @@ impl Op {
             Op::BContains => "bcontains",
             Op::BStartsWith => "bstartswith",
             Op::PMatch => "pmatch",
+            Op::Regex => "regex",
             Op::In => "in",
             Op::Exists => "exists",
         }

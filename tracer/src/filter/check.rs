@@ -85,7 +85,8 @@ fn op_applies(op: Op, ty: FieldType) -> bool {
         | Op::IGlob
         | Op::BContains
         | Op::BStartsWith
-        | Op::PMatch => ty.is_textual(),
+        | Op::PMatch
+        | Op::Regex => ty.is_textual(),
     }
 }
 
@@ -128,6 +129,10 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
             hex_bytes(&lit.text)
                 .map(Scalar::Bytes)
                 .ok_or("expected bytes in hex, like 48545450")
+        } else if cmp.op == Op::Regex {
+            regex::bytes::Regex::new(&lit.text)
+                .map(|_| Scalar::Text(lit.text.clone()))
+                .map_err(|_| "not a valid regular expression")
         } else {
             scalar(&lit.text, def.ty)
         };

@@ -49,6 +49,7 @@ pub(crate) enum Test {
     IGlob(Glob),
     /// Paths: a value matches one equal to it or a directory containing it.
     PMatch(Box<[Box<[u8]>]>),
+    Regex(regex::bytes::Regex),
     Num(NumOp, i128),
     /// Sorted, for binary search.
     NumIn(Box<[i128]>),
@@ -109,6 +110,13 @@ fn leaf(cmp: &TypedCmp) -> Leaf {
         (Op::BContains, _) => Test::Contains(one_text()),
         (Op::BStartsWith, _) => Test::StartsWith(one_text()),
         (Op::PMatch, _) => Test::PMatch(cmp.values.iter().map(text).collect()),
+        // Checked when the filter was checked, so it compiles.
+        (Op::Regex, _) => match first {
+            Some(Scalar::Text(re)) => {
+                regex::bytes::Regex::new(re).map_or(Test::Exists, Test::Regex)
+            }
+            _ => Test::Exists,
+        },
         (Op::Eq | Op::Ne | Op::In, FieldType::Str | FieldType::Bytes) => {
             if cmp.op == Op::In {
                 Test::TextIn(cmp.values.iter().map(text).collect())
@@ -189,6 +197,7 @@ impl Test {
             Test::IGlob(glob) => {
                 bytes(value).is_some_and(|b| glob.matches(&b.to_ascii_lowercase()))
             }
+            Test::Regex(re) => bytes(value).is_some_and(|b| re.is_match(b)),
             Test::PMatch(paths) => {
                 bytes(value).is_some_and(|b| paths.iter().any(|p| path_within(b, p)))
             }

@@ -706,6 +706,10 @@ fn path_glob_and_byte_operators() {
     yes("fd.name pmatch (/etc/passwd)");
     no("fd.name pmatch (/et, /etc/passwd/x)");
     yes("fd.name iglob /ETC/*WD");
+    yes("fd.name regex '^/etc/pass(wd|word)$'");
+    no("fd.name regex '^/usr'");
+    let e = errors("fd.name regex '(unclosed'");
+    assert!(e.to_string().contains("regular expression"), "{e}");
     no("fd.name glob /ETC/*WD");
     // "/etc" is 2f 65 74 63.
     yes("fd.name bstartswith 2f657463");
