@@ -202,6 +202,17 @@ fn join<T>(a: Option<T>, b: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
     }
 }
 
+/// The values an "equals one of these" numeric test admits, as `T` (numbers
+/// that do not fit can match nothing); `None` for any other test.
+fn equal_numbers<T: TryFrom<i128> + Ord>(test: &Test) -> Option<BTreeSet<T>> {
+    let fits = |n: &i128| T::try_from(*n).ok();
+    match test {
+        Test::Num(NumOp::Eq, n) => Some(fits(n).into_iter().collect()),
+        Test::NumIn(list) => Some(list.iter().filter_map(fits).collect()),
+        _ => None,
+    }
+}
+
 pub(crate) fn pushdown(root: &Node) -> PushDown {
     project(root, true).normalized()
 }
@@ -249,22 +260,8 @@ fn project_leaf(leaf: &Leaf, positive: bool) -> PushDown {
             out.syscalls = Some(set);
             out.procexit = passes(&Value::Str(PROCEXIT.into()));
         }
-        FieldId::ProcPid if says_equal => {
-            let tgid = |n: &i128| u32::try_from(*n).ok();
-            out.tgids = match &leaf.test {
-                Test::Num(NumOp::Eq, n) => Some(tgid(n).into_iter().collect()),
-                Test::NumIn(list) => Some(list.iter().filter_map(tgid).collect()),
-                _ => None,
-            };
-        }
-        FieldId::CgroupId if says_equal => {
-            let id = |n: &i128| u64::try_from(*n).ok();
-            out.cgroups = match &leaf.test {
-                Test::Num(NumOp::Eq, n) => Some(id(n).into_iter().collect()),
-                Test::NumIn(list) => Some(list.iter().filter_map(id).collect()),
-                _ => None,
-            };
-        }
+        FieldId::ProcPid if says_equal => out.tgids = equal_numbers(&leaf.test),
+        FieldId::CgroupId if says_equal => out.cgroups = equal_numbers(&leaf.test),
         FieldId::ProcName if says_equal => {
             // A comm holds at most COMM_LEN - 1 bytes and no NUL: longer names match nothing.
             let comm =
