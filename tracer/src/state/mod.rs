@@ -31,7 +31,7 @@ pub use fd::{FdInfo, FdKind, FdTable};
 pub use net::{L4Proto, SockTuple};
 pub use path::{normalize, resolve};
 pub use process::{Exec, Exit, Fork, Process, ProcessTable, AT_FDCWD, DEFAULT_GRACE_NS};
-pub use procfs::ProcFs;
+pub use procfs::{ProcAnswer, ProcFs, Snapshot};
 pub use users::{Group, User, Users};
 
 /// Errors while reading the system's tables. Per-process read failures during

@@ -202,6 +202,12 @@ impl ProcessTable {
         self
     }
 
+    /// The `/proc` this table reads from (or replays).
+    #[must_use]
+    pub fn procfs(&self) -> &ProcFs {
+        &self.procfs
+    }
+
     /// Number of processes held, exited ones in their grace period included.
     #[must_use]
     pub fn len(&self) -> usize {

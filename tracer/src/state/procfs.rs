@@ -1,8 +1,18 @@
 //! Reading one process's entries under a `/proc` root. The root is a
 //! parameter so tests can point it at a fixture tree.
+//!
+//! A `ProcFs` can also keep a journal of every answer it gave, and one can
+//! be built that gives back such a journal's answers instead of reading
+//! `/proc`: a capture file carries the journal, so reading it back resolves
+//! processes and fds exactly as the live run did, whatever the reading
+//! machine's `/proc` holds.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::net::{L4Proto, NetTable};
 use super::StateError;
@@ -10,9 +20,65 @@ use super::StateError;
 /// A `/proc` to read from.
 #[derive(Clone, Debug)]
 pub struct ProcFs {
-    root: PathBuf,
-    /// `USER_HZ`, the unit of `starttime` in `/proc/<pid>/stat`.
-    ticks_per_sec: u64,
+    source: Source,
+    /// Every answer given, oldest first, while journaling is on.
+    journal: Option<RefCell<Vec<ProcAnswer>>>,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Live {
+        root: PathBuf,
+        /// `USER_HZ`, the unit of `starttime` in `/proc/<pid>/stat`.
+        ticks_per_sec: u64,
+    },
+    Replay(RefCell<Replay>),
+}
+
+/// One answer `/proc` gave, as a capture file stores it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ProcAnswer {
+    /// The process list; `None` when the root could not be listed.
+    Pids(Option<Vec<u32>>),
+    Process {
+        pid: u32,
+        snap: Option<Snapshot>,
+    },
+    Fd {
+        pid: u32,
+        fd: i32,
+        link: Option<(String, u32)>,
+    },
+    /// The text of each socket table file that could be read.
+    Net {
+        pid: u32,
+        files: Vec<(String, String)>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Query {
+    Pids,
+    Process(u32),
+    Fd(u32, i32),
+    Net(u32),
+}
+
+impl ProcAnswer {
+    fn query(&self) -> Query {
+        match self {
+            ProcAnswer::Pids(_) => Query::Pids,
+            ProcAnswer::Process { pid, .. } => Query::Process(*pid),
+            ProcAnswer::Fd { pid, fd, .. } => Query::Fd(*pid, *fd),
+            ProcAnswer::Net { pid, .. } => Query::Net(*pid),
+        }
+    }
+}
+
+/// Journaled answers not yet asked for, each query's in the order given.
+#[derive(Clone, Debug, Default)]
+struct Replay {
+    answers: HashMap<Query, VecDeque<ProcAnswer>>,
 }
 
 impl Default for ProcFs {
@@ -22,8 +88,8 @@ impl Default for ProcFs {
 }
 
 /// What bootstrap or a lazy fill learns about one process.
-#[derive(Debug, Default)]
-pub(crate) struct Snapshot {
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Snapshot {
     pub tgid: u32,
     pub ppid: u32,
     pub comm: String,
@@ -50,34 +116,131 @@ impl ProcFs {
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let ticks_per_sec = u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100);
         Self {
-            root: root.into(),
-            ticks_per_sec,
+            source: Source::Live {
+                root: root.into(),
+                ticks_per_sec,
+            },
+            journal: None,
         }
     }
 
-    /// Where this `/proc` lives.
+    /// A `/proc` that only gives back journaled answers, fed with
+    /// [`ProcFs::replay`]; a query with no answer left finds nothing.
+    #[must_use]
+    pub fn replaying() -> Self {
+        Self {
+            source: Source::Replay(RefCell::default()),
+            journal: None,
+        }
+    }
+
+    /// Keeps every answer from now on, for [`ProcFs::take_journal`].
+    #[must_use]
+    pub fn journaled(mut self) -> Self {
+        self.journal = Some(RefCell::default());
+        self
+    }
+
+    /// The answers given since the last call, oldest first.
+    pub fn take_journal(&self) -> Vec<ProcAnswer> {
+        self.journal
+            .as_ref()
+            .map(|j| std::mem::take(&mut *j.borrow_mut()))
+            .unwrap_or_default()
+    }
+
+    /// Queues journaled answers for a replaying `ProcFs`; a live one ignores them.
+    pub fn replay(&self, answers: impl IntoIterator<Item = ProcAnswer>) {
+        if let Source::Replay(replay) = &self.source {
+            let mut replay = replay.borrow_mut();
+            for a in answers {
+                replay.answers.entry(a.query()).or_default().push_back(a);
+            }
+        }
+    }
+
+    /// Where this `/proc` lives (nowhere for a replay).
     #[must_use]
     pub fn root(&self) -> &Path {
-        &self.root
+        match &self.source {
+            Source::Live { root, .. } => root,
+            Source::Replay(_) => Path::new(""),
+        }
     }
 
     fn io(path: PathBuf) -> impl FnOnce(std::io::Error) -> StateError {
         move |source| StateError::Io { path, source }
     }
 
+    fn record(&self, answer: &ProcAnswer) {
+        if let Some(j) = &self.journal {
+            j.borrow_mut().push(answer.clone());
+        }
+    }
+
+    /// The next journaled answer to `query`, for a replay.
+    fn replayed(&self, query: Query) -> Option<Option<ProcAnswer>> {
+        match &self.source {
+            Source::Live { .. } => None,
+            Source::Replay(r) => Some(
+                r.borrow_mut()
+                    .answers
+                    .get_mut(&query)
+                    .and_then(VecDeque::pop_front),
+            ),
+        }
+    }
+
     /// The numeric entries of the root: every process (threads are hidden).
     pub(crate) fn pids(&self) -> Result<Vec<u32>, StateError> {
-        let dir = fs::read_dir(&self.root).map_err(Self::io(self.root.clone()))?;
-        Ok(dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect())
+        let pids = match self.replayed(Query::Pids) {
+            Some(Some(ProcAnswer::Pids(p))) => p,
+            Some(_) => None,
+            None => self.live_pids(),
+        };
+        self.record(&ProcAnswer::Pids(pids.clone()));
+        pids.ok_or_else(|| StateError::Parse {
+            path: self.root().to_path_buf(),
+            what: "process list",
+        })
+    }
+
+    fn live_pids(&self) -> Option<Vec<u32>> {
+        let dir = fs::read_dir(self.root()).ok()?;
+        Some(
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect(),
+        )
     }
 
     /// Everything sdtrace wants from `/proc/<pid>`. Fails only when `stat`
     /// is unreadable (the process is gone); other entries that cannot be read
     /// (permissions, kernel threads) are left empty.
     pub(crate) fn read_process(&self, pid: u32) -> Result<Snapshot, StateError> {
-        let dir = self.root.join(pid.to_string());
+        let snap = match self.replayed(Query::Process(pid)) {
+            Some(Some(ProcAnswer::Process { snap: Some(s), .. })) => Ok(s),
+            Some(_) => Err(StateError::Parse {
+                path: PathBuf::from(format!("{pid}/stat")),
+                what: "process not in the capture",
+            }),
+            None => self.live_process(pid),
+        };
+        self.record(&ProcAnswer::Process {
+            pid,
+            snap: snap.as_ref().ok().cloned(),
+        });
+        snap
+    }
+
+    fn live_process(&self, pid: u32) -> Result<Snapshot, StateError> {
+        let Source::Live {
+            root,
+            ticks_per_sec,
+        } = &self.source
+        else {
+            unreachable!("replays never read /proc");
+        };
+        let dir = root.join(pid.to_string());
         let stat_path = dir.join("stat");
         let stat = fs::read_to_string(&stat_path).map_err(Self::io(stat_path.clone()))?;
         let stat = parse_stat(&stat).ok_or(StateError::Parse {
@@ -91,7 +254,7 @@ impl ProcFs {
             tty: stat.tty,
             start_ns: stat
                 .start_ticks
-                .saturating_mul(1_000_000_000 / self.ticks_per_sec),
+                .saturating_mul(1_000_000_000 / ticks_per_sec),
             ..Snapshot::default()
         };
         if let Ok(status) = fs::read_to_string(dir.join("status")) {
@@ -131,7 +294,7 @@ impl ProcFs {
                 else {
                     continue;
                 };
-                if let Some((target, flags)) = self.read_fd(pid, fd) {
+                if let Some((target, flags)) = self.live_fd(pid, fd) {
                     snap.fds.push((fd, target, flags));
                 }
             }
@@ -141,7 +304,21 @@ impl ProcFs {
 
     /// `readlink /proc/<pid>/fd/<fd>` and the flags from its fdinfo.
     pub(crate) fn read_fd(&self, pid: u32, fd: i32) -> Option<(String, u32)> {
-        let dir = self.root.join(pid.to_string());
+        let link = match self.replayed(Query::Fd(pid, fd)) {
+            Some(Some(ProcAnswer::Fd { link, .. })) => link,
+            Some(_) => None,
+            None => self.live_fd(pid, fd),
+        };
+        self.record(&ProcAnswer::Fd {
+            pid,
+            fd,
+            link: link.clone(),
+        });
+        link
+    }
+
+    fn live_fd(&self, pid: u32, fd: i32) -> Option<(String, u32)> {
+        let dir = self.root().join(pid.to_string());
         let target = read_link(&dir.join("fd").join(fd.to_string()))?;
         let flags = fs::read_to_string(dir.join("fdinfo").join(fd.to_string()))
             .ok()
@@ -153,22 +330,30 @@ impl ProcFs {
     /// The socket tables of `pid`'s network namespace. Missing files (no
     /// IPv6, say) leave those sockets unlabelled.
     pub(crate) fn read_net(&self, pid: u32) -> NetTable {
-        let dir = self.root.join(pid.to_string()).join("net");
+        let files = match self.replayed(Query::Net(pid)) {
+            Some(Some(ProcAnswer::Net { files, .. })) => files,
+            Some(_) => Vec::new(),
+            None => self.live_net(pid),
+        };
         let mut table = NetTable::default();
-        for (file, proto) in [
-            ("tcp", L4Proto::Tcp),
-            ("tcp6", L4Proto::Tcp),
-            ("udp", L4Proto::Udp),
-            ("udp6", L4Proto::Udp),
-        ] {
-            if let Ok(text) = fs::read_to_string(dir.join(file)) {
-                table.add_inet(&text, proto);
+        for (file, text) in &files {
+            match file.as_str() {
+                "tcp" | "tcp6" => table.add_inet(text, L4Proto::Tcp),
+                "udp" | "udp6" => table.add_inet(text, L4Proto::Udp),
+                "unix" => table.add_unix(text),
+                _ => {}
             }
         }
-        if let Ok(text) = fs::read_to_string(dir.join("unix")) {
-            table.add_unix(&text);
-        }
+        self.record(&ProcAnswer::Net { pid, files });
         table
+    }
+
+    fn live_net(&self, pid: u32) -> Vec<(String, String)> {
+        let dir = self.root().join(pid.to_string()).join("net");
+        ["tcp", "tcp6", "udp", "udp6", "unix"]
+            .into_iter()
+            .filter_map(|file| Some((file.to_owned(), fs::read_to_string(dir.join(file)).ok()?)))
+            .collect()
     }
 }
 

@@ -721,3 +721,50 @@ fn bootstrap_from_the_real_proc_finds_itself() {
         .iter()
         .any(|(_, f)| f.kind == FdKind::File || f.kind == FdKind::Pipe));
 }
+
+/// A capture file carries the journal of `/proc` answers; replaying it must
+/// rebuild the very same table, lazy fd loads and socket tables included.
+#[test]
+fn journal_replays_to_the_same_table() {
+    let fake = FakeProc::new();
+    fake.add(&Pid {
+        pid: 1,
+        ppid: 0,
+        comm: "init",
+        argv: &["/sbin/init"],
+        exe: "/sbin/init",
+        cwd: "/",
+        net_ns: NET_A,
+    });
+    fake.add(&Pid {
+        pid: 100,
+        ppid: 1,
+        comm: "bash",
+        argv: &["bash", "-l"],
+        exe: "/bin/bash",
+        cwd: "/home/u",
+        net_ns: NET_A,
+    });
+    let mut live = ProcessTable::bootstrap(fake.procfs().journaled()).unwrap();
+    symlink("/tmp/late", fake.pid_dir(100).join("fd/7")).unwrap();
+    live.fd_or_load(100, 7);
+    live.fd_or_load(100, 8);
+    live.process_or_load(4242);
+    let journal = live.procfs().take_journal();
+    assert!(journal.len() >= 5, "{journal:?}");
+
+    let replay = ProcFs::replaying();
+    replay.replay(journal);
+    let mut again = ProcessTable::bootstrap(replay).unwrap();
+    assert_eq!(again.fd_or_load(100, 7), live.fd(100, 7));
+    assert_eq!(again.fd_or_load(100, 7).unwrap().name, "/tmp/late");
+    assert!(again.fd_or_load(100, 8).is_none());
+    assert!(again.process_or_load(4242).is_none());
+    let dump = |t: &ProcessTable| {
+        let mut v: Vec<String> = t.iter().map(|p| format!("{p:?}")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(dump(&again), dump(&live));
+    assert_eq!(again.len(), 2);
+}
