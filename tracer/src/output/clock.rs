@@ -5,7 +5,7 @@
 use super::num::push_padded;
 
 /// Converts boot-time nanoseconds to local wall-clock time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Clock {
     /// realtime - boottime, in ns, sampled at start-up.
     boot_to_epoch_ns: i128,
@@ -38,7 +38,7 @@ impl Clock {
         }
     }
 
-    #[cfg(test)]
+    /// A clock with the given offsets (a capture file's, or a test's).
     pub fn fixed(boot_to_epoch_ns: i128, utc_offset_s: i64) -> Self {
         Clock {
             boot_to_epoch_ns,

@@ -2,11 +2,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use serde::{Deserialize, Serialize};
+
 use super::net::{write_addr, L4Proto, NetEntry, NetTable};
 use super::{IdMap, IdSet};
 
 /// What an fd refers to (sysdig's `fd.type` / `fd.typechar`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FdKind {
     File,
     Directory,
@@ -139,7 +141,7 @@ pub(crate) const O_CLOEXEC: u32 = libc::O_CLOEXEC.cast_unsigned();
 const O_DIRECTORY: u32 = libc::O_DIRECTORY.cast_unsigned();
 
 /// One open fd.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FdInfo {
     pub kind: FdKind,
     /// sysdig's `fd.name`: the path for files; `cip:cport->sip:sport` for a
@@ -335,7 +337,7 @@ impl FdInfo {
 }
 
 /// The fds of one process; its threads share it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FdTable {
     fds: IdMap<i32, FdInfo>,
     /// Fds a lazy `/proc` lookup found closed, so it is not repeated per event.

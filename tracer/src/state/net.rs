@@ -5,10 +5,12 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use serde::{Deserialize, Serialize};
+
 use super::{IdMap, IdSet};
 
 /// Layer-4 protocol of an IP socket (sysdig's `fd.l4proto`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum L4Proto {
     Tcp,
     Udp,

@@ -4,6 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use serde::{Deserialize, Serialize};
+
 use super::fd::{FdInfo, FdKind, FdTable, O_CLOEXEC};
 use super::net::{L4Proto, NetTable, SockTuple};
 use super::path::{normalize, resolve};
@@ -22,7 +24,7 @@ pub const DEFAULT_GRACE_NS: u64 = 5_000_000_000;
 const DEAD_MAX: usize = 65_536;
 
 /// How a process ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
     /// `task->exit_code` of the thread that ended it (wait status encoding).
     pub code: i32,
@@ -30,7 +32,7 @@ pub struct Exit {
 }
 
 /// A process (thread group).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Process {
     pub tgid: u32,
     pub ppid: u32,
@@ -193,6 +195,28 @@ impl ProcessTable {
             }
         }
         Ok(table)
+    }
+
+    /// A table holding `processes` as they were when [`ProcessTable::snapshot`]
+    /// took them, reading (or replaying) anything else from `procfs`.
+    pub fn restore(procfs: ProcFs, processes: Vec<Process>) -> Self {
+        let mut table = Self::new(procfs);
+        for p in processes {
+            table.next_generation = table.next_generation.max(p.generation);
+            for &tid in &p.tids {
+                table.threads.insert(tid, p.tgid);
+            }
+            table.procs.insert(p.tgid, p);
+        }
+        table
+    }
+
+    /// Every process held, for [`ProcessTable::restore`].
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<Process> {
+        let mut all: Vec<Process> = self.procs.values().cloned().collect();
+        all.sort_by_key(|p| p.tgid);
+        all
     }
 
     /// How long exited processes stay resolvable (default [`DEFAULT_GRACE_NS`]).

@@ -50,6 +50,16 @@ impl Users {
         Ok(Self::parse(&read(passwd)?, &read(group)?))
     }
 
+    /// Every user, in no particular order.
+    pub fn users(&self) -> impl Iterator<Item = (u32, &User)> {
+        self.users.iter().map(|(&uid, u)| (uid, u))
+    }
+
+    /// Every group, in no particular order.
+    pub fn groups(&self) -> impl Iterator<Item = (u32, &Group)> {
+        self.groups.iter().map(|(&gid, g)| (gid, g))
+    }
+
     /// Parses passwd and group text; malformed lines are skipped. The first
     /// entry for an id wins, as with `getpwuid`.
     #[must_use]
