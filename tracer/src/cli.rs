@@ -58,6 +58,41 @@ pub struct Cli {
     #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
     pub buffer_size: u32,
 
+    /// Write the events to a capture file in sysdig's scap format instead
+    /// of printing them (sysdig and `sdtrace -r` read it).
+    #[arg(short = 'w', long = "write-dump", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// Read the events from a capture file written by `-w`, instead of the kernel.
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "write"
+    )]
+    pub read: Option<PathBuf>,
+
+    /// Compress the `-w` file with gzip.
+    #[arg(short = 'z', long = "compress", requires = "write")]
+    pub compress: bool,
+
+    /// With -w: start a new file every N megabytes (10^6 bytes); files get 0, 1, ... appended.
+    #[arg(short = 'C', long = "file-size", value_name = "MB", requires = "write")]
+    pub file_size_mb: Option<u64>,
+
+    /// With -w: start a new file every N seconds of capture.
+    #[arg(
+        short = 'G',
+        long = "seconds",
+        value_name = "SECONDS",
+        requires = "write"
+    )]
+    pub file_seconds: Option<u64>,
+
+    /// With -C or -G: keep at most N files, overwriting the oldest.
+    #[arg(short = 'W', long = "limit", value_name = "N", requires = "write")]
+    pub file_limit: Option<u32>,
+
     /// Stop after this many events have been printed.
     #[arg(short = 'n', long = "numevents", value_name = "N")]
     pub count: Option<u64>,

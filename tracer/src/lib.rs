@@ -11,4 +11,5 @@ pub mod fields;
 pub mod filter;
 pub mod output;
 pub mod run;
+pub mod scap;
 pub mod state;

@@ -12,6 +12,8 @@ use tracer::filter::Filter;
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
 use tracer::run::{self, End, Options, Pipeline};
+use tracer::scap::reader::ScapReader;
+use tracer::scap::writer::{CaptureInfo, Rotation, ScapWriter};
 use tracer::state::{ProcFs, ProcessTable, Users};
 
 fn main() -> ExitCode {
@@ -82,18 +84,45 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
         latency,
     };
+    if let Some(path) = &cli.read {
+        return read_capture(cli, path, filter, &opts);
+    }
     let mut capture = Capture::start(&CaptureOptions {
         buffer_size: cli.buffer_size,
         snaplen: cli.snaplen,
-        latency,
+        // A capture file keeps enter times, as sysdig's do.
+        latency: latency || cli.write.is_some(),
         filter: kernel_filter(filter.as_ref()),
         hook: cli.syscall_hook,
     })?;
     // Bootstrap after attaching: a process that starts in between is seen by
     // both, never by neither.
-    let procs = ProcessTable::bootstrap(ProcFs::default())?;
-    let users = Users::load_system().unwrap_or_else(|_| Users::parse("", ""));
+    let procfs = if cli.write.is_some() {
+        ProcFs::default().journaled()
+    } else {
+        ProcFs::default()
+    };
+    let procs = ProcessTable::bootstrap(procfs)?;
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let users = Users::parse(&passwd, &group);
     let mut pipe = Pipeline::new(procs, users, filter, &opts);
+    if let Some(path) = &cli.write {
+        let info = CaptureInfo {
+            sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
+            clock: pipe.clock,
+            passwd,
+            group,
+        };
+        let rotation = Rotation {
+            bytes: cli.file_size_mb.map(|mb| mb.saturating_mul(1_000_000)),
+            seconds: cli.file_seconds,
+            files: cli.file_limit,
+        };
+        let writer = ScapWriter::create(path, cli.compress, rotation, info, &pipe.procs)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        pipe.writer = Some(writer);
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -104,9 +133,45 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     if end != End::OutputClosed {
         let _ = pipe.flush();
     }
+    if let Some(w) = pipe.writer.take() {
+        let path = w.current_path();
+        w.finish()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        eprintln!(
+            "sdtrace: wrote {} events to {}",
+            pipe.stats.matched,
+            path.display()
+        );
+    }
     eprintln!("{}", pipe.stats.line(&drops));
     if let Some(path) = &cli.stats_json {
         pipe.stats.write_json(path, &drops)?;
     }
     Ok(())
+}
+
+/// `-r`: the same pipeline, fed from a capture file; its state comes from
+/// the file, never from this machine's `/proc`.
+fn read_capture(
+    cli: &Cli,
+    path: &std::path::Path,
+    filter: Option<Filter>,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let name = path.display();
+    let mut reader = ScapReader::open(path).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
+    let users = Users::parse(&reader.info.passwd, &reader.info.group);
+    let mut pipe = Pipeline::new(procs, users, filter, opts);
+    pipe.clock = reader.info.clock;
+    let result = run::replay(&mut reader, &mut pipe, opts);
+    if cli.stats_interval > 0 || cli.stats_json.is_some() {
+        eprintln!("{}", pipe.stats.line(&[]));
+    }
+    if let Some(stats) = &cli.stats_json {
+        pipe.stats.write_json(stats, &[])?;
+    }
+    result
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }

@@ -1,6 +1,7 @@
 //! The live capture loop: drain the ring buffer every few milliseconds,
-//! decode, update state, filter, print; report drops; stop cleanly on Ctrl-C,
-//! SIGTERM, `-n`, `-M`, or a closed stdout.
+//! decode, update state, filter, print (or write `-w`); report drops; stop
+//! cleanly on Ctrl-C, SIGTERM, `-n`, `-M`, or a closed stdout. And the same
+//! pipeline fed from a capture file (`-r`).
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -9,10 +10,12 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
-use crate::decode::{decode, Body};
+use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::output::{self, clock::Clock, stats::Stats, Format};
+use crate::scap::reader::{Item, ScapReader};
+use crate::scap::writer::ScapWriter;
 use crate::state::{apply, ProcessTable, Users};
 
 /// How long the loop sleeps when the ring buffer is empty. The kernel side
@@ -24,6 +27,8 @@ const POLL: Duration = Duration::from_millis(2);
 #[derive(Debug, PartialEq, Eq)]
 pub enum End {
     Signal,
+    /// The capture file was read to its end.
+    EndOfFile,
     Count,
     Duration,
     /// stdout was closed by its reader.
@@ -49,8 +54,12 @@ pub struct Pipeline {
     format: Format,
     latency: bool,
     buffers: output::info::BufferMode,
-    /// sysdig's `evt.num`: every syscall and procexit event, matched or not.
+    /// sysdig's `evt.num` of the next event, matched or not. A syscall is
+    /// two scap events (enter and exit; its number is the exit's), a
+    /// process exit one, so the numbers are those sysdig gives our captures.
     next_num: u64,
+    /// `-w`: matched events go to the capture file instead of stdout.
+    pub writer: Option<ScapWriter>,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -73,13 +82,20 @@ impl Pipeline {
             latency: opts.latency,
             buffers: opts.buffers,
             next_num: 1,
+            writer: None,
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
     }
 
-    /// Handles one record; `Ok(true)` when it was printed.
+    /// Handles one record; `Ok(true)` when it was printed (or written).
     pub fn handle(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.handle_record(bytes, true)
+    }
+
+    /// Handles one record; one that is not `shown` only updates the state
+    /// (a capture file's context record).
+    pub fn handle_record(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
         self.stats.events += 1;
         let rec = match decode(bytes) {
             Ok(r) => r,
@@ -88,12 +104,20 @@ impl Pipeline {
                 return Ok(false);
             }
         };
+        if let Some(w) = &mut self.writer {
+            w.before_record(rec.hdr.ts_ns, &self.procs)?;
+        }
         apply::before(&mut self.procs, &rec);
         if matches!(rec.body, Body::Fork(_) | Body::Exec { .. }) {
-            return Ok(false);
+            return self.write_record(bytes, &rec, true).map(|()| false);
         }
-        let num = self.next_num;
-        self.next_num += 1;
+        let events = if matches!(rec.body, Body::Syscall(_)) {
+            2
+        } else {
+            1
+        };
+        let num = self.next_num + events - 1;
+        self.next_num += events;
         // Resolve what started before sdtrace (or while filtered out) once.
         self.procs.process_or_load(rec.hdr.tgid);
         if let Some(fd) = event_fd(&rec).and_then(|fd| i32::try_from(fd).ok()) {
@@ -110,21 +134,28 @@ impl Pipeline {
             latency: self.latency,
             buffers: self.buffers,
         };
-        let matched = self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
-        if matched {
-            self.stats.matched += 1;
-            if !output::write_event(&mut self.pending, &self.format, &view) {
-                // A -p format without `*` skips events missing one of its fields.
-                self.stats.matched -= 1;
-                apply::after(&mut self.procs, &rec);
-                return Ok(false);
-            }
+        let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
+        if matched && self.writer.is_none() {
+            // A -p format without `*` skips events missing one of its fields.
+            matched = output::write_event(&mut self.pending, &self.format, &view);
             if self.pending.len() >= PENDING_FLUSH {
                 self.write_pending()?;
             }
         }
+        if matched {
+            self.stats.matched += 1;
+        }
         apply::after(&mut self.procs, &rec);
+        self.write_record(bytes, &rec, matched)?;
         Ok(matched)
+    }
+
+    /// `-w`: the record goes to the file, as an event when `shown`.
+    fn write_record(&mut self, bytes: &[u8], rec: &Record<'_>, shown: bool) -> io::Result<()> {
+        match &mut self.writer {
+            Some(w) => w.record(bytes, rec, &self.procs, shown),
+            None => Ok(()),
+        }
     }
 
     fn write_pending(&mut self) -> io::Result<()> {
@@ -225,4 +256,42 @@ fn drain(
     })?;
     pipe.flush()?;
     Ok(reached.then_some(End::Count))
+}
+
+/// `-r`: handles every record of a capture file, in order; stops at `-n`
+/// or once `-M` seconds of capture time have been read. A corrupt or
+/// truncated file is read up to its last good block, then the error says
+/// where it stops.
+pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> anyhow::Result<End> {
+    let mut first_ts = None;
+    let result = loop {
+        let item = match reader.next_item(pipe.procs.procfs()) {
+            Ok(Some(item)) => item,
+            Ok(None) => break Ok(End::EndOfFile),
+            Err(e) => break Err(anyhow::anyhow!("{e} (after {} records)", reader.records)),
+        };
+        let (bytes, shown) = match item {
+            Item::Shown(b) => (b, true),
+            Item::Context(b) => (b, false),
+        };
+        if let (Some(limit), Ok(rec)) = (opts.duration, decode(bytes)) {
+            let start = *first_ts.get_or_insert(rec.hdr.ts_ns);
+            if rec.hdr.ts_ns.saturating_sub(start) > limit.as_nanos() as u64 {
+                break Ok(End::Duration);
+            }
+        }
+        match pipe.handle_record(bytes, shown) {
+            Ok(printed) if printed && opts.count.is_some_and(|n| pipe.stats.matched >= n) => {
+                break Ok(End::Count)
+            }
+            Ok(_) => {}
+            Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match pipe.flush() {
+        Err(e) if output::is_broken_pipe(&e) => Ok(End::OutputClosed),
+        Err(e) => Err(e.into()),
+        Ok(()) => result,
+    }
 }

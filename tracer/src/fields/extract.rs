@@ -287,7 +287,8 @@ impl<'a> EventView<'a> {
             FieldId::EvtRawtime => u(self.clock.epoch_ns(h.ts_ns)),
             FieldId::EvtCpu => u(u64::from(h.cpu)),
             FieldId::EvtType => Some(Value::Str(event_type(self.rec))),
-            FieldId::EvtDir => s("<"),
+            // sysdig's procexit is an enter event; syscalls show their exit.
+            FieldId::EvtDir => s(if is_syscall { "<" } else { ">" }),
             FieldId::EvtRes if is_syscall => Some(Value::Str(if h.ret < 0 {
                 flags::errno_name(-h.ret)
                     .map_or_else(|| Cow::Owned(h.ret.to_string()), Cow::Borrowed)

@@ -88,7 +88,11 @@ fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
     }
     out.extend_from_slice(b" (");
     num::push_u64(out, u64::from(h.tid));
-    out.extend_from_slice(b") < ");
+    out.extend_from_slice(if matches!(v.rec.body, crate::decode::Body::Syscall(_)) {
+        b") < "
+    } else {
+        b") > "
+    });
     out.extend_from_slice(event_type(v.rec).as_bytes());
     out.push(b' ');
     v.write_info(out);

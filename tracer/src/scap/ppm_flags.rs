@@ -1,0 +1,140 @@
+//! Native flag values turned into libscap's own encodings (`PPM_*`), which
+//! sysdig expects in files: open flags, open modes, clone and mmap flags.
+//! The bit-for-bit choices follow libscap's driver, quirks included (any
+//! bit of `O_TMPFILE` or `O_SYNC` sets the scap flag), so sysdig shows what
+//! it would have shown had it captured the event itself.
+
+/// Table of `(native bits, scap bit)`: the scap bit is set when any native bit is.
+fn map_bits(value: u64, table: &[(u64, u32)]) -> u32 {
+    table
+        .iter()
+        .filter(|(native, _)| value & native != 0)
+        .fold(0, |acc, (_, ppm)| acc | ppm)
+}
+
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_TMPFILE: u64 = 0o20_200_000;
+
+pub fn open_flags(flags: u64) -> u32 {
+    let access = match flags & O_ACCMODE {
+        1 => 0x2, // PPM_O_WRONLY
+        2 => 0x3, // PPM_O_RDWR
+        _ => 0x1, // PPM_O_RDONLY
+    };
+    access
+        | map_bits(
+            flags,
+            &[
+                (O_CREAT, 0x4),
+                (0o2000, 0x8),         // O_APPEND
+                (0o10000, 0x10),       // O_DSYNC
+                (0o200, 0x20),         // O_EXCL
+                (0o4000, 0x40),        // O_NONBLOCK
+                (0o4_010_000, 0x80),   // O_SYNC (= __O_SYNC | O_DSYNC)
+                (0o1000, 0x100),       // O_TRUNC
+                (0o40000, 0x200),      // O_DIRECT
+                (0o200_000, 0x400),    // O_DIRECTORY
+                (0o100_000, 0x800),    // O_LARGEFILE
+                (0o2_000_000, 0x1000), // O_CLOEXEC
+                (O_TMPFILE, 0x2000),
+            ],
+        )
+}
+
+/// The mode of an open: only meaningful, and only kept, when it creates.
+pub fn open_mode(flags: u64, mode: u64) -> u32 {
+    if flags & (O_CREAT | O_TMPFILE) == 0 {
+        return 0;
+    }
+    // PPM_S_* share the native permission bit layout.
+    (mode & 0o7777) as u32
+}
+
+pub fn clone_flags(flags: u64) -> u32 {
+    map_bits(
+        flags,
+        &[
+            (0x400, 0x1),               // CLONE_FILES
+            (0x200, 0x2),               // CLONE_FS
+            (0x8000_0000, 0x4),         // CLONE_IO
+            (0x0800_0000, 0x8),         // CLONE_NEWIPC
+            (0x4000_0000, 0x10),        // CLONE_NEWNET
+            (0x0002_0000, 0x20),        // CLONE_NEWNS
+            (0x2000_0000, 0x40),        // CLONE_NEWPID
+            (0x0400_0000, 0x80),        // CLONE_NEWUTS
+            (0x8000, 0x100),            // CLONE_PARENT
+            (0x0010_0000, 0x200),       // CLONE_PARENT_SETTID
+            (0x2000, 0x400),            // CLONE_PTRACE
+            (0x800, 0x800),             // CLONE_SIGHAND
+            (0x0004_0000, 0x1000),      // CLONE_SYSVSEM
+            (0x0001_0000, 0x2000),      // CLONE_THREAD
+            (0x0080_0000, 0x4000),      // CLONE_UNTRACED
+            (0x100, 0x8000),            // CLONE_VM
+            (0x1000_0000, 0x10_0000),   // CLONE_NEWUSER
+            (0x0020_0000, 0x80_0000),   // CLONE_CHILD_CLEARTID
+            (0x0100_0000, 0x100_0000),  // CLONE_CHILD_SETTID
+            (0x0008_0000, 0x200_0000),  // CLONE_SETTLS
+            (0x4000, 0x800_0000),       // CLONE_VFORK
+            (0x0200_0000, 0x1000_0000), // CLONE_NEWCGROUP
+        ],
+    )
+}
+
+/// What a new thread shares: the flags pthread_create passes, for clone
+/// calls whose flags sdtrace does not see (fork, vfork, clone3).
+pub const THREAD_CLONE_FLAGS: u64 = 0x0001_0000 | 0x100 | 0x200 | 0x400 | 0x800;
+
+pub fn mmap_prot(prot: u64) -> u32 {
+    map_bits(
+        prot,
+        &[
+            (0x1, 0x1),
+            (0x2, 0x2),
+            (0x4, 0x4),
+            (0x0100_0000, 0x10), // PROT_GROWSDOWN
+            (0x0200_0000, 0x20), // PROT_GROWSUP
+        ],
+    )
+}
+
+pub fn mmap_flags(flags: u64) -> u32 {
+    map_bits(
+        flags,
+        &[
+            (0x1, 0x1),       // MAP_SHARED
+            (0x2, 0x2),       // MAP_PRIVATE
+            (0x10, 0x4),      // MAP_FIXED
+            (0x20, 0x8),      // MAP_ANONYMOUS
+            (0x40, 0x10),     // MAP_32BIT
+            (0x4000, 0x40),   // MAP_NORESERVE
+            (0x8000, 0x80),   // MAP_POPULATE
+            (0x10000, 0x100), // MAP_NONBLOCK
+            (0x100, 0x200),   // MAP_GROWSDOWN
+            (0x800, 0x400),   // MAP_DENYWRITE
+            (0x1000, 0x800),  // MAP_EXECUTABLE
+            (0x2000, 0x4000), // MAP_LOCKED
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flags_as_libscap_encodes_them() {
+        assert_eq!(open_flags(0), 0x1);
+        // O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC
+        assert_eq!(open_flags(0o2_001_101), 0x2 | 0x4 | 0x100 | 0x1000);
+        assert_eq!(open_flags(2), 0x3);
+        assert_eq!(open_mode(0o100, 0o100_644), 0o644);
+        assert_eq!(open_mode(0, 0o644), 0);
+    }
+
+    #[test]
+    fn clone_flags_of_a_thread() {
+        let f = clone_flags(THREAD_CLONE_FLAGS);
+        assert_eq!(f, 0x2000 | 0x8000 | 0x2 | 0x1 | 0x800);
+    }
+}

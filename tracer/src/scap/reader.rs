@@ -1,0 +1,198 @@
+//! `-r`: reads back a capture sdtrace wrote. Plain or gzip-compressed files
+//! are both accepted (sysdig's `-z` output is gzip too).
+//!
+//! The standard scap blocks are skipped: sdtrace's own blocks hold the
+//! exact records and state. A file that stops making sense is read up to
+//! its last good block; the error then says what is wrong and at which
+//! offset.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use super::block::*;
+use super::event;
+use super::sidecar::{self, Items};
+use super::writer::{CaptureInfo, StartState};
+use crate::state::{ProcAnswer, ProcFs, Process};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("cannot open: {0}")]
+    Open(#[source] io::Error),
+    #[error("corrupt sdtrace block at offset {offset}: {source}")]
+    Json {
+        offset: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "this capture was not written by sdtrace (no sdtrace header before the first event \
+         at offset {0}); reading other tools' captures is not supported yet"
+    )]
+    Foreign(u64),
+    #[error("the capture ends before its first event")]
+    Empty,
+    #[error("corrupt event block at offset {0}: its parameters overrun it")]
+    Event(u64),
+    #[error("unknown sdtrace item kind {1} in the event at offset {0}")]
+    Item(u64, u8),
+    #[error("the capture ends inside an sdtrace item ({0} bytes of it present)")]
+    Unfinished(usize),
+}
+
+/// One record of the capture, as the kernel wrote it.
+pub enum Item<'a> {
+    /// An event the capture shows.
+    Shown(&'a [u8]),
+    /// A record kept only so the state stays current (the capture was filtered).
+    Context(&'a [u8]),
+}
+
+pub struct ScapReader {
+    blocks: BlockReader<Box<dyn Read>>,
+    pub info: CaptureInfo,
+    /// The process table the file starts from; taken once.
+    pub start: Vec<Process>,
+    /// Records read so far.
+    pub records: u64,
+    items: Items,
+    /// Offset of the event block the current items came from.
+    item_offset: u64,
+}
+
+impl ScapReader {
+    /// Opens `path` and reads its header blocks.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or its header is not sdtrace's.
+    pub fn open(path: &Path) -> Result<Self, ReadError> {
+        let file = File::open(path).map_err(ReadError::Open)?;
+        Self::from_reader(BufReader::with_capacity(1 << 16, file))
+    }
+
+    /// Reads a capture from any byte stream (a file, or a fuzzer's input).
+    ///
+    /// # Errors
+    /// When the stream's header is not sdtrace's.
+    pub fn from_reader(mut input: impl io::BufRead + 'static) -> Result<Self, ReadError> {
+        let gzip = input
+            .fill_buf()
+            .map_err(ReadError::Open)?
+            .starts_with(&[0x1f, 0x8b]);
+        let input: Box<dyn Read> = if gzip {
+            Box::new(MultiGzDecoder::new(input))
+        } else {
+            Box::new(input)
+        };
+        let mut blocks = BlockReader::new(input);
+        let mut info = None;
+        loop {
+            let Some(b) = blocks.next_block()? else {
+                return Err(ReadError::Empty);
+            };
+            let offset = b.offset;
+            let parse_err = |source| ReadError::Json { offset, source };
+            // Block padding follows the JSON.
+            let json = trim_padding(b.body);
+            match (b.ty, &info) {
+                (SDTRACE_HEADER, _) => {
+                    info = Some(serde_json::from_slice::<CaptureInfo>(json).map_err(parse_err)?);
+                }
+                (SDTRACE_STATE, Some(_)) => {
+                    let state: StartState = serde_json::from_slice(json).map_err(parse_err)?;
+                    return Ok(Self {
+                        blocks,
+                        info: info.expect("matched Some"),
+                        start: state.processes,
+                        records: 0,
+                        items: Items::default(),
+                        item_offset: 0,
+                    });
+                }
+                (SDTRACE_STATE | EVENT_V2, _) => {
+                    return Err(ReadError::Foreign(offset));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Where the next block starts.
+    pub fn offset(&self) -> u64 {
+        self.blocks.offset()
+    }
+
+    /// The next record; `/proc` answers met on the way go to `procfs`.
+    ///
+    /// # Errors
+    /// At the first block that is truncated or corrupt.
+    pub fn next_item(&mut self, procfs: &ProcFs) -> Result<Option<Item<'_>>, ReadError> {
+        let kind = loop {
+            if let Some((kind, body)) = self.items.next_item() {
+                match kind {
+                    sidecar::ANSWERS => {
+                        let answers: Vec<ProcAnswer> =
+                            serde_json::from_slice(body).map_err(|source| ReadError::Json {
+                                offset: self.item_offset,
+                                source,
+                            })?;
+                        procfs.replay(answers);
+                        continue;
+                    }
+                    sidecar::SHOWN | sidecar::CONTEXT => break kind,
+                    other => return Err(ReadError::Item(self.item_offset, other)),
+                }
+            }
+            let Some(b) = self.blocks.next_block()? else {
+                return match self.items.incomplete() {
+                    0 => Ok(None),
+                    n => Err(ReadError::Unfinished(n)),
+                };
+            };
+            if b.ty == EVENT_V2 {
+                self.item_offset = b.offset;
+                let extra = extra_params(b.body).ok_or(ReadError::Event(b.offset))?;
+                for chunk in extra {
+                    self.items.feed(chunk);
+                }
+            }
+        };
+        self.records += 1;
+        let (_, body) = self.items.last().expect("just read");
+        Ok(Some(if kind == sidecar::SHOWN {
+            Item::Shown(body)
+        } else {
+            Item::Context(body)
+        }))
+    }
+}
+
+fn trim_padding(body: &[u8]) -> &[u8] {
+    let end = body.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &body[..end]
+}
+
+/// The parameters of an event block past its table layout.
+fn extra_params(body: &[u8]) -> Option<Vec<&[u8]>> {
+    // cpu u16, ts u64, tid u64, len u32, type u16, nparams u32, then u16 lengths.
+    let code = u16::from_le_bytes(body.get(22..24)?.try_into().ok()?);
+    let nparams = u32::from_le_bytes(body.get(24..28)?.try_into().ok()?) as usize;
+    let known = event::info(code)?.params.len();
+    let lens = body.get(28..28 + 2 * nparams)?;
+    let mut at = 28 + 2 * nparams;
+    let mut extra = Vec::new();
+    for (i, len) in lens.chunks_exact(2).enumerate() {
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let param = body.get(at..at + len)?;
+        at += len;
+        if i >= known {
+            extra.push(param);
+        }
+    }
+    Some(extra)
+}
