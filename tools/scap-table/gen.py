@@ -21,12 +21,12 @@ print()
 print('#[rustfmt::skip]')
 print('pub static EVENTS: [EventInfo; %d] = [' % len(events))
 for e in events:
-    idx, name, _cat, _flags, n = e[:5]
+    idx, name, _cat, flags, n = e[:5]
     params = []
     for p in e[5:]:
         pname, ty, _fmt = p.rsplit(':', 2)
         params.append('Param::new("%s", %s)' % (pname, ty))
-    print('    EventInfo::new("%s", &[%s]), // %s' % (name, ', '.join(params), idx))
+    print('    EventInfo::new("%s", %s, &[%s]), // %s' % (name, flags, ', '.join(params), idx))
 print('];')
 print()
 print('/// `(enter event, exit event, ppm syscall code)` by native syscall number;')

@@ -14,8 +14,8 @@ use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::output::{self, clock::Clock, stats::Stats, Format};
-use crate::scap::reader::{Item, ScapReader};
 use crate::scap::writer::ScapWriter;
+use crate::scap::{self, reader::ScapReader};
 use crate::state::{apply, ProcessTable, Users};
 
 /// How long the loop sleeps when the ring buffer is empty. The kernel side
@@ -111,12 +111,14 @@ impl Pipeline {
         if matches!(rec.body, Body::Fork(_) | Body::Exec { .. }) {
             return self.write_record(bytes, &rec, true).map(|()| false);
         }
-        let events = if matches!(rec.body, Body::Syscall(_)) {
-            2
+        // Numbered as sysdig numbers the scap events standing for the
+        // record; a context record is none of the capture's events.
+        let events = if shown {
+            scap::encode::events_of(&rec)
         } else {
-            1
+            0
         };
-        let num = self.next_num + events - 1;
+        let num = self.next_num + events.max(1) - 1;
         self.next_num += events;
         // Resolve what started before sdtrace (or while filtered out) once.
         self.procs.process_or_load(rec.hdr.tgid);
@@ -148,6 +150,12 @@ impl Pipeline {
         apply::after(&mut self.procs, &rec);
         self.write_record(bytes, &rec, matched)?;
         Ok(matched)
+    }
+
+    /// Counts `n` events that carry no record (a capture file's internal
+    /// events), so evt.num stays the number sysdig gives each event.
+    pub fn skip_events(&mut self, n: u64) {
+        self.next_num += n;
     }
 
     /// `-w`: the record goes to the file, as an event when `shown`.
@@ -270,10 +278,8 @@ pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> a
             Ok(None) => break Ok(End::EndOfFile),
             Err(e) => break Err(anyhow::anyhow!("{e} (after {} records)", reader.records)),
         };
-        let (bytes, shown) = match item {
-            Item::Shown(b) => (b, true),
-            Item::Context(b) => (b, false),
-        };
+        pipe.skip_events(item.internal_events);
+        let (bytes, shown) = (item.bytes, item.shown);
         if let (Some(limit), Ok(rec)) = (opts.duration, decode(bytes)) {
             let start = *first_ts.get_or_insert(rec.hdr.ts_ns);
             if rec.hdr.ts_ns.saturating_sub(start) > limit.as_nanos() as u64 {

@@ -12,7 +12,7 @@ use crate::decode::{flags, Body, Record};
 use crate::filter::FieldSource;
 use crate::output::clock::Clock;
 use crate::output::info::{self, returns_fd, FdLabel};
-use crate::state::{FdInfo, FdKind, Process, ProcessTable, Users};
+use crate::state::{resolve, FdInfo, FdKind, Process, ProcessTable, Users, AT_FDCWD};
 
 use super::{FieldArg, FieldId, FieldRef, Value};
 
@@ -54,7 +54,18 @@ pub fn event_fd(rec: &Record<'_>) -> Option<i64> {
         return None;
     };
     let h = &rec.hdr;
+    // As sysdig: no fd fields for events it does not tie to an fd (mmap's
+    // fd argument, fchmod's) even when an argument is one.
+    if crate::scap::event::syscall_has_fd(h.nr) == Some(false) {
+        return None;
+    }
     if returns_fd(h.nr) && h.ret >= 0 {
+        return Some(h.ret);
+    }
+    // fcntl's duplicating commands are about the new fd, as in sysdig.
+    const F_DUPFD: u64 = 0;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    if h.nr == nr::FCNTL && h.ret >= 0 && matches!(ev.args[1], F_DUPFD | F_DUPFD_CLOEXEC) {
         return Some(h.ret);
     }
     let def = tracer_common::syscalls::def(h.nr)?;
@@ -109,6 +120,38 @@ impl<'a> EventView<'a> {
     /// The fd this event is about (see [`event_fd`]).
     pub fn fd_num(&self) -> Option<i64> {
         event_fd(self.rec)
+    }
+
+    /// The path a failed open tried, resolved as a successful one would
+    /// be: sysdig shows it as `fd.name` (with `fd.num` -1) though no fd exists.
+    fn failed_open_path(&self) -> Option<String> {
+        let h = &self.rec.hdr;
+        if h.ret >= 0 || !matches!(h.nr, nr::OPEN | nr::OPENAT | nr::OPENAT2 | nr::CREAT) {
+            return None;
+        }
+        let Body::Syscall(ev) = &self.rec.body else {
+            return None;
+        };
+        let Some(ArgValue::Path(path)) = args::arg_named(h.nr, ev, "name") else {
+            return None;
+        };
+        let path = String::from_utf8_lossy(path);
+        let dirfd = match args::arg_named(h.nr, ev, "dirfd") {
+            Some(ArgValue::Dirfd(d)) => i32::try_from(d).unwrap_or(AT_FDCWD),
+            _ => AT_FDCWD,
+        };
+        let base = if dirfd == AT_FDCWD {
+            self.process().map(|p| p.cwd.as_str())
+        } else {
+            self.procs
+                .fd(h.tgid, dirfd)
+                .filter(|d| d.kind.is_path())
+                .map(|d| d.name.as_str())
+        };
+        Some(match base {
+            Some(base) => resolve(base, &path),
+            None => path.into_owned(),
+        })
     }
 
     pub fn fd(&self) -> Option<&'a FdInfo> {
@@ -298,10 +341,16 @@ impl<'a> EventView<'a> {
             FieldId::EvtRawres if is_syscall => Some(Value::I64(h.ret)),
             FieldId::EvtFailed if is_syscall => Some(Value::Bool(h.ret < 0)),
             FieldId::EvtRes | FieldId::EvtRawres | FieldId::EvtFailed => None,
-            FieldId::EvtLatency => {
-                (self.latency && is_syscall && h.flags & tracer_common::HDR_NO_LATENCY == 0)
-                    .then_some(Value::U64(h.latency_ns))
-            }
+            // As sysdig: 0 for an exit whose entry was not seen (a new
+            // thread's return from clone, a call that began before capture)
+            // and for procexit, which has no exit.
+            FieldId::EvtLatency => self.latency.then_some(Value::U64(
+                if is_syscall && h.flags & tracer_common::HDR_NO_LATENCY == 0 {
+                    h.latency_ns
+                } else {
+                    0
+                },
+            )),
             FieldId::EvtInfo => Some(self.text(Self::write_info)),
             FieldId::EvtArgs => Some(self.text(Self::write_args)),
             FieldId::EvtArg => self.arg_value(&field.arg),
@@ -351,31 +400,64 @@ impl<'a> EventView<'a> {
                     self.procs.ancestor(h.tgid, usize::try_from(n).ok()?)?.tgid,
                 ))
             }
-            FieldId::ProcCwd => s(&self.process()?.cwd),
+            // sysdig ends a working directory with '/'.
+            FieldId::ProcCwd => {
+                let cwd = &self.process()?.cwd;
+                Some(Value::Str(if cwd.ends_with('/') {
+                    Cow::Borrowed(cwd.as_str())
+                } else {
+                    Cow::Owned(format!("{cwd}/"))
+                }))
+            }
             FieldId::ProcTty => u(u64::from(self.process()?.tty)),
             FieldId::ThreadTid => u(u64::from(h.tid)),
             FieldId::UserUid => u(u64::from(h.uid)),
             FieldId::UserName => s(self.users.user_name(h.uid)?),
             FieldId::GroupGid => u(u64::from(h.gid)),
             FieldId::GroupName => s(self.users.group_name(h.gid)?),
-            FieldId::FdNum => Some(Value::I64(self.fd_num()?)),
-            FieldId::FdName => s(&self.fd()?.name),
+            FieldId::FdNum => match self.fd_num() {
+                Some(n) => Some(Value::I64(n)),
+                None => self.failed_open_path().map(|_| Value::I64(-1)),
+            },
+            FieldId::FdName => match self.fd() {
+                Some(fd) => s(&fd.name),
+                None => Some(Value::Str(Cow::Owned(self.failed_open_path()?))),
+            },
             FieldId::FdType => s(self.fd()?.type_name()),
             FieldId::FdTypechar => {
-                let c = self.fd()?.type_char();
+                let c = match self.fd() {
+                    Some(fd) => fd.type_char(),
+                    // sysdig's failed open still reads as a file.
+                    None => self.failed_open_path().map(|_| 'f')?,
+                };
                 Some(Value::Str(Cow::Owned(c.to_string())))
             }
+            // As sysdig: a directory is its own fd.directory and has no
+            // fd.filename; so has a path a failed open tried.
             FieldId::FdDirectory | FieldId::FdFilename => {
-                let fd = self.fd()?;
-                if !fd.kind.is_path() {
-                    return None;
-                }
-                let (dir, file) = fd.name.rsplit_once('/')?;
+                let (name, whole_dir): (Cow<'a, str>, bool) = match self.fd() {
+                    Some(fd) if fd.kind.is_path() => (
+                        Cow::Borrowed(fd.name.as_str()),
+                        fd.kind == FdKind::Directory,
+                    ),
+                    Some(_) => return None,
+                    None => (Cow::Owned(self.failed_open_path()?), false),
+                };
+                let failed = self.fd().is_none();
                 if field.id == FieldId::FdFilename {
-                    s(file)
-                } else {
-                    s(if dir.is_empty() { "/" } else { dir })
+                    if whole_dir || failed {
+                        return None;
+                    }
+                    let (_, file) = name.rsplit_once('/')?;
+                    return Some(Value::Str(Cow::Owned(file.to_owned())));
                 }
+                if whole_dir {
+                    return Some(Value::Str(name));
+                }
+                let (dir, _) = name.rsplit_once('/')?;
+                Some(Value::Str(Cow::Owned(
+                    if dir.is_empty() { "/" } else { dir }.to_owned(),
+                )))
             }
             FieldId::FdCip => self.fd()?.cip().map(Value::Ip),
             FieldId::FdSip => self.fd()?.sip().map(Value::Ip),
@@ -393,10 +475,11 @@ impl<'a> EventView<'a> {
                 )
                 .then(|| Value::Str(Cow::Borrowed(fd.l4proto.as_str())))
             }
+            // As sysdig: any fd that is not a server socket's is false.
             FieldId::FdIsServer => {
                 let fd = self.fd()?;
-                matches!(fd.kind, FdKind::Ipv4 | FdKind::Ipv6 | FdKind::Unix)
-                    .then_some(Value::Bool(fd.server))
+                let socket = matches!(fd.kind, FdKind::Ipv4 | FdKind::Ipv6 | FdKind::Unix);
+                Some(Value::Bool(socket && fd.server))
             }
             FieldId::NsPid => u(u64::from(h.pid_ns)),
             FieldId::NsMnt => u(u64::from(h.mnt_ns)),

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use tracer_common::syscall_names::SYSCALL_NAMES;
+use tracer_common::syscall_names::{nr, SYSCALL_NAMES};
 use tracer_common::ExitPayload;
 
 use super::block::{self, EVENT_V2};
@@ -15,7 +15,7 @@ use super::event::{self, pt, EventInfo, Param};
 use super::ppm_flags;
 use crate::decode::args::{arg_named, ArgValue};
 use crate::decode::sockaddr::{SockAddr, Tuple, AF_INET, AF_INET6, AF_UNIX};
-use crate::decode::{Record, SyscallEvent};
+use crate::decode::{Body, Record, SyscallEvent};
 use crate::state::ProcessTable;
 
 /// A parameter value before it takes its type's width.
@@ -124,9 +124,11 @@ pub fn syscall(
         tid: u64::from(rec.hdr.tid),
     };
     let einfo = event::info(exit).expect("codes come from the table");
-    event(out, &head(enter_ts), enter, &[], |i, p| {
-        fill.enter(enter, i, p, ppm_sc)
-    });
+    if events_of(rec) == 2 {
+        event(out, &head(enter_ts), enter, &[], |i, p| {
+            fill.enter(enter, i, p, ppm_sc)
+        });
+    }
     event(out, &head(exit_ts), exit, sidecar, |i, p| {
         fill.exit(einfo, i, p, ppm_sc)
     });
@@ -135,6 +137,23 @@ pub fn syscall(
 /// An internal event (which sysdig does not show) carrying only `sidecar`.
 pub fn carrier(out: &mut Vec<u8>, head: &EventHead, sidecar: &[u8]) {
     event(out, head, event::CARRIER, sidecar, |_, _| Value::Absent);
+}
+
+/// How many scap events stand for a record: a syscall's enter and exit,
+/// but only the exit for a new thread's return from clone (it never
+/// entered; sysdig mistakes a child's enter event for a thread of its own),
+/// one procexit, none for the fork and exec records.
+pub fn events_of(rec: &Record<'_>) -> u64 {
+    match rec.body {
+        Body::Syscall(_) if rec.hdr.ret == 0 && is_clone(rec.hdr.nr) => 1,
+        Body::Syscall(_) => 2,
+        Body::Exit(_) => 1,
+        Body::Fork(_) | Body::Exec { .. } => 0,
+    }
+}
+
+fn is_clone(nr: u16) -> bool {
+    matches!(nr, nr::CLONE | nr::CLONE3 | nr::FORK | nr::VFORK)
 }
 
 /// `procexit` for an exit record; `sidecar` rides on it.
@@ -156,6 +175,17 @@ struct Fill<'r, 'a> {
 
 impl<'a> Fill<'_, 'a> {
     fn enter(&self, code: u16, i: usize, p: &Param, ppm_sc: u16) -> Value<'a> {
+        // A successful exec's path memory is gone at exit; the new image's is known.
+        if p.name == "filename" && matches!(self.rec.hdr.nr, nr::EXECVE | nr::EXECVEAT) {
+            if let Some(ArgValue::Path(path)) = arg_named(self.rec.hdr.nr, self.ev, "filename") {
+                return Value::Str(path);
+            }
+            let exe = self
+                .procs
+                .process(self.rec.hdr.tgid)
+                .map(|p| p.exepath.clone());
+            return Value::Owned(nul_terminated(exe.unwrap_or_default().as_bytes()));
+        }
         if code == event::GENERIC_E {
             return Value::Int(if i == 0 {
                 i64::from(ppm_sc)
@@ -195,6 +225,7 @@ impl<'a> Fill<'_, 'a> {
         let raw = |name: &str| match arg(name) {
             Some(ArgValue::OpenFlags(v) | ArgValue::Hex(v) | ArgValue::UInt(v)) => Some(v),
             Some(ArgValue::Mode(v) | ArgValue::CloneFlags(v)) => Some(v),
+            Some(ArgValue::Int(v)) => Some(v as u64),
             _ => None,
         };
         let syscall = syscall_name(nr);
@@ -230,7 +261,17 @@ impl<'a> Fill<'_, 'a> {
                     return Value::Int(i64::from(if p.name == "fd1" { a } else { b }));
                 }
             }
-            (_, "tuple") => return self.tuple(syscall),
+            (_, "tuple") => {
+                // A refused connect has no connection to describe.
+                let failed = self.rec.hdr.ret < 0 && self.rec.hdr.ret != -EINPROGRESS;
+                if syscall == "connect" && failed {
+                    return Value::Absent;
+                }
+                return self.tuple(syscall);
+            }
+            ("fcntl", "cmd") => {
+                return Value::Int(i64::from(ppm_flags::fcntl_cmd(raw("cmd").unwrap_or(0))));
+            }
             _ => {}
         }
         let value = arg(p.name).or_else(|| alias(syscall, p.name).and_then(arg));
@@ -275,6 +316,8 @@ impl<'a> Fill<'_, 'a> {
             }
             "tid" | "vtid" => Value::Int(i64::from(hdr.tid)),
             "pid" | "vpid" | "pgid" => Value::Int(i64::from(hdr.tgid)),
+            // A thread's creator is (as far as sysdig needs) its process.
+            "ptid" if hdr.tid != hdr.tgid => Value::Int(i64::from(hdr.tgid)),
             "ptid" => Value::Int(i64::from(proc.map_or(0, |p| p.ppid))),
             "cwd" => text(proc.map_or("", |p| p.cwd.as_str())),
             "comm" => text(proc.map_or("", |p| p.comm.as_str())),
@@ -288,10 +331,14 @@ impl<'a> Fill<'_, 'a> {
             "flags" => {
                 let thread = self.procs.thread_tgid(hdr.ret as u32) == Some(hdr.tgid)
                     || (hdr.ret == 0 && hdr.tid != hdr.tgid);
-                let native = if syscall.starts_with("exec") || !thread {
+                let native = if syscall.starts_with("exec") {
                     0
-                } else {
+                } else if thread {
                     ppm_flags::THREAD_CLONE_FLAGS
+                } else if syscall == "vfork" {
+                    ppm_flags::VFORK_CLONE_FLAGS
+                } else {
+                    0
                 };
                 Value::Int(i64::from(ppm_flags::clone_flags(native)))
             }
@@ -299,6 +346,8 @@ impl<'a> Fill<'_, 'a> {
         })
     }
 }
+
+const EINPROGRESS: i64 = 115;
 
 fn syscall_name(nr: u16) -> &'static str {
     SYSCALL_NAMES.get(usize::from(nr)).copied().unwrap_or("")

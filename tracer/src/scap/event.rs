@@ -66,13 +66,33 @@ impl Param {
 #[derive(Debug)]
 pub struct EventInfo {
     pub name: &'static str,
+    /// `EF_*` flags.
+    pub flags: u32,
     pub params: &'static [Param],
 }
 
 impl EventInfo {
-    pub const fn new(name: &'static str, params: &'static [Param]) -> Self {
-        Self { name, params }
+    pub const fn new(name: &'static str, flags: u32, params: &'static [Param]) -> Self {
+        Self {
+            name,
+            flags,
+            params,
+        }
     }
+}
+
+/// `EF_CREATES_FD | EF_USES_FD`: events sysdig resolves an fd for.
+const EF_FD: u32 = 1 | 4;
+
+/// Whether sysdig gives syscall `nr`'s events fd fields: `None` for
+/// syscalls it only knows generically (sdtrace then decides alone).
+pub fn syscall_has_fd(nr: u16) -> Option<bool> {
+    let (enter, exit, _) = syscall_events(nr);
+    if enter == GENERIC_E {
+        return None;
+    }
+    let flags = info(enter)?.flags | info(exit)?.flags;
+    Some(flags & EF_FD != 0)
 }
 
 /// `PPME_GENERIC_E`: a syscall without its own layout (ID, nativeID).
@@ -114,5 +134,9 @@ mod tests {
         assert_eq!(info(GENERIC_E).unwrap().params.len(), 2);
         // newfstatat has no layout of its own in this libscap.
         assert_eq!(syscall_events(262).0, GENERIC_E);
+        assert_eq!(syscall_has_fd(262), None);
+        assert_eq!(syscall_has_fd(0), Some(true)); // read
+        assert_eq!(syscall_has_fd(9), Some(false)); // mmap
+        assert_eq!(syscall_has_fd(257), Some(true)); // openat
     }
 }

@@ -85,6 +85,40 @@ pub fn clone_flags(flags: u64) -> u32 {
 /// calls whose flags sdtrace does not see (fork, vfork, clone3).
 pub const THREAD_CLONE_FLAGS: u64 = 0x0001_0000 | 0x100 | 0x200 | 0x400 | 0x800;
 
+/// fcntl commands are values, not bits: each has a scap number of its own.
+pub fn fcntl_cmd(cmd: u64) -> u8 {
+    match cmd {
+        0 => 1,     // F_DUPFD
+        1 => 2,     // F_GETFD
+        2 => 3,     // F_SETFD
+        3 => 4,     // F_GETFL
+        4 => 5,     // F_SETFL
+        5 => 6,     // F_GETLK
+        6 => 8,     // F_SETLK
+        7 => 9,     // F_SETLKW
+        8 => 10,    // F_SETOWN
+        9 => 12,    // F_GETOWN
+        10 => 13,   // F_SETSIG
+        11 => 15,   // F_GETSIG
+        15 => 21,   // F_SETOWN_EX
+        16 => 22,   // F_GETOWN_EX
+        36 => 30,   // F_OFD_GETLK
+        37 => 31,   // F_OFD_SETLK
+        38 => 32,   // F_OFD_SETLKW
+        1024 => 23, // F_SETLEASE
+        1025 => 24, // F_GETLEASE
+        1026 => 27, // F_NOTIFY
+        1029 => 25, // F_CANCELLK
+        1030 => 26, // F_DUPFD_CLOEXEC
+        1031 => 28, // F_SETPIPE_SZ
+        1032 => 29, // F_GETPIPE_SZ
+        _ => 0,     // UNKNOWN
+    }
+}
+
+/// What vfork passes: the child borrows the parent's memory until it execs.
+pub const VFORK_CLONE_FLAGS: u64 = 0x100 | 0x4000;
+
 pub fn mmap_prot(prot: u64) -> u32 {
     map_bits(
         prot,

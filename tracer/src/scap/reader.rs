@@ -46,11 +46,13 @@ pub enum ReadError {
 }
 
 /// One record of the capture, as the kernel wrote it.
-pub enum Item<'a> {
-    /// An event the capture shows.
-    Shown(&'a [u8]),
-    /// A record kept only so the state stays current (the capture was filtered).
-    Context(&'a [u8]),
+pub struct Item<'a> {
+    pub bytes: &'a [u8],
+    /// An event the capture shows; otherwise a record kept only so the
+    /// state stays current (the capture was filtered).
+    pub shown: bool,
+    /// Internal events read since the previous record: sysdig numbers them.
+    pub internal_events: u64,
 }
 
 pub struct ScapReader {
@@ -63,6 +65,8 @@ pub struct ScapReader {
     items: Items,
     /// Offset of the event block the current items came from.
     item_offset: u64,
+    /// Events read that only carry sdtrace's data, since last taken.
+    internal_events: u64,
 }
 
 impl ScapReader {
@@ -112,6 +116,7 @@ impl ScapReader {
                         records: 0,
                         items: Items::default(),
                         item_offset: 0,
+                        internal_events: 0,
                     });
                 }
                 (SDTRACE_STATE | EVENT_V2, _) => {
@@ -156,6 +161,9 @@ impl ScapReader {
             };
             if b.ty == EVENT_V2 {
                 self.item_offset = b.offset;
+                if event_code(b.body) == Some(event::CARRIER) {
+                    self.internal_events += 1;
+                }
                 let extra = extra_params(b.body).ok_or(ReadError::Event(b.offset))?;
                 for chunk in extra {
                     self.items.feed(chunk);
@@ -163,11 +171,12 @@ impl ScapReader {
             }
         };
         self.records += 1;
-        let (_, body) = self.items.last().expect("just read");
-        Ok(Some(if kind == sidecar::SHOWN {
-            Item::Shown(body)
-        } else {
-            Item::Context(body)
+        let internal_events = std::mem::take(&mut self.internal_events);
+        let (_, bytes) = self.items.last().expect("just read");
+        Ok(Some(Item {
+            bytes,
+            shown: kind == sidecar::SHOWN,
+            internal_events,
         }))
     }
 }
@@ -177,10 +186,15 @@ fn trim_padding(body: &[u8]) -> &[u8] {
     &body[..end]
 }
 
+// An event block body: cpu u16, ts u64, tid u64, len u32, type u16,
+// nparams u32, then a u16 length per parameter, then the parameters.
+fn event_code(body: &[u8]) -> Option<u16> {
+    Some(u16::from_le_bytes(body.get(22..24)?.try_into().ok()?))
+}
+
 /// The parameters of an event block past its table layout.
 fn extra_params(body: &[u8]) -> Option<Vec<&[u8]>> {
-    // cpu u16, ts u64, tid u64, len u32, type u16, nparams u32, then u16 lengths.
-    let code = u16::from_le_bytes(body.get(22..24)?.try_into().ok()?);
+    let code = event_code(body)?;
     let nparams = u32::from_le_bytes(body.get(24..28)?.try_into().ok()?) as usize;
     let known = event::info(code)?.params.len();
     let lens = body.get(28..28 + 2 * nparams)?;

@@ -6,342 +6,342 @@ use super::event::{EventInfo, Param};
 
 #[rustfmt::skip]
 pub static EVENTS: [EventInfo; 336] = [
-    EventInfo::new("syscall", &[Param::new("ID", 18), Param::new("nativeID", 6)]), // 0
-    EventInfo::new("syscall", &[Param::new("ID", 18)]), // 1
-    EventInfo::new("open", &[Param::new("name", 17), Param::new("flags", 30), Param::new("mode", 7)]), // 2
-    EventInfo::new("open", &[Param::new("fd", 14), Param::new("name", 17), Param::new("flags", 30), Param::new("mode", 7), Param::new("dev", 7)]), // 3
-    EventInfo::new("close", &[Param::new("fd", 14)]), // 4
-    EventInfo::new("close", &[Param::new("res", 11)]), // 5
-    EventInfo::new("read", &[Param::new("fd", 14), Param::new("size", 7)]), // 6
-    EventInfo::new("read", &[Param::new("res", 11), Param::new("data", 10)]), // 7
-    EventInfo::new("write", &[Param::new("fd", 14), Param::new("size", 7)]), // 8
-    EventInfo::new("write", &[Param::new("res", 11), Param::new("data", 10)]), // 9
-    EventInfo::new("brk", &[Param::new("size", 7)]), // 10
-    EventInfo::new("brk", &[Param::new("res", 8)]), // 11
-    EventInfo::new("execve", &[]), // 12
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8)]), // 13
-    EventInfo::new("clone", &[]), // 14
-    EventInfo::new("clone", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 15
-    EventInfo::new("procexit", &[]), // 16
-    EventInfo::new("NA1", &[]), // 17
-    EventInfo::new("socket", &[Param::new("domain", 30), Param::new("type", 7), Param::new("proto", 7)]), // 18
-    EventInfo::new("socket", &[Param::new("fd", 14)]), // 19
-    EventInfo::new("bind", &[Param::new("fd", 14)]), // 20
-    EventInfo::new("bind", &[Param::new("res", 11), Param::new("addr", 12)]), // 21
-    EventInfo::new("connect", &[Param::new("fd", 14), Param::new("addr", 12)]), // 22
-    EventInfo::new("connect", &[Param::new("res", 11), Param::new("tuple", 13)]), // 23
-    EventInfo::new("listen", &[Param::new("fd", 14), Param::new("backlog", 7)]), // 24
-    EventInfo::new("listen", &[Param::new("res", 11)]), // 25
-    EventInfo::new("accept", &[]), // 26
-    EventInfo::new("accept", &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5)]), // 27
-    EventInfo::new("send", &[Param::new("fd", 14), Param::new("size", 7)]), // 28
-    EventInfo::new("send", &[Param::new("res", 11), Param::new("data", 10)]), // 29
-    EventInfo::new("sendto", &[Param::new("fd", 14), Param::new("size", 7), Param::new("tuple", 13)]), // 30
-    EventInfo::new("sendto", &[Param::new("res", 11), Param::new("data", 10)]), // 31
-    EventInfo::new("recv", &[Param::new("fd", 14), Param::new("size", 7)]), // 32
-    EventInfo::new("recv", &[Param::new("res", 11), Param::new("data", 10)]), // 33
-    EventInfo::new("recvfrom", &[Param::new("fd", 14), Param::new("size", 7)]), // 34
-    EventInfo::new("recvfrom", &[Param::new("res", 11), Param::new("data", 10), Param::new("tuple", 13)]), // 35
-    EventInfo::new("shutdown", &[Param::new("fd", 14), Param::new("how", 28)]), // 36
-    EventInfo::new("shutdown", &[Param::new("res", 11)]), // 37
-    EventInfo::new("getsockname", &[]), // 38
-    EventInfo::new("getsockname", &[]), // 39
-    EventInfo::new("getpeername", &[]), // 40
-    EventInfo::new("getpeername", &[]), // 41
-    EventInfo::new("socketpair", &[Param::new("domain", 30), Param::new("type", 7), Param::new("proto", 7)]), // 42
-    EventInfo::new("socketpair", &[Param::new("res", 11), Param::new("fd1", 14), Param::new("fd2", 14), Param::new("source", 8), Param::new("peer", 8)]), // 43
-    EventInfo::new("setsockopt", &[]), // 44
-    EventInfo::new("setsockopt", &[Param::new("res", 11), Param::new("fd", 14), Param::new("level", 28), Param::new("optname", 28), Param::new("val", 27), Param::new("optlen", 7)]), // 45
-    EventInfo::new("getsockopt", &[]), // 46
-    EventInfo::new("getsockopt", &[Param::new("res", 11), Param::new("fd", 14), Param::new("level", 28), Param::new("optname", 28), Param::new("val", 27), Param::new("optlen", 7)]), // 47
-    EventInfo::new("sendmsg", &[Param::new("fd", 14), Param::new("size", 7), Param::new("tuple", 13)]), // 48
-    EventInfo::new("sendmsg", &[Param::new("res", 11), Param::new("data", 10)]), // 49
-    EventInfo::new("sendmmsg", &[]), // 50
-    EventInfo::new("sendmmsg", &[]), // 51
-    EventInfo::new("recvmsg", &[Param::new("fd", 14)]), // 52
-    EventInfo::new("recvmsg", &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10), Param::new("tuple", 13)]), // 53
-    EventInfo::new("recvmmsg", &[]), // 54
-    EventInfo::new("recvmmsg", &[]), // 55
-    EventInfo::new("accept", &[Param::new("flags", 3)]), // 56
-    EventInfo::new("accept", &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5)]), // 57
-    EventInfo::new("creat", &[Param::new("name", 17), Param::new("mode", 7)]), // 58
-    EventInfo::new("creat", &[Param::new("fd", 14), Param::new("name", 17), Param::new("mode", 7), Param::new("dev", 7)]), // 59
-    EventInfo::new("pipe", &[]), // 60
-    EventInfo::new("pipe", &[Param::new("res", 11), Param::new("fd1", 14), Param::new("fd2", 14), Param::new("ino", 8)]), // 61
-    EventInfo::new("eventfd", &[Param::new("initval", 8), Param::new("flags", 30)]), // 62
-    EventInfo::new("eventfd", &[Param::new("res", 14)]), // 63
-    EventInfo::new("futex", &[Param::new("addr", 8), Param::new("op", 29), Param::new("val", 8)]), // 64
-    EventInfo::new("futex", &[Param::new("res", 11)]), // 65
-    EventInfo::new("stat", &[]), // 66
-    EventInfo::new("stat", &[Param::new("res", 11), Param::new("path", 17)]), // 67
-    EventInfo::new("lstat", &[]), // 68
-    EventInfo::new("lstat", &[Param::new("res", 11), Param::new("path", 17)]), // 69
-    EventInfo::new("fstat", &[Param::new("fd", 14)]), // 70
-    EventInfo::new("fstat", &[Param::new("res", 11)]), // 71
-    EventInfo::new("stat64", &[]), // 72
-    EventInfo::new("stat64", &[Param::new("res", 11), Param::new("path", 17)]), // 73
-    EventInfo::new("lstat64", &[]), // 74
-    EventInfo::new("lstat64", &[Param::new("res", 11), Param::new("path", 17)]), // 75
-    EventInfo::new("fstat64", &[Param::new("fd", 14)]), // 76
-    EventInfo::new("fstat64", &[Param::new("res", 11)]), // 77
-    EventInfo::new("epoll_wait", &[Param::new("maxevents", 11)]), // 78
-    EventInfo::new("epoll_wait", &[Param::new("res", 11)]), // 79
-    EventInfo::new("poll", &[Param::new("fds", 16), Param::new("timeout", 4)]), // 80
-    EventInfo::new("poll", &[Param::new("res", 11), Param::new("fds", 16)]), // 81
-    EventInfo::new("select", &[]), // 82
-    EventInfo::new("select", &[Param::new("res", 11)]), // 83
-    EventInfo::new("select", &[]), // 84
-    EventInfo::new("select", &[Param::new("res", 11)]), // 85
-    EventInfo::new("lseek", &[Param::new("fd", 14), Param::new("offset", 8), Param::new("whence", 28)]), // 86
-    EventInfo::new("lseek", &[Param::new("res", 11)]), // 87
-    EventInfo::new("llseek", &[Param::new("fd", 14), Param::new("offset", 8), Param::new("whence", 28)]), // 88
-    EventInfo::new("llseek", &[Param::new("res", 11)]), // 89
-    EventInfo::new("ioctl", &[Param::new("fd", 14), Param::new("request", 8)]), // 90
-    EventInfo::new("ioctl", &[Param::new("res", 11)]), // 91
-    EventInfo::new("getcwd", &[]), // 92
-    EventInfo::new("getcwd", &[Param::new("res", 11), Param::new("path", 9)]), // 93
-    EventInfo::new("chdir", &[]), // 94
-    EventInfo::new("chdir", &[Param::new("res", 11), Param::new("path", 9)]), // 95
-    EventInfo::new("fchdir", &[Param::new("fd", 14)]), // 96
-    EventInfo::new("fchdir", &[Param::new("res", 11)]), // 97
-    EventInfo::new("mkdir", &[Param::new("path", 17), Param::new("mode", 7)]), // 98
-    EventInfo::new("mkdir", &[Param::new("res", 11)]), // 99
-    EventInfo::new("rmdir", &[Param::new("path", 17)]), // 100
-    EventInfo::new("rmdir", &[Param::new("res", 11)]), // 101
-    EventInfo::new("openat", &[Param::new("dirfd", 14), Param::new("name", 9), Param::new("flags", 30), Param::new("mode", 7)]), // 102
-    EventInfo::new("openat", &[Param::new("fd", 14)]), // 103
-    EventInfo::new("link", &[Param::new("oldpath", 17), Param::new("newpath", 17)]), // 104
-    EventInfo::new("link", &[Param::new("res", 11)]), // 105
-    EventInfo::new("linkat", &[Param::new("olddir", 14), Param::new("oldpath", 9), Param::new("newdir", 14), Param::new("newpath", 9)]), // 106
-    EventInfo::new("linkat", &[Param::new("res", 11)]), // 107
-    EventInfo::new("unlink", &[Param::new("path", 17)]), // 108
-    EventInfo::new("unlink", &[Param::new("res", 11)]), // 109
-    EventInfo::new("unlinkat", &[Param::new("dirfd", 14), Param::new("name", 9)]), // 110
-    EventInfo::new("unlinkat", &[Param::new("res", 11)]), // 111
-    EventInfo::new("pread", &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 112
-    EventInfo::new("pread", &[Param::new("res", 11), Param::new("data", 10)]), // 113
-    EventInfo::new("pwrite", &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 114
-    EventInfo::new("pwrite", &[Param::new("res", 11), Param::new("data", 10)]), // 115
-    EventInfo::new("readv", &[Param::new("fd", 14)]), // 116
-    EventInfo::new("readv", &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10)]), // 117
-    EventInfo::new("writev", &[Param::new("fd", 14), Param::new("size", 7)]), // 118
-    EventInfo::new("writev", &[Param::new("res", 11), Param::new("data", 10)]), // 119
-    EventInfo::new("preadv", &[Param::new("fd", 14), Param::new("pos", 8)]), // 120
-    EventInfo::new("preadv", &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10)]), // 121
-    EventInfo::new("pwritev", &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 122
-    EventInfo::new("pwritev", &[Param::new("res", 11), Param::new("data", 10)]), // 123
-    EventInfo::new("dup", &[Param::new("fd", 14)]), // 124
-    EventInfo::new("dup", &[Param::new("res", 14)]), // 125
-    EventInfo::new("signalfd", &[Param::new("fd", 14), Param::new("mask", 7), Param::new("flags", 28)]), // 126
-    EventInfo::new("signalfd", &[Param::new("res", 14)]), // 127
-    EventInfo::new("kill", &[Param::new("pid", 15), Param::new("sig", 19)]), // 128
-    EventInfo::new("kill", &[Param::new("res", 11)]), // 129
-    EventInfo::new("tkill", &[Param::new("tid", 15), Param::new("sig", 19)]), // 130
-    EventInfo::new("tkill", &[Param::new("res", 11)]), // 131
-    EventInfo::new("tgkill", &[Param::new("pid", 15), Param::new("tid", 15), Param::new("sig", 19)]), // 132
-    EventInfo::new("tgkill", &[Param::new("res", 11)]), // 133
-    EventInfo::new("nanosleep", &[Param::new("interval", 20)]), // 134
-    EventInfo::new("nanosleep", &[Param::new("res", 11)]), // 135
-    EventInfo::new("timerfd_create", &[Param::new("clockid", 5), Param::new("flags", 28)]), // 136
-    EventInfo::new("timerfd_create", &[Param::new("res", 14)]), // 137
-    EventInfo::new("inotify_init", &[Param::new("flags", 28)]), // 138
-    EventInfo::new("inotify_init", &[Param::new("res", 14)]), // 139
-    EventInfo::new("getrlimit", &[Param::new("resource", 28)]), // 140
-    EventInfo::new("getrlimit", &[Param::new("res", 11), Param::new("cur", 4), Param::new("max", 4)]), // 141
-    EventInfo::new("setrlimit", &[Param::new("resource", 28)]), // 142
-    EventInfo::new("setrlimit", &[Param::new("res", 11), Param::new("cur", 4), Param::new("max", 4)]), // 143
-    EventInfo::new("prlimit", &[Param::new("pid", 15), Param::new("resource", 28)]), // 144
-    EventInfo::new("prlimit", &[Param::new("res", 11), Param::new("newcur", 4), Param::new("newmax", 4), Param::new("oldcur", 4), Param::new("oldmax", 4)]), // 145
-    EventInfo::new("switch", &[Param::new("next", 15)]), // 146
-    EventInfo::new("NA2", &[]), // 147
-    EventInfo::new("drop", &[Param::new("ratio", 7)]), // 148
-    EventInfo::new("drop", &[Param::new("ratio", 7)]), // 149
-    EventInfo::new("fcntl", &[Param::new("fd", 14), Param::new("cmd", 28)]), // 150
-    EventInfo::new("fcntl", &[Param::new("res", 14)]), // 151
-    EventInfo::new("switch", &[Param::new("next", 15), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 152
-    EventInfo::new("NA2", &[]), // 153
-    EventInfo::new("execve", &[]), // 154
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 155
-    EventInfo::new("clone", &[]), // 156
-    EventInfo::new("clone", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 157
-    EventInfo::new("brk", &[Param::new("addr", 8)]), // 158
-    EventInfo::new("brk", &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 159
-    EventInfo::new("mmap", &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30), Param::new("flags", 30), Param::new("fd", 14), Param::new("offset", 8)]), // 160
-    EventInfo::new("mmap", &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 161
-    EventInfo::new("mmap2", &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30), Param::new("flags", 30), Param::new("fd", 14), Param::new("pgoffset", 8)]), // 162
-    EventInfo::new("mmap2", &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 163
-    EventInfo::new("munmap", &[Param::new("addr", 8), Param::new("length", 8)]), // 164
-    EventInfo::new("munmap", &[Param::new("res", 11), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 165
-    EventInfo::new("splice", &[Param::new("fd_in", 14), Param::new("fd_out", 14), Param::new("size", 8), Param::new("flags", 30)]), // 166
-    EventInfo::new("splice", &[Param::new("res", 11)]), // 167
-    EventInfo::new("ptrace", &[Param::new("request", 29), Param::new("pid", 15)]), // 168
-    EventInfo::new("ptrace", &[Param::new("res", 11), Param::new("addr", 27), Param::new("data", 27)]), // 169
-    EventInfo::new("ioctl", &[Param::new("fd", 14), Param::new("request", 8), Param::new("argument", 8)]), // 170
-    EventInfo::new("ioctl", &[Param::new("res", 11)]), // 171
-    EventInfo::new("execve", &[]), // 172
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("env", 10)]), // 173
-    EventInfo::new("rename", &[]), // 174
-    EventInfo::new("rename", &[Param::new("res", 11), Param::new("oldpath", 17), Param::new("newpath", 17)]), // 175
-    EventInfo::new("renameat", &[]), // 176
-    EventInfo::new("renameat", &[Param::new("res", 11), Param::new("olddirfd", 14), Param::new("oldpath", 43), Param::new("newdirfd", 14), Param::new("newpath", 43)]), // 177
-    EventInfo::new("symlink", &[]), // 178
-    EventInfo::new("symlink", &[Param::new("res", 11), Param::new("target", 9), Param::new("linkpath", 17)]), // 179
-    EventInfo::new("symlinkat", &[]), // 180
-    EventInfo::new("symlinkat", &[Param::new("res", 11), Param::new("target", 9), Param::new("linkdirfd", 14), Param::new("linkpath", 43)]), // 181
-    EventInfo::new("fork", &[]), // 182
-    EventInfo::new("fork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 183
-    EventInfo::new("vfork", &[]), // 184
-    EventInfo::new("vfork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 185
-    EventInfo::new("procexit", &[Param::new("status", 11), Param::new("ret", 11), Param::new("sig", 19), Param::new("core", 5)]), // 186
-    EventInfo::new("NA1", &[]), // 187
-    EventInfo::new("sendfile", &[Param::new("out_fd", 14), Param::new("in_fd", 14), Param::new("offset", 8), Param::new("size", 8)]), // 188
-    EventInfo::new("sendfile", &[Param::new("res", 11), Param::new("offset", 8)]), // 189
-    EventInfo::new("quotactl", &[Param::new("cmd", 29), Param::new("type", 28), Param::new("id", 7), Param::new("quota_fmt", 28)]), // 190
-    EventInfo::new("quotactl", &[Param::new("res", 11), Param::new("special", 9), Param::new("quotafilepath", 9), Param::new("dqb_bhardlimit", 8), Param::new("dqb_bsoftlimit", 8), Param::new("dqb_curspace", 8), Param::new("dqb_ihardlimit", 8), Param::new("dqb_isoftlimit", 8), Param::new("dqb_btime", 20), Param::new("dqb_itime", 20), Param::new("dqi_bgrace", 20), Param::new("dqi_igrace", 20), Param::new("dqi_flags", 28), Param::new("quota_fmt_out", 28)]), // 191
-    EventInfo::new("setresuid", &[Param::new("ruid", 31), Param::new("euid", 31), Param::new("suid", 31)]), // 192
-    EventInfo::new("setresuid", &[Param::new("res", 11)]), // 193
-    EventInfo::new("setresgid", &[Param::new("rgid", 32), Param::new("egid", 32), Param::new("sgid", 32)]), // 194
-    EventInfo::new("setresgid", &[Param::new("res", 11)]), // 195
-    EventInfo::new("sysdigevent", &[Param::new("event_type", 7), Param::new("event_data", 8)]), // 196
-    EventInfo::new("sysdigevent", &[]), // 197
-    EventInfo::new("setuid", &[Param::new("uid", 31)]), // 198
-    EventInfo::new("setuid", &[Param::new("res", 11)]), // 199
-    EventInfo::new("setgid", &[Param::new("gid", 32)]), // 200
-    EventInfo::new("setgid", &[Param::new("res", 11)]), // 201
-    EventInfo::new("getuid", &[]), // 202
-    EventInfo::new("getuid", &[Param::new("uid", 31)]), // 203
-    EventInfo::new("geteuid", &[]), // 204
-    EventInfo::new("geteuid", &[Param::new("euid", 31)]), // 205
-    EventInfo::new("getgid", &[]), // 206
-    EventInfo::new("getgid", &[Param::new("gid", 32)]), // 207
-    EventInfo::new("getegid", &[]), // 208
-    EventInfo::new("getegid", &[Param::new("egid", 32)]), // 209
-    EventInfo::new("getresuid", &[]), // 210
-    EventInfo::new("getresuid", &[Param::new("res", 11), Param::new("ruid", 31), Param::new("euid", 31), Param::new("suid", 31)]), // 211
-    EventInfo::new("getresgid", &[]), // 212
-    EventInfo::new("getresgid", &[Param::new("res", 11), Param::new("rgid", 32), Param::new("egid", 32), Param::new("sgid", 32)]), // 213
-    EventInfo::new("execve", &[]), // 214
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("env", 10)]), // 215
-    EventInfo::new("clone", &[]), // 216
-    EventInfo::new("clone", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 217
-    EventInfo::new("fork", &[]), // 218
-    EventInfo::new("fork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 219
-    EventInfo::new("vfork", &[]), // 220
-    EventInfo::new("vfork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 221
-    EventInfo::new("clone", &[]), // 222
-    EventInfo::new("clone", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 223
-    EventInfo::new("fork", &[]), // 224
-    EventInfo::new("fork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 225
-    EventInfo::new("vfork", &[]), // 226
-    EventInfo::new("vfork", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 227
-    EventInfo::new("container", &[Param::new("id", 9), Param::new("type", 7), Param::new("name", 9), Param::new("image", 9)]), // 228
-    EventInfo::new("container", &[]), // 229
-    EventInfo::new("execve", &[]), // 230
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10)]), // 231
-    EventInfo::new("signaldeliver", &[Param::new("spid", 15), Param::new("dpid", 15), Param::new("sig", 19)]), // 232
-    EventInfo::new("signaldeliver", &[]), // 233
-    EventInfo::new("procinfo", &[Param::new("cpu_usr", 8), Param::new("cpu_sys", 8)]), // 234
-    EventInfo::new("NA2", &[]), // 235
-    EventInfo::new("getdents", &[Param::new("fd", 14)]), // 236
-    EventInfo::new("getdents", &[Param::new("res", 11)]), // 237
-    EventInfo::new("getdents64", &[Param::new("fd", 14)]), // 238
-    EventInfo::new("getdents64", &[Param::new("res", 11)]), // 239
-    EventInfo::new("setns", &[Param::new("fd", 14), Param::new("nstype", 30)]), // 240
-    EventInfo::new("setns", &[Param::new("res", 11)]), // 241
-    EventInfo::new("flock", &[Param::new("fd", 14), Param::new("operation", 30)]), // 242
-    EventInfo::new("flock", &[Param::new("res", 11)]), // 243
-    EventInfo::new("cpu_hotplug", &[Param::new("cpu", 7), Param::new("action", 7)]), // 244
-    EventInfo::new("NA2", &[]), // 245
-    EventInfo::new("accept", &[]), // 246
-    EventInfo::new("accept", &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5), Param::new("queuelen", 7), Param::new("queuemax", 7)]), // 247
-    EventInfo::new("accept", &[Param::new("flags", 3)]), // 248
-    EventInfo::new("accept", &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5), Param::new("queuelen", 7), Param::new("queuemax", 7)]), // 249
-    EventInfo::new("semop", &[Param::new("semid", 3)]), // 250
-    EventInfo::new("semop", &[Param::new("res", 11), Param::new("nsops", 7), Param::new("sem_num_0", 6), Param::new("sem_op_0", 2), Param::new("sem_flg_0", 29), Param::new("sem_num_1", 6), Param::new("sem_op_1", 2), Param::new("sem_flg_1", 29)]), // 251
-    EventInfo::new("semctl", &[Param::new("semid", 3), Param::new("semnum", 3), Param::new("cmd", 29), Param::new("val", 3)]), // 252
-    EventInfo::new("semctl", &[Param::new("res", 11)]), // 253
-    EventInfo::new("ppoll", &[Param::new("fds", 16), Param::new("timeout", 20), Param::new("sigmask", 34)]), // 254
-    EventInfo::new("ppoll", &[Param::new("res", 11), Param::new("fds", 16)]), // 255
-    EventInfo::new("mount", &[Param::new("flags", 30)]), // 256
-    EventInfo::new("mount", &[Param::new("res", 11), Param::new("dev", 9), Param::new("dir", 17), Param::new("type", 9)]), // 257
-    EventInfo::new("umount", &[Param::new("flags", 30)]), // 258
-    EventInfo::new("umount", &[Param::new("res", 11), Param::new("name", 17)]), // 259
-    EventInfo::new("k8s", &[Param::new("json", 9)]), // 260
-    EventInfo::new("NA3", &[]), // 261
-    EventInfo::new("semget", &[Param::new("key", 3), Param::new("nsems", 3), Param::new("semflg", 30)]), // 262
-    EventInfo::new("semget", &[Param::new("res", 11)]), // 263
-    EventInfo::new("access", &[Param::new("mode", 30)]), // 264
-    EventInfo::new("access", &[Param::new("res", 11), Param::new("name", 17)]), // 265
-    EventInfo::new("chroot", &[]), // 266
-    EventInfo::new("chroot", &[Param::new("res", 11), Param::new("path", 17)]), // 267
-    EventInfo::new("tracer", &[Param::new("id", 4), Param::new("tags", 35), Param::new("args", 36)]), // 268
-    EventInfo::new("tracer", &[Param::new("id", 4), Param::new("tags", 35), Param::new("args", 36)]), // 269
-    EventInfo::new("mesos", &[Param::new("json", 9)]), // 270
-    EventInfo::new("NA4", &[]), // 271
-    EventInfo::new("container", &[Param::new("json", 9)]), // 272
-    EventInfo::new("container", &[]), // 273
-    EventInfo::new("setsid", &[]), // 274
-    EventInfo::new("setsid", &[Param::new("res", 15)]), // 275
-    EventInfo::new("mkdir", &[Param::new("mode", 7)]), // 276
-    EventInfo::new("mkdir", &[Param::new("res", 11), Param::new("path", 17)]), // 277
-    EventInfo::new("rmdir", &[]), // 278
-    EventInfo::new("rmdir", &[Param::new("res", 11), Param::new("path", 17)]), // 279
-    EventInfo::new("notification", &[Param::new("id", 9), Param::new("desc", 9)]), // 280
-    EventInfo::new("NA4", &[]), // 281
-    EventInfo::new("execve", &[]), // 282
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3)]), // 283
-    EventInfo::new("unshare", &[Param::new("flags", 30)]), // 284
-    EventInfo::new("unshare", &[Param::new("res", 11)]), // 285
-    EventInfo::new("infra", &[Param::new("source", 9), Param::new("name", 9), Param::new("description", 9), Param::new("scope", 9)]), // 286
-    EventInfo::new("NA4", &[]), // 287
-    EventInfo::new("execve", &[Param::new("filename", 17)]), // 288
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3)]), // 289
-    EventInfo::new("page_fault", &[Param::new("addr", 8), Param::new("ip", 8), Param::new("error", 30)]), // 290
-    EventInfo::new("NA5", &[]), // 291
-    EventInfo::new("execve", &[Param::new("filename", 17)]), // 292
-    EventInfo::new("execve", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3), Param::new("pgid", 15), Param::new("loginuid", 3), Param::new("flags", 30)]), // 293
-    EventInfo::new("setpgid", &[Param::new("pid", 15), Param::new("pgid", 15)]), // 294
-    EventInfo::new("setpgid", &[Param::new("res", 15)]), // 295
-    EventInfo::new("bpf", &[Param::new("cmd", 4)]), // 296
-    EventInfo::new("bpf", &[Param::new("res_or_fd", 27)]), // 297
-    EventInfo::new("seccomp", &[Param::new("op", 8)]), // 298
-    EventInfo::new("seccomp", &[Param::new("res", 11)]), // 299
-    EventInfo::new("unlink", &[]), // 300
-    EventInfo::new("unlink", &[Param::new("res", 11), Param::new("path", 17)]), // 301
-    EventInfo::new("unlinkat", &[]), // 302
-    EventInfo::new("unlinkat", &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30)]), // 303
-    EventInfo::new("mkdirat", &[]), // 304
-    EventInfo::new("mkdirat", &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("path", 43), Param::new("mode", 7)]), // 305
-    EventInfo::new("openat", &[Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7)]), // 306
-    EventInfo::new("openat", &[Param::new("fd", 14), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("dev", 7)]), // 307
-    EventInfo::new("link", &[]), // 308
-    EventInfo::new("link", &[Param::new("res", 11), Param::new("oldpath", 17), Param::new("newpath", 17)]), // 309
-    EventInfo::new("linkat", &[]), // 310
-    EventInfo::new("linkat", &[Param::new("res", 11), Param::new("olddir", 14), Param::new("oldpath", 43), Param::new("newdir", 14), Param::new("newpath", 43), Param::new("flags", 30)]), // 311
-    EventInfo::new("fchmodat", &[]), // 312
-    EventInfo::new("fchmodat", &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("filename", 43), Param::new("mode", 42)]), // 313
-    EventInfo::new("chmod", &[]), // 314
-    EventInfo::new("chmod", &[Param::new("res", 11), Param::new("filename", 17), Param::new("mode", 42)]), // 315
-    EventInfo::new("fchmod", &[]), // 316
-    EventInfo::new("fchmod", &[Param::new("res", 11), Param::new("fd", 14), Param::new("mode", 42)]), // 317
-    EventInfo::new("renameat2", &[]), // 318
-    EventInfo::new("renameat2", &[Param::new("res", 11), Param::new("olddirfd", 14), Param::new("oldpath", 43), Param::new("newdirfd", 14), Param::new("newpath", 43), Param::new("flags", 30)]), // 319
-    EventInfo::new("userfaultfd", &[]), // 320
-    EventInfo::new("userfaultfd", &[Param::new("res", 11), Param::new("flags", 30)]), // 321
-    EventInfo::new("pluginevent", &[Param::new("plugin ID", 7), Param::new("event_data", 10)]), // 322
-    EventInfo::new("pluginevent", &[]), // 323
-    EventInfo::new("container", &[Param::new("json", 9)]), // 324
-    EventInfo::new("container", &[]), // 325
-    EventInfo::new("openat2", &[Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("resolve", 30)]), // 326
-    EventInfo::new("openat2", &[Param::new("fd", 14), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("resolve", 30)]), // 327
-    EventInfo::new("mprotect", &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30)]), // 328
-    EventInfo::new("mprotect", &[Param::new("res", 11)]), // 329
-    EventInfo::new("execveat", &[Param::new("dirfd", 14), Param::new("pathname", 43), Param::new("flags", 30)]), // 330
-    EventInfo::new("execveat", &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3), Param::new("pgid", 15), Param::new("loginuid", 3), Param::new("flags", 30)]), // 331
-    EventInfo::new("copy_file_range", &[Param::new("fdin", 14), Param::new("offin", 8), Param::new("len", 8)]), // 332
-    EventInfo::new("copy_file_range", &[Param::new("res", 11), Param::new("fdout", 14), Param::new("offout", 8)]), // 333
-    EventInfo::new("clone3", &[]), // 334
-    EventInfo::new("clone3", &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 335
+    EventInfo::new("syscall", 0, &[Param::new("ID", 18), Param::new("nativeID", 6)]), // 0
+    EventInfo::new("syscall", 0, &[Param::new("ID", 18)]), // 1
+    EventInfo::new("open", 33, &[Param::new("name", 17), Param::new("flags", 30), Param::new("mode", 7)]), // 2
+    EventInfo::new("open", 33, &[Param::new("fd", 14), Param::new("name", 17), Param::new("flags", 30), Param::new("mode", 7), Param::new("dev", 7)]), // 3
+    EventInfo::new("close", 1062, &[Param::new("fd", 14)]), // 4
+    EventInfo::new("close", 1062, &[Param::new("res", 11)]), // 5
+    EventInfo::new("read", 1036, &[Param::new("fd", 14), Param::new("size", 7)]), // 6
+    EventInfo::new("read", 1036, &[Param::new("res", 11), Param::new("data", 10)]), // 7
+    EventInfo::new("write", 1044, &[Param::new("fd", 14), Param::new("size", 7)]), // 8
+    EventInfo::new("write", 1044, &[Param::new("res", 11), Param::new("data", 10)]), // 9
+    EventInfo::new("brk", 512, &[Param::new("size", 7)]), // 10
+    EventInfo::new("brk", 512, &[Param::new("res", 8)]), // 11
+    EventInfo::new("execve", 544, &[]), // 12
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8)]), // 13
+    EventInfo::new("clone", 544, &[]), // 14
+    EventInfo::new("clone", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 15
+    EventInfo::new("procexit", 544, &[]), // 16
+    EventInfo::new("NA1", 64, &[]), // 17
+    EventInfo::new("socket", 33, &[Param::new("domain", 30), Param::new("type", 7), Param::new("proto", 7)]), // 18
+    EventInfo::new("socket", 33, &[Param::new("fd", 14)]), // 19
+    EventInfo::new("bind", 36, &[Param::new("fd", 14)]), // 20
+    EventInfo::new("bind", 36, &[Param::new("res", 11), Param::new("addr", 12)]), // 21
+    EventInfo::new("connect", 36, &[Param::new("fd", 14), Param::new("addr", 12)]), // 22
+    EventInfo::new("connect", 36, &[Param::new("res", 11), Param::new("tuple", 13)]), // 23
+    EventInfo::new("listen", 4, &[Param::new("fd", 14), Param::new("backlog", 7)]), // 24
+    EventInfo::new("listen", 4, &[Param::new("res", 11)]), // 25
+    EventInfo::new("accept", 545, &[]), // 26
+    EventInfo::new("accept", 545, &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5)]), // 27
+    EventInfo::new("send", 1044, &[Param::new("fd", 14), Param::new("size", 7)]), // 28
+    EventInfo::new("send", 1044, &[Param::new("res", 11), Param::new("data", 10)]), // 29
+    EventInfo::new("sendto", 52, &[Param::new("fd", 14), Param::new("size", 7), Param::new("tuple", 13)]), // 30
+    EventInfo::new("sendto", 52, &[Param::new("res", 11), Param::new("data", 10)]), // 31
+    EventInfo::new("recv", 1036, &[Param::new("fd", 14), Param::new("size", 7)]), // 32
+    EventInfo::new("recv", 1036, &[Param::new("res", 11), Param::new("data", 10)]), // 33
+    EventInfo::new("recvfrom", 44, &[Param::new("fd", 14), Param::new("size", 7)]), // 34
+    EventInfo::new("recvfrom", 44, &[Param::new("res", 11), Param::new("data", 10), Param::new("tuple", 13)]), // 35
+    EventInfo::new("shutdown", 1060, &[Param::new("fd", 14), Param::new("how", 28)]), // 36
+    EventInfo::new("shutdown", 1060, &[Param::new("res", 11)]), // 37
+    EventInfo::new("getsockname", 1024, &[]), // 38
+    EventInfo::new("getsockname", 1024, &[]), // 39
+    EventInfo::new("getpeername", 1024, &[]), // 40
+    EventInfo::new("getpeername", 1024, &[]), // 41
+    EventInfo::new("socketpair", 33, &[Param::new("domain", 30), Param::new("type", 7), Param::new("proto", 7)]), // 42
+    EventInfo::new("socketpair", 33, &[Param::new("res", 11), Param::new("fd1", 14), Param::new("fd2", 14), Param::new("source", 8), Param::new("peer", 8)]), // 43
+    EventInfo::new("setsockopt", 0, &[]), // 44
+    EventInfo::new("setsockopt", 4, &[Param::new("res", 11), Param::new("fd", 14), Param::new("level", 28), Param::new("optname", 28), Param::new("val", 27), Param::new("optlen", 7)]), // 45
+    EventInfo::new("getsockopt", 1056, &[]), // 46
+    EventInfo::new("getsockopt", 1060, &[Param::new("res", 11), Param::new("fd", 14), Param::new("level", 28), Param::new("optname", 28), Param::new("val", 27), Param::new("optlen", 7)]), // 47
+    EventInfo::new("sendmsg", 52, &[Param::new("fd", 14), Param::new("size", 7), Param::new("tuple", 13)]), // 48
+    EventInfo::new("sendmsg", 52, &[Param::new("res", 11), Param::new("data", 10)]), // 49
+    EventInfo::new("sendmmsg", 1024, &[]), // 50
+    EventInfo::new("sendmmsg", 1024, &[]), // 51
+    EventInfo::new("recvmsg", 44, &[Param::new("fd", 14)]), // 52
+    EventInfo::new("recvmsg", 44, &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10), Param::new("tuple", 13)]), // 53
+    EventInfo::new("recvmmsg", 1024, &[]), // 54
+    EventInfo::new("recvmmsg", 1024, &[]), // 55
+    EventInfo::new("accept", 545, &[Param::new("flags", 3)]), // 56
+    EventInfo::new("accept", 545, &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5)]), // 57
+    EventInfo::new("creat", 33, &[Param::new("name", 17), Param::new("mode", 7)]), // 58
+    EventInfo::new("creat", 33, &[Param::new("fd", 14), Param::new("name", 17), Param::new("mode", 7), Param::new("dev", 7)]), // 59
+    EventInfo::new("pipe", 33, &[]), // 60
+    EventInfo::new("pipe", 33, &[Param::new("res", 11), Param::new("fd1", 14), Param::new("fd2", 14), Param::new("ino", 8)]), // 61
+    EventInfo::new("eventfd", 1057, &[Param::new("initval", 8), Param::new("flags", 30)]), // 62
+    EventInfo::new("eventfd", 1057, &[Param::new("res", 14)]), // 63
+    EventInfo::new("futex", 1024, &[Param::new("addr", 8), Param::new("op", 29), Param::new("val", 8)]), // 64
+    EventInfo::new("futex", 1024, &[Param::new("res", 11)]), // 65
+    EventInfo::new("stat", 1024, &[]), // 66
+    EventInfo::new("stat", 1024, &[Param::new("res", 11), Param::new("path", 17)]), // 67
+    EventInfo::new("lstat", 1024, &[]), // 68
+    EventInfo::new("lstat", 1024, &[Param::new("res", 11), Param::new("path", 17)]), // 69
+    EventInfo::new("fstat", 1028, &[Param::new("fd", 14)]), // 70
+    EventInfo::new("fstat", 1028, &[Param::new("res", 11)]), // 71
+    EventInfo::new("stat64", 1024, &[]), // 72
+    EventInfo::new("stat64", 1024, &[Param::new("res", 11), Param::new("path", 17)]), // 73
+    EventInfo::new("lstat64", 1024, &[]), // 74
+    EventInfo::new("lstat64", 1024, &[Param::new("res", 11), Param::new("path", 17)]), // 75
+    EventInfo::new("fstat64", 1028, &[Param::new("fd", 14)]), // 76
+    EventInfo::new("fstat64", 1028, &[Param::new("res", 11)]), // 77
+    EventInfo::new("epoll_wait", 1152, &[Param::new("maxevents", 11)]), // 78
+    EventInfo::new("epoll_wait", 1152, &[Param::new("res", 11)]), // 79
+    EventInfo::new("poll", 1152, &[Param::new("fds", 16), Param::new("timeout", 4)]), // 80
+    EventInfo::new("poll", 1152, &[Param::new("res", 11), Param::new("fds", 16)]), // 81
+    EventInfo::new("select", 1152, &[]), // 82
+    EventInfo::new("select", 1152, &[Param::new("res", 11)]), // 83
+    EventInfo::new("select", 1152, &[]), // 84
+    EventInfo::new("select", 1152, &[Param::new("res", 11)]), // 85
+    EventInfo::new("lseek", 1028, &[Param::new("fd", 14), Param::new("offset", 8), Param::new("whence", 28)]), // 86
+    EventInfo::new("lseek", 1028, &[Param::new("res", 11)]), // 87
+    EventInfo::new("llseek", 1028, &[Param::new("fd", 14), Param::new("offset", 8), Param::new("whence", 28)]), // 88
+    EventInfo::new("llseek", 1028, &[Param::new("res", 11)]), // 89
+    EventInfo::new("ioctl", 516, &[Param::new("fd", 14), Param::new("request", 8)]), // 90
+    EventInfo::new("ioctl", 516, &[Param::new("res", 11)]), // 91
+    EventInfo::new("getcwd", 1024, &[]), // 92
+    EventInfo::new("getcwd", 1024, &[Param::new("res", 11), Param::new("path", 9)]), // 93
+    EventInfo::new("chdir", 32, &[]), // 94
+    EventInfo::new("chdir", 32, &[Param::new("res", 11), Param::new("path", 9)]), // 95
+    EventInfo::new("fchdir", 36, &[Param::new("fd", 14)]), // 96
+    EventInfo::new("fchdir", 36, &[Param::new("res", 11)]), // 97
+    EventInfo::new("mkdir", 0, &[Param::new("path", 17), Param::new("mode", 7)]), // 98
+    EventInfo::new("mkdir", 0, &[Param::new("res", 11)]), // 99
+    EventInfo::new("rmdir", 0, &[Param::new("path", 17)]), // 100
+    EventInfo::new("rmdir", 0, &[Param::new("res", 11)]), // 101
+    EventInfo::new("openat", 545, &[Param::new("dirfd", 14), Param::new("name", 9), Param::new("flags", 30), Param::new("mode", 7)]), // 102
+    EventInfo::new("openat", 545, &[Param::new("fd", 14)]), // 103
+    EventInfo::new("link", 512, &[Param::new("oldpath", 17), Param::new("newpath", 17)]), // 104
+    EventInfo::new("link", 512, &[Param::new("res", 11)]), // 105
+    EventInfo::new("linkat", 512, &[Param::new("olddir", 14), Param::new("oldpath", 9), Param::new("newdir", 14), Param::new("newpath", 9)]), // 106
+    EventInfo::new("linkat", 512, &[Param::new("res", 11)]), // 107
+    EventInfo::new("unlink", 512, &[Param::new("path", 17)]), // 108
+    EventInfo::new("unlink", 512, &[Param::new("res", 11)]), // 109
+    EventInfo::new("unlinkat", 512, &[Param::new("dirfd", 14), Param::new("name", 9)]), // 110
+    EventInfo::new("unlinkat", 512, &[Param::new("res", 11)]), // 111
+    EventInfo::new("pread", 1036, &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 112
+    EventInfo::new("pread", 1036, &[Param::new("res", 11), Param::new("data", 10)]), // 113
+    EventInfo::new("pwrite", 1044, &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 114
+    EventInfo::new("pwrite", 1044, &[Param::new("res", 11), Param::new("data", 10)]), // 115
+    EventInfo::new("readv", 1036, &[Param::new("fd", 14)]), // 116
+    EventInfo::new("readv", 1036, &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10)]), // 117
+    EventInfo::new("writev", 1044, &[Param::new("fd", 14), Param::new("size", 7)]), // 118
+    EventInfo::new("writev", 1044, &[Param::new("res", 11), Param::new("data", 10)]), // 119
+    EventInfo::new("preadv", 1036, &[Param::new("fd", 14), Param::new("pos", 8)]), // 120
+    EventInfo::new("preadv", 1036, &[Param::new("res", 11), Param::new("size", 7), Param::new("data", 10)]), // 121
+    EventInfo::new("pwritev", 1044, &[Param::new("fd", 14), Param::new("size", 7), Param::new("pos", 8)]), // 122
+    EventInfo::new("pwritev", 1044, &[Param::new("res", 11), Param::new("data", 10)]), // 123
+    EventInfo::new("dup", 37, &[Param::new("fd", 14)]), // 124
+    EventInfo::new("dup", 37, &[Param::new("res", 14)]), // 125
+    EventInfo::new("signalfd", 33, &[Param::new("fd", 14), Param::new("mask", 7), Param::new("flags", 28)]), // 126
+    EventInfo::new("signalfd", 33, &[Param::new("res", 14)]), // 127
+    EventInfo::new("kill", 0, &[Param::new("pid", 15), Param::new("sig", 19)]), // 128
+    EventInfo::new("kill", 0, &[Param::new("res", 11)]), // 129
+    EventInfo::new("tkill", 0, &[Param::new("tid", 15), Param::new("sig", 19)]), // 130
+    EventInfo::new("tkill", 0, &[Param::new("res", 11)]), // 131
+    EventInfo::new("tgkill", 0, &[Param::new("pid", 15), Param::new("tid", 15), Param::new("sig", 19)]), // 132
+    EventInfo::new("tgkill", 0, &[Param::new("res", 11)]), // 133
+    EventInfo::new("nanosleep", 1152, &[Param::new("interval", 20)]), // 134
+    EventInfo::new("nanosleep", 1152, &[Param::new("res", 11)]), // 135
+    EventInfo::new("timerfd_create", 1057, &[Param::new("clockid", 5), Param::new("flags", 28)]), // 136
+    EventInfo::new("timerfd_create", 1057, &[Param::new("res", 14)]), // 137
+    EventInfo::new("inotify_init", 33, &[Param::new("flags", 28)]), // 138
+    EventInfo::new("inotify_init", 33, &[Param::new("res", 14)]), // 139
+    EventInfo::new("getrlimit", 1024, &[Param::new("resource", 28)]), // 140
+    EventInfo::new("getrlimit", 1024, &[Param::new("res", 11), Param::new("cur", 4), Param::new("max", 4)]), // 141
+    EventInfo::new("setrlimit", 1024, &[Param::new("resource", 28)]), // 142
+    EventInfo::new("setrlimit", 1024, &[Param::new("res", 11), Param::new("cur", 4), Param::new("max", 4)]), // 143
+    EventInfo::new("prlimit", 0, &[Param::new("pid", 15), Param::new("resource", 28)]), // 144
+    EventInfo::new("prlimit", 0, &[Param::new("res", 11), Param::new("newcur", 4), Param::new("newmax", 4), Param::new("oldcur", 4), Param::new("oldmax", 4)]), // 145
+    EventInfo::new("switch", 1792, &[Param::new("next", 15)]), // 146
+    EventInfo::new("NA2", 832, &[]), // 147
+    EventInfo::new("drop", 256, &[Param::new("ratio", 7)]), // 148
+    EventInfo::new("drop", 256, &[Param::new("ratio", 7)]), // 149
+    EventInfo::new("fcntl", 1060, &[Param::new("fd", 14), Param::new("cmd", 28)]), // 150
+    EventInfo::new("fcntl", 1060, &[Param::new("res", 14)]), // 151
+    EventInfo::new("switch", 1024, &[Param::new("next", 15), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 152
+    EventInfo::new("NA2", 64, &[]), // 153
+    EventInfo::new("execve", 544, &[]), // 154
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 155
+    EventInfo::new("clone", 544, &[]), // 156
+    EventInfo::new("clone", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 157
+    EventInfo::new("brk", 1024, &[Param::new("addr", 8)]), // 158
+    EventInfo::new("brk", 1024, &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 159
+    EventInfo::new("mmap", 1024, &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30), Param::new("flags", 30), Param::new("fd", 14), Param::new("offset", 8)]), // 160
+    EventInfo::new("mmap", 1024, &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 161
+    EventInfo::new("mmap2", 1024, &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30), Param::new("flags", 30), Param::new("fd", 14), Param::new("pgoffset", 8)]), // 162
+    EventInfo::new("mmap2", 1024, &[Param::new("res", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 163
+    EventInfo::new("munmap", 1024, &[Param::new("addr", 8), Param::new("length", 8)]), // 164
+    EventInfo::new("munmap", 1024, &[Param::new("res", 11), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7)]), // 165
+    EventInfo::new("splice", 1028, &[Param::new("fd_in", 14), Param::new("fd_out", 14), Param::new("size", 8), Param::new("flags", 30)]), // 166
+    EventInfo::new("splice", 1028, &[Param::new("res", 11)]), // 167
+    EventInfo::new("ptrace", 0, &[Param::new("request", 29), Param::new("pid", 15)]), // 168
+    EventInfo::new("ptrace", 0, &[Param::new("res", 11), Param::new("addr", 27), Param::new("data", 27)]), // 169
+    EventInfo::new("ioctl", 4, &[Param::new("fd", 14), Param::new("request", 8), Param::new("argument", 8)]), // 170
+    EventInfo::new("ioctl", 4, &[Param::new("res", 11)]), // 171
+    EventInfo::new("execve", 544, &[]), // 172
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("env", 10)]), // 173
+    EventInfo::new("rename", 0, &[]), // 174
+    EventInfo::new("rename", 0, &[Param::new("res", 11), Param::new("oldpath", 17), Param::new("newpath", 17)]), // 175
+    EventInfo::new("renameat", 0, &[]), // 176
+    EventInfo::new("renameat", 0, &[Param::new("res", 11), Param::new("olddirfd", 14), Param::new("oldpath", 43), Param::new("newdirfd", 14), Param::new("newpath", 43)]), // 177
+    EventInfo::new("symlink", 0, &[]), // 178
+    EventInfo::new("symlink", 0, &[Param::new("res", 11), Param::new("target", 9), Param::new("linkpath", 17)]), // 179
+    EventInfo::new("symlinkat", 0, &[]), // 180
+    EventInfo::new("symlinkat", 0, &[Param::new("res", 11), Param::new("target", 9), Param::new("linkdirfd", 14), Param::new("linkpath", 43)]), // 181
+    EventInfo::new("fork", 544, &[]), // 182
+    EventInfo::new("fork", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 183
+    EventInfo::new("vfork", 544, &[]), // 184
+    EventInfo::new("vfork", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 185
+    EventInfo::new("procexit", 32, &[Param::new("status", 11), Param::new("ret", 11), Param::new("sig", 19), Param::new("core", 5)]), // 186
+    EventInfo::new("NA1", 64, &[]), // 187
+    EventInfo::new("sendfile", 1028, &[Param::new("out_fd", 14), Param::new("in_fd", 14), Param::new("offset", 8), Param::new("size", 8)]), // 188
+    EventInfo::new("sendfile", 1028, &[Param::new("res", 11), Param::new("offset", 8)]), // 189
+    EventInfo::new("quotactl", 0, &[Param::new("cmd", 29), Param::new("type", 28), Param::new("id", 7), Param::new("quota_fmt", 28)]), // 190
+    EventInfo::new("quotactl", 0, &[Param::new("res", 11), Param::new("special", 9), Param::new("quotafilepath", 9), Param::new("dqb_bhardlimit", 8), Param::new("dqb_bsoftlimit", 8), Param::new("dqb_curspace", 8), Param::new("dqb_ihardlimit", 8), Param::new("dqb_isoftlimit", 8), Param::new("dqb_btime", 20), Param::new("dqb_itime", 20), Param::new("dqi_bgrace", 20), Param::new("dqi_igrace", 20), Param::new("dqi_flags", 28), Param::new("quota_fmt_out", 28)]), // 191
+    EventInfo::new("setresuid", 32, &[Param::new("ruid", 31), Param::new("euid", 31), Param::new("suid", 31)]), // 192
+    EventInfo::new("setresuid", 32, &[Param::new("res", 11)]), // 193
+    EventInfo::new("setresgid", 32, &[Param::new("rgid", 32), Param::new("egid", 32), Param::new("sgid", 32)]), // 194
+    EventInfo::new("setresgid", 32, &[Param::new("res", 11)]), // 195
+    EventInfo::new("sysdigevent", 256, &[Param::new("event_type", 7), Param::new("event_data", 8)]), // 196
+    EventInfo::new("sysdigevent", 64, &[]), // 197
+    EventInfo::new("setuid", 32, &[Param::new("uid", 31)]), // 198
+    EventInfo::new("setuid", 32, &[Param::new("res", 11)]), // 199
+    EventInfo::new("setgid", 32, &[Param::new("gid", 32)]), // 200
+    EventInfo::new("setgid", 32, &[Param::new("res", 11)]), // 201
+    EventInfo::new("getuid", 1024, &[]), // 202
+    EventInfo::new("getuid", 1024, &[Param::new("uid", 31)]), // 203
+    EventInfo::new("geteuid", 1024, &[]), // 204
+    EventInfo::new("geteuid", 1024, &[Param::new("euid", 31)]), // 205
+    EventInfo::new("getgid", 1024, &[]), // 206
+    EventInfo::new("getgid", 1024, &[Param::new("gid", 32)]), // 207
+    EventInfo::new("getegid", 1024, &[]), // 208
+    EventInfo::new("getegid", 1024, &[Param::new("egid", 32)]), // 209
+    EventInfo::new("getresuid", 1024, &[]), // 210
+    EventInfo::new("getresuid", 1024, &[Param::new("res", 11), Param::new("ruid", 31), Param::new("euid", 31), Param::new("suid", 31)]), // 211
+    EventInfo::new("getresgid", 1024, &[]), // 212
+    EventInfo::new("getresgid", 1024, &[Param::new("res", 11), Param::new("rgid", 32), Param::new("egid", 32), Param::new("sgid", 32)]), // 213
+    EventInfo::new("execve", 544, &[]), // 214
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("env", 10)]), // 215
+    EventInfo::new("clone", 544, &[]), // 216
+    EventInfo::new("clone", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 217
+    EventInfo::new("fork", 544, &[]), // 218
+    EventInfo::new("fork", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 219
+    EventInfo::new("vfork", 544, &[]), // 220
+    EventInfo::new("vfork", 544, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7)]), // 221
+    EventInfo::new("clone", 32, &[]), // 222
+    EventInfo::new("clone", 32, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 223
+    EventInfo::new("fork", 32, &[]), // 224
+    EventInfo::new("fork", 32, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 225
+    EventInfo::new("vfork", 32, &[]), // 226
+    EventInfo::new("vfork", 32, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 227
+    EventInfo::new("container", 800, &[Param::new("id", 9), Param::new("type", 7), Param::new("name", 9), Param::new("image", 9)]), // 228
+    EventInfo::new("container", 576, &[]), // 229
+    EventInfo::new("execve", 32, &[]), // 230
+    EventInfo::new("execve", 32, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10)]), // 231
+    EventInfo::new("signaldeliver", 1024, &[Param::new("spid", 15), Param::new("dpid", 15), Param::new("sig", 19)]), // 232
+    EventInfo::new("signaldeliver", 64, &[]), // 233
+    EventInfo::new("procinfo", 1280, &[Param::new("cpu_usr", 8), Param::new("cpu_sys", 8)]), // 234
+    EventInfo::new("NA2", 64, &[]), // 235
+    EventInfo::new("getdents", 1028, &[Param::new("fd", 14)]), // 236
+    EventInfo::new("getdents", 1028, &[Param::new("res", 11)]), // 237
+    EventInfo::new("getdents64", 1028, &[Param::new("fd", 14)]), // 238
+    EventInfo::new("getdents64", 1028, &[Param::new("res", 11)]), // 239
+    EventInfo::new("setns", 4, &[Param::new("fd", 14), Param::new("nstype", 30)]), // 240
+    EventInfo::new("setns", 4, &[Param::new("res", 11)]), // 241
+    EventInfo::new("flock", 4, &[Param::new("fd", 14), Param::new("operation", 30)]), // 242
+    EventInfo::new("flock", 4, &[Param::new("res", 11)]), // 243
+    EventInfo::new("cpu_hotplug", 288, &[Param::new("cpu", 7), Param::new("action", 7)]), // 244
+    EventInfo::new("NA2", 64, &[]), // 245
+    EventInfo::new("accept", 33, &[]), // 246
+    EventInfo::new("accept", 33, &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5), Param::new("queuelen", 7), Param::new("queuemax", 7)]), // 247
+    EventInfo::new("accept", 33, &[Param::new("flags", 3)]), // 248
+    EventInfo::new("accept", 33, &[Param::new("fd", 14), Param::new("tuple", 13), Param::new("queuepct", 5), Param::new("queuelen", 7), Param::new("queuemax", 7)]), // 249
+    EventInfo::new("semop", 1024, &[Param::new("semid", 3)]), // 250
+    EventInfo::new("semop", 1024, &[Param::new("res", 11), Param::new("nsops", 7), Param::new("sem_num_0", 6), Param::new("sem_op_0", 2), Param::new("sem_flg_0", 29), Param::new("sem_num_1", 6), Param::new("sem_op_1", 2), Param::new("sem_flg_1", 29)]), // 251
+    EventInfo::new("semctl", 1024, &[Param::new("semid", 3), Param::new("semnum", 3), Param::new("cmd", 29), Param::new("val", 3)]), // 252
+    EventInfo::new("semctl", 1024, &[Param::new("res", 11)]), // 253
+    EventInfo::new("ppoll", 1152, &[Param::new("fds", 16), Param::new("timeout", 20), Param::new("sigmask", 34)]), // 254
+    EventInfo::new("ppoll", 1152, &[Param::new("res", 11), Param::new("fds", 16)]), // 255
+    EventInfo::new("mount", 32, &[Param::new("flags", 30)]), // 256
+    EventInfo::new("mount", 32, &[Param::new("res", 11), Param::new("dev", 9), Param::new("dir", 17), Param::new("type", 9)]), // 257
+    EventInfo::new("umount", 32, &[Param::new("flags", 30)]), // 258
+    EventInfo::new("umount", 32, &[Param::new("res", 11), Param::new("name", 17)]), // 259
+    EventInfo::new("k8s", 288, &[Param::new("json", 9)]), // 260
+    EventInfo::new("NA3", 64, &[]), // 261
+    EventInfo::new("semget", 1024, &[Param::new("key", 3), Param::new("nsems", 3), Param::new("semflg", 30)]), // 262
+    EventInfo::new("semget", 1024, &[Param::new("res", 11)]), // 263
+    EventInfo::new("access", 1024, &[Param::new("mode", 30)]), // 264
+    EventInfo::new("access", 1024, &[Param::new("res", 11), Param::new("name", 17)]), // 265
+    EventInfo::new("chroot", 32, &[]), // 266
+    EventInfo::new("chroot", 32, &[Param::new("res", 11), Param::new("path", 17)]), // 267
+    EventInfo::new("tracer", 0, &[Param::new("id", 4), Param::new("tags", 35), Param::new("args", 36)]), // 268
+    EventInfo::new("tracer", 0, &[Param::new("id", 4), Param::new("tags", 35), Param::new("args", 36)]), // 269
+    EventInfo::new("mesos", 288, &[Param::new("json", 9)]), // 270
+    EventInfo::new("NA4", 64, &[]), // 271
+    EventInfo::new("container", 32, &[Param::new("json", 9)]), // 272
+    EventInfo::new("container", 64, &[]), // 273
+    EventInfo::new("setsid", 32, &[]), // 274
+    EventInfo::new("setsid", 32, &[Param::new("res", 15)]), // 275
+    EventInfo::new("mkdir", 0, &[Param::new("mode", 7)]), // 276
+    EventInfo::new("mkdir", 0, &[Param::new("res", 11), Param::new("path", 17)]), // 277
+    EventInfo::new("rmdir", 0, &[]), // 278
+    EventInfo::new("rmdir", 0, &[Param::new("res", 11), Param::new("path", 17)]), // 279
+    EventInfo::new("notification", 256, &[Param::new("id", 9), Param::new("desc", 9)]), // 280
+    EventInfo::new("NA4", 64, &[]), // 281
+    EventInfo::new("execve", 544, &[]), // 282
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3)]), // 283
+    EventInfo::new("unshare", 0, &[Param::new("flags", 30)]), // 284
+    EventInfo::new("unshare", 0, &[Param::new("res", 11)]), // 285
+    EventInfo::new("infra", 256, &[Param::new("source", 9), Param::new("name", 9), Param::new("description", 9), Param::new("scope", 9)]), // 286
+    EventInfo::new("NA4", 64, &[]), // 287
+    EventInfo::new("execve", 544, &[Param::new("filename", 17)]), // 288
+    EventInfo::new("execve", 544, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3)]), // 289
+    EventInfo::new("page_fault", 1280, &[Param::new("addr", 8), Param::new("ip", 8), Param::new("error", 30)]), // 290
+    EventInfo::new("NA5", 64, &[]), // 291
+    EventInfo::new("execve", 32, &[Param::new("filename", 17)]), // 292
+    EventInfo::new("execve", 32, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3), Param::new("pgid", 15), Param::new("loginuid", 3), Param::new("flags", 30)]), // 293
+    EventInfo::new("setpgid", 32, &[Param::new("pid", 15), Param::new("pgid", 15)]), // 294
+    EventInfo::new("setpgid", 32, &[Param::new("res", 15)]), // 295
+    EventInfo::new("bpf", 1, &[Param::new("cmd", 4)]), // 296
+    EventInfo::new("bpf", 1, &[Param::new("res_or_fd", 27)]), // 297
+    EventInfo::new("seccomp", 0, &[Param::new("op", 8)]), // 298
+    EventInfo::new("seccomp", 0, &[Param::new("res", 11)]), // 299
+    EventInfo::new("unlink", 0, &[]), // 300
+    EventInfo::new("unlink", 0, &[Param::new("res", 11), Param::new("path", 17)]), // 301
+    EventInfo::new("unlinkat", 0, &[]), // 302
+    EventInfo::new("unlinkat", 0, &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30)]), // 303
+    EventInfo::new("mkdirat", 0, &[]), // 304
+    EventInfo::new("mkdirat", 0, &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("path", 43), Param::new("mode", 7)]), // 305
+    EventInfo::new("openat", 33, &[Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7)]), // 306
+    EventInfo::new("openat", 33, &[Param::new("fd", 14), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("dev", 7)]), // 307
+    EventInfo::new("link", 0, &[]), // 308
+    EventInfo::new("link", 0, &[Param::new("res", 11), Param::new("oldpath", 17), Param::new("newpath", 17)]), // 309
+    EventInfo::new("linkat", 0, &[]), // 310
+    EventInfo::new("linkat", 0, &[Param::new("res", 11), Param::new("olddir", 14), Param::new("oldpath", 43), Param::new("newdir", 14), Param::new("newpath", 43), Param::new("flags", 30)]), // 311
+    EventInfo::new("fchmodat", 0, &[]), // 312
+    EventInfo::new("fchmodat", 0, &[Param::new("res", 11), Param::new("dirfd", 14), Param::new("filename", 43), Param::new("mode", 42)]), // 313
+    EventInfo::new("chmod", 0, &[]), // 314
+    EventInfo::new("chmod", 0, &[Param::new("res", 11), Param::new("filename", 17), Param::new("mode", 42)]), // 315
+    EventInfo::new("fchmod", 0, &[]), // 316
+    EventInfo::new("fchmod", 0, &[Param::new("res", 11), Param::new("fd", 14), Param::new("mode", 42)]), // 317
+    EventInfo::new("renameat2", 0, &[]), // 318
+    EventInfo::new("renameat2", 0, &[Param::new("res", 11), Param::new("olddirfd", 14), Param::new("oldpath", 43), Param::new("newdirfd", 14), Param::new("newpath", 43), Param::new("flags", 30)]), // 319
+    EventInfo::new("userfaultfd", 33, &[]), // 320
+    EventInfo::new("userfaultfd", 33, &[Param::new("res", 11), Param::new("flags", 30)]), // 321
+    EventInfo::new("pluginevent", 2048, &[Param::new("plugin ID", 7), Param::new("event_data", 10)]), // 322
+    EventInfo::new("pluginevent", 64, &[]), // 323
+    EventInfo::new("container", 2080, &[Param::new("json", 9)]), // 324
+    EventInfo::new("container", 64, &[]), // 325
+    EventInfo::new("openat2", 33, &[Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("resolve", 30)]), // 326
+    EventInfo::new("openat2", 33, &[Param::new("fd", 14), Param::new("dirfd", 14), Param::new("name", 43), Param::new("flags", 30), Param::new("mode", 7), Param::new("resolve", 30)]), // 327
+    EventInfo::new("mprotect", 1024, &[Param::new("addr", 8), Param::new("length", 8), Param::new("prot", 30)]), // 328
+    EventInfo::new("mprotect", 1024, &[Param::new("res", 11)]), // 329
+    EventInfo::new("execveat", 32, &[Param::new("dirfd", 14), Param::new("pathname", 43), Param::new("flags", 30)]), // 330
+    EventInfo::new("execveat", 32, &[Param::new("res", 11), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 8), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("env", 10), Param::new("tty", 3), Param::new("pgid", 15), Param::new("loginuid", 3), Param::new("flags", 30)]), // 331
+    EventInfo::new("copy_file_range", 28, &[Param::new("fdin", 14), Param::new("offin", 8), Param::new("len", 8)]), // 332
+    EventInfo::new("copy_file_range", 28, &[Param::new("res", 11), Param::new("fdout", 14), Param::new("offout", 8)]), // 333
+    EventInfo::new("clone3", 32, &[]), // 334
+    EventInfo::new("clone3", 32, &[Param::new("res", 15), Param::new("exe", 9), Param::new("args", 10), Param::new("tid", 15), Param::new("pid", 15), Param::new("ptid", 15), Param::new("cwd", 9), Param::new("fdlimit", 4), Param::new("pgft_maj", 8), Param::new("pgft_min", 8), Param::new("vm_size", 7), Param::new("vm_rss", 7), Param::new("vm_swap", 7), Param::new("comm", 9), Param::new("cgroups", 10), Param::new("flags", 30), Param::new("uid", 7), Param::new("gid", 7), Param::new("vtid", 15), Param::new("vpid", 15)]), // 335
 ];
 
 /// `(enter event, exit event, ppm syscall code)` by native syscall number;

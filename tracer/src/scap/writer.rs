@@ -414,7 +414,14 @@ fn process_entry(b: &mut Vec<u8>, p: &Process, tid: u32) {
         put_str(b, &args);
         put_str(b, p.cwd.as_bytes());
         b.extend_from_slice(&(1u64 << 20).to_le_bytes()); // fdlimit
-        b.extend_from_slice(&0u32.to_le_bytes()); // flags
+                                                          // A thread shares its process's fds, cwd and memory: sysdig keeps
+                                                          // the fds of a thread without these flags apart from its process's.
+        let flags = if tid == p.tgid {
+            0
+        } else {
+            ppm_flags::clone_flags(ppm_flags::THREAD_CLONE_FLAGS)
+        };
+        b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&p.uid.to_le_bytes());
         b.extend_from_slice(&p.gid.to_le_bytes());
         b.extend_from_slice(&[0u8; 12]); // vm size, rss, swap

@@ -218,6 +218,13 @@ pub fn after(procs: &mut ProcessTable, rec: &Record<'_>) {
         Body::Syscall(ev) if h.nr == nr::CLOSE_RANGE && h.ret == 0 => {
             close_range(procs, h.tgid, ev.args)
         }
+        // As sysdig: a unix socket whose connect failed is named, from the
+        // next event on, by the path it tried to reach.
+        Body::Syscall(ev) if h.nr == nr::CONNECT && h.ret < 0 && h.ret != -EINPROGRESS => {
+            if let Some(SockAddr::Unix(path)) = item(ev, 0).and_then(SockAddr::parse) {
+                procs.unix_connected(h.tgid, ev.args[0] as i32, &path);
+            }
+        }
         Body::Exit(e) => procs.exit(h.tid, h.tgid, e.exit_code, h.ts_ns),
         _ => {}
     }
