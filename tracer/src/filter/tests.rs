@@ -737,7 +737,7 @@ proptest! {
     }
 
     #[test]
-    fn never_panics_on_filter_like_text(src in "[a-z.()\\[\\]=!<>\"' ,\\\\0-9\t\né*?-]{0,60}") {
+    fn never_panics_on_filter_like_text(src in "[a-z.()\\[\\]=!<>\"' ,\\\\0-9_\t\né*?-]{0,60}") {
         if let Ok(f) = Filter::parse(&src) {
             f.matches(&mut sample());
             f.pushdown();
