@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod fuzz;
 mod run;
 mod setup;
 mod test;
@@ -20,7 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what building and testing need: nightly rust-src, bpf-linker built
-    /// against nightly's libLLVM, and the Debian packages the tests and bench use.
+    /// against nightly's libLLVM, cargo-fuzz, and the Debian packages the tests
+    /// and bench use.
     Setup,
     /// Build the eBPF programs (nightly, bpfel-unknown-none).
     BuildEbpf,
@@ -31,14 +33,28 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build, run unit and end-to-end tests (release), then fmt and clippy.
+    /// Set up, build, run unit and end-to-end tests (release), the fuzz targets
+    /// for a bounded time (under CI=true or with --fuzz), then fmt and clippy.
     Test {
         /// Skip `cargo fmt --check` and `cargo clippy`.
         #[arg(long)]
         no_lint: bool,
+        /// Run every fuzz target for --fuzz-seconds each (always done under CI=true).
+        #[arg(long)]
+        fuzz: bool,
+        /// How long each fuzz target runs.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        fuzz_seconds: u64,
         /// Passed to the test binaries (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Set up, then run fuzz targets (all, or those named) for a while each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        targets: Vec<String>,
     },
     /// Measure the overhead sdtrace, strace, perf trace and bpftrace add to a syscall loop.
     Bench(bench::Options),
@@ -50,10 +66,19 @@ fn main() -> Result<()> {
         Cmd::BuildEbpf => setup::setup().and_then(|()| build_ebpf::build_ebpf()),
         Cmd::Build => setup::setup().and_then(|()| build::build()),
         Cmd::Run { args } => run::run(&args),
-        Cmd::Test { no_lint, args } => test::test(&test::Options {
+        Cmd::Test {
+            no_lint,
+            fuzz,
+            fuzz_seconds,
+            args,
+        } => test::test(&test::Options {
             lint: !no_lint,
+            fuzz_seconds: (fuzz || util::in_ci()).then_some(fuzz_seconds),
             cargo_test_args: args,
         }),
+        Cmd::Fuzz { seconds, targets } => {
+            setup::setup().and_then(|()| fuzz::fuzz(&targets, seconds))
+        }
         Cmd::Bench(opts) => bench::bench(&opts),
     }
 }

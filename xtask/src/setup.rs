@@ -6,6 +6,8 @@
 //! - bpf-linker 0.13.0 linked against the nightly toolchain's own libLLVM (the
 //!   LLVM that `cargo +nightly` emits bitcode for), rebuilt when that library's
 //!   file name changes;
+//! - cargo-fuzz, built with the stable toolchain into the same cache, for the
+//!   fuzz targets in `fuzz/` (which themselves build with nightly);
 //! - the Debian packages the e2e tests and the benchmark run.
 use std::{
     fs,
@@ -19,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use crate::util;
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// Debian packages and a command each provides (checked when dpkg is absent).
 const PACKAGES: &[(&str, &str)] = &[
@@ -35,6 +38,7 @@ pub fn setup() -> Result<()> {
     let sysroot = nightly_sysroot()?;
     ensure_rust_src(&sysroot)?;
     ensure_bpf_linker(&sysroot)?;
+    ensure_cargo_fuzz()?;
     ensure_packages()?;
     eprintln!("xtask: setup ok ({:.2} s)", start.elapsed().as_secs_f64());
     Ok(())
@@ -43,6 +47,11 @@ pub fn setup() -> Result<()> {
 /// The directory holding the bpf-linker binary xtask installed.
 pub fn bpf_linker_bin_dir() -> Result<PathBuf> {
     Ok(util::cache_dir()?.join("bpf-linker/bin"))
+}
+
+/// The directory holding the cargo-fuzz binary xtask installed.
+pub fn cargo_fuzz_bin_dir() -> Result<PathBuf> {
+    Ok(util::cache_dir()?.join("cargo-fuzz/bin"))
 }
 
 fn nightly_sysroot() -> Result<PathBuf> {
@@ -153,6 +162,34 @@ fn ensure_bpf_linker(sysroot: &Path) -> Result<()> {
     fs::write(&stamp_path, stamp)?;
     eprintln!(
         "xtask: bpf-linker built in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    let root = util::cache_dir()?.join("cargo-fuzz");
+    let stamp_path = root.join("stamp");
+    let stamp = format!("cargo-fuzz {CARGO_FUZZ_VERSION}\n");
+    if root.join("bin/cargo-fuzz").is_file()
+        && fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION} (about a minute)");
+    let start = Instant::now();
+    fs::create_dir_all(&root)?;
+    let mut cmd = util::cargo();
+    cmd.env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .args(["install", "cargo-fuzz", "--locked", "--force"])
+        .args(["--version", CARGO_FUZZ_VERSION])
+        .arg("--root")
+        .arg(&root);
+    util::run(&mut cmd)?;
+    fs::write(&stamp_path, stamp)?;
+    eprintln!(
+        "xtask: cargo-fuzz installed in {:.0} s",
         start.elapsed().as_secs_f64()
     );
     Ok(())

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: set up, build, run every unit and end-to-end test in
-//! release mode against the freshly built sdtrace, then the lints.
+//! release mode against the freshly built sdtrace, the fuzz targets for a
+//! bounded time (CI, or `--fuzz`), then the lints.
 //!
 //! `cargo fmt --check` and `cargo clippy -D warnings` (the workspace, and the
 //! eBPF crate for its own target) fail the run: both depend
@@ -11,10 +12,12 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use crate::{build::build, build_ebpf::ebpf_cargo, setup::setup, util};
+use crate::{build::build, build_ebpf::ebpf_cargo, fuzz, setup::setup, util};
 
 pub struct Options {
     pub lint: bool,
+    /// Run every fuzz target for this many seconds.
+    pub fuzz_seconds: Option<u64>,
     pub cargo_test_args: Vec<String>,
 }
 
@@ -35,6 +38,12 @@ pub fn test(opts: &Options) -> Result<()> {
     }
     if let Err(e) = util::run(&mut cargo_test) {
         failed.push(format!("tests: {e}"));
+    }
+
+    if let Some(seconds) = opts.fuzz_seconds {
+        if let Err(e) = fuzz::fuzz(&[], seconds) {
+            failed.push(format!("fuzzing: {e:#}"));
+        }
     }
 
     if opts.lint {

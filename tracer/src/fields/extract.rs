@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use tracer_common::syscall_names::{nr, SYSCALL_NAMES};
+use tracer_common::syscall_names::nr;
 use tracer_common::syscalls::ArgType;
 
 use crate::decode::args::{self, ArgValue};
@@ -35,10 +35,7 @@ pub struct EventView<'a> {
 pub fn event_type(rec: &Record<'_>) -> Cow<'static, str> {
     match rec.body {
         Body::Exit(_) => Cow::Borrowed("procexit"),
-        _ => match SYSCALL_NAMES.get(rec.hdr.nr as usize) {
-            Some(name) if !name.is_empty() => Cow::Borrowed(name),
-            _ => Cow::Owned(format!("syscall_{}", rec.hdr.nr)),
-        },
+        _ => super::syscall_name(u32::from(rec.hdr.nr)),
     }
 }
 

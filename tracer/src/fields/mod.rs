@@ -7,12 +7,29 @@
 
 pub mod extract;
 mod registry;
+pub mod transform;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
+use tracer_common::syscall_names::SYSCALL_NAMES;
+
 pub use registry::{FieldId, FIELDS};
+pub use transform::{FieldExpr, Transformer};
+
+/// How many ancestors a list of ancestors (plain `proc.aname`) holds at most;
+/// a bound, so that a parent loop in a broken process table cannot hang.
+pub const MAX_ANCESTORS: i64 = 64;
+
+/// `evt.type` of syscall `nr`: its name, or `syscall_<nr>` for numbers the
+/// table does not name (the decoder and the filter's push-down agree on it).
+pub fn syscall_name(nr: u32) -> Cow<'static, str> {
+    match SYSCALL_NAMES.get(nr as usize) {
+        Some(name) if !name.is_empty() => Cow::Borrowed(name),
+        _ => Cow::Owned(format!("syscall_{nr}")),
+    }
+}
 
 /// The type of a field's values; it decides which literals and operators a
 /// filter may use with the field, and which [`Value`] variant the event side
@@ -135,6 +152,13 @@ impl FieldRef {
     pub fn def(&self) -> &'static FieldDef {
         self.id.def()
     }
+
+    /// Whether the reference names a list of values rather than one: plain
+    /// `proc.aname`, every ancestor's name. A filter compares each (true when
+    /// one passes) and `len()` counts them; elsewhere it reads as the parent's.
+    pub fn is_list(&self) -> bool {
+        self.id == FieldId::ProcAname && self.arg == FieldArg::None
+    }
 }
 
 impl fmt::Display for FieldRef {
@@ -166,6 +190,20 @@ pub enum Value<'a> {
     I64(i64),
     Bool(bool),
     Ip(IpAddr),
+}
+
+impl Value<'_> {
+    /// The value with its borrowed bytes copied.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+            Value::U64(n) => Value::U64(n),
+            Value::I64(n) => Value::I64(n),
+            Value::Bool(b) => Value::Bool(b),
+            Value::Ip(ip) => Value::Ip(ip),
+        }
+    }
 }
 
 /// Every field, in registry order.

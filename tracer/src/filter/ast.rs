@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::error::Span;
+use crate::fields::Transformer;
 
 #[derive(Clone, Debug)]
 pub enum Expr {
@@ -22,12 +23,32 @@ pub enum Expr {
 /// `field op value`.
 #[derive(Clone, Debug)]
 pub struct Comparison {
-    /// The field as written: `proc.name`, `evt.arg[0]`, `evt.arg.fd`.
-    pub field: String,
-    pub field_span: Span,
+    /// The field as written, with any transformers: `proc.name`,
+    /// `evt.arg[0]`, `tolower(basename(fd.name))`.
+    pub lhs: FieldText,
     pub op: Op,
     pub op_span: Span,
     pub operand: Operand,
+}
+
+/// A field and the transformers around it, as written.
+#[derive(Clone, Debug)]
+pub struct FieldText {
+    /// The field: `proc.name`, `evt.arg[0]`, `evt.arg.fd`.
+    pub field: String,
+    pub field_span: Span,
+    /// Outermost first, as written: `tolower(basename(fd.name))` is
+    /// `[tolower, basename]`.
+    pub transformers: Vec<Applied>,
+    /// The whole expression.
+    pub span: Span,
+}
+
+/// One transformer as written, with the span of its name.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub transformer: Transformer,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +58,9 @@ pub enum Operand {
     One(Literal),
     /// `in (a, b, "c d")`.
     List(Vec<Literal>),
+    /// Another field of the same event: `val(proc.exepath)`, or a field
+    /// with transformers (`tolower(proc.name)`), as libsinsp takes them.
+    Field(FieldText),
 }
 
 /// A value as written, unquoted and unescaped.
@@ -55,9 +79,23 @@ impl PartialEq for Literal {
 }
 impl Eq for Literal {}
 
+impl PartialEq for Applied {
+    fn eq(&self, other: &Self) -> bool {
+        self.transformer == other.transformer
+    }
+}
+impl Eq for Applied {}
+
+impl PartialEq for FieldText {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.transformers == other.transformers
+    }
+}
+impl Eq for FieldText {}
+
 impl PartialEq for Comparison {
     fn eq(&self, other: &Self) -> bool {
-        self.field == other.field && self.op == other.op && self.operand == other.operand
+        self.lhs == other.lhs && self.op == other.op && self.operand == other.operand
     }
 }
 impl Eq for Comparison {}
@@ -99,6 +137,9 @@ pub enum Op {
     /// Regular expression search (Rust `regex` syntax).
     Regex,
     In,
+    /// The field's values and the list share a value. For a one-valued
+    /// field, `in`; for plain `proc.aname`, some ancestor is in the list.
+    Intersects,
     Exists,
 }
 
@@ -116,6 +157,7 @@ impl Op {
         ("pmatch", Op::PMatch),
         ("regex", Op::Regex),
         ("in", Op::In),
+        ("intersects", Op::Intersects),
         ("exists", Op::Exists),
     ];
 
@@ -149,6 +191,7 @@ impl Op {
             Op::PMatch => "pmatch",
             Op::Regex => "regex",
             Op::In => "in",
+            Op::Intersects => "intersects",
             Op::Exists => "exists",
         }
     }
@@ -196,12 +239,28 @@ impl fmt::Display for Literal {
     }
 }
 
+impl fmt::Display for FieldText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in &self.transformers {
+            write!(f, "{}(", t.transformer)?;
+        }
+        f.write_str(&self.field)?;
+        for _ in &self.transformers {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.field, self.op)?;
+        write!(f, "{} {}", self.lhs, self.op)?;
         match &self.operand {
             Operand::None => Ok(()),
             Operand::One(lit) => write!(f, " {lit}"),
+            // A bare field on the right would read as a value.
+            Operand::Field(field) if field.transformers.is_empty() => write!(f, " val({field})"),
+            Operand::Field(field) => write!(f, " {field}"),
             Operand::List(items) => {
                 f.write_str(" (")?;
                 for (i, lit) in items.iter().enumerate() {

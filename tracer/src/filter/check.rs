@@ -5,10 +5,11 @@
 use std::net::IpAddr;
 
 use tracer_common::syscall_names::SYSCALL_NAMES;
+use tracer_common::SYSCALL_SLOTS;
 
-use super::ast::{Comparison, Expr, Literal, Op, Operand};
+use super::ast::{Comparison, Expr, FieldText, Literal, Op, Operand};
 use super::error::{ErrorKind, FilterError};
-use crate::fields::{closest, parse_field_ref, FieldId, FieldRef, FieldType};
+use crate::fields::{closest, parse_field_ref, FieldExpr, FieldId, FieldType};
 
 /// The event type of the record a process's exit produces; not a syscall.
 pub const PROCEXIT: &str = "procexit";
@@ -22,13 +23,18 @@ pub(crate) enum Typed {
     Cmp(TypedCmp),
 }
 
-/// A comparison whose field is resolved and whose literals are parsed.
+/// A comparison whose fields are resolved and typed and whose literals are
+/// parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct TypedCmp {
-    pub field: FieldRef,
+    pub lhs: FieldExpr,
+    /// The type of the left side's values, its transformers applied.
     pub ty: FieldType,
     pub op: Op,
+    /// The literals, for an operator that takes them.
     pub values: Vec<Scalar>,
+    /// The field compared with, for `val(...)` or a transformer on the right.
+    pub rhs: Option<FieldExpr>,
 }
 
 /// A literal converted to its field's type.
@@ -75,7 +81,7 @@ fn check_expr(expr: &Expr, errors: &mut Vec<FilterError>) -> Option<Typed> {
 
 fn op_applies(op: Op, ty: FieldType) -> bool {
     match op {
-        Op::Eq | Op::Ne | Op::In | Op::Exists => true,
+        Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Exists => true,
         Op::Lt | Op::Le | Op::Gt | Op::Ge => ty.is_numeric(),
         Op::Contains
         | Op::IContains
@@ -90,37 +96,143 @@ fn op_applies(op: Op, ty: FieldType) -> bool {
     }
 }
 
-fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp> {
-    let field = match parse_field_ref(&cmp.field) {
+/// Which types a field may be compared with: text with text, integers with
+/// integers, and otherwise the same type (a duration is not a timestamp).
+/// libsinsp asks for the very same type; ports, pids and `len()` are all
+/// integers here, so comparing them is allowed.
+fn comparable(a: FieldType, b: FieldType) -> bool {
+    let class = |t: FieldType| match t {
+        FieldType::Str | FieldType::Bytes => FieldType::Str,
+        FieldType::U64 | FieldType::I64 | FieldType::Port => FieldType::U64,
+        other => other,
+    };
+    class(a) == class(b)
+}
+
+/// Resolves a field with its transformers; on failure records why.
+fn check_field(text: &FieldText, errors: &mut Vec<FilterError>) -> Option<(FieldExpr, FieldType)> {
+    let field = match parse_field_ref(&text.field) {
         Ok(field) => field,
         Err(e) => {
             errors.push(FilterError {
                 kind: e.into(),
-                span: cmp.field_span.clone(),
+                span: text.field_span.clone(),
             });
             return None;
         }
     };
-    let def = field.def();
-    if !op_applies(cmp.op, def.ty) {
-        errors.push(FilterError {
-            kind: ErrorKind::OperatorType {
-                op: cmp.op.as_str(),
-                field: cmp.field.clone(),
-                ty: def.ty,
-            },
-            span: cmp.op_span.clone(),
-        });
-        return None;
+    let expr = FieldExpr {
+        field,
+        transformers: text
+            .transformers
+            .iter()
+            .rev()
+            .map(|a| a.transformer)
+            .collect(),
+    };
+    match expr.ty() {
+        Ok((ty, _)) => Some((expr, ty)),
+        Err(e) => {
+            let inner = FieldExpr {
+                field: expr.field.clone(),
+                transformers: expr.transformers[..e.index].to_vec(),
+            };
+            errors.push(FilterError {
+                kind: ErrorKind::TransformerType {
+                    transformer: e.transformer.name(),
+                    ty: e.ty,
+                    list: e.list,
+                    arg: inner.to_string(),
+                },
+                span: text.transformers[text.transformers.len() - 1 - e.index]
+                    .span
+                    .clone(),
+            });
+            None
+        }
     }
+}
+
+/// Checks the field on the right of `lhs op val(...)`.
+fn check_rhs(
+    cmp: &Comparison,
+    text: &FieldText,
+    lhs_ty: Option<FieldType>,
+    errors: &mut Vec<FilterError>,
+) -> Option<FieldExpr> {
+    let (rhs, rhs_ty) = check_field(text, errors)?;
+    let problem = if rhs.field.is_list() && !rhs.counts_list() {
+        Some(ErrorKind::ListOnRight {
+            field: rhs.field.to_string(),
+        })
+    } else if cmp.op == Op::Regex {
+        Some(ErrorKind::NeedsLiteral {
+            op: cmp.op.as_str(),
+        })
+    } else {
+        lhs_ty
+            .filter(|&ty| !comparable(ty, rhs_ty))
+            .map(|lhs_ty| ErrorKind::FieldTypeMismatch {
+                lhs: cmp.lhs.to_string(),
+                lhs_ty,
+                rhs: if text.transformers.is_empty() {
+                    format!("val({text})")
+                } else {
+                    text.to_string()
+                },
+                rhs_ty,
+            })
+    };
+    match problem {
+        Some(kind) => {
+            errors.push(FilterError {
+                kind,
+                span: text.span.clone(),
+            });
+            None
+        }
+        None => Some(rhs),
+    }
+}
+
+fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp> {
+    let lhs = check_field(&cmp.lhs, errors);
+    let lhs = match lhs {
+        Some((_, ty)) if !op_applies(cmp.op, ty) => {
+            errors.push(FilterError {
+                kind: ErrorKind::OperatorType {
+                    op: cmp.op.as_str(),
+                    field: cmp.lhs.to_string(),
+                    ty,
+                },
+                span: cmp.op_span.clone(),
+            });
+            None
+        }
+        other => other,
+    };
     let literals: &[Literal] = match &cmp.operand {
         Operand::None => &[],
         Operand::One(lit) => std::slice::from_ref(lit),
         Operand::List(items) => items,
+        Operand::Field(text) => {
+            // Checked even when the left side failed, to report everything.
+            let rhs = check_rhs(cmp, text, lhs.as_ref().map(|(_, ty)| *ty), errors);
+            let ((lhs, ty), rhs) = (lhs?, rhs?);
+            return Some(TypedCmp {
+                lhs,
+                ty,
+                op: cmp.op,
+                values: Vec::new(),
+                rhs: Some(rhs),
+            });
+        }
     };
+    let (lhs, ty) = lhs?;
     // Event types compared for equality must name one: `evt.type=opneat` is a typo.
-    let names_event_type =
-        field.id == FieldId::EvtType && matches!(cmp.op, Op::Eq | Op::Ne | Op::In);
+    let names_event_type = lhs.field.id == FieldId::EvtType
+        && lhs.transformers.is_empty()
+        && matches!(cmp.op, Op::Eq | Op::Ne | Op::In | Op::Intersects);
     let mut values = Vec::with_capacity(literals.len());
     let mut ok = true;
     let hex_operand = matches!(cmp.op, Op::BContains | Op::BStartsWith);
@@ -134,20 +246,15 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
                 .map(|_| Scalar::Text(lit.text.clone()))
                 .map_err(|_| "not a valid regular expression")
         } else {
-            scalar(&lit.text, def.ty)
+            scalar(&lit.text, ty)
         };
         match parsed {
             Ok(value) => {
                 if names_event_type && !is_event_type(&lit.text) {
-                    let names = SYSCALL_NAMES
-                        .iter()
-                        .copied()
-                        .filter(|n| !n.is_empty())
-                        .chain([PROCEXIT]);
                     errors.push(FilterError {
                         kind: ErrorKind::UnknownEventType {
                             name: lit.text.clone(),
-                            suggestion: closest(&lit.text, names),
+                            suggestion: event_type_suggestion(&lit.text),
                         },
                         span: lit.span.clone(),
                     });
@@ -159,8 +266,8 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
                 errors.push(FilterError {
                     kind: ErrorKind::BadLiteral {
                         value: lit.text.clone(),
-                        field: cmp.field.clone(),
-                        ty: def.ty,
+                        field: cmp.lhs.to_string(),
+                        ty,
                         hint,
                     },
                     span: lit.span.clone(),
@@ -170,10 +277,11 @@ fn check_cmp(cmp: &Comparison, errors: &mut Vec<FilterError>) -> Option<TypedCmp
         }
     }
     ok.then_some(TypedCmp {
-        field,
-        ty: def.ty,
+        lhs,
+        ty,
         op: cmp.op,
         values,
+        rhs: None,
     })
 }
 
@@ -189,9 +297,39 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Names `evt.type` can take: every syscall in the table, and `procexit`.
+/// Names `evt.type` can take: every syscall in the table, `procexit`, and
+/// `syscall_<nr>`, the decoder's name for a number the table does not name.
 pub fn is_event_type(name: &str) -> bool {
-    name == PROCEXIT || (!name.is_empty() && SYSCALL_NAMES.contains(&name))
+    name == PROCEXIT
+        || (!name.is_empty() && SYSCALL_NAMES.contains(&name))
+        || unnamed_syscall(name).is_some_and(|nr| !has_name(nr))
+}
+
+/// The number in `syscall_<nr>` (written as the decoder writes it, below
+/// [`SYSCALL_SLOTS`], the numbers the probes see).
+pub(crate) fn unnamed_syscall(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("syscall_")?;
+    let nr: u32 = digits.parse().ok()?;
+    (nr < SYSCALL_SLOTS && digits == nr.to_string()).then_some(nr)
+}
+
+fn has_name(nr: u32) -> bool {
+    SYSCALL_NAMES
+        .get(nr as usize)
+        .is_some_and(|name| !name.is_empty())
+}
+
+/// The event type a mistyped one probably meant: `syscall_2` is `open`.
+fn event_type_suggestion(name: &str) -> Option<&'static str> {
+    if let Some(nr) = unnamed_syscall(name) {
+        return SYSCALL_NAMES.get(nr as usize).copied();
+    }
+    let names = SYSCALL_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !n.is_empty())
+        .chain([PROCEXIT]);
+    closest(name, names)
 }
 
 /// Converts a literal to `ty`; on failure, a hint for the message.
@@ -301,5 +439,17 @@ mod tests {
         assert!(is_event_type("procexit"));
         assert!(!is_event_type(""));
         assert!(!is_event_type("opneat"));
+        // Numbers the table does not name, as the decoder names them.
+        assert!(is_event_type("syscall_451"));
+        assert!(is_event_type("syscall_400"));
+        assert!(is_event_type("syscall_511"));
+        assert!(!is_event_type("syscall_512"));
+        assert!(!is_event_type("syscall_0451"));
+        assert!(!is_event_type("syscall_+451"));
+        assert!(!is_event_type("syscall_"));
+        // A named number is never called syscall_<nr>.
+        assert!(!is_event_type("syscall_2"));
+        assert_eq!(event_type_suggestion("syscall_2"), Some("open"));
+        assert_eq!(unnamed_syscall("syscall_99999999999999999999"), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Checked tree to evaluator: literals are already parsed, `in` lists become
 //! hash sets or sorted slices, `icontains` needles are lowercased and globs
-//! tokenised, so that evaluating an event allocates nothing.
+//! tokenised, so that evaluating an event allocates nothing. Transformers
+//! that make new text (`tolower`, `b64`) and comparisons with another field
+//! (`val(...)`, whose test is built per event) do allocate.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -9,11 +11,7 @@ use super::ast::Op;
 use super::check::{Scalar, Typed, TypedCmp};
 use super::glob::Glob;
 use super::FieldSource;
-use crate::fields::{FieldArg, FieldId, FieldRef, FieldType, Value};
-
-/// How many ancestors plain `proc.aname` walks at most; a bound, so that a
-/// parent loop in a broken process table cannot hang the evaluator.
-pub const MAX_ANCESTORS: i64 = 64;
+use crate::fields::{FieldArg, FieldExpr, FieldRef, FieldType, Value, MAX_ANCESTORS};
 
 #[derive(Debug)]
 pub(crate) enum Node {
@@ -25,12 +23,34 @@ pub(crate) enum Node {
 
 #[derive(Debug)]
 pub(crate) struct Leaf {
-    pub field: FieldRef,
-    /// Plain `proc.aname`: true when any ancestor passes the test.
-    pub any_ancestor: bool,
-    /// `!=`: the value is present and fails `test`.
+    /// The field and the transformers applied to its values.
+    pub lhs: FieldExpr,
+    pub source: Source,
+    /// `!=`: the value is present and fails the test.
     pub negate: bool,
-    pub test: Test,
+    pub op: Op,
+    pub rhs: Rhs,
+}
+
+/// Which values of the left side the test sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The field's one value.
+    One,
+    /// Each value of a list field (plain `proc.aname`): true when one passes.
+    AnyOf,
+    /// `len()` of a list field: the number of its values.
+    Count,
+}
+
+/// What the left side is compared with.
+#[derive(Debug)]
+pub(crate) enum Rhs {
+    /// Literals, compiled into the test.
+    Literal(Test),
+    /// Another field of the same event (`val(...)`): the test is built from
+    /// its value for each event; no value, no match.
+    Field(FieldExpr),
 }
 
 /// The test a present value must pass.
@@ -95,11 +115,30 @@ fn int(s: &Scalar) -> i128 {
 }
 
 fn leaf(cmp: &TypedCmp) -> Leaf {
-    let any_ancestor = cmp.field.id == FieldId::ProcAname && cmp.field.arg == FieldArg::None;
+    let source = if cmp.lhs.counts_list() {
+        Source::Count
+    } else if cmp.lhs.field.is_list() {
+        Source::AnyOf
+    } else {
+        Source::One
+    };
+    let rhs = match &cmp.rhs {
+        Some(field) => Rhs::Field(field.clone()),
+        None => Rhs::Literal(literal_test(cmp)),
+    };
+    Leaf {
+        lhs: cmp.lhs.clone(),
+        source,
+        negate: cmp.op == Op::Ne,
+        op: cmp.op,
+        rhs,
+    }
+}
+
+fn literal_test(cmp: &TypedCmp) -> Test {
     let first = cmp.values.first();
     let one_text = || first.map(text).unwrap_or_default();
-    let negate = cmp.op == Op::Ne;
-    let test = match (cmp.op, cmp.ty) {
+    match (cmp.op, cmp.ty) {
         (Op::Exists, _) => Test::Exists,
         (Op::Contains, _) => Test::Contains(one_text()),
         (Op::IContains, _) => Test::IContains(one_text().to_ascii_lowercase().into()),
@@ -117,21 +156,21 @@ fn leaf(cmp: &TypedCmp) -> Leaf {
             }
             _ => Test::Exists,
         },
-        (Op::Eq | Op::Ne | Op::In, FieldType::Str | FieldType::Bytes) => {
-            if cmp.op == Op::In {
+        (Op::Eq | Op::Ne | Op::In | Op::Intersects, FieldType::Str | FieldType::Bytes) => {
+            if matches!(cmp.op, Op::In | Op::Intersects) {
                 Test::TextIn(cmp.values.iter().map(text).collect())
             } else {
                 Test::TextEq(one_text())
             }
         }
-        (Op::Eq | Op::Ne | Op::In, FieldType::Bool) => {
+        (Op::Eq | Op::Ne | Op::In | Op::Intersects, FieldType::Bool) => {
             let has = |b| cmp.values.contains(&Scalar::Bool(b));
             Test::Bool {
                 pass_false: has(false),
                 pass_true: has(true),
             }
         }
-        (Op::Eq | Op::Ne | Op::In, FieldType::IpAddr) => Test::IpIn(
+        (Op::Eq | Op::Ne | Op::In | Op::Intersects, FieldType::IpAddr) => Test::IpIn(
             cmp.values
                 .iter()
                 .filter_map(|v| match v {
@@ -140,29 +179,50 @@ fn leaf(cmp: &TypedCmp) -> Leaf {
                 })
                 .collect(),
         ),
-        (Op::In, _) => {
+        (Op::In | Op::Intersects, _) => {
             let mut list: Vec<i128> = cmp.values.iter().map(int).collect();
             list.sort_unstable();
             list.dedup();
             Test::NumIn(list.into())
         }
-        (op, _) => {
-            let num_op = match op {
-                Op::Lt => NumOp::Lt,
-                Op::Le => NumOp::Le,
-                Op::Gt => NumOp::Gt,
-                Op::Ge => NumOp::Ge,
-                _ => NumOp::Eq,
-            };
-            Test::Num(num_op, first.map(int).unwrap_or_default())
-        }
-    };
-    Leaf {
-        field: cmp.field.clone(),
-        any_ancestor,
-        negate,
-        test,
+        (op, _) => Test::Num(num_op(op), first.map(int).unwrap_or_default()),
     }
+}
+
+fn num_op(op: Op) -> NumOp {
+    match op {
+        Op::Lt => NumOp::Lt,
+        Op::Le => NumOp::Le,
+        Op::Gt => NumOp::Gt,
+        Op::Ge => NumOp::Ge,
+        _ => NumOp::Eq,
+    }
+}
+
+/// The test `op` makes against one value of another field; `None` when the
+/// value is of no use to the operator (which type checking rules out).
+fn test_against(op: Op, value: &Value<'_>) -> Option<Test> {
+    let text = || bytes(value).map(Box::<[u8]>::from);
+    Some(match op {
+        Op::Eq | Op::Ne | Op::In | Op::Intersects => match value {
+            Value::Str(_) | Value::Bytes(_) => Test::TextEq(text()?),
+            Value::U64(_) | Value::I64(_) => Test::Num(NumOp::Eq, number(value)?),
+            Value::Bool(b) => Test::Bool {
+                pass_false: !b,
+                pass_true: *b,
+            },
+            Value::Ip(ip) => Test::IpIn(Box::new([ip.to_canonical()])),
+        },
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => Test::Num(num_op(op), number(value)?),
+        Op::Contains | Op::BContains => Test::Contains(text()?),
+        Op::IContains => Test::IContains(text()?.to_ascii_lowercase().into()),
+        Op::StartsWith | Op::BStartsWith => Test::StartsWith(text()?),
+        Op::EndsWith => Test::EndsWith(text()?),
+        Op::Glob => Test::Glob(Glob::new(&text()?)),
+        Op::IGlob => Test::IGlob(Glob::new(&text()?.to_ascii_lowercase())),
+        Op::PMatch => Test::PMatch(Box::new([text()?])),
+        Op::Regex | Op::Exists => return None,
+    })
 }
 
 fn bytes<'v>(value: &'v Value<'_>) -> Option<&'v [u8]> {
@@ -246,26 +306,67 @@ fn number(value: &Value<'_>) -> Option<i128> {
 }
 
 impl Leaf {
-    /// sysdig's semantics: a comparison on a field the event lacks is false;
-    /// `exists` is the presence test.
+    /// sysdig's semantics: a comparison on a field the event lacks is false
+    /// (so is one with another field the event lacks); `exists` is the
+    /// presence test.
     fn eval<S: FieldSource + ?Sized>(&self, src: &mut S) -> bool {
-        if !self.any_ancestor {
-            return src
-                .value(&self.field)
-                .is_some_and(|v| self.test.passes(&v) != self.negate);
-        }
-        // libsinsp walks the ancestors, parent first, and matches on the first
-        // that passes (`!=` included: some ancestor differs).
-        (1..=MAX_ANCESTORS)
-            .map_while(|level| {
-                let field = FieldRef {
-                    id: self.field.id,
-                    arg: FieldArg::Index(level),
+        match &self.rhs {
+            Rhs::Literal(test) => self.eval_with(test, src),
+            Rhs::Field(rhs) => {
+                let Some(value) = rhs.eval(|f| src.value(f).map(Value::into_owned)) else {
+                    return false;
                 };
-                src.value(&field)
-                    .map(|v| self.test.passes(&v) != self.negate)
-            })
-            .any(|passed| passed)
+                test_against(self.op, &value).is_some_and(|test| self.eval_with(&test, src))
+            }
+        }
+    }
+
+    fn eval_with<S: FieldSource + ?Sized>(&self, test: &Test, src: &mut S) -> bool {
+        let field = &self.lhs.field;
+        match self.source {
+            Source::One => src.value(field).is_some_and(|v| self.passes(test, v)),
+            // libsinsp walks the ancestors, parent first, and matches on the first
+            // that passes (`!=` included: some ancestor differs).
+            Source::AnyOf => (1..=MAX_ANCESTORS)
+                .map_while(|level| {
+                    let field = FieldRef {
+                        id: field.id,
+                        arg: FieldArg::Index(level),
+                    };
+                    src.value(&field).map(|v| self.passes(test, v))
+                })
+                .any(|passed| passed),
+            Source::Count => {
+                let count = (1..=MAX_ANCESTORS)
+                    .take_while(|&level| {
+                        src.value(&FieldRef {
+                            id: field.id,
+                            arg: FieldArg::Index(level),
+                        })
+                        .is_some()
+                    })
+                    .count();
+                test.passes(&Value::U64(count as u64)) != self.negate
+            }
+        }
+    }
+
+    /// Whether one value of the field passes: transformed, then tested. A
+    /// value that does not transform (`b64` of text that is not base64) is
+    /// like a missing one.
+    fn passes(&self, test: &Test, value: Value<'_>) -> bool {
+        self.lhs
+            .transform(value)
+            .is_some_and(|v| test.passes(&v) != self.negate)
+    }
+
+    /// Whether a leaf compared with literals passes for an event whose field
+    /// has `value`; `None` for a leaf compared with another field.
+    pub fn passes_value(&self, value: Value<'_>) -> Option<bool> {
+        match &self.rhs {
+            Rhs::Literal(test) => Some(self.passes(test, value)),
+            Rhs::Field(_) => None,
+        }
     }
 }
 

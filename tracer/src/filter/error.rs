@@ -54,6 +54,41 @@ pub enum ErrorKind {
         name: String,
         suggestion: Option<&'static str>,
     },
+    #[error("unknown transformer `{name}`{} (transformers: tolower, toupper, b64, basename, len)", did_you_mean(.suggestion.as_deref()))]
+    UnknownTransformer {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
+    #[error(
+        "`val(...)` names a field on the right-hand side only; write the field itself on the left"
+    )]
+    ValOnLeft,
+    #[error("transformer `{transformer}` does not apply to {}{ty} `{arg}`", list_of(*.list))]
+    TransformerType {
+        transformer: &'static str,
+        ty: FieldType,
+        list: bool,
+        arg: String,
+    },
+    #[error("`{rhs}` ({rhs_ty}) cannot be compared with `{lhs}` ({lhs_ty})")]
+    FieldTypeMismatch {
+        lhs: String,
+        lhs_ty: FieldType,
+        rhs: String,
+        rhs_ty: FieldType,
+    },
+    #[error("`{field}` is a list of values; compare one of them (`{field}[1]`) or count them (`len({field})`)")]
+    ListOnRight { field: String },
+    #[error("operator `{op}` takes a literal, not a field")]
+    NeedsLiteral { op: &'static str },
+}
+
+fn list_of(list: bool) -> &'static str {
+    if list {
+        "a list of "
+    } else {
+        ""
+    }
 }
 
 fn hint_suffix(hint: &str) -> String {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! proc.name=cat and (evt.type in (open, openat) or fd.name startswith /etc)
+//! tolower(basename(fd.name)) = passwd and fd.name != val(proc.exepath)
 //! ```
 //!
 //! [`Filter::parse`] reports every problem at once ([`FilterErrors`] renders
@@ -21,9 +22,9 @@ mod tests;
 
 use std::fmt;
 
-pub use ast::{Comparison, Expr, Literal, Op, Operand};
+pub use crate::fields::MAX_ANCESTORS;
+pub use ast::{Applied, Comparison, Expr, FieldText, Literal, Op, Operand};
 pub use check::{is_event_type, PROCEXIT};
-pub use compile::MAX_ANCESTORS;
 pub use error::{ErrorKind, FilterError, FilterErrors, Span};
 pub use parser::MAX_DEPTH;
 pub use pushdown::{PushDown, SyscallSet, TaskKey};
@@ -119,8 +120,10 @@ fn collect_fields(typed: &check::Typed, out: &mut Vec<FieldRef>) {
         }
         check::Typed::Not(inner) => collect_fields(inner, out),
         check::Typed::Cmp(cmp) => {
-            if !out.contains(&cmp.field) {
-                out.push(cmp.field.clone());
+            for expr in std::iter::once(&cmp.lhs).chain(&cmp.rhs) {
+                if !out.contains(&expr.field) {
+                    out.push(expr.field.clone());
+                }
             }
         }
     }

@@ -8,19 +8,25 @@
 //! or      := and ("or" and)*
 //! and     := not ("and" not)*
 //! not     := "not" not | primary
-//! primary := "(" or ")" | field op [value | "(" value ("," value)* ")"]
+//! primary := "(" or ")" | lhs op [value | "(" value ("," value)* ")" | rhs]
+//! lhs     := field | transformer "(" lhs ")"
+//! rhs     := "val(" field ")" | transformer "(" lhs ")"
 //! ```
 //!
+//! A transformer (`tolower`, `toupper`, `b64`, `basename`, `len`) or `val`
+//! is a word followed straight by `(`, as libsinsp lexes it.
+//!
 //! Recursion only happens through `not` and `(`, and both count against
-//! [`MAX_DEPTH`], so no input can overflow the stack. Problems that leave the
-//! rest of the filter readable (an unknown operator, a bad escape, a missing
-//! operator) are recorded and parsing goes on; the others stop it.
+//! [`MAX_DEPTH`], so no input can overflow the stack; transformers are read
+//! in a loop and count against it too. Problems that leave the rest of the
+//! filter readable (an unknown operator, a bad escape, a missing operator) are
+//! recorded and parsing goes on; the others stop it.
 
-use super::ast::{ends_bare_value, Comparison, Expr, Literal, Op, Operand};
+use super::ast::{ends_bare_value, Applied, Comparison, Expr, FieldText, Literal, Op, Operand};
 use super::error::{ErrorKind, FilterError, Span};
-use crate::fields::closest;
+use crate::fields::{closest, Transformer};
 
-/// Deepest nesting of parentheses and `not`s accepted.
+/// Deepest nesting of parentheses, `not`s and transformers accepted.
 pub const MAX_DEPTH: usize = 64;
 
 /// What the parser produced: the tree if the text was well-formed, every
@@ -211,9 +217,9 @@ impl<'s> Parser<'s> {
                 if matches!(found.as_str(), "and" | "or") {
                     return self.unexpected("a field name, `not` or `(`");
                 }
-                self.parse_comparison()
+                self.parse_comparison(depth)
             }
-            Some(c) if is_field_start(c) => self.parse_comparison(),
+            Some(c) if is_field_start(c) => self.parse_comparison(depth),
             _ => self.unexpected("a field name, `not` or `(`"),
         }
     }
@@ -235,8 +241,95 @@ impl<'s> Parser<'s> {
         (rest[..len].to_owned(), start..self.pos)
     }
 
-    fn parse_comparison(&mut self) -> Result<Expr, Fatal> {
+    /// `name(` at the cursor, a call: the name and its span.
+    fn call_here(&self) -> Option<(&'s str, Span)> {
+        let rest = self.rest();
+        let len = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(rest.len());
+        (len > 0 && rest[len..].starts_with('(')).then(|| (&rest[..len], self.pos..self.pos + len))
+    }
+
+    /// A field, bare or inside transformers: `tolower(basename(fd.name))`.
+    fn parse_field_text(&mut self, depth: usize) -> Result<FieldText, Fatal> {
+        let start = self.pos;
+        let mut transformers = Vec::new();
+        while let Some((name, span)) = self.call_here() {
+            let Some(transformer) = Transformer::from_name(name) else {
+                let kind = if name == "val" {
+                    ErrorKind::ValOnLeft
+                } else {
+                    ErrorKind::UnknownTransformer {
+                        name: name.to_owned(),
+                        suggestion: closest(name, Transformer::ALL.iter().map(|(n, _)| *n)),
+                    }
+                };
+                return self.fatal(kind, span);
+            };
+            if depth + transformers.len() >= MAX_DEPTH {
+                return self.fatal(ErrorKind::TooDeep { max: MAX_DEPTH }, span);
+            }
+            self.pos = span.end + 1;
+            self.skip_ws();
+            transformers.push(Applied { transformer, span });
+        }
+        if !self.peek().is_some_and(is_field_start) {
+            return self.unexpected(if transformers.is_empty() {
+                "a field name"
+            } else {
+                "a field name or a transformer"
+            });
+        }
         let (field, field_span) = self.parse_field();
+        for _ in &transformers {
+            self.skip_ws();
+            if self.peek() != Some(')') {
+                return self.unexpected("`)` closing the transformer");
+            }
+            self.pos += 1;
+        }
+        Ok(FieldText {
+            field,
+            field_span,
+            transformers,
+            span: start..self.pos,
+        })
+    }
+
+    /// `val(field)` or a transformer call at the cursor: a field on the
+    /// right-hand side. `None` (nothing consumed) when neither stands there.
+    fn parse_rhs_field(&mut self, depth: usize) -> Result<Option<FieldText>, Fatal> {
+        let Some((name, span)) = self.call_here() else {
+            return Ok(None);
+        };
+        if name != "val" {
+            if Transformer::from_name(name).is_none() {
+                return Ok(None);
+            }
+            return self.parse_field_text(depth).map(Some);
+        }
+        let start = self.pos;
+        self.pos = span.end + 1;
+        self.skip_ws();
+        if !self.peek().is_some_and(is_field_start) || self.call_here().is_some() {
+            return self.unexpected("a field name inside `val(...)`");
+        }
+        let (field, field_span) = self.parse_field();
+        self.skip_ws();
+        if self.peek() != Some(')') {
+            return self.unexpected("`)` closing `val(`");
+        }
+        self.pos += 1;
+        Ok(Some(FieldText {
+            field,
+            field_span,
+            transformers: Vec::new(),
+            span: start..self.pos,
+        }))
+    }
+
+    fn parse_comparison(&mut self, depth: usize) -> Result<Expr, Fatal> {
+        let lhs = self.parse_field_text(depth)?;
         self.skip_ws();
         let op_start = self.pos;
         let rest = self.rest();
@@ -262,13 +355,7 @@ impl<'s> Parser<'s> {
                     },
                     span,
                 );
-                return Ok(self.finish(
-                    field,
-                    field_span,
-                    Op::Exists,
-                    op_start..op_start,
-                    Operand::None,
-                ));
+                return Ok(self.finish(lhs, Op::Exists, op_start..op_start, Operand::None));
             } else {
                 let suggestion = closest(word, Op::WORDS.iter().map(|(w, _)| *w));
                 self.error(
@@ -283,10 +370,12 @@ impl<'s> Parser<'s> {
                 self.skip_ws();
                 if self.peek() == Some('(') {
                     self.parse_list()?;
-                } else if self.peek().is_some_and(|c| !matches!(c, ')')) {
+                } else if self.parse_rhs_field(depth)?.is_none()
+                    && self.peek().is_some_and(|c| !matches!(c, ')'))
+                {
                     self.parse_value()?;
                 }
-                return Ok(self.finish(field, field_span, Op::Exists, span, Operand::None));
+                return Ok(self.finish(lhs, Op::Exists, span, Operand::None));
             }
         } else if self.at_end() || self.peek() == Some(')') {
             // `(proc.name)`: report, and read on as if `exists`.
@@ -303,39 +392,36 @@ impl<'s> Parser<'s> {
                     op_start..op_start + 1,
                 );
             }
-            return Ok(self.finish(field, field_span, Op::Exists, span, Operand::None));
+            return Ok(self.finish(lhs, Op::Exists, span, Operand::None));
         } else {
             return self.unexpected("an operator (=, !=, <, <=, >, >=, contains, in, exists, ...)");
         };
+        if op != Op::Exists {
+            self.skip_ws();
+            if let Some(rhs) = self.parse_rhs_field(depth)? {
+                return Ok(self.finish(lhs, op, op_span, Operand::Field(rhs)));
+            }
+        }
         let operand = match op {
             Op::Exists => Operand::None,
-            Op::In | Op::PMatch => {
-                self.skip_ws();
+            Op::In | Op::Intersects | Op::PMatch => {
                 if self.peek() != Some('(') {
-                    return self.unexpected(if op == Op::In {
-                        "`(` and a list of values after `in`"
-                    } else {
-                        "`(` and a list of paths after `pmatch`"
+                    return self.unexpected(match op {
+                        Op::In => "`(` and a list of values after `in`",
+                        Op::Intersects => "`(` and a list of values after `intersects`",
+                        _ => "`(` and a list of paths after `pmatch`",
                     });
                 }
                 Operand::List(self.parse_list()?)
             }
             _ => Operand::One(self.parse_value()?),
         };
-        Ok(self.finish(field, field_span, op, op_span, operand))
+        Ok(self.finish(lhs, op, op_span, operand))
     }
 
-    fn finish(
-        &mut self,
-        field: String,
-        field_span: Span,
-        op: Op,
-        op_span: Span,
-        operand: Operand,
-    ) -> Expr {
+    fn finish(&mut self, lhs: FieldText, op: Op, op_span: Span, operand: Operand) -> Expr {
         let cmp = Comparison {
-            field,
-            field_span,
+            lhs,
             op,
             op_span,
             operand,

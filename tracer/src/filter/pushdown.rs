@@ -8,11 +8,13 @@
 //! under `not`; De Morgan swaps `and` and `or`):
 //!
 //! - a leaf on `evt.type` is evaluated against every event type (a finite
-//!   universe), so any operator, negated or not, gives the exact set;
+//!   universe: each number's one name, and `procexit`), so any operator,
+//!   negated or not, with transformers or not, gives the exact set;
 //! - a leaf on `proc.pid`, `proc.name` or `cgroup.id` that says "equals one of these" gives
-//!   those values; anything else on an infinite universe (`!=`, `<`, globs)
-//!   gives "all";
-//! - a leaf on any other field gives "all";
+//!   those values; anything else on an infinite universe (`!=`, `<`, globs,
+//!   transformers) gives "all";
+//! - a leaf that compares with another field (`val(...)`), and a leaf on any
+//!   other field, gives "all";
 //! - `and` intersects, `or` unions.
 //!
 //! Negating a leaf is exact because these dimensions are present on every
@@ -21,12 +23,11 @@
 
 use std::collections::BTreeSet;
 
-use tracer_common::syscall_names::SYSCALL_NAMES;
 use tracer_common::{COMM_LEN, SYSCALL_SLOTS};
 
 use super::check::PROCEXIT;
-use super::compile::{Leaf, Node, NumOp, Test};
-use crate::fields::{FieldArg, FieldId, Value};
+use super::compile::{Leaf, Node, NumOp, Rhs, Source, Test};
+use crate::fields::{syscall_name, FieldArg, FieldId, Value};
 
 const WORDS: usize = SYSCALL_SLOTS as usize / 64;
 
@@ -235,38 +236,39 @@ fn project(node: &Node, positive: bool) -> PushDown {
 
 fn project_leaf(leaf: &Leaf, positive: bool) -> PushDown {
     let mut out = PushDown::all();
-    if leaf.field.arg != FieldArg::None {
+    // A comparison with another field of the event is undecidable here.
+    let Rhs::Literal(test) = &leaf.rhs else {
+        return out;
+    };
+    if leaf.lhs.field.arg != FieldArg::None || leaf.source != Source::One {
         return out;
     }
+    // Transformers change the values a test sees: only the finite universe
+    // of event types can still be enumerated through them.
+    let plain = leaf.lhs.transformers.is_empty();
     // The leaf, with its polarity, says "the value is one of these".
-    let says_equal = positive != leaf.negate;
-    let passes = |value: &Value<'_>| (leaf.test.passes(value) != leaf.negate) == positive;
-    match leaf.field.id {
+    let says_equal = positive != leaf.negate && plain;
+    let passes = |value: Value<'_>| leaf.passes_value(value) == Some(positive);
+    match leaf.lhs.field.id {
         FieldId::EvtType => {
+            // Every number has exactly one name, the decoder's: the table's,
+            // or `syscall_<nr>`. So every leaf is decided number by number.
             let mut set = SyscallSet::default();
-            // Numbers without a name in the table get some other name from the
-            // decoder; only "equals one of these names" can rule them out.
-            let unnamed_can_pass =
-                !(says_equal && matches!(leaf.test, Test::TextEq(_) | Test::TextIn(_)));
             for nr in 0..SYSCALL_SLOTS {
-                let can_pass = match SYSCALL_NAMES.get(nr as usize).filter(|n| !n.is_empty()) {
-                    Some(name) => passes(&Value::Str((*name).into())),
-                    None => unnamed_can_pass,
-                };
-                if can_pass {
+                if passes(Value::Str(syscall_name(nr))) {
                     set.insert(nr);
                 }
             }
             out.syscalls = Some(set);
-            out.procexit = passes(&Value::Str(PROCEXIT.into()));
+            out.procexit = passes(Value::Str(PROCEXIT.into()));
         }
-        FieldId::ProcPid if says_equal => out.tgids = equal_numbers(&leaf.test),
-        FieldId::CgroupId if says_equal => out.cgroups = equal_numbers(&leaf.test),
+        FieldId::ProcPid if says_equal => out.tgids = equal_numbers(test),
+        FieldId::CgroupId if says_equal => out.cgroups = equal_numbers(test),
         FieldId::ProcName if says_equal => {
             // A comm holds at most COMM_LEN - 1 bytes and no NUL: longer names match nothing.
             let comm =
                 |name: &[u8]| (name.len() < COMM_LEN && !name.contains(&0)).then(|| name.to_vec());
-            out.comms = match &leaf.test {
+            out.comms = match test {
                 Test::TextEq(name) => Some(comm(name).into_iter().collect()),
                 Test::TextIn(names) => Some(names.iter().filter_map(|n| comm(n)).collect()),
                 _ => None,

@@ -28,6 +28,9 @@ struct Ev {
     ancestors: Vec<&'static str>,
     arg_fd: Option<i64>,
     cgroup: u64,
+    cwd: Option<&'static str>,
+    exepath: Option<&'static str>,
+    buffer: Option<&'static [u8]>,
 }
 
 impl Ev {
@@ -45,6 +48,9 @@ impl Ev {
             ancestors: Vec::new(),
             arg_fd: None,
             cgroup: 1,
+            cwd: None,
+            exepath: None,
+            buffer: None,
         }
     }
 
@@ -79,6 +85,9 @@ impl FieldSource for Ev {
             )),
             (FieldId::EvtArg, FieldArg::Name(n)) if n == "fd" => Value::I64(self.arg_fd?),
             (FieldId::CgroupId, _) => Value::U64(self.cgroup),
+            (FieldId::ProcCwd, _) => Value::Str(Cow::Borrowed(self.cwd?)),
+            (FieldId::ProcExepath, _) => Value::Str(Cow::Borrowed(self.exepath?)),
+            (FieldId::EvtBuffer, _) => Value::Bytes(Cow::Borrowed(self.buffer?)),
             _ => return None,
         })
     }
@@ -114,6 +123,8 @@ fn sample() -> Ev {
     ev.sport = Some(443);
     ev.ancestors = vec!["bash", "sshd", "systemd"];
     ev.arg_fd = Some(3);
+    ev.cwd = Some("/etc");
+    ev.buffer = Some(b"aGVsbG8=");
     ev
 }
 
@@ -409,10 +420,18 @@ fn pushdown_examples() {
             "openat2"
         ]
     );
-    // A syscall missing from the table (a newer kernel's) gets a name we cannot
-    // know, so only equality with known names rules it out.
-    assert!(set.contains(451) && set.contains(511));
+    // A number missing from the table (a newer kernel's syscall) is named
+    // `syscall_<nr>`, which does not start with `open`.
+    assert_eq!(set.len(), 5);
     assert!(!p.procexit);
+    let set = parse("evt.type startswith syscall_45")
+        .pushdown()
+        .syscalls
+        .unwrap();
+    assert_eq!(
+        set.iter().collect::<Vec<_>>(),
+        [451, 452, 453, 454, 455, 456, 457, 458, 459]
+    );
     let set = parse("evt.type in (open, openat)")
         .pushdown()
         .syscalls
@@ -478,7 +497,15 @@ fn pushdown_examples() {
 
 fn leaf() -> impl Strategy<Value = String> {
     let evt_names = prop::sample::select(vec![
-        "open", "openat", "read", "write", "execve", "procexit", "getpid",
+        "open",
+        "openat",
+        "read",
+        "write",
+        "execve",
+        "procexit",
+        "getpid",
+        "syscall_451",
+        "syscall_500",
     ]);
     let evt_frags =
         prop::sample::select(vec!["op", "at", "o?en*", "*at", "re", "", "proc", "[rw]*"]);
@@ -557,7 +584,96 @@ fn leaf() -> impl Strategy<Value = String> {
         prop::collection::vec(cgroups, 1..3)
             .prop_map(|v| format!("cgroup.id in ({})", v.join(", "))),
     ];
-    prop_oneof![evt, pid, name, other, cgroup]
+    // Transformers: exact through evt.type's finite universe, "all" elsewhere.
+    let evt_xform = prop_oneof![
+        (
+            prop::sample::select(vec![
+                "toupper(evt.type)",
+                "tolower(evt.type)",
+                "basename(evt.type)"
+            ]),
+            prop::sample::select(vec!["=", "!=", "startswith", "contains"]),
+            prop::sample::select(vec![
+                "OPENAT",
+                "openat",
+                "READ",
+                "read",
+                "syscall_500",
+                "SYSCALL_451",
+                "PROCEXIT",
+                "procexit"
+            ]),
+        )
+            .prop_map(|(f, o, v)| format!("{f} {o} {v}")),
+        (
+            prop::sample::select(vec!["=", "!=", "<", ">"]),
+            prop::sample::select(vec!["3", "4", "6", "11"]),
+        )
+            .prop_map(|(o, v)| format!("len(evt.type) {o} {v}")),
+    ];
+    let name_xform = prop_oneof![
+        (
+            prop::sample::select(vec![
+                ("tolower(proc.name)", "cat"),
+                ("toupper(proc.name)", "CAT"),
+                ("toupper(proc.name)", "READ"),
+                ("basename(proc.name)", "Cat"),
+                ("tolower(toupper(proc.name))", "bash"),
+            ]),
+            prop::sample::select(vec!["=", "!=", "startswith", "in"]),
+        )
+            .prop_map(|((f, v), o)| if o == "in" {
+                format!("{f} in ({v}, sh)")
+            } else {
+                format!("{f} {o} {v}")
+            }),
+        (
+            prop::sample::select(vec!["=", "!=", "<", ">"]),
+            prop::sample::select(vec!["2", "3", "4", "15"]),
+        )
+            .prop_map(|(o, v)| format!("len(proc.name) {o} {v}")),
+    ];
+    let intersects = prop_oneof![
+        prop::collection::vec(
+            prop::sample::select(vec!["open", "read", "syscall_451", "procexit"]),
+            1..3
+        )
+        .prop_map(|v| format!("evt.type intersects ({})", v.join(", "))),
+        prop::collection::vec(prop::sample::select(vec!["cat", "sh", "Cat"]), 1..3)
+            .prop_map(|v| format!("proc.name intersects ({})", v.join(", "))),
+        prop::collection::vec(prop::sample::select(vec!["1", "5", "2774"]), 1..3)
+            .prop_map(|v| format!("proc.pid intersects ({})", v.join(", "))),
+    ];
+    // Comparisons of two fields: never decidable in the kernel.
+    let two_fields = prop::sample::select(vec![
+        "evt.type = val(proc.name)",
+        "evt.type != val(proc.name)",
+        "proc.name = val(evt.type)",
+        "proc.name != tolower(evt.type)",
+        "toupper(proc.name) = toupper(evt.type)",
+        "len(proc.name) = len(evt.type)",
+        "proc.pid = val(cgroup.id)",
+        "cgroup.id != val(proc.pid)",
+        "proc.pid < len(proc.name)",
+        "cgroup.id in val(proc.pid)",
+        "proc.pid intersects val(cgroup.id)",
+        "fd.name = val(proc.exepath)",
+        "fd.name != val(proc.exepath)",
+        "proc.name startswith val(evt.type)",
+        "evt.type startswith tolower(proc.name)",
+    ])
+    .prop_map(str::to_owned);
+    prop_oneof![
+        3 => evt,
+        3 => pid,
+        3 => name,
+        2 => other,
+        2 => cgroup,
+        2 => evt_xform,
+        3 => name_xform,
+        2 => intersects,
+        3 => two_fields,
+    ]
 }
 
 fn filter_text() -> impl Strategy<Value = String> {
@@ -582,19 +698,32 @@ fn event() -> impl Strategy<Value = Ev> {
             Some(257),
             Some(39),
             Some(437),
+            Some(451),
             Some(500),
         ]),
         prop::sample::select(vec![0u32, 1, 5, 42, 4_000_000_000]),
-        prop::sample::select(vec!["cat", "bash", "sh", "averyverylongna", "ca", "x"]),
+        prop::sample::select(vec![
+            "cat",
+            "bash",
+            "sh",
+            "averyverylongna",
+            "ca",
+            "x",
+            "Cat",
+            "read",
+            "open",
+        ]),
         prop::sample::select(vec![None, Some("/etc/passwd"), Some("/tmp/x")]),
         prop::sample::select(vec!["SUCCESS", "ENOENT"]),
         prop::sample::select(vec![1u64, 2774, 9000]),
+        prop::sample::select(vec![None, Some("/etc/passwd"), Some("/bin/cat")]),
     )
-        .prop_map(|(nr, pid, name, fd_name, res, cgroup)| Ev {
+        .prop_map(|(nr, pid, name, fd_name, res, cgroup, exepath)| Ev {
             nr,
             fd_name: fd_name.map(str::to_owned),
             res,
             cgroup,
+            exepath,
             ..Ev::syscall(0, pid, name)
         })
 }
@@ -608,7 +737,7 @@ proptest! {
     }
 
     #[test]
-    fn never_panics_on_filter_like_text(src in "[a-z.()\\[\\]=!<>\"' ,\\\\0-9\t\né*?-]{0,60}") {
+    fn never_panics_on_filter_like_text(src in "[a-z.()\\[\\]=!<>\"' ,\\\\0-9_\t\né*?-]{0,60}") {
         if let Ok(f) = Filter::parse(&src) {
             f.matches(&mut sample());
             f.pushdown();
@@ -632,8 +761,7 @@ proptest! {
     #[test]
     fn any_value_round_trips(value in "\\PC{0,20}|[\"'\\\\ ,()=<>!\t\n]{0,8}") {
         let expr = Expr::Cmp(Comparison {
-            field: "fd.name".into(),
-            field_span: 0..0,
+            lhs: FieldText { field: "fd.name".into(), field_span: 0..0, transformers: Vec::new(), span: 0..0 },
             op: Op::In,
             op_span: 0..0,
             operand: Operand::List(vec![Literal { text: value.clone(), span: 0..0 }, Literal { text: "x".into(), span: 0..0 }]),
@@ -731,4 +859,280 @@ fn path_glob_and_byte_operators() {
         let f = parse(src);
         assert_eq!(parse(&f.to_string()).expr(), f.expr(), "{src}");
     }
+}
+
+#[test]
+fn intersects_operator() {
+    let yes = |src: &str| assert!(check(src), "{src} should match");
+    let no = |src: &str| assert!(!check(src), "{src} should not match");
+    yes("evt.type intersects (open, openat)");
+    no("evt.type intersects (read, write)");
+    yes("proc.pid intersects (1, 1234)");
+    // A list field: some ancestor is in the list.
+    yes("proc.aname intersects (init, sshd)");
+    no("proc.aname intersects (init, cat)");
+    yes("not fd.name intersects (/tmp)");
+    assert_eq!(
+        error_list("proc.name intersects x"),
+        [(
+            22,
+            "unexpected `x`; expected `(` and a list of values after `intersects`".to_owned()
+        )]
+    );
+    let f = parse("proc.name intersects (a,b)");
+    assert_eq!(f.to_string(), "proc.name intersects (a, b)");
+    let p = parse("evt.type intersects (open, openat)").pushdown();
+    assert_eq!(names(&p.syscalls.unwrap()), ["open", "openat"]);
+    let p = parse("proc.name intersects (cat, sh) and proc.pid intersects (1, 2)").pushdown();
+    assert_eq!(
+        p.comms,
+        Some(BTreeSet::from([b"cat".to_vec(), b"sh".to_vec()]))
+    );
+    assert_eq!(p.tgids, Some(BTreeSet::from([1, 2])));
+}
+
+#[test]
+fn transformers() {
+    let yes = |src: &str| assert!(check(src), "{src} should match");
+    let no = |src: &str| assert!(!check(src), "{src} should not match");
+    yes("toupper(proc.name) = CAT");
+    no("toupper(proc.name) = cat");
+    yes("tolower(toupper(proc.name)) = cat");
+    yes("basename(fd.name) = passwd");
+    yes("toupper(basename(fd.name)) in (PASSWD, SHADOW)");
+    yes("tolower( basename( fd.name ) ) glob pass*");
+    yes("len(fd.name) = 11");
+    yes("len(fd.name) > 10 and len(fd.name) <= 11");
+    yes("len(basename(fd.name)) = 6");
+    // A list: each ancestor is transformed; len counts them.
+    yes("toupper(proc.aname) = SSHD");
+    yes("len(proc.aname) = 3");
+    yes("len(toupper(proc.aname)) = 3");
+    yes("len(proc.aname[1]) = 4");
+    // b64 decodes; text that is not base64 has no value.
+    yes("b64(evt.buffer) = hello");
+    yes("b64(evt.buffer) bcontains 6c6c");
+    yes("len(b64(evt.buffer)) = 5");
+    no("b64(proc.name) exists");
+    yes("not b64(proc.name) exists");
+    no("b64(proc.name) != x");
+    // Missing fields stay missing.
+    let mut bare = Ev::syscall(nr::GETPID, 1, "init");
+    for src in [
+        "len(fd.name) = 0",
+        "tolower(fd.name) != x",
+        "len(proc.aname) > 0",
+    ] {
+        assert!(!parse(src).matches(&mut bare), "{src}");
+    }
+    assert!(parse("len(proc.aname) = 0").matches(&mut bare));
+
+    // Transformers count as fields read.
+    let f = parse("len(proc.aname) > 1 and tolower(fd.name) = x");
+    let got: Vec<String> = f.fields().map(ToString::to_string).collect();
+    assert_eq!(got, ["proc.aname", "fd.name"]);
+}
+
+#[test]
+fn transformer_errors_have_carets() {
+    let cases: &[(&str, &[(usize, &str)])] = &[
+        ("tolower(proc.pid) = 1", &[(1, "transformer `tolower` does not apply to unsigned integer `proc.pid`")]),
+        ("len(proc.pid) = 1", &[(1, "transformer `len` does not apply to unsigned integer `proc.pid`")]),
+        ("basename(evt.buffer) = x", &[(1, "transformer `basename` does not apply to bytes `evt.buffer`")]),
+        ("toupper(len(fd.name)) = 1", &[(1, "transformer `toupper` does not apply to unsigned integer `len(fd.name)`")]),
+        ("proc.pid = 1 or tolower(len(basename(fd.name))) = 1", &[(17, "transformer `tolower` does not apply to unsigned integer `len(basename(fd.name))`")]),
+        ("len(fd.name) = abc", &[(16, "`abc` is not a valid unsigned integer for `len(fd.name)` (expected a number from 0 up)")]),
+        ("len(fd.name) contains 1", &[(14, "operator `contains` does not apply to unsigned integer field `len(fd.name)`")]),
+        ("tolwer(fd.name) = x", &[(1, "unknown transformer `tolwer` (did you mean `tolower`?) (transformers: tolower, toupper, b64, basename, len)")]),
+        ("val(fd.name) = x", &[(1, "`val(...)` names a field on the right-hand side only; write the field itself on the left")]),
+        ("tolower(fd.name = x", &[(17, "unexpected `=`; expected `)` closing the transformer")]),
+        ("tolower() = x", &[(9, "unexpected `)`; expected a field name or a transformer")]),
+        ("tolower(fd.nme) = x", &[(9, "unknown field `fd.nme` (did you mean `fd.name`?)")]),
+        ("len(fd.name) in (1, x)", &[(21, "`x` is not a valid unsigned integer for `len(fd.name)` (expected a number from 0 up)")]),
+    ];
+    for (src, want) in cases {
+        let got = error_list(src);
+        let want: Vec<(usize, String)> = want.iter().map(|(c, m)| (*c, (*m).to_owned())).collect();
+        assert_eq!(got, want, "{src:?}");
+    }
+    let e = errors("proc.name = a and toupper(proc.pid) = 1");
+    assert!(
+        e.to_string()
+            .ends_with("proc.name = a and toupper(proc.pid) = 1\n                    ^^^^^^^"),
+        "{e}"
+    );
+    // Nesting counts against the depth cap; no input overflows anything.
+    let deep = |n: usize| format!("{}fd.name{} = x", "tolower(".repeat(n), ")".repeat(n));
+    parse(&deep(MAX_DEPTH - 1));
+    assert_eq!(
+        error_list(&deep(MAX_DEPTH + 1)),
+        [(
+            8 * MAX_DEPTH + 1,
+            format!("nesting deeper than {MAX_DEPTH} levels")
+        )]
+    );
+    assert!(Filter::parse(&"len(".repeat(100_000)).is_err());
+    assert!(Filter::parse(&format!("fd.name = {}", "tolower(".repeat(100_000))).is_err());
+}
+
+#[test]
+fn comparing_two_fields() {
+    let yes = |src: &str| assert!(check(src), "{src} should match");
+    let no = |src: &str| assert!(!check(src), "{src} should not match");
+    yes("proc.pid = val(proc.pid)");
+    no("proc.pid != val(proc.pid)");
+    yes("proc.aname[0] = val(proc.name)");
+    no("proc.name = val(proc.pname)");
+    yes("proc.name != val(proc.pname)");
+    // Text operators take the other field's value as their operand.
+    yes("fd.name startswith val(proc.cwd)");
+    yes("fd.name pmatch val(proc.cwd)");
+    yes("fd.name contains val(proc.cwd)");
+    yes("fd.name icontains toupper(proc.cwd)");
+    yes("fd.name glob val(fd.name)");
+    no("fd.name endswith val(proc.cwd)");
+    yes("fd.name in val(fd.name)");
+    yes("fd.name intersects val(fd.name)");
+    // Integers of any kind compare as numbers.
+    yes("fd.sport < val(proc.pid)");
+    no("fd.sport >= val(proc.pid)");
+    yes("len(fd.name) < val(proc.pid)");
+    yes("len(proc.aname) = len(proc.aname)");
+    yes("proc.pid > len(proc.aname)");
+    yes("fd.cip = val(fd.cip)");
+    yes("evt.failed = val(evt.failed)");
+    // A transformer on the right reads a field too, without val().
+    yes("proc.name = tolower(proc.name)");
+    no("proc.name = toupper(proc.name)");
+    yes("toupper(proc.name) = toupper(proc.name)");
+    yes("b64(evt.buffer) = b64(evt.buffer)");
+    // A list on the left: some ancestor compares.
+    yes("proc.aname = val(proc.pname)");
+    no("proc.aname = val(proc.name)");
+    // No value on either side: no match, `!=` included.
+    no("fd.name = val(proc.exepath)");
+    no("fd.name != val(proc.exepath)");
+    yes("not fd.name = val(proc.exepath)");
+    no("proc.name != b64(proc.name)");
+    let mut ev = sample();
+    ev.exepath = Some("/etc/passwd");
+    assert!(parse("fd.name = val(proc.exepath)").matches(&mut ev));
+
+    let f = parse("fd.name = val(proc.exepath) and evt.latency < val(evt.latency)");
+    let got: Vec<String> = f.fields().map(ToString::to_string).collect();
+    assert_eq!(got, ["fd.name", "proc.exepath", "evt.latency"]);
+    assert!(parse("evt.rawres < val(fd.num)").uses(FieldId::FdNum));
+    assert!(parse("proc.pid = val(evt.rawres)").uses(FieldId::EvtRawres));
+
+    let cases: &[(&str, &[(usize, &str)])] = &[
+        ("proc.name = val(proc.pid)", &[(13, "`val(proc.pid)` (unsigned integer) cannot be compared with `proc.name` (string)")]),
+        ("evt.latency > val(evt.rawtime)", &[(15, "`val(evt.rawtime)` (timestamp) cannot be compared with `evt.latency` (duration)")]),
+        ("fd.cip = val(fd.sport)", &[(10, "`val(fd.sport)` (port) cannot be compared with `fd.cip` (IP address)")]),
+        ("proc.name = len(fd.name)", &[(13, "`len(fd.name)` (unsigned integer) cannot be compared with `proc.name` (string)")]),
+        ("proc.name = val(proc.aname)", &[(13, "`proc.aname` is a list of values; compare one of them (`proc.aname[1]`) or count them (`len(proc.aname)`)")]),
+        ("proc.name regex val(proc.cwd)", &[(17, "operator `regex` takes a literal, not a field")]),
+        ("proc.name = val(tolower(proc.cwd))", &[(17, "unexpected `tolower`; expected a field name inside `val(...)`")]),
+        ("proc.name = val(proc.cwd", &[(25, "unexpected end of filter; expected `)` closing `val(`")]),
+        ("proc.name = val(proc.nam)", &[(17, "unknown field `proc.nam` (did you mean `proc.name`?)")]),
+        ("proc.nam = val(proc.nme)", &[(1, "unknown field `proc.nam` (did you mean `proc.name`?)"), (16, "unknown field `proc.nme` (did you mean `proc.name`?)")]),
+        ("proc.pid contains val(proc.name)", &[(10, "operator `contains` does not apply to unsigned integer field `proc.pid`")]),
+        ("proc.name = tolower(proc.pid)", &[(13, "transformer `tolower` does not apply to unsigned integer `proc.pid`")]),
+    ];
+    for (src, want) in cases {
+        let got = error_list(src);
+        let want: Vec<(usize, String)> = want.iter().map(|(c, m)| (*c, (*m).to_owned())).collect();
+        assert_eq!(got, want, "{src:?}");
+    }
+    // A value that only looks like val() is a value when quoted.
+    assert!(parse("proc.name = \"val(x)\"").matches(&mut Ev::syscall(0, 1, "val(x)")));
+    assert!(parse("proc.name = val").matches(&mut Ev::syscall(0, 1, "val")));
+}
+
+#[test]
+fn two_field_comparisons_are_not_pushed_down() {
+    for src in [
+        "fd.name = val(proc.exepath)",
+        "evt.type = val(proc.name)",
+        "proc.name = val(evt.type)",
+        "proc.pid = val(cgroup.id)",
+        "cgroup.id in val(proc.pid)",
+        "proc.name = tolower(proc.name)",
+        "not evt.type != val(proc.name)",
+    ] {
+        assert_eq!(parse(src).pushdown(), PushDown::all(), "{src}");
+    }
+    let p = parse("evt.type = open and proc.name = val(proc.pname)").pushdown();
+    assert_eq!(names(&p.syscalls.unwrap()), ["open"]);
+    assert_eq!(p.comms, None);
+}
+
+#[test]
+fn transformers_push_down_only_event_types() {
+    let p = parse("toupper(evt.type) = OPENAT").pushdown();
+    assert_eq!(names(&p.syscalls.unwrap()), ["openat"]);
+    assert!(!p.procexit);
+    let p = parse("not toupper(evt.type) != PROCEXIT").pushdown();
+    assert!(p.syscalls.unwrap().is_empty() && p.procexit);
+    let set = parse("len(evt.type) = 4").pushdown().syscalls.unwrap();
+    assert!(names(&set).iter().all(|n| n.len() == 4) && set.contains(0));
+    for src in [
+        "tolower(proc.name) = cat",
+        "len(proc.name) = 3",
+        "basename(proc.name) in (cat, sh)",
+        "len(proc.aname) = 3",
+        "tolower(proc.aname) = bash",
+    ] {
+        assert_eq!(parse(src).pushdown(), PushDown::all(), "{src}");
+    }
+}
+
+#[test]
+fn unnamed_syscalls_by_number() {
+    let p = parse("evt.type = syscall_451").pushdown();
+    assert_eq!(p.syscalls.unwrap().iter().collect::<Vec<_>>(), [451]);
+    assert!(!p.procexit);
+    let p = parse("evt.type in (syscall_400, open)").pushdown();
+    assert_eq!(p.syscalls.unwrap().iter().collect::<Vec<_>>(), [2, 400]);
+    let mut ev = Ev::syscall(451, 1, "x");
+    assert!(parse("evt.type = syscall_451").matches(&mut ev));
+    assert!(!parse("evt.type = syscall_452").matches(&mut ev));
+    assert_eq!(
+        error_list("evt.type = syscall_2"),
+        [(
+            12,
+            "unknown event type `syscall_2` (did you mean `open`?)".to_owned()
+        )]
+    );
+    assert_eq!(
+        error_list("evt.type in (syscall_512, syscall_0451)"),
+        [
+            (14, "unknown event type `syscall_512`".to_owned()),
+            (27, "unknown event type `syscall_0451`".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn transformers_and_fields_round_trip() {
+    for src in [
+        "tolower(basename(fd.name)) = passwd",
+        "len(proc.aname) > 1 and not toupper(proc.name) in (A, \"b c\")",
+        "fd.name = val(proc.exepath)",
+        "fd.name startswith val( proc.cwd )",
+        "proc.name = tolower(proc.pname) or proc.aname[2] != val(proc.aname[3])",
+        "b64(evt.buffer) bcontains 00 or len(b64(evt.buffer)) = len(fd.name)",
+        "proc.name intersects (a, \"val(x)\", val)",
+        "evt.type in (syscall_451, open)",
+        "evt.arg.fd = val(evt.arg[0])",
+    ] {
+        let f = parse(src);
+        let printed = f.to_string();
+        let again = parse(&printed);
+        assert_eq!(again.expr(), f.expr(), "{src} printed as {printed}");
+        assert_eq!(again.to_string(), printed);
+    }
+    assert_eq!(
+        parse("fd.name startswith val( proc.cwd )").to_string(),
+        "fd.name startswith val(proc.cwd)"
+    );
 }

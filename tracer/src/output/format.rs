@@ -1,19 +1,21 @@
 //! sysdig's `-p` output formats: text with `%field` references, `%field:N`
 //! to pad a value to N columns, and a leading `*` to print events even when
 //! some field has no value (without it, such events are skipped, as sysdig
-//! does). `\n` and `\t` are escapes; `%%` is a literal percent sign.
+//! does). `\n` and `\t` are escapes; `%%` is a literal percent sign. As in
+//! newer libsinsp, a field may be wrapped in transformers:
+//! `%tolower(basename(fd.name))`, `%len(proc.aname)`.
 
 use std::fmt;
 
 use crate::fields::extract::EventView;
-use crate::fields::{parse_field_ref, FieldRef, Value};
+use crate::fields::{parse_field_ref, FieldExpr, FieldRef, Transformer, Value};
 
 use super::num::{push_i64, push_u64};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Piece {
     Text(String),
-    Field { field: FieldRef, width: usize },
+    Field { expr: FieldExpr, width: usize },
 }
 
 /// A parsed `-p` format.
@@ -89,13 +91,30 @@ impl OutputFormat {
                     i += 2;
                 }
                 '%' => {
-                    let start = i + 1;
+                    // Transformers: `name(` each, innermost last.
+                    let mut calls = Vec::new();
+                    let mut start = i + 1;
+                    loop {
+                        let mut end = start;
+                        while end < chars.len() && chars[end].is_ascii_alphanumeric() {
+                            end += 1;
+                        }
+                        if end == start || chars.get(end) != Some(&'(') {
+                            break;
+                        }
+                        let name: String = chars[start..end].iter().collect();
+                        let t = Transformer::from_name(&name).ok_or_else(|| {
+                            err(start, end - start, format!("unknown transformer `{name}`"))
+                        })?;
+                        calls.push((t, start, end - start));
+                        start = end + 1;
+                    }
                     let mut end = start;
                     while end < chars.len() && is_field_char(chars[end]) {
                         end += 1;
                     }
                     // A trailing dot ends a sentence, not a field name.
-                    while end > start && chars[end - 1] == '.' {
+                    while end > start && calls.is_empty() && chars[end - 1] == '.' {
                         end -= 1;
                     }
                     let name: String = chars[start..end].iter().collect();
@@ -109,6 +128,31 @@ impl OutputFormat {
                     }
                     let field = parse_field_ref(&name)
                         .map_err(|e| err(start, end - start, e.to_string()))?;
+                    for _ in &calls {
+                        if chars.get(end) != Some(&')') {
+                            return Err(err(end, 1, "expected `)` closing the transformer".into()));
+                        }
+                        end += 1;
+                    }
+                    let expr = FieldExpr {
+                        field,
+                        transformers: calls.iter().rev().map(|&(t, _, _)| t).collect(),
+                    };
+                    if let Err(e) = expr.ty() {
+                        let (_, column, width) = calls[calls.len() - 1 - e.index];
+                        let inner = FieldExpr {
+                            field: expr.field.clone(),
+                            transformers: expr.transformers[..e.index].to_vec(),
+                        };
+                        return Err(err(
+                            column,
+                            width,
+                            format!(
+                                "transformer `{}` does not apply to {} `{inner}`",
+                                e.transformer, e.ty
+                            ),
+                        ));
+                    }
                     let mut width = 0;
                     i = end;
                     if chars.get(i) == Some(&':')
@@ -127,7 +171,7 @@ impl OutputFormat {
                     if !text.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut text)));
                     }
-                    pieces.push(Piece::Field { field, width });
+                    pieces.push(Piece::Field { expr, width });
                 }
                 c => {
                     text.push(c);
@@ -146,8 +190,13 @@ impl OutputFormat {
 
     /// Every field the format reads.
     pub fn fields(&self) -> impl Iterator<Item = &FieldRef> {
+        self.exprs().map(|e| &e.field)
+    }
+
+    /// Every field the format prints, with its transformers.
+    pub fn exprs(&self) -> impl Iterator<Item = &FieldExpr> {
         self.pieces.iter().filter_map(|p| match p {
-            Piece::Field { field, .. } => Some(field),
+            Piece::Field { expr, .. } => Some(expr),
             Piece::Text(_) => None,
         })
     }
@@ -159,9 +208,9 @@ impl OutputFormat {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
-                Piece::Field { field, width } => {
+                Piece::Field { expr, width } => {
                     let before = out.len();
-                    match view.get(field) {
+                    match expr.eval(|f| view.get(f)) {
                         Some(value) => write_value(out, &value),
                         None if self.print_missing => out.extend_from_slice(b"<NA>"),
                         None => {
@@ -261,5 +310,44 @@ mod tests {
         assert!(e.to_string().ends_with("          ^^^^^^^^"), "{e}");
         assert_eq!(OutputFormat::parse("50% done").unwrap_err().column, 2);
         assert!(OutputFormat::parse("%proc.aname[2] %evt.arg[0]").is_ok());
+        let e = OutputFormat::parse("%evt.num %tolower(proc.pid)").unwrap_err();
+        assert_eq!((e.column, e.width), (10, 7));
+        assert_eq!(
+            e.message,
+            "transformer `tolower` does not apply to unsigned integer `proc.pid`"
+        );
+        let e = OutputFormat::parse("%tolwer(proc.name)").unwrap_err();
+        assert_eq!(
+            (e.column, e.message.as_str()),
+            (1, "unknown transformer `tolwer`")
+        );
+        let e = OutputFormat::parse("%tolower(proc.name").unwrap_err();
+        assert_eq!(e.column, 18);
+    }
+
+    #[test]
+    fn transformers() {
+        let rec = syscall_record(
+            nr::OPENAT,
+            3,
+            [(-100i64) as u64, 0, 0, 0, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/Etc/Passwd")],
+        );
+        assert_eq!(
+            render(
+                "%toupper(proc.name) %len(evt.arg.name):4|%tolower(basename(evt.arg.name)).",
+                &rec
+            )
+            .as_deref(),
+            Some("CAT 11  |passwd.\n")
+        );
+        // No parent in this process table: no ancestors to count, no parent name.
+        assert_eq!(render("%len(proc.aname)", &rec).as_deref(), Some("0\n"));
+        assert_eq!(render("%tolower(proc.aname)", &rec), None);
+        let f = OutputFormat::parse("%len(basename(fd.name)) %proc.name").unwrap();
+        let exprs: Vec<String> = f.exprs().map(ToString::to_string).collect();
+        assert_eq!(exprs, ["len(basename(fd.name))", "proc.name"]);
+        let fields: Vec<String> = f.fields().map(ToString::to_string).collect();
+        assert_eq!(fields, ["fd.name", "proc.name"]);
     }
 }

@@ -67,9 +67,18 @@ pub enum Format {
 pub fn write_event(out: &mut Vec<u8>, format: &Format, view: &EventView<'_>) -> bool {
     match format {
         Format::Text => write_text(out, view),
-        Format::Json => write_json(out, view, JSON_FIELDS.iter().map(|&id| FieldRef::plain(id))),
+        Format::Json => write_json(
+            out,
+            JSON_FIELDS.iter().map(|&id| {
+                let field = FieldRef::plain(id);
+                (field.to_string(), view.get(&field))
+            }),
+        ),
         Format::Custom(f) => return f.write(out, view),
-        Format::CustomJson(f) => write_json(out, view, f.fields().cloned()),
+        Format::CustomJson(f) => write_json(
+            out,
+            f.exprs().map(|e| (e.to_string(), e.eval(|f| view.get(f)))),
+        ),
     }
     true
 }
@@ -99,18 +108,19 @@ fn write_text(out: &mut Vec<u8>, v: &EventView<'_>) {
     out.push(b'\n');
 }
 
-fn write_json(out: &mut Vec<u8>, v: &EventView<'_>, fields: impl Iterator<Item = FieldRef>) {
+/// One object of the fields that have a value, keyed by field name.
+fn write_json<'v>(out: &mut Vec<u8>, fields: impl Iterator<Item = (String, Option<Value<'v>>)>) {
     out.push(b'{');
     let mut first = true;
-    for field in fields {
-        let Some(value) = v.get(&field) else {
+    for (key, value) in fields {
+        let Some(value) = value else {
             continue;
         };
         if !first {
             out.push(b',');
         }
         first = false;
-        let _ = serde_json::to_writer(&mut *out, &field.to_string());
+        let _ = serde_json::to_writer(&mut *out, &key);
         out.push(b':');
         let _ = match value {
             Value::Str(s) => serde_json::to_writer(&mut *out, s.as_ref()),
