@@ -48,6 +48,22 @@ fn unavailable<T>(test: &str, why: &str) -> Option<T> {
     None
 }
 
+/// Another program a test compares against (e.g. `sysdig`), found on `PATH`.
+pub fn require_program(test: &str, name: &str) -> Option<PathBuf> {
+    let found = env::var_os("PATH")
+        .iter()
+        .flat_map(env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => Some(p),
+        None => unavailable(
+            test,
+            &format!("`{name}` is not installed (`cargo xtask setup` installs it)"),
+        ),
+    }
+}
+
 /// The binary, for tests that need no privileges (e.g. filter errors).
 pub fn require_binary(test: &str) -> Option<PathBuf> {
     let bin = binary_path();

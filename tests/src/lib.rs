@@ -5,10 +5,12 @@
 //! `syscall-loop` (a timed loop of cheap syscalls) and `hold-fd`.
 pub mod env;
 pub mod event;
+pub mod recorder;
 pub mod session;
 pub mod tmp;
 
-pub use env::{require_binary, require_tracer, which, Tracer};
+pub use env::{require_binary, require_program, require_tracer, which, Tracer};
 pub use event::EventExt;
+pub use recorder::Recorder;
 pub use session::{Finished, Session, Stats};
 pub use tmp::TempDir;

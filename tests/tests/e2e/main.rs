@@ -3,6 +3,7 @@
 //! need root, BTF and bpf(); without them they skip loudly, or fail under
 //! `CI=true`. One binary, so sessions serialise on the harness's lock.
 mod batching;
+mod capture_file;
 mod cli;
 mod drops;
 mod exec;

@@ -1,0 +1,653 @@
+//! Capture files: `-w` on a live capture then `-r` gives the live run's
+//! events, field for field; Debian's sysdig reads the same file and prints
+//! the same events and fields; a damaged file is read up to its last good
+//! block and the error says where.
+use std::{
+    collections::BTreeSet,
+    fs,
+    io::Read,
+    net::TcpListener,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+};
+
+use serde_json::Value;
+use tests::recorder::{self, Recorder};
+use tests::{require_program, require_tracer, Session, TempDir, Tracer};
+
+/// The workload's name: its children have it as their parent's.
+const WORKLOAD: &str = "scapwork";
+const BASE_FILTER: &str = "proc.name=scapwork or proc.pname=scapwork";
+
+/// A shell script doing a little of everything: files created, read,
+/// renamed, removed, a failed open, children, a loopback TCP connection.
+fn workload_script(dir: &Path) -> PathBuf {
+    let script = dir.join(WORKLOAD);
+    fs::write(
+        &script,
+        r#"#!/bin/sh
+# Absolute paths, and no child that looks at its stdin (rm, bash): sysdig
+# 0.29 can lose the cwd of a vfork child that runs before its parent's vfork
+# returns, and was seen giving such children a stdin of another process's;
+# it then prints other names than sdtrace, which follows the kernel.
+cd "$1"
+echo hello > "$1/a.txt"
+cat "$1/a.txt" > /dev/null
+ls -la "$1" > /dev/null
+mkdir -p "$1/sub"
+mv "$1/a.txt" "$1/sub/b.txt"
+chmod 600 "$1/sub/b.txt"
+cat "$1/sub/b.txt" "$1/nonexistent" 2>/dev/null
+unlink "$1/sub/b.txt"
+rmdir "$1/sub"
+perl -MIO::Socket::INET -e 'IO::Socket::INET->new("127.0.0.1:$ARGV[0]")->print("ping\n")' "$2"
+head -c 64 /dev/urandom > /dev/null
+cat "$1/done-marker"
+"#,
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(dir.join("done-marker"), "done\n").unwrap();
+    script
+}
+
+/// Runs the workload against a loopback listener; returns the port.
+fn run_workload(dir: &Path) -> u16 {
+    let script = workload_script(dir);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = String::new();
+        conn.read_to_string(&mut got).unwrap();
+        got
+    });
+    let status = Command::new(&script)
+        .arg(dir)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "workload failed: {status:?}");
+    assert_eq!(server.join().unwrap(), "ping\n");
+    port
+}
+
+/// The fields that differ between two runs over the same events: the event
+/// number counts each run's own events, and each run samples the boot to
+/// wall clock offset at its own start.
+fn comparable(ev: &Value) -> Value {
+    let mut ev = ev.clone();
+    if let Some(map) = ev.as_object_mut() {
+        for key in ["evt.num", "evt.time", "evt.rawtime"] {
+            map.remove(key);
+        }
+    }
+    ev
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn write_then_read_gives_the_live_events() {
+    let Some(tracer) = require_tracer("write_then_read_gives_the_live_events") else {
+        return;
+    };
+    let dir = TempDir::new("scap-rw");
+    let file = dir.path().join("capture.scap");
+    let session = Session::start(&tracer, &["-c", BASE_FILTER]);
+    let recorder = Recorder::start(&tracer, &file, &[]);
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    run_workload(&work);
+    session.wait_for("the workload's last open", |e| {
+        e.get("fd.name").and_then(Value::as_str) == Some(work.join("done-marker").to_str().unwrap())
+    });
+    recorder.stop();
+    let live = session.stop();
+    assert!(live.status.success());
+
+    let out = recorder::read(&tracer, &file, &["-j", "-c", BASE_FILTER]);
+    assert!(
+        out.status.success(),
+        "sdtrace -r failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Vec<Value> = json_lines(&out.stdout);
+    let live: Vec<Value> = live.events.iter().map(comparable).collect();
+    let read: Vec<Value> = read.iter().map(comparable).collect();
+    assert!(
+        live.len() >= 30,
+        "the workload makes dozens of events: {live:?}"
+    );
+    for (i, (l, r)) in live.iter().zip(&read).enumerate() {
+        assert_eq!(l, r, "event {i} differs between the live run and -r");
+    }
+    assert_eq!(live.len(), read.len(), "live and -r saw as many events");
+    let types: BTreeSet<&str> = read
+        .iter()
+        .filter_map(|e| e.get("evt.type").and_then(Value::as_str))
+        .collect();
+    for t in ["execve", "openat", "read", "write", "connect", "procexit"] {
+        assert!(types.contains(t), "{t} in the capture: {types:?}");
+    }
+}
+
+/// A filtered capture keeps only matching events, yet reads back with the
+/// state its events need (the fds opened by events it did not keep).
+#[test]
+fn filtered_write_keeps_the_state_its_events_need() {
+    let Some(tracer) = require_tracer("filtered_write_keeps_the_state_its_events_need") else {
+        return;
+    };
+    let dir = TempDir::new("scap-filtered");
+    let file = dir.path().join("reads.scap.gz");
+    let recorder = Recorder::start(
+        &tracer,
+        &file,
+        &["-z", "-c", "evt.type=read and proc.pname=scapwork"],
+    );
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    run_workload(&work);
+    // Nothing to wait on but the kernel's batching: -w drains before exit.
+    recorder.stop();
+    let mut magic = [0u8; 2];
+    fs::File::open(&file)
+        .unwrap()
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(magic, [0x1f, 0x8b], "-z writes gzip");
+    let out = recorder::read(&tracer, &file, &["-p", "%evt.type %fd.name"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let marker = format!("read {}", work.join("done-marker").display());
+    assert!(text.lines().any(|l| l == marker), "{marker:?} in:\n{text}");
+    assert!(text.lines().all(|l| l.starts_with("read ")), "{text}");
+}
+
+#[test]
+fn a_truncated_capture_reads_up_to_its_last_good_block() {
+    let Some(tracer) = require_tracer("a_truncated_capture_reads_up_to_its_last_good_block") else {
+        return;
+    };
+    let dir = TempDir::new("scap-cut");
+    let file = dir.path().join("whole.scap");
+    let recorder = Recorder::start(&tracer, &file, &["-c", BASE_FILTER]);
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    run_workload(&work);
+    recorder.stop();
+    let whole = recorder::read(&tracer, &file, &["-p", "%evt.num %evt.type"]);
+    assert!(whole.status.success());
+    let whole_lines = String::from_utf8_lossy(&whole.stdout).lines().count();
+    assert!(whole_lines > 20);
+
+    let bytes = fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.scap");
+    fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let part = recorder::read(&tracer, &cut, &["-p", "%evt.num %evt.type"]);
+    let stderr = String::from_utf8_lossy(&part.stderr);
+    assert!(!part.status.success(), "a cut file is an error");
+    assert!(
+        stderr.contains("truncated block at offset") && stderr.contains("cut.scap"),
+        "{stderr}"
+    );
+    let part_lines: Vec<String> = String::from_utf8_lossy(&part.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let whole_text = String::from_utf8_lossy(&whole.stdout);
+    assert!(!part_lines.is_empty() && part_lines.len() < whole_lines);
+    assert!(
+        whole_text.lines().zip(&part_lines).all(|(a, b)| a == b),
+        "what was read before the cut is what the whole file gives"
+    );
+
+    let mut flipped = bytes.clone();
+    let at = bytes.len() / 2;
+    flipped[at..at + 64].fill(0xee);
+    let bad = dir.path().join("bad.scap");
+    fs::write(&bad, &flipped).unwrap();
+    let out = recorder::read(&tracer, &bad, &["-p", "%evt.num"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("offset"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The ones sysdig 0.29 cannot evaluate, with why; sdtrace must still run them.
+struct Filter {
+    text: String,
+    sysdig_lacks: Option<&'static str>,
+}
+
+fn filters(work: &Path, port: u16) -> Vec<Filter> {
+    let w = work.display();
+    let both = |t: String| Filter {
+        text: t,
+        sysdig_lacks: None,
+    };
+    let mut all: Vec<Filter> = [
+        "evt.type=openat",
+        "evt.type in (open, openat, openat2)",
+        "evt.type=openat and fd.name contains sub",
+        "evt.res=SUCCESS",
+        "evt.res!=SUCCESS",
+        "evt.failed=true",
+        "proc.name=cat",
+        "proc.name in (cat, ls, mv)",
+        "proc.name=scapwork",
+        "proc.pname=scapwork",
+        "not proc.name=scapwork",
+        "evt.type=execve",
+        "evt.type=execve and evt.res=SUCCESS",
+        "evt.type in (clone, clone3, fork, vfork)",
+        "evt.type=procexit",
+        "evt.type=close",
+        "evt.type=read and fd.num>=0",
+        "evt.type=write",
+        "evt.type in (read, write) and fd.type=file",
+        "fd.type=file",
+        "fd.type=ipv4",
+        "fd.typechar=f",
+        "fd.name endswith b.txt",
+        "fd.filename=a.txt",
+        "fd.directory contains sub",
+        "evt.type=connect",
+        "fd.sip=127.0.0.1",
+        // sdtrace knows a stream socket is TCP from socket() on; sysdig 0.29
+        // from its connect: compared where both know.
+        "fd.l4proto=tcp and evt.type in (connect, write, close)",
+        "evt.type in (mkdir, mkdirat)",
+        "evt.type in (rename, renameat, renameat2)",
+        "evt.type in (unlink, unlinkat)",
+        "evt.type in (chmod, fchmodat)",
+        "evt.type=socket",
+        "evt.type=mmap",
+        "evt.type=fcntl",
+        "evt.type in (dup, dup2, dup3)",
+        "evt.arg.name contains b.txt",
+        "evt.is_open_read=true",
+        "evt.is_open_write=true",
+        "evt.is_io=true",
+        "evt.is_io_read=true",
+        "evt.is_io_write=true",
+        "user.name=root",
+        "user.uid=0",
+        "proc.cmdline contains sub/b.txt",
+        "proc.exe contains cat",
+        "proc.args contains b.txt",
+        "evt.type=openat and evt.res=ENOENT",
+        "evt.rawres<0",
+        "evt.rawres>=0 and evt.type=openat",
+        "(evt.type=openat or evt.type=open) and not fd.name startswith /usr",
+        "proc.aname=scapwork",
+        "fd.name icontains B.TXT",
+        "evt.cpu>=0",
+        "fd.name glob '*.txt'",
+        "fd.name pmatch (/tmp)",
+        "evt.is_open_exec=true",
+        "proc.exepath contains bin",
+        "evt.arg.flags contains O_CREAT",
+        "evt.buffer contains ping",
+        "fd.is_server=false",
+        "evt.type=openat and fd.name=/etc/ld.so.cache",
+    ]
+    .into_iter()
+    .map(|t| both(t.to_owned()))
+    .collect();
+    for (t, why) in [
+        (
+            "fd.name bcontains 2f737562",
+            "no bcontains (added in libs 0.10)",
+        ),
+        ("fd.name iglob '*B.TXT'", "no iglob"),
+        ("proc.aname intersects (scapwork, init)", "no intersects"),
+        ("tolower(proc.name)=cat", "no field transformers"),
+        ("fd.name=val(fd.name)", "no val()"),
+    ] {
+        all.push(Filter {
+            text: t.to_owned(),
+            sysdig_lacks: Some(why),
+        });
+    }
+    all.push(both(format!("fd.name startswith {w}")));
+    all.push(both(format!("fd.sport={port}")));
+    all.push(both(format!(
+        "fd.name contains {w} and evt.type in (openat, unlinkat)"
+    )));
+    all
+}
+
+const FORMATS: &[&str] = &[
+    "%evt.num %proc.name %evt.type %evt.res %fd.name",
+    "%evt.num %thread.tid %proc.pid %proc.ppid %proc.name %proc.pname",
+    "%evt.num %fd.num %fd.type %fd.typechar %fd.name",
+    "%evt.num %proc.exe %proc.args %proc.cmdline",
+    "%evt.num %user.name %user.uid %proc.cwd",
+    "%evt.num %evt.rawtime %evt.cpu %evt.dir",
+    "%evt.num %fd.sip %fd.sport %fd.cip %fd.l4proto",
+    "%evt.num %evt.rawres %evt.failed %evt.type",
+    "%evt.num %fd.filename %fd.directory %evt.arg.name",
+    "*%evt.num %proc.name %fd.name",
+    "%evt.num %evt.latency %evt.type",
+];
+
+/// Event names sysdig has a layout for (`sysdig -L`); others it only knows
+/// as generic syscalls, without a return value.
+fn sysdig_events(sysdig: &Path) -> BTreeSet<String> {
+    let out = Command::new(sysdig).arg("-L").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches(['>', '<', ' ']);
+            Some(l.split('(').next()?.trim().to_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+fn run_lines(cmd: &mut Command) -> Result<Vec<String>, String> {
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            text.lines().last().unwrap_or("")
+        ));
+    }
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// Syscalls sysdig 0.29 reports under another event's name.
+const SYSDIG_EVENT_NAMES: &[(&str, &str)] = &[
+    ("dup2", "dup"),
+    ("dup3", "dup"),
+    ("pread64", "pread"),
+    ("pwrite64", "pwrite"),
+    ("accept4", "accept"),
+    ("pipe2", "pipe"),
+    ("eventfd2", "eventfd"),
+    ("signalfd4", "signalfd"),
+    ("inotify_init1", "inotify_init"),
+    ("prlimit64", "prlimit"),
+    ("umount2", "umount"),
+];
+
+/// Where sysdig 0.29 shows nothing and sdtrace shows a value, so sysdig
+/// skips a line that sdtrace prints: (syscall, field in the format or filter).
+const SYSDIG_HAS_NO_VALUE: &[(&str, &str, &str)] = &[
+    // Their exit events hold the id, not a return value.
+    (
+        "getuid",
+        "evt.rawres",
+        "the get*id exits carry an id, not a result",
+    ),
+    (
+        "geteuid",
+        "evt.rawres",
+        "the get*id exits carry an id, not a result",
+    ),
+    (
+        "getgid",
+        "evt.rawres",
+        "the get*id exits carry an id, not a result",
+    ),
+    (
+        "getegid",
+        "evt.rawres",
+        "the get*id exits carry an id, not a result",
+    ),
+    // This sysdig's layouts for these have no parameters at all.
+    (
+        "getpeername",
+        "evt.rawres",
+        "no parameters in this sysdig's layout",
+    ),
+    (
+        "getsockname",
+        "evt.rawres",
+        "no parameters in this sysdig's layout",
+    ),
+];
+
+/// sdtrace's lines that sysdig cannot print for `text` (a format or filter).
+fn sysdig_lacks(line: &str, text: &str) -> Option<&'static str> {
+    let ty = line.split(' ').nth(1)?;
+    SYSDIG_HAS_NO_VALUE
+        .iter()
+        .find(|(sys, field, _)| *sys == ty && text.contains(field))
+        .map(|(_, _, why)| *why)
+}
+
+/// sdtrace's line with syscall names as sysdig 0.29 spells them.
+fn as_sysdig_names(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            SYSDIG_EVENT_NAMES
+                .iter()
+                .find(|(ours, _)| *ours == w)
+                .map_or(w, |(_, theirs)| theirs)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// sysdig names a unix socket `<kernel address>-><peer address> <path>`,
+/// sdtrace by its path alone; and a socket whose connect failed `NULL`,
+/// sdtrace by nothing.
+fn without_unix_addresses(line: &str) -> String {
+    line.split(' ')
+        .filter(|w| {
+            !w.split_once("->").is_some_and(|(a, b)| {
+                let hex = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_hexdigit());
+                hex(a) && hex(b)
+            })
+        })
+        .map(|w| if w == "NULL" { "" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// sysdig 0.29 gives the workload's later children (those started after a
+/// `2>/dev/null` redirection was undone) a stdin named after this test's
+/// stderr, though the kernel gave them /dev/null; not reproduced with
+/// hand-made captures, so only this exact case is let through.
+fn stdin_divergence(ours: &str, theirs: &str, test_stderr: &str) -> bool {
+    let (o, t): (Vec<&str>, Vec<&str>) = (ours.split(' ').collect(), theirs.split(' ').collect());
+    o.len() == t.len()
+        && o.iter().zip(&t).all(|(a, b)| {
+            a == b || (*a == "/dev/null" && !test_stderr.is_empty() && *b == test_stderr)
+        })
+}
+
+/// Lines compared, lines of syscalls sysdig only knows generically (not
+/// compared), and lines let through by [`stdin_divergence`].
+#[derive(Debug)]
+struct Counts {
+    lines: usize,
+    generic: usize,
+    stdin_lines: usize,
+}
+
+/// What each tool printed for one filter and format; the first two words
+/// of every line are our probe (`evt.num evt.type`).
+fn compare(
+    tracer: &Tracer,
+    sysdig: &Path,
+    file: &Path,
+    filter: &str,
+    format: &str,
+    known: &BTreeSet<String>,
+) -> Result<Counts, String> {
+    // The probe says which event a line is, and whether sysdig has its layout.
+    let probe = format!("%evt.num %evt.type {}", format.trim_start_matches('*'));
+    let probe = if format.starts_with('*') {
+        format!("*{probe}")
+    } else {
+        probe
+    };
+    let filter = if filter.is_empty() {
+        format!("({BASE_FILTER})")
+    } else {
+        format!("({BASE_FILTER}) and ({filter})")
+    };
+    let ours = run_lines(Command::new(&tracer.bin).arg("-r").arg(file).args([
+        "--stats-interval",
+        "0",
+        "-p",
+        &probe,
+        "-c",
+        &filter,
+    ]))
+    .map_err(|e| format!("sdtrace failed: {e}"))?;
+    // sysdig prints enter and exit events; sdtrace one line per syscall,
+    // the exit's (procexit is an enter event in scap).
+    let scope = "(evt.dir=< or evt.type=procexit)";
+    let sysdig_filter = format!("{filter} and {scope}");
+    let theirs =
+        run_lines(
+            Command::new(sysdig)
+                .arg("-r")
+                .arg(file)
+                .args(["-p", &probe, &sysdig_filter]),
+        )
+        .map_err(|e| format!("sysdig failed: {e}"))?;
+    // A syscall this sysdig only knows generically has no return value,
+    // and maybe no name: its lines are counted, not compared.
+    let ours: Vec<String> = ours
+        .iter()
+        .filter(|l| sysdig_lacks(l, &format!("{format} {filter}")).is_none())
+        .map(|l| as_sysdig_names(l))
+        .collect();
+    let theirs: Vec<String> = theirs.iter().map(|l| without_unix_addresses(l)).collect();
+    let is_known = |l: &&String| l.split(' ').nth(1).is_some_and(|t| known.contains(t));
+    let generic = ours.iter().filter(|l| !is_known(l)).count();
+    let ours: Vec<&String> = ours.iter().filter(is_known).collect();
+    let theirs: Vec<&String> = theirs.iter().filter(is_known).collect();
+    let stderr = fs::read_link("/proc/self/fd/2").unwrap_or_default();
+    let stderr = stderr.to_string_lossy();
+    let mut stdin_lines = 0;
+    for (o, t) in ours.iter().zip(&theirs) {
+        if o == t {
+            continue;
+        }
+        if !stdin_divergence(o, t, &stderr) {
+            return Err(format!("lines differ:\nsdtrace: {o}\nsysdig:  {t}"));
+        }
+        stdin_lines += 1;
+    }
+    if ours.len() != theirs.len() {
+        let extra = if ours.len() > theirs.len() {
+            &ours[theirs.len()..]
+        } else {
+            &theirs[ours.len()..]
+        };
+        return Err(format!(
+            "{} lines from sdtrace, {} from sysdig; the first extra ones:\n{}",
+            ours.len(),
+            theirs.len(),
+            extra
+                .iter()
+                .take(5)
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    Ok(Counts {
+        lines: ours.len(),
+        generic,
+        stdin_lines,
+    })
+}
+
+#[test]
+fn sysdig_reads_our_capture_as_we_do() {
+    let test = "sysdig_reads_our_capture_as_we_do";
+    let Some(tracer) = require_tracer(test) else {
+        return;
+    };
+    let Some(sysdig) = require_program(test, "sysdig") else {
+        return;
+    };
+    let dir = TempDir::new("scap-sysdig");
+    let file = dir.path().join("mix.scap");
+    // Unfiltered: sysdig knows the fds a process inherits only from its
+    // ancestors' events (or the process list at the start).
+    let recorder = Recorder::start(&tracer, &file, &[]);
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    let port = run_workload(&work);
+    recorder.stop();
+    if let Some(keep) = std::env::var_os("SDTRACE_KEEP_CAPTURE") {
+        fs::copy(&file, keep).unwrap();
+    }
+    let known = sysdig_events(&sysdig);
+    assert!(
+        known.contains("openat"),
+        "sysdig -L lists events: {known:?}"
+    );
+
+    let mut failures = Vec::new();
+    let mut lacking = Vec::new();
+    let mut total = Counts {
+        lines: 0,
+        generic: 0,
+        stdin_lines: 0,
+    };
+    let mut add = |c: Counts| {
+        total.lines += c.lines;
+        total.generic += c.generic;
+        total.stdin_lines += c.stdin_lines;
+    };
+    for f in filters(&work, port) {
+        match (
+            compare(&tracer, &sysdig, &file, &f.text, FORMATS[0], &known),
+            f.sysdig_lacks,
+        ) {
+            (Ok(c), None) => add(c),
+            (Err(e), None) => failures.push(format!("filter {:?}: {e}", f.text)),
+            (Err(e), Some(why)) if e.starts_with("sysdig failed") => {
+                lacking.push(format!("{:?}: {why}", f.text));
+            }
+            (r, Some(why)) => failures.push(format!(
+                "filter {:?} was expected to fail in sysdig ({why}), got {r:?}",
+                f.text
+            )),
+        }
+    }
+    for format in FORMATS {
+        match compare(&tracer, &sysdig, &file, "", format, &known) {
+            Ok(c) => add(c),
+            Err(e) => failures.push(format!("format {format:?}: {e}")),
+        }
+    }
+    eprintln!(
+        "compared {} lines: {} of syscalls sysdig 0.29 only knows generically (by event \
+         number only), {} differing only by sysdig's stdin name; sysdig lacks: {lacking:?}",
+        total.lines, total.generic, total.stdin_lines
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(total.lines > 500, "the comparison covered real output");
+    assert!(
+        total.stdin_lines * 100 < total.lines,
+        "the stdin divergence stays a corner: {} of {}",
+        total.stdin_lines,
+        total.lines
+    );
+}
