@@ -6,7 +6,11 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let object = manifest.join("../target/ebpf/bpfel-unknown-none/release/tracer");
+    // Where xtask builds it: the same target directory as this build.
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("../target"), PathBuf::from);
+    let object = target.join("ebpf/bpfel-unknown-none/release/tracer");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("tracer.bpf.o");
     println!("cargo:rerun-if-changed={}", object.display());
     match fs::read(&object) {

@@ -31,6 +31,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "ss"),
     ("procps", "ps"),
     ("coreutils", "cat"),
+    // Its reader is what the capture-file test compares against; no driver
+    // is needed (recommends, which would bring the dkms module, are skipped).
+    ("sysdig", "sysdig"),
+    // The capture-file test's workload connects with it (perl-base has IO::Socket).
+    ("perl-base", "perl"),
 ];
 
 pub fn setup() -> Result<()> {

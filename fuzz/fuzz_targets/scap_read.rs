@@ -1,0 +1,40 @@
+//! Any bytes as a capture file for `-r`: read up to the first bad block and
+//! say what is wrong, never panic. The records read go through the whole
+//! pipeline (state, fields, a filter that touches many of them); the filter
+//! matches nothing real, so little is printed.
+#![no_main]
+
+use std::io::Cursor;
+
+use libfuzzer_sys::fuzz_target;
+use tracer::filter::Filter;
+use tracer::output::{info::BufferMode, Format};
+use tracer::run::{self, Options, Pipeline};
+use tracer::scap::reader::ScapReader;
+use tracer::state::{ProcFs, ProcessTable, Users};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut reader) = ScapReader::from_reader(Cursor::new(data.to_vec())) else {
+        return;
+    };
+    let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
+    let users = Users::parse(&reader.info.passwd, &reader.info.group);
+    let filter = Filter::parse(
+        "fd.name contains fuzz-no-such-file or proc.aname=fuzz-nobody \
+         or evt.args contains fuzz-nothing or fd.sport=1",
+    )
+    .expect("a valid filter");
+    let opts = Options {
+        format: Format::Text,
+        count: None,
+        duration: None,
+        stats_interval: None,
+        latency: true,
+        buffers: BufferMode::Dots,
+    };
+    let mut pipe = Pipeline::new(procs, users, Some(filter), &opts);
+    pipe.clock = reader.info.clock;
+    if let Err(e) = run::replay(&mut reader, &mut pipe, &opts) {
+        let _ = e.to_string();
+    }
+});
