@@ -651,3 +651,67 @@ fn sysdig_reads_our_capture_as_we_do() {
         total.lines
     );
 }
+
+/// `-C 1 -W 2`: a new file every megabyte, the oldest overwritten, each
+/// file readable on its own, and the last one holding the last events.
+#[test]
+fn rotated_files_each_read_alone() {
+    let Some(tracer) = require_tracer("rotated_files_each_read_alone") else {
+        return;
+    };
+    let dir = TempDir::new("scap-rotate");
+    let base = dir.path().join("rot.scap");
+    let recorder = Recorder::start(
+        &tracer,
+        &base,
+        &["-C", "1", "-W", "2", "-c", "proc.name=syscall-loop"],
+    );
+    // 30 000 reads of 1 byte with their buffers: a few MB of capture.
+    let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+        .args(["read", "30000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    recorder.stop();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("rot.scap{i}")))
+        .collect();
+    assert!(files[0].is_file() && files[1].is_file(), "two files kept");
+    assert!(
+        !files[2].exists(),
+        "-W 2 wraps around instead of a third file"
+    );
+    assert!(!base.exists(), "rotated names carry a number");
+    let mut total = 0;
+    for f in &files[..2] {
+        let out = recorder::read(
+            &tracer,
+            f,
+            &["-c", "evt.type=read", "-p", "%evt.type %fd.name"],
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().all(|l| l == "read /dev/zero"),
+            "each file knows the fds from its own start: {}",
+            text.lines().find(|l| *l != "read /dev/zero").unwrap_or("")
+        );
+        total += text.lines().count();
+        let size = fs::metadata(f).unwrap().len();
+        assert!(
+            size < 2_000_000,
+            "{} is {size} bytes with -C 1",
+            f.display()
+        );
+    }
+    assert!(
+        total > 1000,
+        "the kept files hold the loop's reads: {total}"
+    );
+}
