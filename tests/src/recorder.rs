@@ -1,6 +1,7 @@
 //! `sdtrace -w`: a capture written to a file while a test runs its workload.
-//! Unlike [`crate::Session`] it takes no lock, so a test can run one beside
-//! its own session (to compare the file with what the session printed).
+//! Like a [`Session`] it holds the harness's lock, so no other test's
+//! workload lands in the file; one started beside a test's own session
+//! shares that session's turn.
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -10,8 +11,10 @@ use std::{
     time::Duration,
 };
 
-use crate::session::{signal, wait_deadline};
-use crate::Tracer;
+use std::sync::MutexGuard;
+
+use crate::session::{serial, signal, wait_deadline};
+use crate::{Session, Tracer};
 
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,11 +23,24 @@ pub struct Recorder {
     child: Child,
     stderr: mpsc::Receiver<String>,
     pub path: PathBuf,
+    _serial: Option<MutexGuard<'static, ()>>,
 }
 
 impl Recorder {
-    /// Starts `sdtrace -w <path> <args>` and waits until it has attached.
+    /// Starts `sdtrace -w <path> <args>` in its own turn and waits until it has attached.
     pub fn start(tracer: &Tracer, path: &Path, args: &[&str]) -> Self {
+        let turn = serial();
+        let mut r = Self::spawn(tracer, path, args);
+        r._serial = Some(turn);
+        r
+    }
+
+    /// Like [`Recorder::start`], during `session`'s turn.
+    pub fn start_beside(_session: &Session, tracer: &Tracer, path: &Path, args: &[&str]) -> Self {
+        Self::spawn(tracer, path, args)
+    }
+
+    fn spawn(tracer: &Tracer, path: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(&tracer.bin)
             .arg("-w")
             .arg(path)
@@ -59,6 +75,7 @@ impl Recorder {
             child,
             stderr: rx,
             path: path.to_owned(),
+            _serial: None,
         }
     }
 

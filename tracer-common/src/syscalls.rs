@@ -593,6 +593,18 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     ),
     d(nr::UNSHARE, &[a("flags", 0, CloneFlags)], &[]),
     d(
+        nr::COPY_FILE_RANGE,
+        &[
+            a("fdin", 0, Fd),
+            a("offin", 1, Hex),
+            a("fdout", 2, Fd),
+            a("offout", 3, Hex),
+            a("len", 4, UInt),
+            a("flags", 5, Hex),
+        ],
+        &[],
+    ),
+    d(
         nr::SPLICE,
         &[
             a("fd_in", 0, Fd),

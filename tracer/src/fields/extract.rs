@@ -79,6 +79,8 @@ const O_CREAT: u64 = 0o100;
 enum Io {
     Read,
     Write,
+    /// From one fd to another (copy_file_range): both, as in sysdig.
+    Both,
 }
 
 /// sysdig's `evt.is_io_*`: the read, write, send and recv families.
@@ -101,6 +103,7 @@ fn io_kind(sysno: u16) -> Option<Io> {
         | nr::SENDMSG
         | nr::SENDMMSG
         | nr::SENDFILE => Some(Io::Write),
+        nr::COPY_FILE_RANGE => Some(Io::Both),
         _ => None,
     }
 }
@@ -355,10 +358,10 @@ impl<'a> EventView<'a> {
             FieldId::EvtBuffer => self.buffer().map(|b| Value::Bytes(Cow::Borrowed(b))),
             FieldId::EvtIsIo => is_syscall.then(|| Value::Bool(io_kind(h.nr).is_some())),
             FieldId::EvtIsIoRead => {
-                is_syscall.then(|| Value::Bool(io_kind(h.nr) == Some(Io::Read)))
+                is_syscall.then(|| Value::Bool(matches!(io_kind(h.nr), Some(Io::Read | Io::Both))))
             }
             FieldId::EvtIsIoWrite => {
-                is_syscall.then(|| Value::Bool(io_kind(h.nr) == Some(Io::Write)))
+                is_syscall.then(|| Value::Bool(matches!(io_kind(h.nr), Some(Io::Write | Io::Both))))
             }
             FieldId::EvtIsOpenRead
             | FieldId::EvtIsOpenWrite
