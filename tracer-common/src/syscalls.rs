@@ -593,18 +593,6 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     ),
     d(nr::UNSHARE, &[a("flags", 0, CloneFlags)], &[]),
     d(
-        nr::COPY_FILE_RANGE,
-        &[
-            a("fdin", 0, Fd),
-            a("offin", 1, Hex),
-            a("fdout", 2, Fd),
-            a("offout", 3, Hex),
-            a("len", 4, UInt),
-            a("flags", 5, Hex),
-        ],
-        &[],
-    ),
-    d(
         nr::SPLICE,
         &[
             a("fd_in", 0, Fd),
@@ -725,6 +713,18 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
             c(K::UserStr, 1, 0, WHEN_FAILED),
             c(K::Argv, 2, 0, WHEN_FAILED),
         ],
+    ),
+    d(
+        nr::COPY_FILE_RANGE,
+        &[
+            a("fdin", 0, Fd),
+            a("offin", 1, Hex),
+            a("fdout", 2, Fd),
+            a("offout", 3, Hex),
+            a("len", 4, UInt),
+            a("flags", 5, Hex),
+        ],
+        &[],
     ),
     d(
         nr::PREADV2,
