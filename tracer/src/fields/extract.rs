@@ -333,7 +333,7 @@ impl<'a> EventView<'a> {
             // sysdig's procexit is an enter event; syscalls show their exit.
             FieldId::EvtDir => s(if is_syscall { "<" } else { ">" }),
             FieldId::EvtRes if is_syscall => Some(Value::Str(if h.ret < 0 {
-                flags::errno_name(-h.ret)
+                flags::errno_name(h.ret.saturating_neg())
                     .map_or_else(|| Cow::Owned(h.ret.to_string()), Cow::Borrowed)
             } else {
                 Cow::Borrowed("SUCCESS")

@@ -102,7 +102,7 @@ use FieldType as T;
 #[rustfmt::skip]
 pub static FIELDS: &[FieldDef] = &[
     row(F::EvtNum, "evt.num", "evt", T::U64, A::None,
-        "Event number, counted from 1 since capture started.", "evt.num > 1000"),
+        "Event number as sysdig numbers it: a syscall counts as its enter and exit events and has the exit's number.", "evt.num > 1000"),
     row(F::EvtTime, "evt.time", "evt", T::Str, A::None,
         "Event timestamp as a wall-clock time of day, hh:mm:ss.nnnnnnnnn.", "evt.time startswith 14:02"),
     row(F::EvtDatetime, "evt.datetime", "evt", T::Str, A::None,
@@ -114,7 +114,7 @@ pub static FIELDS: &[FieldDef] = &[
     row(F::EvtType, "evt.type", "evt", T::Str, A::None,
         "Event type: the syscall name (openat, execve, ...) or procexit.", "evt.type in (open, openat)"),
     row(F::EvtDir, "evt.dir", "evt", T::Str, A::None,
-        "Event direction: > for a syscall's entry, < for its exit.", "evt.dir = <"),
+        "Event direction as in sysdig: < for a syscall (shown at its exit), > for procexit.", "evt.dir = <"),
     row(F::EvtRes, "evt.res", "evt", T::Str, A::None,
         "Result of the call as text: SUCCESS, or the errno name (ENOENT, ...).", "evt.res != SUCCESS"),
     row(F::EvtRawres, "evt.rawres", "evt", T::I64, A::None,

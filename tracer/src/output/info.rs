@@ -124,7 +124,7 @@ pub fn write_result(out: &mut Vec<u8>, sysno: u16, ret: i64, ret_label: FdLabel<
     if ret < 0 {
         out.extend_from_slice(b"res=");
         push_i64(out, ret);
-        push_name(out, flags::errno_name(-ret));
+        push_name(out, flags::errno_name(ret.saturating_neg()));
     } else if returns_fd(sysno) {
         out.extend_from_slice(b"fd=");
         write_fd(out, ret, ret_label);
@@ -251,6 +251,10 @@ mod tests {
         out.clear();
         write_result(&mut out, nr::READ, 5, None);
         assert_eq!(out, b"res=5");
+        // Found by the scap_read fuzzer: a damaged record's result.
+        out.clear();
+        write_result(&mut out, nr::READ, i64::MIN, None);
+        assert_eq!(out, b"res=-9223372036854775808");
     }
 
     #[test]
