@@ -73,6 +73,25 @@ fn run_workload(dir: &Path) -> u16 {
     port
 }
 
+/// A capture the workload ran under: the file, the workload's directory and
+/// the port it connected to.
+struct Recorded {
+    file: PathBuf,
+    work: PathBuf,
+    port: u16,
+}
+
+/// Runs the workload under `sdtrace -w <dir>/<name> <args>`.
+fn record_workload(tracer: &Tracer, dir: &TempDir, name: &str, args: &[&str]) -> Recorded {
+    let file = dir.path().join(name);
+    let recorder = Recorder::start(tracer, &file, args);
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    let port = run_workload(&work);
+    recorder.stop();
+    Recorded { file, work, port }
+}
+
 /// The fields that differ between two runs over the same events: the event
 /// number counts each run's own events, and each run samples the boot to
 /// wall clock offset at its own start.
@@ -146,17 +165,12 @@ fn filtered_write_keeps_the_state_its_events_need() {
         return;
     };
     let dir = TempDir::new("scap-filtered");
-    let file = dir.path().join("reads.scap.gz");
-    let recorder = Recorder::start(
+    let Recorded { file, work, .. } = record_workload(
         &tracer,
-        &file,
+        &dir,
+        "reads.scap.gz",
         &["-z", "-c", "evt.type=read and proc.pname=scapwork"],
     );
-    let work = dir.path().join("work");
-    fs::create_dir(&work).unwrap();
-    run_workload(&work);
-    // Nothing to wait on but the kernel's batching: -w drains before exit.
-    recorder.stop();
     let mut magic = [0u8; 2];
     fs::File::open(&file)
         .unwrap()
@@ -181,12 +195,7 @@ fn a_truncated_capture_reads_up_to_its_last_good_block() {
         return;
     };
     let dir = TempDir::new("scap-cut");
-    let file = dir.path().join("whole.scap");
-    let recorder = Recorder::start(&tracer, &file, &["-c", BASE_FILTER]);
-    let work = dir.path().join("work");
-    fs::create_dir(&work).unwrap();
-    run_workload(&work);
-    recorder.stop();
+    let Recorded { file, .. } = record_workload(&tracer, &dir, "whole.scap", &["-c", BASE_FILTER]);
     let whole = recorder::read(&tracer, &file, &["-p", "%evt.num %evt.type"]);
     assert!(whole.status.success());
     let whole_lines = String::from_utf8_lossy(&whole.stdout).lines().count();
@@ -591,14 +600,9 @@ fn sysdig_reads_our_capture_as_we_do() {
         return;
     };
     let dir = TempDir::new("scap-sysdig");
-    let file = dir.path().join("mix.scap");
     // Unfiltered: sysdig knows the fds a process inherits only from its
     // ancestors' events (or the process list at the start).
-    let recorder = Recorder::start(&tracer, &file, &[]);
-    let work = dir.path().join("work");
-    fs::create_dir(&work).unwrap();
-    let port = run_workload(&work);
-    recorder.stop();
+    let Recorded { file, work, port } = record_workload(&tracer, &dir, "mix.scap", &[]);
     if let Some(keep) = std::env::var_os("SDTRACE_KEEP_CAPTURE") {
         fs::copy(&file, keep).unwrap();
     }
