@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod container;
 pub mod decode;
 pub mod fields;
 pub mod filter;

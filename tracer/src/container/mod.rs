@@ -1,0 +1,4 @@
+//! Containers: which one an event's process runs in, from the cgroup the
+//! kernel reports for it.
+
+pub mod classify;
