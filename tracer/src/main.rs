@@ -7,6 +7,7 @@ use clap::Parser;
 
 use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
+use tracer::container::{cgroups::Mounts, Containers};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::output::format::OutputFormat;
@@ -107,6 +108,11 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let users = Users::parse(&passwd, &group);
     let mut pipe = Pipeline::new(procs, users, filter, &opts);
+    // The hierarchies the kernel side reports cgroup ids from.
+    pipe.containers = Containers::new(Mounts {
+        v2: capture.mounts.v2.clone(),
+        v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
+    });
     if let Some(path) = &cli.write {
         let info = CaptureInfo {
             sdtrace: env!("CARGO_PKG_VERSION").to_owned(),

@@ -10,6 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
+use crate::container::{Containers, CONTAINER_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
@@ -60,6 +61,11 @@ pub struct Pipeline {
     next_num: u64,
     /// `-w`: matched events go to the capture file instead of stdout.
     pub writer: Option<ScapWriter>,
+    /// Which container each event's process runs in.
+    pub containers: Containers,
+    /// Whether the filter or format asks where processes run; a capture
+    /// file always records it.
+    wants_place: bool,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -72,10 +78,20 @@ const PENDING_FLUSH: usize = 1 << 16;
 
 impl Pipeline {
     pub fn new(procs: ProcessTable, users: Users, filter: Option<Filter>, opts: &Options) -> Self {
+        let uses = |id| {
+            filter.as_ref().is_some_and(|f| f.uses(id))
+                || match &opts.format {
+                    Format::Custom(p) | Format::CustomJson(p) => p.fields().any(|f| f.id == id),
+                    Format::Text | Format::Json => false,
+                }
+        };
+        let wants_place = CONTAINER_FIELDS.into_iter().any(uses);
         Pipeline {
             procs,
             users,
             filter,
+            containers: Containers::default(),
+            wants_place,
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -127,6 +143,12 @@ impl Pipeline {
                 self.procs.fd_or_load(rec.hdr.tgid, fd);
             }
         }
+        let place = if self.wants_place || self.writer.is_some() {
+            self.containers
+                .place(self.procs.procfs(), rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id)
+        } else {
+            None
+        };
         let mut view = EventView {
             num,
             rec: &rec,
@@ -135,6 +157,7 @@ impl Pipeline {
             clock: &self.clock,
             latency: self.latency,
             buffers: self.buffers,
+            place: place.as_ref(),
         };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched && self.writer.is_none() {

@@ -5,6 +5,7 @@
 mod batching;
 mod capture_file;
 mod cli;
+mod containers;
 mod drops;
 mod exec;
 mod files;

@@ -1,4 +1,64 @@
 //! Containers: which one an event's process runs in, from the cgroup the
 //! kernel reports for it.
 
+pub mod cgroups;
 pub mod classify;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cgroups::{CgroupNames, Mounts};
+use classify::{classify, ContainerRef};
+
+use crate::fields::FieldId;
+use crate::state::ProcFs;
+
+/// The fields that need [`Containers::place`].
+pub const CONTAINER_FIELDS: [FieldId; 3] = [
+    FieldId::ContainerId,
+    FieldId::ContainerFullId,
+    FieldId::ContainerType,
+];
+
+/// Where an event's process runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    Host,
+    Container(Arc<ContainerRef>),
+}
+
+/// Event cgroup ids to containers, cached by cgroup path.
+#[derive(Debug, Default)]
+pub struct Containers {
+    names: CgroupNames,
+    by_path: HashMap<Arc<str>, Option<Arc<ContainerRef>>>,
+}
+
+impl Containers {
+    pub fn new(mounts: Mounts) -> Self {
+        Self {
+            names: CgroupNames::new(mounts),
+            by_path: HashMap::new(),
+        }
+    }
+
+    /// Where a process with these cgroup ids runs; `None` when its cgroup
+    /// is unknown (removed before it could be looked up). The v1 id, when
+    /// the kernel side reported one, names the hierarchy runtimes always
+    /// populate; otherwise the v2 id does.
+    pub fn place(&mut self, procfs: &ProcFs, cgroup_id: u64, cgroup_v1_id: u64) -> Option<Place> {
+        let path = if cgroup_v1_id != 0 {
+            self.names.path(procfs, cgroup_v1_id, true)?
+        } else {
+            self.names.path(procfs, cgroup_id, false)?
+        };
+        let found = self
+            .by_path
+            .entry(path)
+            .or_insert_with_key(|p| classify(p).map(Arc::new));
+        Some(match found {
+            Some(c) => Place::Container(Arc::clone(c)),
+            None => Place::Host,
+        })
+    }
+}

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use tracer_common::syscall_names::nr;
 use tracer_common::syscalls::ArgType;
 
+use crate::container::Place;
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
 use crate::filter::FieldSource;
@@ -28,6 +29,8 @@ pub struct EventView<'a> {
     pub latency: bool,
     /// How I/O buffers are printed in `evt.info`/`evt.args`.
     pub buffers: info::BufferMode,
+    /// Where the process runs, when looked up (see [`crate::container`]).
+    pub place: Option<&'a Place>,
 }
 
 /// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
@@ -486,6 +489,15 @@ impl<'a> EventView<'a> {
             FieldId::NsNet => u(u64::from(h.net_ns)),
             FieldId::CgroupId => u(h.cgroup_id),
             FieldId::CgroupV1id => (h.cgroup_v1_id != 0).then_some(Value::U64(h.cgroup_v1_id)),
+            FieldId::ContainerId | FieldId::ContainerFullId | FieldId::ContainerType => {
+                let text = match (self.place?, field.id) {
+                    (Place::Host, _) => "host",
+                    (Place::Container(c), FieldId::ContainerId) => c.short_id(),
+                    (Place::Container(c), FieldId::ContainerFullId) => c.id.as_str(),
+                    (Place::Container(c), _) => c.runtime.as_str(),
+                };
+                s(text)
+            }
         }
     }
 }
@@ -517,6 +529,7 @@ mod tests {
             clock: &clock,
             latency: false,
             buffers: info::BufferMode::Dots,
+            place: None,
         };
         view.get(&parse_field_ref(name).unwrap()).map(|v| match v {
             Value::Bool(b) => b.to_string(),

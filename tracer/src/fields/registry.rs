@@ -72,6 +72,9 @@ pub enum FieldId {
     NsNet,
     CgroupId,
     CgroupV1id,
+    ContainerId,
+    ContainerFullId,
+    ContainerType,
 }
 
 const fn row(
@@ -225,4 +228,10 @@ pub static FIELDS: &[FieldDef] = &[
         "Id (inode number) of the process's cgroup v2 directory.", "cgroup.id = 1234"),
     row(F::CgroupV1id, "cgroup.v1id", "cgroup", T::U64, A::None,
         "Id of the process's cgroup in the first cgroup v1 hierarchy, 0 on v2-only hosts.", "cgroup.v1id = 1"),
+    row(F::ContainerId, "container.id", "container", T::Str, A::None,
+        "The container's id, first 12 characters (as sysdig), or host for a process in no container.", "container.id != host"),
+    row(F::ContainerFullId, "container.full_id", "container", T::Str, A::None,
+        "The container's full 64-character id, or host.", "container.full_id startswith 3f5b"),
+    row(F::ContainerType, "container.type", "container", T::Str, A::None,
+        "The runtime that created the container's cgroup: docker, containerd, cri-o, podman; host for none.", "container.type = docker"),
 ];

@@ -264,6 +264,7 @@ mod tests {
             clock: &clock,
             latency: false,
             buffers: crate::output::info::BufferMode::Dots,
+            place: None,
         };
         let mut out = Vec::new();
         f.write(&mut out, &view)

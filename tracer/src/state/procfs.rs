@@ -54,6 +54,13 @@ pub enum ProcAnswer {
         pid: u32,
         files: Vec<(String, String)>,
     },
+    /// The path of a cgroup by the id the kernel reports (v1: in the
+    /// hierarchy sdtrace identifies containers by).
+    Cgroup {
+        id: u64,
+        v1: bool,
+        path: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,6 +69,7 @@ enum Query {
     Process(u32),
     Fd(u32, i32),
     Net(u32),
+    Cgroup(u64, bool),
 }
 
 impl ProcAnswer {
@@ -71,6 +79,7 @@ impl ProcAnswer {
             ProcAnswer::Process { pid, .. } => Query::Process(*pid),
             ProcAnswer::Fd { pid, fd, .. } => Query::Fd(*pid, *fd),
             ProcAnswer::Net { pid, .. } => Query::Net(*pid),
+            ProcAnswer::Cgroup { id, v1, .. } => Query::Cgroup(*id, *v1),
         }
     }
 }
@@ -346,6 +355,27 @@ impl ProcFs {
         }
         self.record(&ProcAnswer::Net { pid, files });
         table
+    }
+
+    /// The path of cgroup `id`: from the journal on a replay, else from
+    /// `live` (which looks it up in this machine's cgroupfs).
+    pub fn cgroup_path(
+        &self,
+        id: u64,
+        v1: bool,
+        live: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        let path = match self.replayed(Query::Cgroup(id, v1)) {
+            Some(Some(ProcAnswer::Cgroup { path, .. })) => path,
+            Some(_) => None,
+            None => live(),
+        };
+        self.record(&ProcAnswer::Cgroup {
+            id,
+            v1,
+            path: path.clone(),
+        });
+        path
     }
 
     fn live_net(&self, pid: u32) -> Vec<(String, String)> {

@@ -1,0 +1,142 @@
+//! Cgroup ids, as the kernel puts them in each event, back to paths: the id
+//! of a cgroup is its directory's inode number in the cgroup filesystem.
+//!
+//! A miss rescans the hierarchy, so a container started after sdtrace is
+//! found at its first event. Each id's answer is asked of [`ProcFs`] once,
+//! so a capture file replays the same answers.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::state::ProcFs;
+
+/// Deeper than any runtime nests its cgroups; bounds a walk of a hostile tree.
+const MAX_DEPTH: usize = 32;
+
+/// Where the hierarchies are mounted: the v2 (unified) one, and the v1 one
+/// whose ids the kernel side reports.
+#[derive(Clone, Debug, Default)]
+pub struct Mounts {
+    pub v2: Option<PathBuf>,
+    pub v1: Option<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+pub struct CgroupNames {
+    mounts: Mounts,
+    /// Answers given, by (id, v1).
+    known: HashMap<(u64, bool), Option<Arc<str>>>,
+    /// The last walk of each hierarchy: inode to path.
+    scanned: [HashMap<u64, String>; 2],
+}
+
+impl CgroupNames {
+    pub fn new(mounts: Mounts) -> Self {
+        Self {
+            mounts,
+            ..Self::default()
+        }
+    }
+
+    /// The path of cgroup `id` (relative to its hierarchy's root, `/` for
+    /// the root), or `None` when no such cgroup exists (any more).
+    pub fn path(&mut self, procfs: &ProcFs, id: u64, v1: bool) -> Option<Arc<str>> {
+        if let Some(known) = self.known.get(&(id, v1)) {
+            return known.clone();
+        }
+        let path = procfs
+            .cgroup_path(id, v1, || self.live_path(id, v1))
+            .map(Arc::from);
+        self.known.insert((id, v1), path.clone());
+        path
+    }
+
+    fn live_path(&mut self, id: u64, v1: bool) -> Option<String> {
+        let slot = usize::from(v1);
+        if let Some(p) = self.scanned[slot].get(&id) {
+            return Some(p.clone());
+        }
+        let root = if v1 {
+            self.mounts.v1.clone()
+        } else {
+            self.mounts.v2.clone()
+        }?;
+        self.scanned[slot] = scan(&root);
+        self.scanned[slot].get(&id).cloned()
+    }
+}
+
+/// Every directory under `root`, by inode.
+pub fn scan(root: &Path) -> HashMap<u64, String> {
+    let mut out = HashMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::from("/"), 0usize)];
+    while let Some((dir, rel, depth)) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&dir) else {
+            continue;
+        };
+        out.insert(meta.ino(), rel.clone());
+        if depth >= MAX_DEPTH {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let child = if rel == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{rel}/{name}")
+                };
+                stack.push((e.path(), child, depth + 1));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_inodes_and_new_cgroups_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("docker/abc")).unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let procfs = ProcFs::new("/nonexistent").journaled();
+        let mut names = CgroupNames::new(Mounts {
+            v2: None,
+            v1: Some(root.to_path_buf()),
+        });
+        assert_eq!(names.path(&procfs, ino(root), true).as_deref(), Some("/"));
+        assert_eq!(
+            names
+                .path(&procfs, ino(&root.join("docker/abc")), true)
+                .as_deref(),
+            Some("/docker/abc")
+        );
+        // Created after the first walk: found by the walk its miss starts.
+        std::fs::create_dir(root.join("docker/later")).unwrap();
+        let later = ino(&root.join("docker/later"));
+        assert_eq!(
+            names.path(&procfs, later, true).as_deref(),
+            Some("/docker/later")
+        );
+        assert_eq!(names.path(&procfs, 1, false), None, "no v2 mount");
+
+        // A replay gives the same answers without any cgroupfs.
+        let replay = ProcFs::replaying();
+        replay.replay(procfs.take_journal());
+        let mut again = CgroupNames::new(Mounts::default());
+        assert_eq!(
+            again.path(&replay, later, true).as_deref(),
+            Some("/docker/later")
+        );
+        assert_eq!(again.path(&replay, ino(root), true).as_deref(), Some("/"));
+    }
+}
