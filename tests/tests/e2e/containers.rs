@@ -125,3 +125,113 @@ fn host_processes_are_in_no_container() {
     assert_eq!(ev.str_field("container.type"), Some("host"), "{ev}");
     session.stop();
 }
+
+/// A cgroup2 hierarchy: the host's, or one this test mounts (unmounted when
+/// the test ends).
+struct Cgroup2 {
+    root: PathBuf,
+    mounted: Option<tests::TempDir>,
+}
+
+impl Cgroup2 {
+    fn get() -> Self {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let existing = mountinfo.lines().find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mount_point = left.split(' ').nth(4)?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| PathBuf::from(mount_point))
+        });
+        if let Some(root) = existing {
+            return Self {
+                root,
+                mounted: None,
+            };
+        }
+        let dir = tests::TempDir::new("cgroup2");
+        let status = Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t cgroup2");
+        Self {
+            root: dir.path().to_owned(),
+            mounted: Some(dir),
+        }
+    }
+}
+
+impl Drop for Cgroup2 {
+    fn drop(&mut self) {
+        if self.mounted.is_some() {
+            let _ = Command::new("umount").arg(&self.root).status();
+        }
+    }
+}
+
+/// cgroup v2, as most nodes run: a filter on a cgroup's id is pushed into
+/// the kernel and selects exactly the process in that cgroup, while a busy
+/// process elsewhere costs nothing in userspace.
+#[test]
+fn cgroup_v2_filter_selects_exactly_its_process() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(tracer) = require_tracer("cgroup_v2_filter_selects_exactly_its_process") else {
+        return;
+    };
+    let v2 = Cgroup2::get();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let leaf = v2.root.join(format!("sdtrace-test-{nanos}"));
+    fs::create_dir(&leaf).unwrap();
+    let id = fs::metadata(&leaf).unwrap().ino();
+    let session = Session::start(
+        &tracer,
+        &[
+            "-c",
+            &format!("cgroup.id={id}"),
+            "-p",
+            "*%cgroup.id %proc.name %proc.pid %fd.name",
+        ],
+    );
+    // Busy elsewhere: 200 000 syscalls only the cgroup test can drop.
+    let busy = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+        .args(["getppid", "200000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(busy.success());
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec cat /etc/hostname",
+            leaf.display()
+        ))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = i64::from(child.id());
+    assert!(child.wait().unwrap().success());
+    session.wait_for("cat's open in the cgroup", |e| {
+        e.str_field("fd.name") == Some("/etc/hostname")
+    });
+    let done = session.stop();
+    let _ = fs::remove_dir(&leaf);
+    assert!(done.status.success());
+    assert!(
+        done.events
+            .iter()
+            .all(|e| e.int_field("cgroup.id") == Some(id as i64)
+                && e.int_field("proc.pid") == Some(pid)),
+        "only the process in the cgroup: {:?}",
+        done.events
+    );
+    let seen = done.stats().events;
+    assert!(
+        seen < 20_000,
+        "the kernel dropped the busy process's 200 000 syscalls, {seen} reached userspace"
+    );
+}
