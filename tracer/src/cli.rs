@@ -9,7 +9,7 @@ use clap::Parser;
     name = "sdtrace",
     version,
     about = "Container-aware syscall tracer on eBPF, with sysdig's filter language",
-    after_help = "Examples:\n  sdtrace -c \"evt.type=openat and proc.name=cat\"\n  sdtrace -j proc.name=nginx\n  sdtrace -c \"fd.sport=8080\" -n 100"
+    after_help = "Examples:\n  sdtrace -c \"evt.type=openat and proc.name=cat\"\n  sdtrace -j proc.name=nginx\n  sdtrace -c \"fd.sport=8080\" -n 100\n  sdtrace -w trace.scap -z -M 30\n  sdtrace -r trace.scap -c \"container.id != host\" -p \"%container.id %proc.name %fd.name\""
 )]
 pub struct Cli {
     /// Filter, in sysdig's language (e.g. "evt.type=openat and proc.name=cat").
