@@ -64,6 +64,25 @@ pub fn require_program(test: &str, name: &str) -> Option<PathBuf> {
     }
 }
 
+/// A Docker engine that answers, through the `docker` client.
+pub fn require_docker(test: &str) -> Option<PathBuf> {
+    let docker = require_program(test, "docker")?;
+    let up = std::process::Command::new(&docker)
+        .arg("info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if up {
+        Some(docker)
+    } else {
+        unavailable(
+            test,
+            "the Docker engine does not answer (`cargo xtask test` starts dockerd)",
+        )
+    }
+}
+
 /// The binary, for tests that need no privileges (e.g. filter errors).
 pub fn require_binary(test: &str) -> Option<PathBuf> {
     let bin = binary_path();

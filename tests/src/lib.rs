@@ -9,7 +9,7 @@ pub mod recorder;
 pub mod session;
 pub mod tmp;
 
-pub use env::{require_binary, require_program, require_tracer, which, Tracer};
+pub use env::{require_binary, require_docker, require_program, require_tracer, which, Tracer};
 pub use event::EventExt;
 pub use recorder::Recorder;
 pub use session::{Finished, Session, Stats};

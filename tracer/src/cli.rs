@@ -20,7 +20,7 @@ pub struct Cli {
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     pub filter_words: Vec<String>,
 
-    /// Output format, sysdig's -p: "%evt.num %proc.name %fd.name", `%field:N` pads,
+    /// Output format, sysdig's -p: "%evt.num %proc.name %fd.name", `%field:N` pads; `-pc` and `-pk` add the container, and the pod and container;
     /// a leading `*` prints events whose fields are missing as <NA>.
     #[arg(short = 'p', long = "print", value_name = "FORMAT")]
     pub print: Option<String>,
@@ -139,6 +139,16 @@ impl Cli {
     }
 }
 
+/// sysdig's `-pc` and `-pk` (`-p c`, `-p k`): the default line with the
+/// container, or the pod and container, of each event; other text as given.
+pub fn print_preset(format: &str) -> &str {
+    match format {
+        "c" => "*%evt.num %evt.time %evt.cpu %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
+        "k" => "*%evt.num %evt.time %evt.cpu %k8s.ns.name %k8s.pod.name %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
+        other => other,
+    }
+}
+
 /// `16M`, `8192`, `1G` to bytes.
 pub fn parse_size(s: &str) -> Result<u32, String> {
     let s = s.trim();
@@ -172,6 +182,20 @@ mod tests {
         assert_eq!(parse_size("16m"), Ok(16 << 20));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("4G").is_err());
+    }
+
+    #[test]
+    fn pc_and_pk_are_sysdigs_presets() {
+        for preset in ["c", "k"] {
+            let text = print_preset(preset);
+            let format = crate::output::format::OutputFormat::parse(text)
+                .unwrap_or_else(|e| panic!("-p{preset}: {e}"));
+            assert!(format
+                .fields()
+                .any(|f| f.id == crate::fields::FieldId::ContainerName));
+        }
+        assert!(print_preset("k").contains("%k8s.pod.name"));
+        assert_eq!(print_preset("%proc.name"), "%proc.name");
     }
 
     #[test]

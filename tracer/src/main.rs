@@ -7,7 +7,7 @@ use clap::Parser;
 
 use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
-use tracer::container::{cgroups::Mounts, Containers};
+use tracer::container::{cgroups::Mounts, meta::MetaCache, Containers};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::output::format::OutputFormat;
@@ -63,7 +63,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         },
         None => None,
     };
-    let print = match &cli.print {
+    let print = match cli.print.as_deref().map(tracer::cli::print_preset) {
         Some(text) => Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?),
         None => None,
     };
@@ -113,6 +113,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
+    pipe.metas = MetaCache::asking();
     if let Some(path) = &cli.write {
         let info = CaptureInfo {
             sdtrace: env!("CARGO_PKG_VERSION").to_owned(),

@@ -10,7 +10,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
-use crate::container::{Containers, CONTAINER_FIELDS};
+use crate::container::meta::MetaCache;
+use crate::container::{Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
@@ -63,9 +64,12 @@ pub struct Pipeline {
     pub writer: Option<ScapWriter>,
     /// Which container each event's process runs in.
     pub containers: Containers,
-    /// Whether the filter or format asks where processes run; a capture
-    /// file always records it.
+    /// Containers' names, images and labels from their runtimes.
+    pub metas: MetaCache,
+    /// Whether the filter or format asks where processes run, and about
+    /// their containers; a capture file always records both.
     wants_place: bool,
+    wants_meta: bool,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -85,13 +89,16 @@ impl Pipeline {
                     Format::Text | Format::Json => false,
                 }
         };
-        let wants_place = CONTAINER_FIELDS.into_iter().any(uses);
+        let wants_meta = META_FIELDS.into_iter().any(&uses);
+        let wants_place = wants_meta || CONTAINER_FIELDS.into_iter().any(uses);
         Pipeline {
             procs,
             users,
             filter,
             containers: Containers::default(),
+            metas: MetaCache::default(),
             wants_place,
+            wants_meta,
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -149,6 +156,12 @@ impl Pipeline {
         } else {
             None
         };
+        let meta = match &place {
+            Some(Place::Container(c)) if self.wants_meta || self.writer.is_some() => {
+                self.metas.get(self.procs.procfs(), c)
+            }
+            _ => None,
+        };
         let mut view = EventView {
             num,
             rec: &rec,
@@ -158,6 +171,7 @@ impl Pipeline {
             latency: self.latency,
             buffers: self.buffers,
             place: place.as_ref(),
+            meta: meta.as_deref(),
         };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched && self.writer.is_none() {

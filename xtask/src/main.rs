@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod docker;
 mod fuzz;
 mod run;
 mod setup;

@@ -36,6 +36,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("sysdig", "sysdig"),
     // The capture-file test's workload connects with it (perl-base has IO::Socket).
     ("perl-base", "perl"),
+    // The container tests: an engine, and a static busybox to build their
+    // image from (no registry is reachable).
+    ("docker.io", "dockerd"),
+    ("busybox-static", "busybox"),
 ];
 
 pub fn setup() -> Result<()> {

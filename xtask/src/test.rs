@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use crate::{build::build, build_ebpf::ebpf_cargo, fuzz, setup::setup, util};
+use crate::{build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, util};
 
 pub struct Options {
     pub lint: bool,
@@ -25,6 +25,11 @@ pub fn test(opts: &Options) -> Result<()> {
     setup()?;
     build()?;
     let mut failed = Vec::new();
+    // The container tests need a running engine; without one they skip
+    // (or, under CI=true, fail) and say why.
+    if let Err(e) = docker::ensure_dockerd() {
+        eprintln!("xtask: {e:#}");
+    }
 
     let mut cargo_test = util::cargo();
     cargo_test.env("SDTRACE_BIN", util::sdtrace_bin()).args([

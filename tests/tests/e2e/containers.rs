@@ -235,3 +235,103 @@ fn cgroup_v2_filter_selects_exactly_its_process() {
         "the kernel dropped the busy process's 200 000 syscalls, {seen} reached userspace"
     );
 }
+
+/// An image built here from Debian's static busybox (no registry is
+/// reachable): `docker import` of a root with busybox and a file to read.
+fn busybox_image(docker: &std::path::Path, tag: &str) {
+    let busybox = tests::which("busybox");
+    let root = tests::TempDir::new("image");
+    let bin = root.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::copy(&busybox, bin.join("busybox")).unwrap();
+    for applet in ["sh", "cat", "sleep"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    fs::write(root.path().join("etc/motd"), "hello from the container\n").unwrap();
+    let tarball = root.path().with_extension("tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar");
+    let status = Command::new(docker)
+        .args(["import"])
+        .arg(&tarball)
+        .arg(tag)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let _ = fs::remove_file(&tarball);
+    assert!(status.success(), "docker import");
+}
+
+/// A real Docker container: its events carry the name, image and the
+/// Kubernetes labels the runtime reports, and a filter on the name selects
+/// its events and nothing else.
+#[test]
+fn docker_container_has_its_name_image_and_pod() {
+    let test = "docker_container_has_its_name_image_and_pod";
+    let Some(tracer) = require_tracer(test) else {
+        return;
+    };
+    let Some(docker) = tests::require_docker(test) else {
+        return;
+    };
+    let image = "sdtrace-e2e-busybox:1";
+    busybox_image(&docker, image);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("sdtrace-web-{nanos}");
+    let session = Session::start(
+        &tracer,
+        &[
+            "-c",
+            &format!("container.name={name} and evt.type=openat"),
+            "-p",
+            "%container.name %container.id %container.image %container.image.repository \
+             %container.image.tag %container.type %k8s.pod.name %k8s.ns.name %proc.name %fd.name",
+        ],
+    );
+    // The sleep gives the runtime time to answer before cat runs: events
+    // earlier than the answer have no name yet (holding them is next).
+    let status = Command::new(&docker)
+        .args(["run", "--rm", "--name", &name])
+        .args(["--label", "io.kubernetes.pod.name=web-0"])
+        .args(["--label", "io.kubernetes.pod.namespace=shop"])
+        .args([image, "/bin/sh", "-c", "sleep 1; cat /etc/motd"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "docker run");
+    let ev = session.wait_for("cat's open of /etc/motd in the container", |e| {
+        e.str_field("fd.name") == Some("/etc/motd")
+    });
+    assert_eq!(ev.str_field("container.name"), Some(name.as_str()), "{ev}");
+    assert_eq!(ev.str_field("container.image"), Some(image), "{ev}");
+    assert_eq!(
+        ev.str_field("container.image.repository"),
+        Some("sdtrace-e2e-busybox"),
+        "{ev}"
+    );
+    assert_eq!(ev.str_field("container.image.tag"), Some("1"), "{ev}");
+    assert_eq!(ev.str_field("container.type"), Some("docker"), "{ev}");
+    assert_eq!(ev.str_field("k8s.pod.name"), Some("web-0"), "{ev}");
+    assert_eq!(ev.str_field("k8s.ns.name"), Some("shop"), "{ev}");
+    assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
+    let done = session.stop();
+    assert!(done.status.success());
+    assert!(
+        done.events
+            .iter()
+            .all(|e| e.str_field("container.name") == Some(name.as_str())),
+        "only the container's events: {:?}",
+        done.events
+    );
+}

@@ -3,6 +3,8 @@
 
 pub mod cgroups;
 pub mod classify;
+pub mod docker;
+pub mod meta;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,21 @@ pub const CONTAINER_FIELDS: [FieldId; 3] = [
     FieldId::ContainerId,
     FieldId::ContainerFullId,
     FieldId::ContainerType,
+];
+
+/// The fields that need a container's metadata as well.
+pub const META_FIELDS: [FieldId; 11] = [
+    FieldId::ContainerName,
+    FieldId::ContainerImage,
+    FieldId::ContainerImageRepository,
+    FieldId::ContainerImageTag,
+    FieldId::ContainerImageId,
+    FieldId::ContainerPrivileged,
+    FieldId::ContainerIp,
+    FieldId::K8sPodName,
+    FieldId::K8sNsName,
+    FieldId::K8sPodUid,
+    FieldId::K8sContainerName,
 ];
 
 /// Where an event's process runs.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use tracer_common::syscall_names::nr;
 use tracer_common::syscalls::ArgType;
 
-use crate::container::Place;
+use crate::container::{docker::Meta, Place};
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
 use crate::filter::FieldSource;
@@ -31,6 +31,8 @@ pub struct EventView<'a> {
     pub buffers: info::BufferMode,
     /// Where the process runs, when looked up (see [`crate::container`]).
     pub place: Option<&'a Place>,
+    /// Its container's metadata, once the runtime has answered.
+    pub meta: Option<&'a Meta>,
 }
 
 /// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
@@ -498,6 +500,29 @@ impl<'a> EventView<'a> {
                 };
                 s(text)
             }
+            FieldId::ContainerName if matches!(self.place?, Place::Host) => s("host"),
+            FieldId::ContainerName => s(&self.meta?.name),
+            FieldId::ContainerImage => s(&self.meta?.image),
+            FieldId::ContainerImageRepository => s(self.meta?.image_parts().0),
+            FieldId::ContainerImageTag => s(self.meta?.image_parts().1),
+            FieldId::ContainerImageId => s(&self.meta?.image_id),
+            FieldId::ContainerPrivileged => Some(Value::Bool(self.meta?.privileged)),
+            FieldId::ContainerIp => {
+                let ip = &self.meta?.ip;
+                (!ip.is_empty()).then_some(Value::Str(Cow::Borrowed(ip.as_str())))
+            }
+            FieldId::K8sPodName
+            | FieldId::K8sNsName
+            | FieldId::K8sPodUid
+            | FieldId::K8sContainerName => {
+                let label = match field.id {
+                    FieldId::K8sPodName => "io.kubernetes.pod.name",
+                    FieldId::K8sNsName => "io.kubernetes.pod.namespace",
+                    FieldId::K8sPodUid => "io.kubernetes.pod.uid",
+                    _ => "io.kubernetes.container.name",
+                };
+                s(self.meta?.labels.get(label)?)
+            }
         }
     }
 }
@@ -530,6 +555,7 @@ mod tests {
             latency: false,
             buffers: info::BufferMode::Dots,
             place: None,
+            meta: None,
         };
         view.get(&parse_field_ref(name).unwrap()).map(|v| match v {
             Value::Bool(b) => b.to_string(),

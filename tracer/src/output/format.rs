@@ -265,6 +265,7 @@ mod tests {
             latency: false,
             buffers: crate::output::info::BufferMode::Dots,
             place: None,
+            meta: None,
         };
         let mut out = Vec::new();
         f.write(&mut out, &view)

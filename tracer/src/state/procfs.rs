@@ -61,15 +61,21 @@ pub enum ProcAnswer {
         v1: bool,
         path: Option<String>,
     },
+    /// A container's metadata, once its runtime had answered.
+    ContainerMeta {
+        id: String,
+        meta: crate::container::docker::Meta,
+    },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Query {
     Pids,
     Process(u32),
     Fd(u32, i32),
     Net(u32),
     Cgroup(u64, bool),
+    ContainerMeta(String),
 }
 
 impl ProcAnswer {
@@ -80,6 +86,7 @@ impl ProcAnswer {
             ProcAnswer::Fd { pid, fd, .. } => Query::Fd(*pid, *fd),
             ProcAnswer::Net { pid, .. } => Query::Net(*pid),
             ProcAnswer::Cgroup { id, v1, .. } => Query::Cgroup(*id, *v1),
+            ProcAnswer::ContainerMeta { id, .. } => Query::ContainerMeta(id.clone()),
         }
     }
 }
@@ -376,6 +383,27 @@ impl ProcFs {
             path: path.clone(),
         });
         path
+    }
+
+    /// Container `id`'s metadata: on a replay, once the journal has it;
+    /// live, whenever `live` (which never waits) has it, recorded once.
+    pub fn container_meta(
+        &self,
+        id: &str,
+        live: impl FnOnce() -> Option<crate::container::docker::Meta>,
+    ) -> Option<crate::container::docker::Meta> {
+        let meta = match self.replayed(Query::ContainerMeta(id.to_owned())) {
+            Some(Some(ProcAnswer::ContainerMeta { meta, .. })) => Some(meta),
+            Some(_) => None,
+            None => live(),
+        };
+        if let Some(meta) = &meta {
+            self.record(&ProcAnswer::ContainerMeta {
+                id: id.to_owned(),
+                meta: meta.clone(),
+            });
+        }
+        meta
     }
 
     fn live_net(&self, pid: u32) -> Vec<(String, String)> {
