@@ -3,13 +3,16 @@
 //! cleanly on Ctrl-C, SIGTERM, `-n`, `-M`, or a closed stdout. And the same
 //! pipeline fed from a capture file (`-r`).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::Capture;
+use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
 use crate::container::{Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
@@ -66,6 +69,10 @@ pub struct Pipeline {
     pub containers: Containers,
     /// Containers' names, images and labels from their runtimes.
     pub metas: MetaCache,
+    /// Records waiting, in order, for a new container's runtime to answer
+    /// (see [`Pipeline::release_held`]), and since when.
+    held: VecDeque<(Vec<u8>, bool)>,
+    held_since: Option<Instant>,
     /// Whether the filter or format asks where processes run, and about
     /// their containers; a capture file always records both.
     wants_place: bool,
@@ -76,6 +83,9 @@ pub struct Pipeline {
     pending: Vec<u8>,
     out: io::Stdout,
 }
+
+/// Longest a record waits for its container's runtime to answer.
+pub const HOLD_MAX: Duration = Duration::from_millis(500);
 
 /// `pending` is written out once it holds this much.
 const PENDING_FLUSH: usize = 1 << 16;
@@ -97,6 +107,8 @@ impl Pipeline {
             filter,
             containers: Containers::default(),
             metas: MetaCache::default(),
+            held: VecDeque::new(),
+            held_since: None,
             wants_place,
             wants_meta,
             clock: Clock::now(),
@@ -117,8 +129,71 @@ impl Pipeline {
     }
 
     /// Handles one record; one that is not `shown` only updates the state
-    /// (a capture file's context record).
+    /// (a capture file's context record). A record of a container whose
+    /// name the output needs and whose runtime has not answered yet waits
+    /// (and every later one behind it, to keep their order) for at most
+    /// [`HOLD_MAX`].
     pub fn handle_record(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
+        if !self.held.is_empty() || self.waits_for_runtime(bytes, shown) {
+            self.held.push_back((bytes.to_vec(), shown));
+            self.held_since.get_or_insert_with(Instant::now);
+            return Ok(false);
+        }
+        self.handle_now(bytes, shown)
+    }
+
+    /// The container of a record whose output needs the container's
+    /// metadata, when its runtime may still answer but has not yet.
+    fn unanswered(&mut self, bytes: &[u8], shown: bool) -> Option<Arc<ContainerRef>> {
+        if !(self.wants_meta && shown) {
+            return None;
+        }
+        let hdr = decode(bytes).ok()?.hdr;
+        let Place::Container(c) =
+            self.containers
+                .place(self.procs.procfs(), hdr.cgroup_id, hdr.cgroup_v1_id)?
+        else {
+            return None;
+        };
+        (self.metas.may_answer(&c) && self.metas.get(self.procs.procfs(), &c).is_none())
+            .then_some(c)
+    }
+
+    fn waits_for_runtime(&mut self, bytes: &[u8], shown: bool) -> bool {
+        self.unanswered(bytes, shown).is_some()
+    }
+
+    /// Handles the held records once the runtime answered about the first
+    /// one's container, or it waited [`HOLD_MAX`] (then that container is
+    /// shown without metadata), or at once when `now`. Stops at `count`
+    /// matched events; returns whether it was reached.
+    pub fn release_held(&mut self, now: bool, count: Option<u64>) -> io::Result<bool> {
+        let Some(since) = self.held_since else {
+            return Ok(false);
+        };
+        let (first, shown) = self.held.front().cloned().expect("held_since implies held");
+        let waiting = self.unanswered(&first, shown);
+        match waiting {
+            Some(c) if now || since.elapsed() >= HOLD_MAX => self.metas.give_up(&c),
+            Some(_) => return Ok(false),
+            None => {}
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_since = None;
+        for (bytes, shown) in held {
+            let printed = if now && self.held.is_empty() {
+                self.handle_now(&bytes, shown)?
+            } else {
+                self.handle_record(&bytes, shown)?
+            };
+            if printed && count.is_some_and(|n| self.stats.matched >= n) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn handle_now(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
         self.stats.events += 1;
         let rec = match decode(bytes) {
             Ok(r) => r,
@@ -295,10 +370,18 @@ fn drain(
     while let Some(item) = capture.ring.next() {
         order.push(&item);
     }
-    let reached = order.release(watermark, |record| {
+    // The last drain lets nothing wait any longer.
+    if pipe.release_held(watermark == u64::MAX, count)? {
+        pipe.flush()?;
+        return Ok(Some(End::Count));
+    }
+    let mut reached = order.release(watermark, |record| {
         let printed = pipe.handle(record)?;
         Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats.matched >= n))
     })?;
+    if watermark == u64::MAX && !reached {
+        reached = pipe.release_held(true, count)?;
+    }
     pipe.flush()?;
     Ok(reached.then_some(End::Count))
 }

@@ -299,13 +299,12 @@ fn docker_container_has_its_name_image_and_pod() {
              %container.image.tag %container.type %k8s.pod.name %k8s.ns.name %proc.name %fd.name",
         ],
     );
-    // The sleep gives the runtime time to answer before cat runs: events
-    // earlier than the answer have no name yet (holding them is next).
+    // No pause: the container's first events wait for Docker's answer.
     let status = Command::new(&docker)
         .args(["run", "--rm", "--name", &name])
         .args(["--label", "io.kubernetes.pod.name=web-0"])
         .args(["--label", "io.kubernetes.pod.namespace=shop"])
-        .args([image, "/bin/sh", "-c", "sleep 1; cat /etc/motd"])
+        .args([image, "/bin/cat", "/etc/motd"])
         .stdout(Stdio::null())
         .status()
         .unwrap();
@@ -333,5 +332,13 @@ fn docker_container_has_its_name_image_and_pod() {
             .all(|e| e.str_field("container.name") == Some(name.as_str())),
         "only the container's events: {:?}",
         done.events
+    );
+    // Its very first opens (runc setting it up, inside its cgroup) already
+    // carry the name: they waited for the runtime's answer.
+    let first = done.events.first().expect("events");
+    assert_ne!(
+        first.str_field("proc.name"),
+        Some("cat"),
+        "runc's opens come first: {first}"
     );
 }

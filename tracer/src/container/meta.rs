@@ -26,6 +26,8 @@ pub struct MetaCache {
     /// Answers already handed out (and journaled).
     known: HashMap<String, Arc<Meta>>,
     asked: HashSet<String>,
+    /// Containers whose runtime did not answer in time: not waited for again.
+    given_up: HashSet<String>,
 }
 
 /// The socket of the runtime that created a container, as its API is
@@ -66,6 +68,17 @@ impl MetaCache {
             answers,
             ..Self::default()
         }
+    }
+
+    /// Whether an answer about `c` may still come: its runtime can be asked
+    /// and has not been given up on.
+    pub fn may_answer(&self, c: &ContainerRef) -> bool {
+        self.ask.is_some() && !self.given_up.contains(&c.id) && socket(c.runtime).is_some()
+    }
+
+    /// Stops waiting for an answer about `c` (events show it without one).
+    pub fn give_up(&mut self, c: &ContainerRef) {
+        self.given_up.insert(c.id.clone());
     }
 
     /// The container's metadata if known by now; never waits.
