@@ -44,11 +44,13 @@ pub enum Place {
     Container(Arc<ContainerRef>),
 }
 
-/// Event cgroup ids to containers, cached by cgroup path.
+/// Event cgroup ids to containers, cached by id (one lookup per event) and
+/// by cgroup path.
 #[derive(Debug, Default)]
 pub struct Containers {
     names: CgroupNames,
     by_path: HashMap<Arc<str>, Option<Arc<ContainerRef>>>,
+    by_id: HashMap<(u64, u64), Place>,
 }
 
 impl Containers {
@@ -56,6 +58,7 @@ impl Containers {
         Self {
             names: CgroupNames::new(mounts),
             by_path: HashMap::new(),
+            by_id: HashMap::new(),
         }
     }
 
@@ -64,6 +67,9 @@ impl Containers {
     /// the kernel side reported one, names the hierarchy runtimes always
     /// populate; otherwise the v2 id does.
     pub fn place(&mut self, procfs: &ProcFs, cgroup_id: u64, cgroup_v1_id: u64) -> Option<Place> {
+        if let Some(p) = self.by_id.get(&(cgroup_id, cgroup_v1_id)) {
+            return Some(p.clone());
+        }
         let path = if cgroup_v1_id != 0 {
             self.names.path(procfs, cgroup_v1_id, true)?
         } else {
@@ -73,9 +79,11 @@ impl Containers {
             .by_path
             .entry(path)
             .or_insert_with_key(|p| classify(p).map(Arc::new));
-        Some(match found {
+        let place = match found {
             Some(c) => Place::Container(Arc::clone(c)),
             None => Place::Host,
-        })
+        };
+        self.by_id.insert((cgroup_id, cgroup_v1_id), place.clone());
+        Some(place)
     }
 }

@@ -26,15 +26,18 @@ const BPFTRACE_READY: &str = "sdtrace-bench: attached";
 pub enum Tracer {
     None,
     SdtraceAll,
+    /// All syscalls printed with `-pc`: each event's container looked up.
+    SdtraceContainers,
     SdtraceNoMatch,
     Strace,
     PerfTrace,
     Bpftrace,
 }
 
-pub const ALL: [Tracer; 6] = [
+pub const ALL: [Tracer; 7] = [
     Tracer::None,
     Tracer::SdtraceAll,
+    Tracer::SdtraceContainers,
     Tracer::SdtraceNoMatch,
     Tracer::Strace,
     Tracer::PerfTrace,
@@ -46,6 +49,7 @@ impl Tracer {
         match self {
             Self::None => "no tracer",
             Self::SdtraceAll => "sdtrace, all syscalls, text > /dev/null",
+            Self::SdtraceContainers => "sdtrace -pc (container of every event) > /dev/null",
             Self::SdtraceNoMatch => "sdtrace -c \"proc.name=nomatch_xyz\"",
             Self::Strace => "strace -f -o /dev/null",
             Self::PerfTrace => "perf trace -o /dev/null",
@@ -54,14 +58,17 @@ impl Tracer {
     }
 
     pub fn is_sdtrace(self) -> bool {
-        matches!(self, Self::SdtraceAll | Self::SdtraceNoMatch)
+        matches!(
+            self,
+            Self::SdtraceAll | Self::SdtraceContainers | Self::SdtraceNoMatch
+        )
     }
 
     /// Why this tracer cannot run here, if it cannot.
     pub fn unavailable(self, sdtrace: &Path) -> Option<String> {
         let tool = match self {
             Self::None => return None,
-            Self::SdtraceAll | Self::SdtraceNoMatch => {
+            Self::SdtraceAll | Self::SdtraceContainers | Self::SdtraceNoMatch => {
                 return (!sdtrace.is_file()).then(|| format!("no binary at {}", sdtrace.display()))
             }
             Self::Strace => "strace",
@@ -136,7 +143,7 @@ pub fn sample(
                 drop_lines: vec![],
             })
         }
-        Tracer::SdtraceAll | Tracer::SdtraceNoMatch => {
+        Tracer::SdtraceAll | Tracer::SdtraceContainers | Tracer::SdtraceNoMatch => {
             let dir = std::env::temp_dir().join(format!("sdtrace-bench-{}", std::process::id()));
             fs::create_dir_all(&dir)?;
             let stats_path = dir.join("stats.json");
@@ -147,6 +154,9 @@ pub fn sample(
                 .args(extra_sdtrace_args);
             if tracer == Tracer::SdtraceNoMatch {
                 cmd.args(["-c", "proc.name=nomatch_xyz"]);
+            }
+            if tracer == Tracer::SdtraceContainers {
+                cmd.args(["-p", "c"]);
             }
             let bg = Background::start(cmd, Ready::Stderr("sdtrace: attached"))?;
             let loop_ns = run_loop(&[], work);
