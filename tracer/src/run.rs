@@ -134,7 +134,7 @@ impl Pipeline {
     /// (and every later one behind it, to keep their order) for at most
     /// [`HOLD_MAX`].
     pub fn handle_record(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
-        if !self.held.is_empty() || self.waits_for_runtime(bytes, shown) {
+        if !self.held.is_empty() || self.unanswered(bytes, shown).is_some() {
             self.held.push_back((bytes.to_vec(), shown));
             self.held_since.get_or_insert_with(Instant::now);
             return Ok(false);
@@ -157,10 +157,6 @@ impl Pipeline {
         };
         (self.metas.may_answer(&c) && self.metas.get(self.procs.procfs(), &c).is_none())
             .then_some(c)
-    }
-
-    fn waits_for_runtime(&mut self, bytes: &[u8], shown: bool) -> bool {
-        self.unanswered(bytes, shown).is_some()
     }
 
     /// Handles the held records once the runtime answered about the first

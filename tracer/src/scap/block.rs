@@ -85,11 +85,6 @@ impl<R: Read> BlockReader<R> {
         }
     }
 
-    /// Bytes read so far: the offset of the next block.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// The next block; `Ok(None)` at a clean end of file.
     pub fn next_block(&mut self) -> Result<Option<Block<'_>>, BlockError> {
         let offset = self.offset;

@@ -16,6 +16,7 @@ use super::ppm_flags;
 use crate::decode::args::{arg_named, ArgValue};
 use crate::decode::sockaddr::{SockAddr, Tuple, AF_INET, AF_INET6, AF_UNIX};
 use crate::decode::{Body, Record, SyscallEvent};
+use crate::state::apply::EINPROGRESS;
 use crate::state::ProcessTable;
 
 /// A parameter value before it takes its type's width.
@@ -346,8 +347,6 @@ impl<'a> Fill<'_, 'a> {
         })
     }
 }
-
-const EINPROGRESS: i64 = 115;
 
 fn syscall_name(nr: u16) -> &'static str {
     SYSCALL_NAMES.get(usize::from(nr)).copied().unwrap_or("")

@@ -127,11 +127,6 @@ impl ScapReader {
         }
     }
 
-    /// Where the next block starts.
-    pub fn offset(&self) -> u64 {
-        self.blocks.offset()
-    }
-
     /// The next record; `/proc` answers met on the way go to `procfs`.
     ///
     /// # Errors

@@ -12,7 +12,7 @@ use crate::decode::{Body, Record, SyscallEvent};
 
 use super::{Exec, FdKind, Fork, L4Proto, ProcessTable, SockTuple, AT_FDCWD};
 
-const EINPROGRESS: i64 = 115;
+pub(crate) const EINPROGRESS: i64 = 115;
 const O_CLOEXEC: u32 = 0o2000000;
 const O_CREAT_WRONLY_TRUNC: u32 = 0o1101;
 /// `SOCK_CLOEXEC` equals `O_CLOEXEC` on x86_64.
