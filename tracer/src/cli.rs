@@ -109,6 +109,16 @@ pub struct Cli {
     #[arg(long = "syscall-hook", value_enum, default_value = "auto", hide = true)]
     pub syscall_hook: crate::capture::SyscallHook,
 
+    /// Kubernetes API server to ask about pods (k8s.pod.label, k8s.svc.name, ...);
+    /// default: $KUBECONFIG, else the in-cluster service account.
+    #[arg(long = "kubeconfig", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The Kubernetes node whose pods to follow; default: $NODE_NAME,
+    /// $SDTRACE_NODE_NAME, else the hostname.
+    #[arg(long = "k8s-node", value_name = "NAME")]
+    pub k8s_node: Option<String>,
+
     /// Also write the final statistics as JSON to this file.
     #[arg(long = "stats-json", value_name = "PATH")]
     pub stats_json: Option<PathBuf>,

@@ -2,7 +2,8 @@
 //! `capture` (load, attach, ring buffer, drops) -> `decode` (bytes to typed
 //! events) -> `state` (process and fd tables) -> `filter` (the `-c` language and
 //! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
-//! of every field name the filter and the output formats share.
+//! of every field name the filter and the output formats share; `container`
+//! and `k8s` answer where a process runs, from the runtime and the API server.
 
 pub mod capture;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod container;
 pub mod decode;
 pub mod fields;
 pub mod filter;
+pub mod k8s;
 pub mod output;
 pub mod run;
 pub mod scap;

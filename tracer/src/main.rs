@@ -10,6 +10,7 @@ use tracer::cli::Cli;
 use tracer::container::{cgroups::Mounts, meta::MetaCache, Containers};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
+use tracer::k8s::{self, PodCache};
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
 use tracer::run::{self, End, Options, Pipeline};
@@ -114,6 +115,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
     pipe.metas = MetaCache::asking();
+    pipe.pods = pod_cache(cli, pipe.wants_pod());
     if let Some(path) = &cli.write {
         let info = CaptureInfo {
             sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
@@ -155,6 +157,38 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         pipe.stats.write_json(path, &drops)?;
     }
     Ok(())
+}
+
+/// The Kubernetes API, asked when a field needs it or a capture file is
+/// written (its reader may want those fields). A source that cannot be
+/// used is said once, when it matters, and tracing goes on without it.
+fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
+    match k8s::config::source(cli.kubeconfig.as_deref()) {
+        Ok(Some(source)) if fields || cli.write.is_some() => PodCache::live(k8s::reflect::start(
+            source,
+            k8s::config::node_name(cli.k8s_node.as_deref()),
+            std::sync::Arc::new(|line: &str| eprintln!("{line}")),
+        )),
+        Ok(Some(_)) => PodCache::off(),
+        Ok(None) => {
+            if fields {
+                eprintln!(
+                    "{}",
+                    k8s::unavailable_line(
+                        "no Kubernetes API server is configured (--kubeconfig, KUBECONFIG \
+                         or an in-cluster service account)"
+                    )
+                );
+            }
+            PodCache::off()
+        }
+        Err(e) => {
+            if fields || cli.kubeconfig.is_some() {
+                eprintln!("{}", k8s::unavailable_line(&e.to_string()));
+            }
+            PodCache::off()
+        }
+    }
 }
 
 /// `-r`: the same pipeline, fed from a capture file; its state comes from

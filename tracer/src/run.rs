@@ -18,6 +18,7 @@ use crate::container::{Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
+use crate::k8s::{self, PodCache};
 use crate::output::{self, clock::Clock, stats::Stats, Format};
 use crate::scap::writer::ScapWriter;
 use crate::scap::{self, reader::ScapReader};
@@ -69,6 +70,8 @@ pub struct Pipeline {
     pub containers: Containers,
     /// Containers' names, images and labels from their runtimes.
     pub metas: MetaCache,
+    /// Pods as the Kubernetes API server describes them.
+    pub pods: PodCache,
     /// Records waiting, in order, for a new container's runtime to answer
     /// (see [`Pipeline::release_held`]), and since when.
     held: VecDeque<(Vec<u8>, bool)>,
@@ -77,6 +80,8 @@ pub struct Pipeline {
     /// their containers; a capture file always records both.
     wants_place: bool,
     wants_meta: bool,
+    /// Whether they ask what only the API server knows of pods.
+    wants_pod: bool,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -84,7 +89,15 @@ pub struct Pipeline {
     out: io::Stdout,
 }
 
-/// Longest a record waits for its container's runtime to answer.
+/// What a held record waits for.
+enum Waiting {
+    /// The container's runtime to answer.
+    Meta(Arc<ContainerRef>),
+    /// The pod (by key) to appear in the API server's answers.
+    Pod(String),
+}
+
+/// Longest a record waits for its container's runtime (or its pod) to answer.
 pub const HOLD_MAX: Duration = Duration::from_millis(500);
 
 /// `pending` is written out once it holds this much.
@@ -99,7 +112,9 @@ impl Pipeline {
                     Format::Text | Format::Json => false,
                 }
         };
-        let wants_meta = META_FIELDS.into_iter().any(&uses);
+        let wants_pod = k8s::API_FIELDS.into_iter().any(&uses);
+        // A container's pod is found by the labels in its metadata.
+        let wants_meta = wants_pod || META_FIELDS.into_iter().any(&uses);
         let wants_place = wants_meta || CONTAINER_FIELDS.into_iter().any(uses);
         Pipeline {
             procs,
@@ -107,10 +122,12 @@ impl Pipeline {
             filter,
             containers: Containers::default(),
             metas: MetaCache::default(),
+            pods: PodCache::default(),
             held: VecDeque::new(),
             held_since: None,
             wants_place,
             wants_meta,
+            wants_pod,
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -121,6 +138,12 @@ impl Pipeline {
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
+    }
+
+    /// Whether the filter or format uses a field only the Kubernetes API
+    /// server can answer.
+    pub fn wants_pod(&self) -> bool {
+        self.wants_pod
     }
 
     /// Handles one record; `Ok(true)` when it was printed (or written).
@@ -142,9 +165,9 @@ impl Pipeline {
         self.handle_now(bytes, shown)
     }
 
-    /// The container of a record whose output needs the container's
-    /// metadata, when its runtime may still answer but has not yet.
-    fn unanswered(&mut self, bytes: &[u8], shown: bool) -> Option<Arc<ContainerRef>> {
+    /// What a record whose output needs its container's metadata (or its
+    /// pod's) waits for, when that may still come but has not yet.
+    fn unanswered(&mut self, bytes: &[u8], shown: bool) -> Option<Waiting> {
         if !(self.wants_meta && shown) {
             return None;
         }
@@ -155,8 +178,16 @@ impl Pipeline {
         else {
             return None;
         };
-        (self.metas.may_answer(&c) && self.metas.get(self.procs.procfs(), &c).is_none())
-            .then_some(c)
+        let meta = self.metas.get(self.procs.procfs(), &c);
+        let Some(meta) = meta else {
+            return self.metas.may_answer(&c).then_some(Waiting::Meta(c));
+        };
+        // A pod the API server has not shown yet: kubelet starts a pod's
+        // containers after the pod was bound to this node, so it is usually
+        // on its way in the watch stream.
+        let key = k8s::pod_key(&meta.labels).filter(|_| self.wants_pod)?;
+        (self.pods.may_answer(&key) && self.pods.get(self.procs.procfs(), &key).is_none())
+            .then(|| Waiting::Pod(key.into_owned()))
     }
 
     /// Handles the held records once the runtime answered about the first
@@ -170,7 +201,10 @@ impl Pipeline {
         let (first, shown) = self.held.front().cloned().expect("held_since implies held");
         let waiting = self.unanswered(&first, shown);
         match waiting {
-            Some(c) if now || since.elapsed() >= HOLD_MAX => self.metas.give_up(&c),
+            Some(Waiting::Meta(c)) if now || since.elapsed() >= HOLD_MAX => self.metas.give_up(&c),
+            Some(Waiting::Pod(key)) if now || since.elapsed() >= HOLD_MAX => {
+                self.pods.give_up(&key);
+            }
             Some(_) => return Ok(false),
             None => {}
         }
@@ -233,6 +267,12 @@ impl Pipeline {
             }
             _ => None,
         };
+        let pod = match &meta {
+            Some(m) if self.wants_pod || self.writer.is_some() => {
+                k8s::pod_key(&m.labels).and_then(|key| self.pods.get(self.procs.procfs(), &key))
+            }
+            _ => None,
+        };
         let mut view = EventView {
             num,
             rec: &rec,
@@ -243,6 +283,7 @@ impl Pipeline {
             buffers: self.buffers,
             place: place.as_ref(),
             meta: meta.as_deref(),
+            pod: pod.as_deref(),
         };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched && self.writer.is_none() {

@@ -11,6 +11,7 @@ use crate::container::{docker::Meta, Place};
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
 use crate::filter::FieldSource;
+use crate::k8s::PodInfo;
 use crate::output::clock::Clock;
 use crate::output::info::{self, returns_fd, FdLabel};
 use crate::state::{resolve, FdInfo, FdKind, Process, ProcessTable, Users, AT_FDCWD};
@@ -33,6 +34,8 @@ pub struct EventView<'a> {
     pub place: Option<&'a Place>,
     /// Its container's metadata, once the runtime has answered.
     pub meta: Option<&'a Meta>,
+    /// Its pod as the Kubernetes API server describes it, once known.
+    pub pod: Option<&'a PodInfo>,
 }
 
 /// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
@@ -523,6 +526,39 @@ impl<'a> EventView<'a> {
                 };
                 s(self.meta?.labels.get(label)?)
             }
+            FieldId::K8sPodLabel | FieldId::K8sNsLabel => {
+                let FieldArg::Name(key) = &field.arg else {
+                    return None;
+                };
+                let pod = self.pod?;
+                let labels = if field.id == FieldId::K8sPodLabel {
+                    &pod.labels
+                } else {
+                    &pod.ns_labels
+                };
+                s(labels.get(key)?)
+            }
+            FieldId::K8sPodLabels => {
+                let text = self.pod?.labels_text();
+                (!text.is_empty()).then_some(Value::Str(Cow::Owned(text)))
+            }
+            FieldId::K8sSvcName => {
+                let services = &self.pod?.services;
+                (!services.is_empty()).then(|| Value::Str(Cow::Owned(services.join(", "))))
+            }
+            FieldId::K8sPodIp
+            | FieldId::K8sRsName
+            | FieldId::K8sDeploymentName
+            | FieldId::K8sNodeName => {
+                let pod = self.pod?;
+                let text = match field.id {
+                    FieldId::K8sPodIp => &pod.ip,
+                    FieldId::K8sRsName => &pod.rs,
+                    FieldId::K8sDeploymentName => &pod.deployment,
+                    _ => &pod.node,
+                };
+                (!text.is_empty()).then_some(Value::Str(Cow::Borrowed(text.as_str())))
+            }
         }
     }
 }
@@ -542,6 +578,15 @@ mod tests {
     use tracer_common::CaptureKind;
 
     fn field(bytes: &[u8], name: &str) -> Option<String> {
+        field_with(bytes, name, None, None)
+    }
+
+    fn field_with(
+        bytes: &[u8],
+        name: &str,
+        meta: Option<&Meta>,
+        pod: Option<&PodInfo>,
+    ) -> Option<String> {
         let rec = decode(bytes).unwrap();
         let procs = ProcessTable::new(ProcFs::new("/nonexistent-proc"));
         let users = Users::parse("", "");
@@ -555,12 +600,14 @@ mod tests {
             latency: false,
             buffers: info::BufferMode::Dots,
             place: None,
-            meta: None,
+            meta,
+            pod,
         };
         view.get(&parse_field_ref(name).unwrap()).map(|v| match v {
             Value::Bool(b) => b.to_string(),
             Value::I64(n) => n.to_string(),
             Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+            Value::Str(s) => s.into_owned(),
             other => format!("{other:?}"),
         })
     }
@@ -593,5 +640,86 @@ mod tests {
         assert_eq!(field(&read, "evt.buffer").as_deref(), Some("abc"));
         assert_eq!(field(&read, "evt.rawarg.size").as_deref(), Some("100"));
         assert_eq!(field(&read, "evt.is_open_read").as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn kubernetes_api_fields() {
+        let rec = syscall_record(nr::GETPID, 1, [0; 6], &[]);
+        let meta = Meta {
+            labels: [("io.kubernetes.pod.name", "web-1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..Meta::default()
+        };
+        let pairs = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let pod = PodInfo {
+            labels: pairs(&[
+                ("app.kubernetes.io/name", "web"),
+                ("canary", ""),
+                ("io.kubernetes.pod.name", "web-1"),
+                ("tier", "http"),
+            ]),
+            ip: "10.244.1.7".into(),
+            ns_labels: pairs(&[("team", "payments")]),
+            rs: "web-7d9".into(),
+            deployment: "web".into(),
+            services: vec!["http-edge".into(), "web".into()],
+            node: "node-a".into(),
+        };
+        let get = |name: &str| field_with(&rec, name, Some(&meta), Some(&pod));
+        assert_eq!(
+            get("k8s.pod.label[app.kubernetes.io/name]").as_deref(),
+            Some("web")
+        );
+        assert_eq!(get("k8s.pod.label.tier").as_deref(), Some("http"));
+        assert_eq!(get("k8s.pod.label.missing"), None);
+        // sysdig's text: `key:value`, a bare key for an empty value, kubelet's own keys left out.
+        assert_eq!(
+            get("k8s.pod.labels").as_deref(),
+            Some("app.kubernetes.io/name:web, canary, tier:http")
+        );
+        assert_eq!(get("k8s.pod.ip").as_deref(), Some("10.244.1.7"));
+        assert_eq!(get("k8s.ns.label.team").as_deref(), Some("payments"));
+        assert_eq!(get("k8s.rs.name").as_deref(), Some("web-7d9"));
+        assert_eq!(get("k8s.deployment.name").as_deref(), Some("web"));
+        assert_eq!(get("k8s.svc.name").as_deref(), Some("http-edge, web"));
+        assert_eq!(get("k8s.node.name").as_deref(), Some("node-a"));
+        // Without an answer from the API server they are absent, while the
+        // runtime-label fields still answer.
+        for name in [
+            "k8s.pod.label.tier",
+            "k8s.pod.labels",
+            "k8s.pod.ip",
+            "k8s.ns.label.team",
+            "k8s.rs.name",
+            "k8s.deployment.name",
+            "k8s.svc.name",
+            "k8s.node.name",
+        ] {
+            assert_eq!(field_with(&rec, name, Some(&meta), None), None, "{name}");
+        }
+        assert_eq!(
+            field_with(&rec, "k8s.pod.name", Some(&meta), None).as_deref(),
+            Some("web-1")
+        );
+        // A pod without owners or services has none of those fields.
+        let bare = PodInfo::default();
+        for name in [
+            "k8s.rs.name",
+            "k8s.deployment.name",
+            "k8s.svc.name",
+            "k8s.pod.labels",
+        ] {
+            assert_eq!(
+                field_with(&rec, name, Some(&meta), Some(&bare)),
+                None,
+                "{name}"
+            );
+        }
     }
 }

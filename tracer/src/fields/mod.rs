@@ -109,6 +109,9 @@ pub enum FieldArgKind {
     IndexOrName,
     /// An optional index: `proc.aname[2]`, or plain `proc.aname` (any ancestor).
     IndexOptional,
+    /// A required key, in brackets or after a dot, as sysdig takes label
+    /// names: `k8s.pod.label[app.kubernetes.io/name]`, `k8s.pod.label.app`.
+    Key,
 }
 
 /// One row of the registry.
@@ -167,6 +170,8 @@ impl fmt::Display for FieldRef {
         match &self.arg {
             FieldArg::None => Ok(()),
             FieldArg::Index(i) => write!(f, "[{i}]"),
+            // A key may hold dots: brackets keep it one piece.
+            FieldArg::Name(n) if self.def().arg == FieldArgKind::Key => write!(f, "[{n}]"),
             FieldArg::Name(n) => write!(f, ".{n}"),
         }
     }
@@ -232,6 +237,7 @@ pub fn listing() -> String {
             FieldArgKind::Name => format!("{}.NAME", def.name),
             FieldArgKind::IndexOrName => format!("{}.NAME, {}[N]", def.name, def.name),
             FieldArgKind::IndexOptional => format!("{}, {}[N]", def.name, def.name),
+            FieldArgKind::Key => format!("{}[KEY], {}.KEY", def.name, def.name),
         };
         let _ = writeln!(out, "{name:<24} ({}) {}", def.ty, def.desc);
         let _ = writeln!(out, "{:<24} e.g. {}", "", def.example);
@@ -308,10 +314,12 @@ pub fn parse_field_ref(text: &str) -> Result<FieldRef, FieldRefError> {
         }) {
             let name = &base[def.name.len() + 1..];
             return match def.arg {
-                FieldArgKind::Name | FieldArgKind::IndexOrName => Ok(FieldRef {
-                    id: def.id,
-                    arg: FieldArg::Name(name.to_owned()),
-                }),
+                FieldArgKind::Name | FieldArgKind::IndexOrName | FieldArgKind::Key => {
+                    Ok(FieldRef {
+                        id: def.id,
+                        arg: FieldArg::Name(name.to_owned()),
+                    })
+                }
                 FieldArgKind::Index | FieldArgKind::IndexOptional => {
                     Err(FieldRefError::IndexOnly { field: def.name })
                 }
@@ -343,13 +351,28 @@ fn resolve_arg(def: &'static FieldDef, bracket: Option<&str>) -> Result<FieldRef
         (FieldArgKind::None, Some(_)) => {
             return Err(FieldRefError::UnexpectedArg { field: def.name })
         }
-        (FieldArgKind::Index | FieldArgKind::Name | FieldArgKind::IndexOrName, None) => {
+        (
+            FieldArgKind::Index
+            | FieldArgKind::Name
+            | FieldArgKind::IndexOrName
+            | FieldArgKind::Key,
+            None,
+        ) => {
             return Err(FieldRefError::MissingArg {
                 field: def.name,
                 example: def.example,
             })
         }
         (FieldArgKind::Name, Some(_)) => return Err(FieldRefError::NameOnly { field: def.name }),
+        (FieldArgKind::Key, Some(key)) if !key.trim().is_empty() => {
+            FieldArg::Name(key.trim().to_owned())
+        }
+        (FieldArgKind::Key, Some(_)) => {
+            return Err(FieldRefError::MissingArg {
+                field: def.name,
+                example: def.example,
+            })
+        }
         (
             FieldArgKind::Index | FieldArgKind::IndexOrName | FieldArgKind::IndexOptional,
             Some(arg),
@@ -421,7 +444,39 @@ mod tests {
             parse_field_ref("proc.aname"),
             Ok(FieldRef::plain(FieldId::ProcAname))
         );
-        for text in ["evt.arg[0]", "evt.arg.fd", "proc.aname[3]", "fd.name"] {
+        assert_eq!(
+            parse_field_ref("k8s.pod.label[app.kubernetes.io/name]"),
+            Ok(FieldRef {
+                id: FieldId::K8sPodLabel,
+                arg: FieldArg::Name("app.kubernetes.io/name".into())
+            })
+        );
+        assert_eq!(
+            parse_field_ref("k8s.ns.label.team"),
+            Ok(FieldRef {
+                id: FieldId::K8sNsLabel,
+                arg: FieldArg::Name("team".into())
+            })
+        );
+        assert_eq!(
+            parse_field_ref("k8s.pod.labels"),
+            Ok(FieldRef::plain(FieldId::K8sPodLabels))
+        );
+        assert_eq!(
+            parse_field_ref("k8s.pod.label.app").unwrap().to_string(),
+            "k8s.pod.label[app]"
+        );
+        assert!(matches!(
+            parse_field_ref("k8s.pod.label[]"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
+        for text in [
+            "evt.arg[0]",
+            "evt.arg.fd",
+            "proc.aname[3]",
+            "fd.name",
+            "k8s.pod.label[app.kubernetes.io/name]",
+        ] {
             assert_eq!(parse_field_ref(text).unwrap().to_string(), text);
         }
     }

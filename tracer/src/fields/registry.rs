@@ -86,6 +86,14 @@ pub enum FieldId {
     K8sNsName,
     K8sPodUid,
     K8sContainerName,
+    K8sPodLabel,
+    K8sPodLabels,
+    K8sPodIp,
+    K8sNsLabel,
+    K8sRsName,
+    K8sDeploymentName,
+    K8sSvcName,
+    K8sNodeName,
 }
 
 const fn row(
@@ -267,4 +275,24 @@ pub static FIELDS: &[FieldDef] = &[
         "The pod's uid, from the container's runtime labels.", "k8s.pod.uid exists"),
     row(F::K8sContainerName, "k8s.container.name", "k8s", T::Str, A::None,
         "The container's name in its pod spec, from its runtime labels.", "k8s.container.name = nginx"),
+    row(F::K8sPodLabel, "k8s.pod.label", "k8s", T::Str, A::Key,
+        "One label of the pod, by key: k8s.pod.label[app.kubernetes.io/name] or k8s.pod.label.app. \
+         Needs the Kubernetes API server (--kubeconfig or in-cluster).", "k8s.pod.label[app] = web"),
+    row(F::K8sPodLabels, "k8s.pod.labels", "k8s", T::Str, A::None,
+        "The pod's labels as sysdig writes them: key:value pairs joined by \", \". \
+         Needs the Kubernetes API server.", "k8s.pod.labels contains app:web"),
+    row(F::K8sPodIp, "k8s.pod.ip", "k8s", T::Str, A::None,
+        "The pod's IP address (status.podIP). Needs the Kubernetes API server.", "k8s.pod.ip = 10.244.1.7"),
+    row(F::K8sNsLabel, "k8s.ns.label", "k8s", T::Str, A::Key,
+        "One label of the pod's namespace, by key: k8s.ns.label[team] or k8s.ns.label.team. \
+         Needs the Kubernetes API server.", "k8s.ns.label[team] = payments"),
+    row(F::K8sRsName, "k8s.rs.name", "k8s", T::Str, A::None,
+        "The ReplicaSet that controls the pod. Needs the Kubernetes API server.", "k8s.rs.name startswith web-"),
+    row(F::K8sDeploymentName, "k8s.deployment.name", "k8s", T::Str, A::None,
+        "The Deployment that controls the pod's ReplicaSet. Needs the Kubernetes API server.", "k8s.deployment.name = web"),
+    row(F::K8sSvcName, "k8s.svc.name", "k8s", T::Str, A::None,
+        "The Services in the pod's namespace whose selector matches its labels, sorted and joined by \", \". \
+         Needs the Kubernetes API server.", "k8s.svc.name contains web"),
+    row(F::K8sNodeName, "k8s.node.name", "k8s", T::Str, A::None,
+        "The node the pod is scheduled on (spec.nodeName). Needs the Kubernetes API server.", "k8s.node.name = worker-1"),
 ];

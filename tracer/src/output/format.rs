@@ -111,6 +111,14 @@ impl OutputFormat {
                     }
                     let mut end = start;
                     while end < chars.len() && is_field_char(chars[end]) {
+                        // A bracketed argument runs to its `]`: label keys
+                        // hold `/` (`k8s.pod.label[app.kubernetes.io/name]`).
+                        if chars[end] == '[' {
+                            if let Some(close) = chars[end..].iter().position(|&c| c == ']') {
+                                end += close + 1;
+                                continue;
+                            }
+                        }
                         end += 1;
                     }
                     // A trailing dot ends a sentence, not a field name.
@@ -266,6 +274,7 @@ mod tests {
             buffers: crate::output::info::BufferMode::Dots,
             place: None,
             meta: None,
+            pod: None,
         };
         let mut out = Vec::new();
         f.write(&mut out, &view)
@@ -301,6 +310,20 @@ mod tests {
         assert_eq!(
             render("%proc.name ends here.", &rec).as_deref(),
             Some("cat ends here.\n")
+        );
+    }
+
+    #[test]
+    fn bracketed_keys_run_to_their_bracket() {
+        let f = OutputFormat::parse("%k8s.pod.label[app.kubernetes.io/name]/%k8s.ns.label.team.")
+            .unwrap();
+        let names: Vec<String> = f.fields().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "k8s.pod.label[app.kubernetes.io/name]",
+                "k8s.ns.label[team]"
+            ]
         );
     }
 

@@ -66,6 +66,12 @@ pub enum ProcAnswer {
         id: String,
         meta: crate::container::docker::Meta,
     },
+    /// What the Kubernetes API server said about a pod (by uid, or
+    /// `namespace/name`), each time that changed.
+    PodInfo {
+        key: String,
+        info: crate::k8s::PodInfo,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -76,6 +82,7 @@ enum Query {
     Net(u32),
     Cgroup(u64, bool),
     ContainerMeta(String),
+    PodInfo(String),
 }
 
 impl ProcAnswer {
@@ -87,6 +94,7 @@ impl ProcAnswer {
             ProcAnswer::Net { pid, .. } => Query::Net(*pid),
             ProcAnswer::Cgroup { id, v1, .. } => Query::Cgroup(*id, *v1),
             ProcAnswer::ContainerMeta { id, .. } => Query::ContainerMeta(id.clone()),
+            ProcAnswer::PodInfo { key, .. } => Query::PodInfo(key.clone()),
         }
     }
 }
@@ -404,6 +412,28 @@ impl ProcFs {
             });
         }
         meta
+    }
+
+    /// A newer answer about pod `key`: on a replay, the journal's next one
+    /// once the capture reached it; live, what `live` (which never waits)
+    /// returns, recorded.
+    pub fn pod_info(
+        &self,
+        key: &str,
+        live: impl FnOnce() -> Option<crate::k8s::PodInfo>,
+    ) -> Option<crate::k8s::PodInfo> {
+        let info = match self.replayed(Query::PodInfo(key.to_owned())) {
+            Some(Some(ProcAnswer::PodInfo { info, .. })) => Some(info),
+            Some(_) => None,
+            None => live(),
+        };
+        if let Some(info) = &info {
+            self.record(&ProcAnswer::PodInfo {
+                key: key.to_owned(),
+                info: info.clone(),
+            });
+        }
+        info
     }
 
     fn live_net(&self, pid: u32) -> Vec<(String, String)> {

@@ -1,0 +1,113 @@
+//! The event path's view of the API: each pod's answer, taken from what the
+//! reflector thread published and kept until that changes. Never waits.
+//! Every answer it hands out goes through [`ProcFs`]'s journal, so a
+//! capture file replays it at the record where the live run first used it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::reflect::{Shared, Status};
+use super::PodInfo;
+use crate::state::ProcFs;
+
+#[derive(Debug, Default)]
+enum Mode {
+    /// Answers come only from a capture file's journal.
+    #[default]
+    Replay,
+    /// A live run with no API server to ask.
+    Off,
+    Live(Arc<Shared>),
+}
+
+#[derive(Debug)]
+struct Known {
+    /// The reflector's generation this answer was checked against.
+    generation: u64,
+    info: Option<Arc<PodInfo>>,
+}
+
+/// Pod answers by pod key (see [`super::pod_key`]).
+#[derive(Debug, Default)]
+pub struct PodCache {
+    mode: Mode,
+    known: HashMap<String, Known>,
+    /// Pods not waited for again after the pipeline held their events once.
+    given_up: HashSet<String>,
+}
+
+impl PodCache {
+    /// A cache fed by a reflector thread.
+    pub fn live(shared: Arc<Shared>) -> Self {
+        Self {
+            mode: Mode::Live(shared),
+            ..Self::default()
+        }
+    }
+
+    /// A live run's cache when no API server is used: never answers.
+    pub fn off() -> Self {
+        Self {
+            mode: Mode::Off,
+            ..Self::default()
+        }
+    }
+
+    /// The pod's answer as known by now; never waits.
+    pub fn get(&mut self, procfs: &ProcFs, key: &str) -> Option<Arc<PodInfo>> {
+        let generation = match &self.mode {
+            Mode::Off => return None,
+            // A replay looks every time: the journal may hold a newer
+            // answer from this record on.
+            Mode::Replay => u64::MAX,
+            Mode::Live(shared) => {
+                // Read before looking, so a change made meanwhile is seen next time.
+                let g = shared.generation();
+                if let Some(k) = self.known.get(key).filter(|k| k.generation == g) {
+                    return k.info.clone();
+                }
+                g
+            }
+        };
+        let previous = self.known.get(key).and_then(|k| k.info.clone());
+        let shared = match &self.mode {
+            Mode::Live(s) => Some(s),
+            _ => None,
+        };
+        // A new answer only when it differs from the one handed out, so the
+        // journal holds each pod's answers once per change.
+        let fresh = procfs.pod_info(key, || {
+            let now = shared?.lookup(key)?;
+            (previous.as_deref() != Some(&now)).then_some(now)
+        });
+        let info = fresh.map(Arc::new).or(previous);
+        match self.known.get_mut(key) {
+            Some(k) => {
+                k.generation = generation;
+                k.info.clone_from(&info);
+            }
+            None => {
+                self.known.insert(
+                    key.to_owned(),
+                    Known {
+                        generation,
+                        info: info.clone(),
+                    },
+                );
+            }
+        }
+        info
+    }
+
+    /// Whether an answer about the pod may still come soon: the API server
+    /// is being listed or watched, and the pod was not given up on.
+    pub fn may_answer(&self, key: &str) -> bool {
+        matches!(&self.mode, Mode::Live(s) if s.status() != Status::Unreachable)
+            && !self.given_up.contains(key)
+    }
+
+    /// Stops waiting for the pod (its events show without an answer).
+    pub fn give_up(&mut self, key: &str) {
+        self.given_up.insert(key.to_owned());
+    }
+}
