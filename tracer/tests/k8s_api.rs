@@ -9,7 +9,7 @@ mod fake_apiserver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_apiserver::{fixtures, write_kubeconfig, FakeApiServer};
+use fake_apiserver::{write_kubeconfig, FakeApiServer};
 use tracer::k8s::reflect::{self, Shared, Status};
 use tracer::k8s::{config, PodCache, PodInfo};
 use tracer::state::{ProcAnswer, ProcFs};
@@ -22,6 +22,10 @@ const DB_UID: &str = "c3d4e5f6-a7b8-4c9d-8e0f-112233445566";
 const CACHE_UID: &str = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6";
 
 type Lines = Arc<Mutex<Vec<String>>>;
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s")
+}
 
 /// Starts the reflectors for node-a against `kubeconfig`; their lines for
 /// the user are collected.

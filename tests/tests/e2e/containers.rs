@@ -238,7 +238,7 @@ fn cgroup_v2_filter_selects_exactly_its_process() {
 
 /// An image built here from Debian's static busybox (no registry is
 /// reachable): `docker import` of a root with busybox and a file to read.
-fn busybox_image(docker: &std::path::Path, tag: &str) {
+pub(crate) fn busybox_image(docker: &std::path::Path, tag: &str) {
     let busybox = tests::which("busybox");
     let root = tests::TempDir::new("image");
     let bin = root.path().join("bin");

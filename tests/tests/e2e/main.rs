@@ -9,5 +9,6 @@ mod containers;
 mod drops;
 mod exec;
 mod files;
+mod k8s;
 mod latency;
 mod net;

@@ -89,6 +89,9 @@ pub fn pod_key(labels: &BTreeMap<String, String>) -> Option<Cow<'_, str>> {
 /// The one line saying which fields stay empty, and why.
 pub fn unavailable_line(why: &str) -> String {
     let names: Vec<&str> = API_FIELDS.iter().map(|f| f.def().name).collect();
+    // One line: a YAML error's own first line says where and what; the
+    // source excerpt it draws below does not fit a log line.
+    let why = why.lines().next().unwrap_or_default();
     format!(
         "sdtrace: {why}: {} stay empty (k8s.pod.name, k8s.ns.name, k8s.pod.uid and \
          k8s.container.name, from the runtime's labels, still work)",
@@ -123,7 +126,12 @@ mod tests {
             pod_key(&labels(&[("io.kubernetes.pod.name", "web-1")])),
             None
         );
-        let line = unavailable_line("why");
+        let line = unavailable_line("kubeconfig k: bad YAML at line 1\n --> <input>:1:10");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.starts_with("sdtrace: kubeconfig k: bad YAML at line 1: "),
+            "{line}"
+        );
         for field in API_FIELDS {
             assert!(line.contains(field.def().name), "{line}");
         }

@@ -119,6 +119,22 @@ pub fn start(source: Source, node: String, say: Say) -> Arc<Shared> {
     shared
 }
 
+/// An error and its causes on one line: kube's own text alone ("client
+/// error (Connect)") does not say that the connection was refused.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Marks the API as unusable and says so, once.
 fn unusable(shared: &Shared, say: &Say, why: &str) {
     shared.set_status(Status::Unreachable);
@@ -179,10 +195,16 @@ async fn run(source: Source, node: &str, shared: &Shared, say: &Say) {
             return unusable(
                 shared,
                 say,
-                &format!("Kubernetes API client ({described}): {e}"),
+                &format!("Kubernetes API client ({described}): {}", with_causes(&e)),
             )
         }
-        Err(e) => return unusable(shared, say, &format!("Kubernetes API not used: {e}")),
+        Err(e) => {
+            return unusable(
+                shared,
+                say,
+                &format!("Kubernetes API not used: {}", with_causes(&e)),
+            )
+        }
     };
     let pods_config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
     let (pods, pod_stream) = reflect(Kind::Pods, Api::<Pod>::all(client.clone()), pods_config);
@@ -247,6 +269,7 @@ async fn run(source: Source, node: &str, shared: &Shared, say: &Say) {
                 }
                 Err(e) if !listed[k] && !failed[k] => {
                     failed[k] = true;
+                    let e = with_causes(&e);
                     let line = format!("sdtrace: Kubernetes API: cannot list {}: {e}", kind.name());
                     if kind == Kind::Pods {
                         if shared.status() != Status::Unreachable {

@@ -219,8 +219,3 @@ pub fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
     .expect("write the kubeconfig");
     path
 }
-
-/// The fixtures of this repository.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s")
-}
