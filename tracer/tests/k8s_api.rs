@@ -120,18 +120,22 @@ fn listed_and_watched_pods_get_labels_owners_and_services() {
     let requests = server.requests();
     let pod_requests: Vec<_> = requests
         .iter()
-        .filter(|r| r.starts_with("/api/v1/pods"))
+        .filter(|r| r.target.starts_with("/api/v1/pods"))
         .collect();
     assert!(
         !pod_requests.is_empty()
             && pod_requests
                 .iter()
-                .all(|r| r.contains("fieldSelector=spec.nodeName%3Dnode-a")),
+                .all(|r| r.target.contains("fieldSelector=spec.nodeName%3Dnode-a")),
         "{requests:?}"
     );
-    assert!(requests
-        .iter()
-        .any(|r| r.starts_with("/api/v1/pods") && r.contains("watch=true")));
+    assert!(pod_requests.iter().any(|r| r.target.contains("watch=true")));
+    // Only the metadata of namespaces and ReplicaSets is fetched.
+    for r in &requests {
+        let metadata = r.target.starts_with("/api/v1/namespaces")
+            || r.target.starts_with("/apis/apps/v1/replicasets");
+        assert_eq!(r.metadata_only, metadata, "{r:?}");
+    }
     assert!(
         lines.lock().unwrap().is_empty(),
         "{:?}",

@@ -113,9 +113,16 @@ fn a_watched_pods_container_has_its_deployment_and_services() {
     assert!(
         requests
             .iter()
-            .any(|r| r.starts_with("/api/v1/pods") && r.contains("spec.nodeName%3Dnode-a")),
+            .any(|r| r.target.starts_with("/api/v1/pods")
+                && r.target.contains("spec.nodeName%3Dnode-a")),
         "{requests:?}"
     );
+    // ReplicaSets are fetched as metadata only, pods in full.
+    for r in &requests {
+        let rs = r.target.starts_with("/apis/apps/v1/replicasets");
+        let pods = r.target.starts_with("/api/v1/pods");
+        assert!(!(rs || pods) || r.metadata_only == rs, "{r:?}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::core::PartialObjectMeta;
 
 use super::PodInfo;
 
@@ -16,8 +17,8 @@ type Labels = BTreeMap<String, String>;
 /// The objects a pod's answer is made from, as the reflectors hold them.
 pub struct Objects<'a> {
     pub pods: &'a [Arc<Pod>],
-    pub namespaces: &'a [Arc<Namespace>],
-    pub replicasets: &'a [Arc<ReplicaSet>],
+    pub namespaces: &'a [Arc<PartialObjectMeta<Namespace>>],
+    pub replicasets: &'a [Arc<PartialObjectMeta<ReplicaSet>>],
     pub services: &'a [Arc<Service>],
 }
 
@@ -143,14 +144,14 @@ mod tests {
                 "metadata": {"name": "lonely", "namespace": "shop", "uid": "u-2"},
                 "spec": {"containers": []}})),
         ];
-        let rs: Arc<ReplicaSet> = Arc::new(
+        let rs: Arc<PartialObjectMeta<ReplicaSet>> = Arc::new(
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": "web-5d8f", "namespace": "shop",
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
                         "name": "web", "uid": "d-1", "controller": true}]}}))
             .unwrap(),
         );
-        let ns: Arc<Namespace> = Arc::new(
+        let ns: Arc<PartialObjectMeta<Namespace>> = Arc::new(
             serde_json::from_value(
                 serde_json::json!({"metadata": {"name": "shop", "labels": {"team": "a"}}}),
             )

@@ -18,10 +18,10 @@ use std::time::Duration;
 use futures_util::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
-use serde::de::DeserializeOwned;
 
 use super::config::Source;
 use super::lookup::{Index, Objects};
@@ -166,23 +166,16 @@ impl Kind {
 /// One watch's progress: `Ok(true)` once its first full list is in.
 type Progress = (Kind, Result<bool, watcher::Error>);
 
-/// A reflector of `K` over `api`, as a stream of [`Progress`].
+/// A reflector of a watch stream of `K`, as a stream of [`Progress`].
 fn reflect<K>(
     kind: Kind,
-    api: Api<K>,
-    config: watcher::Config,
+    watch: impl Stream<Item = watcher::Result<watcher::Event<K>>> + 'static,
 ) -> (Store<K>, Pin<Box<dyn Stream<Item = Progress>>>)
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     let (store, writer) = reflector::store::<K>();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff())
+    let stream = reflector::reflector(writer, watch.default_backoff())
         .map(move |ev| (kind, ev.map(|e| matches!(e, watcher::Event::InitDone))));
     (store, Box::pin(stream))
 }
@@ -207,22 +200,30 @@ async fn run(source: Source, node: &str, shared: &Shared, say: &Say) {
         }
     };
     let pods_config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
-    let (pods, pod_stream) = reflect(Kind::Pods, Api::<Pod>::all(client.clone()), pods_config);
+    let all = watcher::Config::default;
+    let (pods, pod_stream) = reflect(
+        Kind::Pods,
+        watcher(Api::<Pod>::all(client.clone()), pods_config),
+    );
+    // Of namespaces and ReplicaSets only the metadata is used (labels,
+    // owners): the server sends just that, and a ReplicaSet's pod template,
+    // kept for every old revision in the cluster, stays out of memory.
     let (namespaces, ns_stream) = reflect(
         Kind::Namespaces,
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
+        watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            all(),
+        ),
     );
     let (replicasets, rs_stream) = reflect(
         Kind::ReplicaSets,
-        Api::<ReplicaSet>::all(client.clone()),
-        watcher::Config::default(),
+        watcher(
+            Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()),
+            all(),
+        ),
     );
-    let (services, svc_stream) = reflect(
-        Kind::Services,
-        Api::<Service>::all(client),
-        watcher::Config::default(),
-    );
+    let (services, svc_stream) =
+        reflect(Kind::Services, watcher(Api::<Service>::all(client), all()));
     let mut events =
         futures_util::stream::select_all([pod_stream, ns_stream, rs_stream, svc_stream]);
     let rebuild = || {

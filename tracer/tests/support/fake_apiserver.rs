@@ -4,7 +4,9 @@
 //! <collection>?watch=true&resourceVersion=N` streams, chunked, the recorded
 //! events newer than N, then keeps the stream open as a quiet server would.
 //! Pods are served only to a request that selects them by node
-//! (`fieldSelector=spec.nodeName=<node>`), and only that node's.
+//! (`fieldSelector=spec.nodeName=<node>`), and only that node's. A request
+//! that accepts `as=PartialObjectMetadata` (kube's metadata watcher) gets
+//! only the objects' metadata, as the API server sends it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,7 +19,22 @@ use serde_json::Value;
 
 pub struct FakeApiServer {
     pub addr: SocketAddr,
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Path and query.
+    pub target: String,
+    /// Whether it asked for metadata only.
+    pub metadata_only: bool,
+}
+
+/// `object` as a PartialObjectMetadata: its metadata alone.
+fn metadata_of(object: &Value) -> Value {
+    serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"].clone()})
 }
 
 /// The fixture files' stem for a collection path.
@@ -99,7 +116,7 @@ fn status_body(code: u16, reason: &str, message: &str) -> String {
     .to_string()
 }
 
-fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mutex<Vec<String>>) {
+fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mutex<Vec<Request>>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone the connection"));
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -107,11 +124,17 @@ fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mute
     }
     // The rest of the head; a GET has no body.
     let mut header = String::new();
+    let mut metadata_only = false;
     while reader.read_line(&mut header).unwrap_or(0) > 2 {
+        let lower = header.to_ascii_lowercase();
+        metadata_only |= lower.starts_with("accept:") && lower.contains("as=partialobjectmetadata");
         header.clear();
     }
     let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    requests.lock().unwrap().push(target.clone());
+    requests.lock().unwrap().push(Request {
+        target: target.clone(),
+        metadata_only,
+    });
     let path = target.split('?').next().unwrap_or("");
     let Some(name) = resource(path) else {
         let body = status_body(
@@ -159,7 +182,13 @@ fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mute
             if resource_version(object) <= since || !on_node(object, node.as_deref()) {
                 continue;
             }
-            let chunk = format!("{event}\n");
+            let chunk = if metadata_only {
+                let mut v = v.clone();
+                v["object"] = metadata_of(object);
+                format!("{v}\n")
+            } else {
+                format!("{event}\n")
+            };
             let _ = write!(stream, "{:x}\r\n{chunk}\r\n", chunk.len());
             let _ = stream.flush();
         }
@@ -173,6 +202,15 @@ fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mute
     let mut list: Value = serde_json::from_str(&text).expect("list fixture JSON");
     if let Some(items) = list["items"].as_array_mut() {
         items.retain(|o| on_node(o, node.as_deref()));
+        if metadata_only {
+            for item in items.iter_mut() {
+                *item = metadata_of(item);
+            }
+        }
+    }
+    if metadata_only {
+        list["kind"] = "PartialObjectMetadataList".into();
+        list["apiVersion"] = "meta.k8s.io/v1".into();
     }
     respond(&mut stream, "200 OK", &list.to_string());
 }
@@ -194,8 +232,8 @@ impl FakeApiServer {
         Self { addr, requests }
     }
 
-    /// Every request target so far (path and query), in arrival order.
-    pub fn requests(&self) -> Vec<String> {
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 
