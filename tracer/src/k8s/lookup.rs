@@ -23,7 +23,7 @@ pub struct Objects<'a> {
 }
 
 /// Every pod's answer, by the keys a container's runtime labels give.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Index {
     by_key: HashMap<String, Arc<PodInfo>>,
 }

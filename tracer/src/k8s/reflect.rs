@@ -31,6 +31,11 @@ use super::PodInfo;
 /// server counts as unreachable (it may still answer later).
 pub const READY_WITHIN: Duration = Duration::from_secs(5);
 
+/// Least time between two rebuilds of the index while watch events keep
+/// coming (a big cluster's ReplicaSets and Services change all the time);
+/// the first change after a quiet spell is worked in at once.
+const MIN_REBUILD: Duration = Duration::from_millis(100);
+
 /// Whether answers are coming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -75,11 +80,17 @@ impl Shared {
         index.get(key).map(|i| PodInfo::clone(i))
     }
 
+    /// Replaces the index when it differs: most watch events (a
+    /// ReplicaSet's status, a pod elsewhere in a namespace) change no
+    /// answer, and readers then have nothing to look up again.
     fn publish(&self, index: Index) {
-        if let Ok(mut slot) = self.index.lock() {
+        let Ok(mut slot) = self.index.lock() else {
+            return;
+        };
+        if **slot != index {
             *slot = Arc::new(index);
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
-        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -246,9 +257,17 @@ async fn run(source: Source, node: &str, shared: &Shared, say: &Say) {
     let mut untold: [Option<String>; KINDS] = Default::default();
     let deadline = tokio::time::sleep(READY_WITHIN);
     tokio::pin!(deadline);
+    // Changes not yet worked into the index, and when it was last built.
+    let mut dirty = false;
+    let mut built = tokio::time::Instant::now();
     loop {
         let first = tokio::select! {
             ev = events.next() => ev,
+            () = tokio::time::sleep_until(built + MIN_REBUILD), if dirty => {
+                rebuild();
+                (dirty, built) = (false, tokio::time::Instant::now());
+                continue;
+            }
             () = &mut deadline, if shared.status() == Status::Connecting => {
                 unusable(shared, say, &format!(
                     "the Kubernetes API server ({described}) did not list this node's pods within {} s",
@@ -294,21 +313,56 @@ async fn run(source: Source, node: &str, shared: &Shared, say: &Say) {
             }
             next = events.next().now_or_never().flatten();
         }
-        if changed {
+        dirty |= changed;
+        // Ready once the pods are listed and every other kind was listed
+        // or failed; a watch that fails later keeps what it had.
+        let ready = listed[Kind::Pods as usize] && (0..KINDS).all(|k| listed[k] || failed[k]);
+        let becoming_ready = ready && shared.status() != Status::Ready;
+        if dirty && (becoming_ready || built.elapsed() >= MIN_REBUILD) {
             rebuild();
+            (dirty, built) = (false, tokio::time::Instant::now());
+        }
+        if becoming_ready {
+            shared.set_status(Status::Ready);
         }
         if listed[Kind::Pods as usize] {
             for line in untold.iter_mut().filter_map(Option::take) {
                 say(&line);
             }
         }
-        // Ready once the pods are listed and every other kind was listed
-        // or failed; a watch that fails later keeps what it had.
-        if listed[Kind::Pods as usize]
-            && (0..KINDS).all(|k| listed[k] || failed[k])
-            && shared.status() != Status::Ready
-        {
-            shared.set_status(Status::Ready);
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_changed_index_is_published() {
+        let shared = Shared::default();
+        let pod: Arc<Pod> = Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1"},
+                "spec": {"containers": [], "nodeName": "node-a"}}))
+            .unwrap(),
+        );
+        let index = |pods: &[Arc<Pod>]| {
+            Index::build(&Objects {
+                pods,
+                namespaces: &[],
+                replicasets: &[],
+                services: &[],
+            })
+        };
+        shared.publish(index(&[]));
+        assert_eq!(shared.generation(), 0, "nothing changed");
+        shared.publish(index(std::slice::from_ref(&pod)));
+        assert_eq!(shared.generation(), 1);
+        assert_eq!(shared.lookup("u-1").map(|p| p.node), Some("node-a".into()));
+        shared.publish(index(std::slice::from_ref(&pod)));
+        assert_eq!(shared.generation(), 1, "the same answers again");
+        shared.publish(index(&[]));
+        assert_eq!(shared.generation(), 2);
+        assert_eq!(shared.lookup("u-1"), None);
     }
 }
