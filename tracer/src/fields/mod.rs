@@ -170,8 +170,10 @@ impl fmt::Display for FieldRef {
         match &self.arg {
             FieldArg::None => Ok(()),
             FieldArg::Index(i) => write!(f, "[{i}]"),
-            // A key may hold dots: brackets keep it one piece.
-            FieldArg::Name(n) if self.def().arg == FieldArgKind::Key => write!(f, "[{n}]"),
+            // A key may hold dots, slashes, anything: brackets keep it whole.
+            FieldArg::Name(n) if matches!(self.id.def().arg, FieldArgKind::Key) => {
+                write!(f, "[{n}]")
+            }
             FieldArg::Name(n) => write!(f, ".{n}"),
         }
     }
@@ -364,9 +366,7 @@ fn resolve_arg(def: &'static FieldDef, bracket: Option<&str>) -> Result<FieldRef
             })
         }
         (FieldArgKind::Name, Some(_)) => return Err(FieldRefError::NameOnly { field: def.name }),
-        (FieldArgKind::Key, Some(key)) if !key.trim().is_empty() => {
-            FieldArg::Name(key.trim().to_owned())
-        }
+        (FieldArgKind::Key, Some(key)) if !key.is_empty() => FieldArg::Name(key.to_owned()),
         (FieldArgKind::Key, Some(_)) => {
             return Err(FieldRefError::MissingArg {
                 field: def.name,
