@@ -171,6 +171,21 @@ mod tests {
             err.starts_with(&format!("kubeconfig {}: ", bad.display())),
             "{err}"
         );
+        // KUBECONFIG lists files to merge: contexts from one, users from another.
+        let users = dir.path().join("users");
+        std::fs::write(
+            &users,
+            "apiVersion: v1\nkind: Config\nusers:\n- name: v\n  user: {token: t}\n",
+        )
+        .unwrap();
+        let list = std::env::join_paths([&good, &users]).unwrap();
+        let from_env = |n: &str| (n == "KUBECONFIG").then(|| list.clone());
+        let Ok(Some(Source::Kubeconfig { config, origin })) = source_from(None, from_env) else {
+            panic!("KUBECONFIG names a source");
+        };
+        assert!(origin.starts_with("$KUBECONFIG"), "{origin}");
+        let names: Vec<&str> = config.auth_infos.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["u", "v"]);
         let missing = dir.path().join("missing");
         let err = source_from(Some(&missing), no_env).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
