@@ -152,7 +152,7 @@ fn unusable(shared: &Shared, say: &Say, why: &str) {
     say(&super::unavailable_line(why));
 }
 
-/// The kinds watched, in the order of [`Stores`]' fields.
+/// The kinds watched; each indexes `run`'s per-kind arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Pods,
