@@ -47,6 +47,9 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
         tgids: p.tgids,
         comms: p.comms,
         cgroups: p.cgroups,
+        muting: f
+            .fields()
+            .any(|f| tracer::container::decided_by_cgroup(f.id)),
     }
 }
 
@@ -88,12 +91,14 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     if let Some(path) = &cli.read {
         return read_capture(cli, path, filter, &opts);
     }
+    let kernel = kernel_filter(filter.as_ref());
+    let muting = kernel.muting;
     let mut capture = Capture::start(&CaptureOptions {
         buffer_size: cli.buffer_size,
         snaplen: cli.snaplen,
         // A capture file keeps enter times, as sysdig's do.
         latency: latency || cli.write.is_some(),
-        filter: kernel_filter(filter.as_ref()),
+        filter: kernel,
         hook: cli.syscall_hook,
     })?;
     // Bootstrap after attaching: a process that starts in between is seen by
@@ -114,6 +119,9 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
     pipe.metas = MetaCache::asking();
+    if muting {
+        pipe.muter = capture.muter()?;
+    }
     if let Some(path) = &cli.write {
         let info = CaptureInfo {
             sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
@@ -137,6 +145,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
     let drops = capture.drops_per_cpu();
     pipe.stats.kernel_misses = capture.kernel_misses();
+    pipe.stats.muted_cgroups = pipe.muter.as_ref().map_or(0, |m| m.muted);
     if end != End::OutputClosed {
         let _ = pipe.flush();
     }

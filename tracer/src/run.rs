@@ -3,7 +3,7 @@
 //! cleanly on Ctrl-C, SIGTERM, `-n`, `-M`, or a closed stdout. And the same
 //! pipeline fed from a capture file (`-r`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
-use crate::capture::Capture;
+use crate::capture::{mute::CgroupMuter, Capture};
 use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
-use crate::container::{Containers, Place, CONTAINER_FIELDS, META_FIELDS};
+use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
@@ -77,6 +77,11 @@ pub struct Pipeline {
     /// their containers; a capture file always records both.
     wants_place: bool,
     wants_meta: bool,
+    /// Live runs whose filter reads container fields: mutes, in the
+    /// kernel, the cgroups it can never match (see [`crate::capture::mute`]).
+    pub muter: Option<CgroupMuter>,
+    /// The cgroups (as records carry them) already decided for muting.
+    decided: HashSet<(u64, u64)>,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -111,6 +116,8 @@ impl Pipeline {
             held_since: None,
             wants_place,
             wants_meta,
+            muter: None,
+            decided: HashSet::new(),
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -244,6 +251,16 @@ impl Pipeline {
             place: place.as_ref(),
             meta: meta.as_deref(),
         };
+        let ids = (rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
+        let mute = match (&self.muter, &self.filter, &place) {
+            (Some(_), Some(f), Some(p)) if !self.decided.contains(&ids) => {
+                // Decided once the container's metadata is in (a host
+                // cgroup has none to wait for).
+                (matches!(p, Place::Host) || meta.is_some())
+                    .then(|| f.decide(&mut view, &container::decided_by_cgroup) == Some(false))
+            }
+            _ => None,
+        };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched && self.writer.is_none() {
             // A -p format without `*` skips events missing one of its fields.
@@ -254,6 +271,12 @@ impl Pipeline {
         }
         if matched {
             self.stats.matched += 1;
+        }
+        if let Some(mute) = mute {
+            self.decided.insert(ids);
+            if let (true, Some(m)) = (mute, &mut self.muter) {
+                m.mute(ids.0, ids.1);
+            }
         }
         apply::after(&mut self.procs, &rec);
         self.write_record(bytes, &rec, matched)?;

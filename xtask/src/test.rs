@@ -32,12 +32,10 @@ pub fn test(opts: &Options) -> Result<()> {
     }
 
     let mut cargo_test = util::cargo();
-    cargo_test.env("SDTRACE_BIN", util::sdtrace_bin()).args([
-        "test",
-        "--workspace",
-        "--release",
-        "--no-fail-fast",
-    ]);
+    cargo_test
+        .env("SDTRACE_BIN", util::sdtrace_bin())
+        .env("SDTRACE_DEBS", crate::setup::debs_dir()?)
+        .args(["test", "--workspace", "--release", "--no-fail-fast"]);
     if !opts.cargo_test_args.is_empty() {
         cargo_test.arg("--").args(&opts.cargo_test_args);
     }

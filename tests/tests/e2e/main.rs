@@ -11,3 +11,4 @@ mod exec;
 mod files;
 mod latency;
 mod net;
+mod nginx;

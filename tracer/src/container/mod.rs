@@ -37,6 +37,12 @@ pub const META_FIELDS: [FieldId; 11] = [
     FieldId::K8sContainerName,
 ];
 
+/// Whether a field's value is the same for every event of one cgroup,
+/// once its container's metadata is known: what cgroup muting decides by.
+pub fn decided_by_cgroup(id: FieldId) -> bool {
+    CONTAINER_FIELDS.contains(&id) || META_FIELDS.contains(&id)
+}
+
 /// Where an event's process runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {

@@ -11,7 +11,7 @@ use super::ast::Op;
 use super::check::{Scalar, Typed, TypedCmp};
 use super::glob::Glob;
 use super::FieldSource;
-use crate::fields::{FieldArg, FieldExpr, FieldRef, FieldType, Value, MAX_ANCESTORS};
+use crate::fields::{FieldArg, FieldExpr, FieldId, FieldRef, FieldType, Value, MAX_ANCESTORS};
 
 #[derive(Debug)]
 pub(crate) enum Node {
@@ -378,5 +378,52 @@ impl Node {
             Node::Not(inner) => !inner.eval(src),
             Node::Leaf(leaf) => leaf.eval(src),
         }
+    }
+
+    /// The filter's result for every event that has the values `src` gives
+    /// for the fields `known` admits, whatever the other fields: `None` when
+    /// the others can still change it (Kleene's three-valued logic).
+    pub fn decide<S: FieldSource + ?Sized>(
+        &self,
+        src: &mut S,
+        known: &impl Fn(FieldId) -> bool,
+    ) -> Option<bool> {
+        match self {
+            Node::And(items) => {
+                let mut all = Some(true);
+                for n in items {
+                    match n.decide(src, known) {
+                        Some(false) => return Some(false),
+                        None => all = None,
+                        Some(true) => {}
+                    }
+                }
+                all
+            }
+            Node::Or(items) => {
+                let mut all = Some(false);
+                for n in items {
+                    match n.decide(src, known) {
+                        Some(true) => return Some(true),
+                        None => all = None,
+                        Some(false) => {}
+                    }
+                }
+                all
+            }
+            Node::Not(inner) => inner.decide(src, known).map(|b| !b),
+            Node::Leaf(leaf) => leaf.reads_only(known).then(|| leaf.eval(src)),
+        }
+    }
+}
+
+impl Leaf {
+    /// Whether every field the leaf reads is one `known` admits.
+    fn reads_only(&self, known: &impl Fn(FieldId) -> bool) -> bool {
+        let rhs_known = match &self.rhs {
+            Rhs::Literal(_) => true,
+            Rhs::Field(rhs) => known(rhs.field.id),
+        };
+        self.source == Source::One && known(self.lhs.field.id) && rhs_known
     }
 }
