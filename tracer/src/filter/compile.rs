@@ -389,27 +389,19 @@ impl Node {
         known: &impl Fn(FieldId) -> bool,
     ) -> Option<bool> {
         match self {
-            Node::And(items) => {
-                let mut all = Some(true);
+            Node::And(items) | Node::Or(items) => {
+                // One operand with this value decides the whole; otherwise
+                // any undecided operand leaves the whole undecided.
+                let decisive = matches!(self, Node::Or(_));
+                let mut whole = Some(!decisive);
                 for n in items {
                     match n.decide(src, known) {
-                        Some(false) => return Some(false),
-                        None => all = None,
-                        Some(true) => {}
+                        Some(v) if v == decisive => return Some(decisive),
+                        None => whole = None,
+                        Some(_) => {}
                     }
                 }
-                all
-            }
-            Node::Or(items) => {
-                let mut all = Some(false);
-                for n in items {
-                    match n.decide(src, known) {
-                        Some(true) => return Some(true),
-                        None => all = None,
-                        Some(false) => {}
-                    }
-                }
-                all
+                whole
             }
             Node::Not(inner) => inner.decide(src, known).map(|b| !b),
             Node::Leaf(leaf) => leaf.reads_only(known).then(|| leaf.eval(src)),
