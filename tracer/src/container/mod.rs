@@ -3,6 +3,7 @@
 
 pub mod cgroups;
 pub mod classify;
+pub mod cri;
 pub mod docker;
 pub mod meta;
 
