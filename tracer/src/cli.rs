@@ -112,6 +112,11 @@ pub struct Cli {
     /// Also write the final statistics as JSON to this file.
     #[arg(long = "stats-json", value_name = "PATH")]
     pub stats_json: Option<PathBuf>,
+
+    /// The CRI socket to ask about containerd and CRI-O containers (default:
+    /// /run/containerd/containerd.sock, /var/run/crio/crio.sock), as sysdig's --cri.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
 }
 
 impl Cli {

@@ -7,7 +7,11 @@ use clap::Parser;
 
 use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
-use tracer::container::{cgroups::Mounts, meta::MetaCache, Containers};
+use tracer::container::{
+    cgroups::Mounts,
+    meta::{MetaCache, Sockets},
+    Containers,
+};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::output::format::OutputFormat;
@@ -118,7 +122,15 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
-    pipe.metas = MetaCache::asking();
+    if let Some(cri) = cli.cri.as_ref().filter(|p| !p.exists()) {
+        eprintln!(
+            "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
+            cri.display()
+        );
+    }
+    pipe.metas = MetaCache::asking(Sockets {
+        cri: cli.cri.clone(),
+    });
     if muting {
         pipe.muter = capture.muter()?;
     }

@@ -24,7 +24,7 @@ pub const CONTAINER_FIELDS: [FieldId; 3] = [
 ];
 
 /// The fields that need a container's metadata as well.
-pub const META_FIELDS: [FieldId; 11] = [
+pub const META_FIELDS: [FieldId; 13] = [
     FieldId::ContainerName,
     FieldId::ContainerImage,
     FieldId::ContainerImageRepository,
@@ -32,6 +32,8 @@ pub const META_FIELDS: [FieldId; 11] = [
     FieldId::ContainerImageId,
     FieldId::ContainerPrivileged,
     FieldId::ContainerIp,
+    FieldId::ContainerLabel,
+    FieldId::ContainerMounts,
     FieldId::K8sPodName,
     FieldId::K8sNsName,
     FieldId::K8sPodUid,
