@@ -117,6 +117,11 @@ pub struct Cli {
     /// /run/containerd/containerd.sock, /var/run/crio/crio.sock), as sysdig's --cri.
     #[arg(long = "cri", value_name = "PATH")]
     pub cri: Option<PathBuf>,
+
+    /// At the end, print (on stderr) a table of the containers seen: id, type,
+    /// name, image, pod, namespace, events and the first and last event's time.
+    #[arg(long = "containers")]
+    pub containers: bool,
 }
 
 impl Cli {

@@ -10,6 +10,7 @@ use tracer::cli::Cli;
 use tracer::container::{
     cgroups::Mounts,
     meta::{MetaCache, Sockets},
+    table::Tally,
     Containers,
 };
 use tracer::fields::FieldId;
@@ -128,6 +129,9 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
             cri.display()
         );
     }
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
     pipe.metas = MetaCache::asking(Sockets {
         cri: cli.cri.clone(),
     });
@@ -171,6 +175,9 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
             path.display()
         );
     }
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
+    }
     eprintln!("{}", pipe.stats.line(&drops));
     if let Some(path) = &cli.stats_json {
         pipe.stats.write_json(path, &drops)?;
@@ -192,7 +199,13 @@ fn read_capture(
     let users = Users::parse(&reader.info.passwd, &reader.info.group);
     let mut pipe = Pipeline::new(procs, users, filter, opts);
     pipe.clock = reader.info.clock;
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
     let result = run::replay(&mut reader, &mut pipe, opts);
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
+    }
     if cli.stats_interval > 0 || cli.stats_json.is_some() {
         eprintln!("{}", pipe.stats.line(&[]));
     }

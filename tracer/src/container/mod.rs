@@ -6,6 +6,7 @@ pub mod classify;
 pub mod cri;
 pub mod docker;
 pub mod meta;
+pub mod table;
 
 use std::collections::HashMap;
 use std::sync::Arc;
