@@ -229,6 +229,11 @@ fn containerd_cri_container_has_its_pod_and_labels() {
         .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", ctd.log()))
         .into_inner()
         .pod_sandbox_id;
+    let _pod = Pod {
+        sock: sock.clone(),
+        id: sandbox.clone(),
+        uid: uid.clone(),
+    };
 
     let label = "container.label[io.kubernetes.container.name]";
     let session = Session::start(
@@ -296,13 +301,56 @@ fn containerd_cri_container_has_its_pod_and_labels() {
     assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
     let done = session.stop();
     assert!(done.status.success());
+}
 
-    let _ = rt.block_on(client.stop_pod_sandbox(api::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    }));
-    let _ = rt.block_on(client.remove_pod_sandbox(api::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    }));
+/// A pod sandbox stopped and removed on drop, pass or fail (its sandbox
+/// process would otherwise outlive the test under its shim).
+struct Pod {
+    sock: PathBuf,
+    id: String,
+    uid: String,
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(channel) = connect(&self.sock).await else {
+                return;
+            };
+            let mut client = api::runtime_service_client::RuntimeServiceClient::new(channel);
+            let _ = client
+                .stop_pod_sandbox(api::StopPodSandboxRequest {
+                    pod_sandbox_id: self.id.clone(),
+                })
+                .await;
+            let _ = client
+                .remove_pod_sandbox(api::RemovePodSandboxRequest {
+                    pod_sandbox_id: self.id.clone(),
+                })
+                .await;
+        });
+        remove_pod_cgroups(&self.uid);
+    }
+}
+
+/// The pod's cgroup directories runc made (kubelet would remove them).
+fn remove_pod_cgroups(uid: &str) {
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let dirs = hierarchies
+        .flatten()
+        .map(|h| h.path())
+        .chain([PathBuf::from("/sys/fs/cgroup")]);
+    for dir in dirs {
+        let _ = fs::remove_dir(dir.join(format!("kubepods/besteffort/pod{uid}")));
+    }
 }
 
 /// A Docker container's labels by key and its bind mount, as sysdig shows
