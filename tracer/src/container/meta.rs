@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::classify::{ContainerRef, Runtime};
 use super::cri::{Cri, CriError};
@@ -21,7 +21,40 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// closed its stream (restarted) or is not up yet.
 const RECONNECT: Duration = Duration::from_secs(2);
 
-type Answers = Arc<Mutex<HashMap<String, Meta>>>;
+/// Answers learned from events but not yet used are dropped after this
+/// long, once there are many: a busy host's containers that never ran a
+/// traced syscall must not grow the map for the whole run.
+const KEEP: Duration = Duration::from_secs(600);
+const PRUNE_AT: usize = 1024;
+
+/// What the background threads learned, for the pipeline to pick up.
+#[derive(Debug, Default)]
+struct Learned {
+    /// By full id, with when it was learned.
+    metas: HashMap<String, (Instant, Meta)>,
+    /// Containers their runtime could not tell about: their events need not
+    /// wait any longer.
+    unknown: HashSet<String>,
+}
+
+impl Learned {
+    fn insert(&mut self, id: String, meta: Meta) {
+        if self.metas.len() >= PRUNE_AT {
+            self.metas.retain(|_, (at, _)| at.elapsed() < KEEP);
+        }
+        self.unknown.remove(&id);
+        self.metas.insert(id, (Instant::now(), meta));
+    }
+}
+
+type Answers = Arc<Mutex<Learned>>;
+
+/// Records what a thread learned about `id`.
+fn learn(sink: &Answers, id: String, meta: Meta) {
+    sink.lock()
+        .expect("no panics under the lock")
+        .insert(id, meta);
+}
 
 /// A runtime's socket and the API it speaks there.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -144,10 +177,14 @@ impl MetaCache {
                     warned: HashSet::new(),
                 };
                 for (source, id) in rx {
-                    if let Some(meta) = asker.ask(&source, &id) {
-                        sink.lock()
-                            .expect("no panics under the lock")
-                            .insert(id, meta);
+                    match asker.ask(&source, &id) {
+                        Some(meta) => learn(&sink, id, meta),
+                        None => {
+                            sink.lock()
+                                .expect("no panics under the lock")
+                                .unknown
+                                .insert(id);
+                        }
                     }
                 }
             })
@@ -173,11 +210,18 @@ impl MetaCache {
         }
     }
 
-    /// Whether an answer about `c` may still come: its runtime can be asked
-    /// and has not been given up on.
+    /// Whether an answer about `c` may still come: none came yet, its
+    /// runtime can be asked, has not said it cannot tell, and has not been
+    /// given up on. (Cheapest checks first: this runs for every event whose
+    /// output needs a container's metadata.)
     pub fn may_answer(&self, c: &ContainerRef) -> bool {
         self.ask.is_some()
+            && !self.known.contains_key(&c.id)
             && !self.given_up.contains(&c.id)
+            && self
+                .answers
+                .lock()
+                .is_ok_and(|a| !a.unknown.contains(&c.id))
             && self.sockets.source(c.runtime).is_some()
     }
 
@@ -192,8 +236,9 @@ impl MetaCache {
             return Some(Arc::clone(m));
         }
         let meta = procfs.container_meta(&c.id, || {
-            if let Some(m) = self.answers.lock().ok()?.get(&c.id) {
-                return Some(m.clone());
+            // Taken out: from now on `known` holds it.
+            if let Some((_, m)) = self.answers.lock().ok()?.metas.remove(&c.id) {
+                return Some(m);
             }
             if self.asked.insert(c.id.clone()) {
                 if let (Some(ask), Some(source)) = (&self.ask, self.sockets.source(c.runtime)) {
@@ -223,9 +268,7 @@ fn follow_docker(sockets: &Sockets, sink: &Answers) {
         let sock = sock.as_path();
         let result = docker::watch(sock, |id| {
             if let Ok(meta) = docker::inspect(sock, &id, TIMEOUT) {
-                sink.lock()
-                    .expect("no panics under the lock")
-                    .insert(id, meta);
+                learn(sink, id, meta);
             }
         });
         if let Err(e) = result {
@@ -243,11 +286,7 @@ fn follow_cri(sock: &std::path::Path, sink: &Answers) {
         return;
     };
     loop {
-        let result = cri.follow(sock, |id, meta| {
-            sink.lock()
-                .expect("no panics under the lock")
-                .insert(id, meta);
-        });
+        let result = cri.follow(sock, |id, meta| learn(sink, id, meta));
         match result {
             Err(CriError::Status(s)) if s.code() == tonic::Code::Unimplemented => {
                 log::debug!("{} has no container events: {s}", sock.display());
@@ -257,5 +296,66 @@ fn follow_cri(sock: &std::path::Path, sink: &Answers) {
             Ok(()) => {}
         }
         thread::sleep(RECONNECT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn containerd(id: char) -> ContainerRef {
+        ContainerRef {
+            runtime: Runtime::Containerd,
+            id: id.to_string().repeat(64),
+        }
+    }
+
+    /// Events wait while an answer may come, and no longer once the runtime
+    /// said it cannot tell or an answer was picked up.
+    #[test]
+    fn waiting_ends_with_an_answer_or_a_refusal() {
+        let sock = tempfile::NamedTempFile::new().unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut cache = MetaCache {
+            sockets: Sockets {
+                cri: Some(sock.path().to_path_buf()),
+            },
+            ask: Some(tx),
+            ..MetaCache::default()
+        };
+        let procfs = ProcFs::default();
+        let (a, b) = (containerd('a'), containerd('b'));
+        assert!(cache.may_answer(&a) && cache.may_answer(&b));
+        assert!(cache.get(&procfs, &a).is_none(), "nothing learned yet");
+
+        cache.answers.lock().unwrap().unknown.insert(b.id.clone());
+        assert!(!cache.may_answer(&b), "the runtime could not tell");
+
+        let meta = Meta {
+            name: "web".into(),
+            ..Meta::default()
+        };
+        learn(&cache.answers, a.id.clone(), meta);
+        assert!(cache.may_answer(&a), "learned, not yet picked up");
+        assert_eq!(cache.get(&procfs, &a).unwrap().name, "web");
+        assert!(!cache.may_answer(&a));
+        assert!(cache.answers.lock().unwrap().metas.is_empty(), "taken out");
+
+        // No socket: nothing to wait for.
+        cache.sockets.cri = Some("/nonexistent/sdtrace.sock".into());
+        assert!(!cache.may_answer(&containerd('c')));
+    }
+
+    #[test]
+    fn old_unused_answers_are_pruned() {
+        let mut learned = Learned::default();
+        let old = Instant::now().checked_sub(KEEP * 2).unwrap();
+        for i in 0..PRUNE_AT {
+            learned.metas.insert(i.to_string(), (old, Meta::default()));
+        }
+        learned.unknown.insert("new".into());
+        learned.insert("new".into(), Meta::default());
+        assert_eq!(learned.metas.len(), 1);
+        assert!(learned.unknown.is_empty());
     }
 }
