@@ -1,4 +1,4 @@
-//! Writes `tracer/src/container/cri/runtime.v1.rs`, the CRI v1 messages and
+//! Writes `cri/src/runtime.v1.rs` (the sdtrace-cri crate), the CRI v1 messages and
 //! the RuntimeService client, from `proto/api.proto` (Kubernetes' cri-api,
 //! Apache-2.0, as the k8s-cri crate 0.11 vendors it).
 //!
@@ -11,7 +11,7 @@ use std::path::Path;
 
 fn main() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = here.join("../../tracer/src/container/cri");
+    let out = here.join("../../cri/src");
     let protoc = protoc_bin_vendored::protoc_bin_path().expect("a vendored protoc for this host");
     // SAFETY: single-threaded, before anything reads the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };

@@ -288,7 +288,7 @@ fn follow_cri(sock: &std::path::Path, sink: &Answers) {
     loop {
         let result = cri.follow(sock, |id, meta| learn(sink, id, meta));
         match result {
-            Err(CriError::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+            Err(CriError::Status(s)) if s.code() == sdtrace_cri::tonic::Code::Unimplemented => {
                 log::debug!("{} has no container events: {s}", sock.display());
                 return;
             }
