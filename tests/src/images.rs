@@ -18,8 +18,9 @@ fn add_busybox(root: &Path, applets: &[&str]) {
     }
 }
 
-/// `docker import` of `root` as `tag`.
-fn import(docker: &Path, root: &Path, tag: &str) {
+/// `docker import` of `root` as `tag`, with Dockerfile-like `changes`
+/// (`CMD ["/bin/sleep","60"]`).
+fn import(docker: &Path, root: &Path, tag: &str, changes: &[&str]) {
     let tarball = root.with_extension("tar");
     let status = Command::new("tar")
         .arg("-C")
@@ -32,6 +33,7 @@ fn import(docker: &Path, root: &Path, tag: &str) {
     assert!(status.success(), "tar");
     let status = Command::new(docker)
         .arg("import")
+        .args(changes.iter().flat_map(|c| ["--change", c]))
         .arg(&tarball)
         .arg(tag)
         .stdout(Stdio::null())
@@ -43,11 +45,17 @@ fn import(docker: &Path, root: &Path, tag: &str) {
 
 /// busybox and a file to read (`/etc/motd`).
 pub fn busybox_image(docker: &Path, tag: &str) {
+    busybox_image_with(docker, tag, &[]);
+}
+
+/// [`busybox_image`] with `docker import --change` lines (a CRI pod's
+/// sandbox image needs a command that waits).
+pub fn busybox_image_with(docker: &Path, tag: &str, changes: &[&str]) {
     let root = TempDir::new("image");
     add_busybox(root.path(), &["sh", "cat", "sleep"]);
     fs::create_dir_all(root.path().join("etc")).unwrap();
     fs::write(root.path().join("etc/motd"), "hello from the container\n").unwrap();
-    import(docker, root.path(), tag);
+    import(docker, root.path(), tag, changes);
 }
 
 /// The downloaded Debian package `name` (`cargo xtask setup` fetches it
@@ -134,6 +142,6 @@ pub fn nginx_image(docker: &Path, tag: &str) -> Option<()> {
         "<p>served from the container</p>\n",
     )
     .unwrap();
-    import(docker, r, tag);
+    import(docker, r, tag, &[]);
     Some(())
 }

@@ -7,7 +7,12 @@ use clap::Parser;
 
 use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
-use tracer::container::{cgroups::Mounts, meta::MetaCache, Containers};
+use tracer::container::{
+    cgroups::Mounts,
+    meta::{MetaCache, Sockets},
+    table::Tally,
+    Containers,
+};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::output::format::OutputFormat;
@@ -118,7 +123,18 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
-    pipe.metas = MetaCache::asking();
+    if let Some(cri) = cli.cri.as_ref().filter(|p| !p.exists()) {
+        eprintln!(
+            "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
+            cri.display()
+        );
+    }
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
+    pipe.metas = MetaCache::asking(Sockets {
+        cri: cli.cri.clone(),
+    });
     if muting {
         pipe.muter = capture.muter()?;
     }
@@ -159,6 +175,9 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
             path.display()
         );
     }
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
+    }
     eprintln!("{}", pipe.stats.line(&drops));
     if let Some(path) = &cli.stats_json {
         pipe.stats.write_json(path, &drops)?;
@@ -180,7 +199,13 @@ fn read_capture(
     let users = Users::parse(&reader.info.passwd, &reader.info.group);
     let mut pipe = Pipeline::new(procs, users, filter, opts);
     pipe.clock = reader.info.clock;
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
     let result = run::replay(&mut reader, &mut pipe, opts);
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
+    }
     if cli.stats_interval > 0 || cli.stats_json.is_some() {
         eprintln!("{}", pipe.stats.line(&[]));
     }

@@ -14,6 +14,7 @@ use crate::capture::order::{boot_ns, Reorder};
 use crate::capture::{mute::CgroupMuter, Capture};
 use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
+use crate::container::table::Tally;
 use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
@@ -69,6 +70,8 @@ pub struct Pipeline {
     pub containers: Containers,
     /// Containers' names, images and labels from their runtimes.
     pub metas: MetaCache,
+    /// `--containers`: every event's container counted.
+    pub tally: Option<Tally>,
     /// Records waiting, in order, for a new container's runtime to answer
     /// (see [`Pipeline::release_held`]), and since when.
     held: VecDeque<(Vec<u8>, bool)>,
@@ -112,6 +115,7 @@ impl Pipeline {
             filter,
             containers: Containers::default(),
             metas: MetaCache::default(),
+            tally: None,
             held: VecDeque::new(),
             held_since: None,
             wants_place,
@@ -228,12 +232,15 @@ impl Pipeline {
                 self.procs.fd_or_load(rec.hdr.tgid, fd);
             }
         }
-        let place = if self.wants_place || self.writer.is_some() {
+        let place = if self.wants_place || self.writer.is_some() || self.tally.is_some() {
             self.containers
                 .place(self.procs.procfs(), rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id)
         } else {
             None
         };
+        if let (Some(t), Some(Place::Container(c))) = (&mut self.tally, &place) {
+            t.add(c, rec.hdr.ts_ns);
+        }
         let meta = match &place {
             Some(Place::Container(c)) if self.wants_meta || self.writer.is_some() => {
                 self.metas.get(self.procs.procfs(), c)
@@ -306,6 +313,26 @@ impl Pipeline {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.write_pending()
+    }
+
+    /// `--containers`' table, once the run is over. Containers whose
+    /// runtime has not answered yet are waited for, [`HOLD_MAX`] at most
+    /// for all of them.
+    pub fn containers_table(&mut self) -> Option<String> {
+        let tally = self.tally.as_ref()?;
+        let deadline = Instant::now() + HOLD_MAX;
+        loop {
+            let procfs = self.procs.procfs();
+            let waiting = tally
+                .containers()
+                .any(|c| self.metas.may_answer(c) && self.metas.get(procfs, c).is_none());
+            if !waiting || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let procfs = self.procs.procfs();
+        Some(tally.render(&self.clock, |c| self.metas.get(procfs, c)))
     }
 }
 

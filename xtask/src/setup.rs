@@ -40,6 +40,10 @@ const PACKAGES: &[(&str, &str)] = &[
     // image from (no registry is reachable).
     ("docker.io", "dockerd"),
     ("busybox-static", "busybox"),
+    // The CRI test runs a containerd of its own (docker.io pulls it in
+    // today; named so the test does not depend on that) with runc.
+    ("containerd", "containerd"),
+    ("runc", "runc"),
 ];
 
 pub fn setup() -> Result<()> {

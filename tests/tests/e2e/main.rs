@@ -12,3 +12,4 @@ mod files;
 mod latency;
 mod net;
 mod nginx;
+mod runtimes;

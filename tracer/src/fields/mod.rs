@@ -109,6 +109,9 @@ pub enum FieldArgKind {
     IndexOrName,
     /// An optional index: `proc.aname[2]`, or plain `proc.aname` (any ancestor).
     IndexOptional,
+    /// A required key, any text in brackets or a name after a dot:
+    /// `container.label[io.kubernetes.pod.name]`, `container.label.app`.
+    Key,
 }
 
 /// One row of the registry.
@@ -167,6 +170,10 @@ impl fmt::Display for FieldRef {
         match &self.arg {
             FieldArg::None => Ok(()),
             FieldArg::Index(i) => write!(f, "[{i}]"),
+            // A key may hold dots, slashes, anything: brackets keep it whole.
+            FieldArg::Name(n) if matches!(self.id.def().arg, FieldArgKind::Key) => {
+                write!(f, "[{n}]")
+            }
             FieldArg::Name(n) => write!(f, ".{n}"),
         }
     }
@@ -232,6 +239,7 @@ pub fn listing() -> String {
             FieldArgKind::Name => format!("{}.NAME", def.name),
             FieldArgKind::IndexOrName => format!("{}.NAME, {}[N]", def.name, def.name),
             FieldArgKind::IndexOptional => format!("{}, {}[N]", def.name, def.name),
+            FieldArgKind::Key => format!("{}[KEY], {}.KEY", def.name, def.name),
         };
         let _ = writeln!(out, "{name:<24} ({}) {}", def.ty, def.desc);
         let _ = writeln!(out, "{:<24} e.g. {}", "", def.example);
@@ -308,10 +316,12 @@ pub fn parse_field_ref(text: &str) -> Result<FieldRef, FieldRefError> {
         }) {
             let name = &base[def.name.len() + 1..];
             return match def.arg {
-                FieldArgKind::Name | FieldArgKind::IndexOrName => Ok(FieldRef {
-                    id: def.id,
-                    arg: FieldArg::Name(name.to_owned()),
-                }),
+                FieldArgKind::Name | FieldArgKind::IndexOrName | FieldArgKind::Key => {
+                    Ok(FieldRef {
+                        id: def.id,
+                        arg: FieldArg::Name(name.to_owned()),
+                    })
+                }
                 FieldArgKind::Index | FieldArgKind::IndexOptional => {
                     Err(FieldRefError::IndexOnly { field: def.name })
                 }
@@ -343,13 +353,26 @@ fn resolve_arg(def: &'static FieldDef, bracket: Option<&str>) -> Result<FieldRef
         (FieldArgKind::None, Some(_)) => {
             return Err(FieldRefError::UnexpectedArg { field: def.name })
         }
-        (FieldArgKind::Index | FieldArgKind::Name | FieldArgKind::IndexOrName, None) => {
+        (
+            FieldArgKind::Index
+            | FieldArgKind::Name
+            | FieldArgKind::IndexOrName
+            | FieldArgKind::Key,
+            None,
+        ) => {
             return Err(FieldRefError::MissingArg {
                 field: def.name,
                 example: def.example,
             })
         }
         (FieldArgKind::Name, Some(_)) => return Err(FieldRefError::NameOnly { field: def.name }),
+        (FieldArgKind::Key, Some(key)) if !key.is_empty() => FieldArg::Name(key.to_owned()),
+        (FieldArgKind::Key, Some(_)) => {
+            return Err(FieldRefError::MissingArg {
+                field: def.name,
+                example: def.example,
+            })
+        }
         (
             FieldArgKind::Index | FieldArgKind::IndexOrName | FieldArgKind::IndexOptional,
             Some(arg),
@@ -388,6 +411,38 @@ mod tests {
                 def.name
             );
         }
+    }
+
+    #[test]
+    fn label_keys() {
+        let label = |key: &str| {
+            Ok(FieldRef {
+                id: FieldId::ContainerLabel,
+                arg: FieldArg::Name(key.to_owned()),
+            })
+        };
+        // Keys with dots and slashes, in brackets or after the dot.
+        assert_eq!(
+            parse_field_ref("container.label[io.kubernetes.pod.name]"),
+            label("io.kubernetes.pod.name")
+        );
+        assert_eq!(
+            parse_field_ref("container.label[sdt.rt/team]"),
+            label("sdt.rt/team")
+        );
+        assert_eq!(parse_field_ref("container.label.app"), label("app"));
+        assert_eq!(
+            parse_field_ref("container.label.app").unwrap().to_string(),
+            "container.label[app]"
+        );
+        assert!(matches!(
+            parse_field_ref("container.label"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("container.label[]"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
     }
 
     #[test]
