@@ -37,7 +37,7 @@ fn in_ci() -> bool {
 }
 
 /// Skips (returns `None` after saying why) or, under CI, panics.
-fn unavailable<T>(test: &str, why: &str) -> Option<T> {
+pub fn unavailable<T>(test: &str, why: &str) -> Option<T> {
     assert!(
         !in_ci(),
         "{test}: {why} (CI=true, so this fails instead of skipping)"

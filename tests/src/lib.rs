@@ -5,6 +5,7 @@
 //! `syscall-loop` (a timed loop of cheap syscalls) and `hold-fd`.
 pub mod env;
 pub mod event;
+pub mod images;
 pub mod recorder;
 pub mod session;
 pub mod tmp;

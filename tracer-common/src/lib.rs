@@ -448,6 +448,11 @@ pub const FILTER_TGID_SMALL: u32 = 8;
 /// Push-down: only task names in `KernelConfig::comms` pass.
 pub const FILTER_COMM_SMALL: u32 = 16;
 
+/// Push-down: cgroups in the `MUTED_CGROUPS` map are dropped. Userspace
+/// mutes a cgroup once the filter is false for every event its container
+/// (or the host) can have, e.g. `container.name = web` for any other one.
+pub const FILTER_MUTED: u32 = 32;
+
 /// Marks a v1 cgroup id in the kernel's cgroup push-down set, so it cannot
 /// collide with a v2 id (both are inode numbers, of different file systems).
 pub const CGROUP_V1_TAG: u64 = 1 << 63;

@@ -3,10 +3,10 @@
 //! only when its `FILTER_*` bit is on. Small sets live in the read-only
 //! config and are compared in place: on the path of every syscall of every
 //! process, a hash lookup costs more than the syscall it filters.
-use crate::maps::{CGROUP_FILTER, COMM_FILTER, TGID_FILTER, cfg};
+use crate::maps::{CGROUP_FILTER, COMM_FILTER, MUTED_CGROUPS, TGID_FILTER, cfg};
 use tracer_common::{
-    CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_TGID, FILTER_TGID_SMALL,
-    KernelConfig, SMALL_SET,
+    CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID,
+    FILTER_TGID_SMALL, KernelConfig, SMALL_SET,
 };
 
 #[inline(always)]
@@ -48,8 +48,16 @@ pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool 
     filters & FILTER_COMM == 0 || unsafe { COMM_FILTER.get(comm) }.is_some()
 }
 
+/// The cgroup tests. A muted cgroup is keyed by the id userspace places
+/// containers by: the v1 one where the thread has one, else the v2 one.
 #[inline(always)]
 pub fn pass_cgroup(filters: u32, v2: u64, v1: u64) -> bool {
+    if filters & FILTER_MUTED != 0 {
+        let key = if v1 != 0 { v1 | CGROUP_V1_TAG } else { v2 };
+        if unsafe { MUTED_CGROUPS.get(&key) }.is_some() {
+            return false;
+        }
+    }
     filters & FILTER_CGROUP == 0
         || unsafe { CGROUP_FILTER.get(&v2) }.is_some()
         || (v1 != 0 && unsafe { CGROUP_FILTER.get(&(v1 | CGROUP_V1_TAG)) }.is_some())

@@ -1,7 +1,7 @@
 //! The maps and read-only globals shared by every hook.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
     COMM_LEN, COUNTER_SLOTS, KernelConfig, KernelOffsets, SCRATCH_SIZE, SYSCALL_SLOTS, SyscallSpec,
@@ -56,6 +56,11 @@ pub static TGID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
 pub static COMM_FILTER: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(1024, 0);
 #[map]
 pub static CGROUP_FILTER: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+/// cgroups whose events the filter can never match, keyed like
+/// `CGROUP_FILTER`. LRU: a cgroup evicted on a busy node is only muted again
+/// after its next event reaches userspace.
+#[map]
+pub static MUTED_CGROUPS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
 /// Namespaces and v1 cgroup of each thread, filled on first sight and dropped
 /// when they can change (setns, unshare, cgroup migration, exit).

@@ -122,6 +122,16 @@ pub struct Cli {
     /// Also write the final statistics as JSON to this file.
     #[arg(long = "stats-json", value_name = "PATH")]
     pub stats_json: Option<PathBuf>,
+
+    /// The CRI socket to ask about containerd and CRI-O containers (default:
+    /// /run/containerd/containerd.sock, /var/run/crio/crio.sock), as sysdig's --cri.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
+
+    /// At the end, print (on stderr) a table of the containers seen: id, type,
+    /// name, image, pod, namespace, events and the first and last event's time.
+    #[arg(long = "containers")]
+    pub containers: bool,
 }
 
 impl Cli {

@@ -7,7 +7,12 @@ use clap::Parser;
 
 use tracer::capture::{Capture, CaptureOptions, KernelFilter};
 use tracer::cli::Cli;
-use tracer::container::{cgroups::Mounts, meta::MetaCache, Containers};
+use tracer::container::{
+    cgroups::Mounts,
+    meta::{MetaCache, Sockets},
+    table::Tally,
+    Containers,
+};
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::k8s::{self, PodCache};
@@ -48,6 +53,9 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
         tgids: p.tgids,
         comms: p.comms,
         cgroups: p.cgroups,
+        muting: f
+            .fields()
+            .any(|f| tracer::container::decided_by_cgroup(f.id)),
     }
 }
 
@@ -89,12 +97,14 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     if let Some(path) = &cli.read {
         return read_capture(cli, path, filter, &opts);
     }
+    let kernel = kernel_filter(filter.as_ref());
+    let muting = kernel.muting;
     let mut capture = Capture::start(&CaptureOptions {
         buffer_size: cli.buffer_size,
         snaplen: cli.snaplen,
         // A capture file keeps enter times, as sysdig's do.
         latency: latency || cli.write.is_some(),
-        filter: kernel_filter(filter.as_ref()),
+        filter: kernel,
         hook: cli.syscall_hook,
     })?;
     // Bootstrap after attaching: a process that starts in between is seen by
@@ -114,8 +124,22 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     });
-    pipe.metas = MetaCache::asking();
+    if let Some(cri) = cli.cri.as_ref().filter(|p| !p.exists()) {
+        eprintln!(
+            "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
+            cri.display()
+        );
+    }
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
+    pipe.metas = MetaCache::asking(Sockets {
+        cri: cli.cri.clone(),
+    });
     pipe.pods = pod_cache(cli, pipe.wants_pod());
+    if muting {
+        pipe.muter = capture.muter()?;
+    }
     if let Some(path) = &cli.write {
         let info = CaptureInfo {
             sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
@@ -139,6 +163,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
     let drops = capture.drops_per_cpu();
     pipe.stats.kernel_misses = capture.kernel_misses();
+    pipe.stats.muted_cgroups = pipe.muter.as_ref().map_or(0, |m| m.muted);
     if end != End::OutputClosed {
         let _ = pipe.flush();
     }
@@ -151,6 +176,9 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
             pipe.stats.matched,
             path.display()
         );
+    }
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
     }
     eprintln!("{}", pipe.stats.line(&drops));
     if let Some(path) = &cli.stats_json {
@@ -205,7 +233,13 @@ fn read_capture(
     let users = Users::parse(&reader.info.passwd, &reader.info.group);
     let mut pipe = Pipeline::new(procs, users, filter, opts);
     pipe.clock = reader.info.clock;
+    if cli.containers {
+        pipe.tally = Some(Tally::default());
+    }
     let result = run::replay(&mut reader, &mut pipe, opts);
+    if let Some(table) = pipe.containers_table() {
+        eprint!("{table}");
+    }
     if cli.stats_interval > 0 || cli.stats_json.is_some() {
         eprintln!("{}", pipe.stats.line(&[]));
     }

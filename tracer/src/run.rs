@@ -3,7 +3,7 @@
 //! cleanly on Ctrl-C, SIGTERM, `-n`, `-M`, or a closed stdout. And the same
 //! pipeline fed from a capture file (`-r`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::order::{boot_ns, Reorder};
-use crate::capture::Capture;
+use crate::capture::{mute::CgroupMuter, Capture};
 use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
-use crate::container::{Containers, Place, CONTAINER_FIELDS, META_FIELDS};
+use crate::container::table::Tally;
+use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
@@ -70,6 +71,8 @@ pub struct Pipeline {
     pub containers: Containers,
     /// Containers' names, images and labels from their runtimes.
     pub metas: MetaCache,
+    /// `--containers`: every event's container counted.
+    pub tally: Option<Tally>,
     /// Pods as the Kubernetes API server describes them.
     pub pods: PodCache,
     /// Records waiting, in order, for a new container's runtime to answer
@@ -80,6 +83,11 @@ pub struct Pipeline {
     /// their containers; a capture file always records both.
     wants_place: bool,
     wants_meta: bool,
+    /// Live runs whose filter reads container fields: mutes, in the
+    /// kernel, the cgroups it can never match (see [`crate::capture::mute`]).
+    pub muter: Option<CgroupMuter>,
+    /// The cgroups (as records carry them) already decided for muting.
+    decided: HashSet<(u64, u64)>,
     /// Whether they ask what only the API server knows of pods.
     wants_pod: bool,
     /// Printed lines not yet written: events are formatted straight into it
@@ -122,11 +130,14 @@ impl Pipeline {
             filter,
             containers: Containers::default(),
             metas: MetaCache::default(),
+            tally: None,
             pods: PodCache::default(),
             held: VecDeque::new(),
             held_since: None,
             wants_place,
             wants_meta,
+            muter: None,
+            decided: HashSet::new(),
             wants_pod,
             clock: Clock::now(),
             stats: Stats::default(),
@@ -255,12 +266,15 @@ impl Pipeline {
                 self.procs.fd_or_load(rec.hdr.tgid, fd);
             }
         }
-        let place = if self.wants_place || self.writer.is_some() {
+        let place = if self.wants_place || self.writer.is_some() || self.tally.is_some() {
             self.containers
                 .place(self.procs.procfs(), rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id)
         } else {
             None
         };
+        if let (Some(t), Some(Place::Container(c))) = (&mut self.tally, &place) {
+            t.add(c, rec.hdr.ts_ns);
+        }
         let meta = match &place {
             Some(Place::Container(c)) if self.wants_meta || self.writer.is_some() => {
                 self.metas.get(self.procs.procfs(), c)
@@ -285,6 +299,16 @@ impl Pipeline {
             meta: meta.as_deref(),
             pod: pod.as_deref(),
         };
+        let ids = (rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
+        let mute = match (&self.muter, &self.filter, &place) {
+            (Some(_), Some(f), Some(p)) if !self.decided.contains(&ids) => {
+                // Decided once the container's metadata is in (a host
+                // cgroup has none to wait for).
+                (matches!(p, Place::Host) || meta.is_some())
+                    .then(|| f.decide(&mut view, &container::decided_by_cgroup) == Some(false))
+            }
+            _ => None,
+        };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
         if matched && self.writer.is_none() {
             // A -p format without `*` skips events missing one of its fields.
@@ -295,6 +319,12 @@ impl Pipeline {
         }
         if matched {
             self.stats.matched += 1;
+        }
+        if let Some(mute) = mute {
+            self.decided.insert(ids);
+            if let (true, Some(m)) = (mute, &mut self.muter) {
+                m.mute(ids.0, ids.1);
+            }
         }
         apply::after(&mut self.procs, &rec);
         self.write_record(bytes, &rec, matched)?;
@@ -324,6 +354,26 @@ impl Pipeline {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.write_pending()
+    }
+
+    /// `--containers`' table, once the run is over. Containers whose
+    /// runtime has not answered yet are waited for, [`HOLD_MAX`] at most
+    /// for all of them.
+    pub fn containers_table(&mut self) -> Option<String> {
+        let tally = self.tally.as_ref()?;
+        let deadline = Instant::now() + HOLD_MAX;
+        loop {
+            let procfs = self.procs.procfs();
+            let waiting = tally
+                .containers()
+                .any(|c| self.metas.may_answer(c) && self.metas.get(procfs, c).is_none());
+            if !waiting || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let procfs = self.procs.procfs();
+        Some(tally.render(&self.clock, |c| self.metas.get(procfs, c)))
     }
 }
 

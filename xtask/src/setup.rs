@@ -40,6 +40,10 @@ const PACKAGES: &[(&str, &str)] = &[
     // image from (no registry is reachable).
     ("docker.io", "dockerd"),
     ("busybox-static", "busybox"),
+    // The CRI test runs a containerd of its own (docker.io pulls it in
+    // today; named so the test does not depend on that) with runc.
+    ("containerd", "containerd"),
+    ("runc", "runc"),
 ];
 
 pub fn setup() -> Result<()> {
@@ -49,6 +53,7 @@ pub fn setup() -> Result<()> {
     ensure_bpf_linker(&sysroot)?;
     ensure_cargo_fuzz()?;
     ensure_packages()?;
+    ensure_image_debs()?;
     eprintln!("xtask: setup ok ({:.2} s)", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -234,6 +239,50 @@ fn ensure_packages() -> Result<()> {
     let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
     install.args(&missing);
     util::run(&mut install)
+}
+
+/// Packages the container tests build images from, downloaded and never
+/// installed (installing nginx would start it on the host). bookworm's
+/// nginx-light is a transitional package: `nginx` holds the binary.
+const IMAGE_DEBS: &[&str] = &["nginx"];
+
+/// Where [`IMAGE_DEBS`] are kept; the tests find them through `SDTRACE_DEBS`.
+pub fn debs_dir() -> Result<PathBuf> {
+    Ok(util::cache_dir()?.join("debs"))
+}
+
+fn ensure_image_debs() -> Result<()> {
+    let dir = debs_dir()?;
+    std::fs::create_dir_all(&dir)?;
+    let have = |name: &str| {
+        std::fs::read_dir(&dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let file = e.file_name();
+                let file = file.to_string_lossy();
+                file.starts_with(&format!("{name}_")) && file.ends_with(".deb")
+            })
+        })
+    };
+    let missing: Vec<&str> = IMAGE_DEBS.iter().copied().filter(|d| !have(d)).collect();
+    if missing.is_empty() || !util::on_path("apt-get") {
+        return Ok(());
+    }
+    let download = || {
+        Command::new("apt-get")
+            .arg("download")
+            .args(&missing)
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet.
+    if !download() {
+        util::run(Command::new("apt-get").args(["update", "-q"]))?;
+        if !download() {
+            bail!("apt-get download {} failed", missing.join(" "));
+        }
+    }
+    Ok(())
 }
 
 /// The packages of [`PACKAGES`] not installed, by `dpkg-query` (one spawn) or,

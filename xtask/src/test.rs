@@ -10,7 +10,7 @@
 //! is reported and skipped instead of failing CI.
 use std::process::Command;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, util};
 
@@ -32,17 +32,15 @@ pub fn test(opts: &Options) -> Result<()> {
     }
 
     let mut cargo_test = util::cargo();
-    cargo_test.env("SDTRACE_BIN", util::sdtrace_bin()).args([
-        "test",
-        "--workspace",
-        "--release",
-        "--no-fail-fast",
-    ]);
+    cargo_test
+        .env("SDTRACE_BIN", util::sdtrace_bin())
+        .env("SDTRACE_DEBS", crate::setup::debs_dir()?)
+        .args(["test", "--workspace", "--release", "--no-fail-fast"]);
     if !opts.cargo_test_args.is_empty() {
         cargo_test.arg("--").args(&opts.cargo_test_args);
     }
-    if let Err(e) = util::run(&mut cargo_test) {
-        failed.push(format!("tests: {e}"));
+    if let Err(e) = run_tests(&mut cargo_test) {
+        failed.push(format!("tests: {e:#}"));
     }
 
     if let Some(seconds) = opts.fuzz_seconds {
@@ -97,6 +95,44 @@ pub fn test(opts: &Options) -> Result<()> {
         failed.len(),
         failed.join("\n  ")
     )
+}
+
+/// Runs the test binaries, passing their output through, and on failure
+/// repeats each failing test's report at the end: CI shows the tail of a
+/// long log, where the reason must be.
+fn run_tests(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start cargo test")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut reports = Vec::new();
+    // A libtest failure report runs from its `---- name stdout ----` line
+    // to the `failures:` list that follows the reports.
+    let mut in_report = false;
+    let mut in_backtrace = false;
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test's output")?;
+        let _ = writeln!(out, "{line}");
+        if line.starts_with("---- ") {
+            in_report = true;
+        } else if line == "failures:" {
+            in_report = false;
+        }
+        // Frames are indented; the repeat keeps the messages only.
+        in_backtrace = (in_backtrace && line.starts_with(' ')) || line == "stack backtrace:";
+        if in_report && !in_backtrace {
+            reports.push(line);
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if status.success() {
+        return Ok(());
+    }
+    let reports: Vec<String> = reports.into_iter().take(400).collect();
+    bail!("cargo test failed: {status}\n{}", reports.join("\n"))
 }
 
 /// Whether `cargo <probe>` works, adding the rustup component once if not.

@@ -1,6 +1,6 @@
-//! The benchmark and flood workload: `syscall-loop [getppid|read] [N] [--rate R]`
-//! makes N cheap syscalls (default 5,000,000 getppid, or 1-byte reads from
-//! /dev/zero) and prints the loop's own elapsed nanoseconds on stdout, so tracer
+//! The benchmark and flood workload: `syscall-loop [getppid|read|openat] [N] [--rate R]`
+//! makes N cheap syscalls (default 5,000,000 getppid, 1-byte reads from
+//! /dev/zero, or opens of a missing file) and prints the loop's own elapsed nanoseconds on stdout, so tracer
 //! start-up and tear-down never count. `--rate` paces the loop to R calls per
 //! second (the benchmark's search for the highest drop-free rate).
 use std::{
@@ -15,6 +15,8 @@ use std::{
 enum Call {
     Getppid,
     Read(libc::c_int),
+    /// An open that fails (ENOENT): an `openat` event with nothing to close.
+    Openat,
 }
 
 impl Call {
@@ -28,6 +30,14 @@ impl Call {
                 let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
                 black_box(i32::try_from(n).unwrap_or(-1))
             }
+            // SAFETY: the path is a NUL-terminated literal.
+            Self::Openat => black_box(unsafe {
+                libc::openat(
+                    libc::AT_FDCWD,
+                    c"/nonexistent-sdtrace-loop".as_ptr(),
+                    libc::O_RDONLY,
+                )
+            }),
         };
     }
 }
@@ -41,6 +51,7 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "getppid" => call = Call::Getppid,
+            "openat" => call = Call::Openat,
             "read" => {
                 // SAFETY: the path is a NUL-terminated literal.
                 let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
@@ -63,7 +74,7 @@ fn main() -> ExitCode {
             other => match other.replace('_', "").parse() {
                 Ok(v) => n = v,
                 Err(_) => {
-                    eprintln!("usage: syscall-loop [getppid|read] [N] [--rate CALLS_PER_SEC] [--spin-ms MS]");
+                    eprintln!("usage: syscall-loop [getppid|read|openat] [N] [--rate CALLS_PER_SEC] [--spin-ms MS]");
                     return ExitCode::from(2);
                 }
             },

@@ -236,40 +236,6 @@ fn cgroup_v2_filter_selects_exactly_its_process() {
     );
 }
 
-/// An image built here from Debian's static busybox (no registry is
-/// reachable): `docker import` of a root with busybox and a file to read.
-pub(crate) fn busybox_image(docker: &std::path::Path, tag: &str) {
-    let busybox = tests::which("busybox");
-    let root = tests::TempDir::new("image");
-    let bin = root.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::create_dir_all(root.path().join("etc")).unwrap();
-    fs::copy(&busybox, bin.join("busybox")).unwrap();
-    for applet in ["sh", "cat", "sleep"] {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-    }
-    fs::write(root.path().join("etc/motd"), "hello from the container\n").unwrap();
-    let tarball = root.path().with_extension("tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar");
-    let status = Command::new(docker)
-        .args(["import"])
-        .arg(&tarball)
-        .arg(tag)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    let _ = fs::remove_file(&tarball);
-    assert!(status.success(), "docker import");
-}
-
 /// A real Docker container: its events carry the name, image and the
 /// Kubernetes labels the runtime reports, and a filter on the name selects
 /// its events and nothing else.
@@ -283,7 +249,7 @@ fn docker_container_has_its_name_image_and_pod() {
         return;
     };
     let image = "sdtrace-e2e-busybox:1";
-    busybox_image(&docker, image);
+    tests::images::busybox_image(&docker, image);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

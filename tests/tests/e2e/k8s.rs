@@ -17,7 +17,7 @@ use serde_json::Value;
 use tests::recorder::Recorder;
 use tests::{require_tracer, EventExt, Session, TempDir};
 
-use crate::containers::busybox_image;
+use tests::images::busybox_image;
 
 /// The pod ADDED by the recorded watch stream, on node `node-a`.
 const API_POD: &str = "api-6f7b8c9d5-q4r7t";

@@ -12,3 +12,5 @@ mod files;
 mod k8s;
 mod latency;
 mod net;
+mod nginx;
+mod runtimes;

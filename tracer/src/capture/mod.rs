@@ -2,6 +2,7 @@
 //! and push-down sets, and reading their ring buffer and drop counters.
 
 pub mod btf;
+pub mod mute;
 pub mod offsets;
 pub mod order;
 
@@ -16,8 +17,8 @@ use aya::{
 use tracer_common::{
     syscalls::{self, STATE_SYSCALLS},
     KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM,
-    FILTER_COMM_SMALL, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET, SNAPLEN_MAX, SPEC_PASS,
-    SYSCALL_SLOTS,
+    FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET, SNAPLEN_MAX,
+    SPEC_PASS, SYSCALL_SLOTS,
 };
 
 pub use offsets::CgroupMounts;
@@ -77,6 +78,8 @@ pub struct KernelFilter {
     pub comms: Option<BTreeSet<Vec<u8>>>,
     /// cgroup v2 ids and v1 kernfs ids (v1 ones tagged with `CGROUP_V1_TAG`).
     pub cgroups: Option<BTreeSet<u64>>,
+    /// Whether the kernel drops the cgroups userspace mutes ([`mute`]).
+    pub muting: bool,
 }
 
 /// Which program type carries the syscall-exit hook.
@@ -220,6 +223,16 @@ impl Capture {
             counters,
             mounts,
         })
+    }
+
+    /// The handle that mutes cgroups (the kernel consults them only when
+    /// started with [`KernelFilter::muting`]); `None` once taken.
+    pub fn muter(&mut self) -> Result<Option<mute::CgroupMuter>, CaptureError> {
+        let Some(map) = self.ebpf.take_map("MUTED_CGROUPS") else {
+            return Ok(None);
+        };
+        let map = HashMap::try_from(map).map_err(|e| load_err("MUTED_CGROUPS", e))?;
+        Ok(Some(mute::CgroupMuter::new(map)))
     }
 
     /// Times the kernel skipped one of our programs because it was already
@@ -376,6 +389,9 @@ fn small_sets(config: &mut KernelConfig, f: &KernelFilter) {
     }
     if f.cgroups.is_some() {
         config.filters |= FILTER_CGROUP;
+    }
+    if f.muting {
+        config.filters |= FILTER_MUTED;
     }
 }
 

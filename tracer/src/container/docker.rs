@@ -3,6 +3,8 @@
 //! socket answers.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::BufRead;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -21,6 +23,23 @@ pub struct Meta {
     pub privileged: bool,
     pub ip: String,
     pub labels: BTreeMap<String, String>,
+    /// Absent from captures written before mounts were asked for.
+    #[serde(default)]
+    pub mounts: Vec<MountInfo>,
+}
+
+/// One mount of a container, as sysdig's `container.mounts` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountInfo {
+    /// The host side.
+    pub source: String,
+    /// Where the container sees it.
+    pub dest: String,
+    /// The options given at creation (Docker's `Mode`: `z`, `ro`, ...).
+    pub mode: String,
+    pub rw: bool,
+    /// `rprivate`, `rslave`, `rshared`, ...
+    pub propagation: String,
 }
 
 impl Meta {
@@ -32,6 +51,21 @@ impl Meta {
             Some((repo, tag)) if !tag.contains('/') => (repo, tag),
             _ => (image, "latest"),
         }
+    }
+
+    /// sysdig's `container.mounts`: `source:dest:mode:rw:propagation` per
+    /// mount, comma-separated.
+    pub fn mounts_text(&self) -> String {
+        let mut out = String::new();
+        for (i, m) in self.mounts.iter().enumerate() {
+            let sep = if i > 0 { "," } else { "" };
+            let _ = write!(
+                out,
+                "{sep}{}:{}:{}:{}:{}",
+                m.source, m.dest, m.mode, m.rw, m.propagation
+            );
+        }
+        out
     }
 }
 
@@ -55,6 +89,22 @@ struct Inspect {
     config: Config,
     host_config: Option<HostConfig>,
     network_settings: Option<Network>,
+    mounts: Option<Vec<DockerMount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerMount {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(rename = "RW", default)]
+    rw: bool,
+    #[serde(default)]
+    propagation: String,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +140,18 @@ pub fn parse_inspect(body: &[u8]) -> Result<Meta, serde_json::Error> {
             .and_then(|n| n.ip_address)
             .unwrap_or_default(),
         labels: i.config.labels.unwrap_or_default(),
+        mounts: i
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| MountInfo {
+                source: m.source,
+                dest: m.destination,
+                mode: m.mode,
+                rw: m.rw,
+                propagation: m.propagation,
+            })
+            .collect(),
     })
 }
 
@@ -119,6 +181,63 @@ pub fn inspect(socket: &Path, id: &str, timeout: Duration) -> Result<Meta, Docke
     Ok(parse_inspect(&answer[split + 4..])?)
 }
 
+/// One line of the engine's `/events` stream.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Event {
+    #[serde(rename = "Type", default)]
+    kind: String,
+    #[serde(default)]
+    action: String,
+    actor: Option<Actor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Actor {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+/// The container a line of `/events` announces as created or started.
+pub fn parse_event(line: &[u8]) -> Option<String> {
+    let e: Event = serde_json::from_slice(line).ok()?;
+    (e.kind == "container" && matches!(e.action.as_str(), "create" | "start"))
+        .then_some(e.actor?.id)
+}
+
+/// Follows the engine's `/events` at `socket`, calling `seen` with the id of
+/// each container created or started, until the engine closes the stream.
+pub fn watch(socket: &Path, mut seen: impl FnMut(String)) -> Result<(), DockerError> {
+    let mut s = UnixStream::connect(socket)
+        .map_err(|e| DockerError::Connect(socket.display().to_string(), e))?;
+    // filters={"type":["container"],"event":["create","start"]}
+    write!(
+        s,
+        "GET /events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A\
+         %5B%22create%22%2C%22start%22%5D%7D HTTP/1.0\r\nHost: docker\r\n\r\n"
+    )?;
+    // HTTP/1.0 again: the body is the events, one JSON object a line, until
+    // the engine closes the connection (no chunk framing to undo).
+    let mut lines = std::io::BufReader::new(s).split(b'\n');
+    let status = lines.next().transpose()?.unwrap_or_default();
+    let status = String::from_utf8_lossy(&status);
+    if status.split(' ').nth(1) != Some("200") {
+        return Err(DockerError::Status(status.trim_end().to_owned()));
+    }
+    for line in lines.by_ref() {
+        if line?.trim_ascii().is_empty() {
+            break;
+        }
+    }
+    for line in lines {
+        if let Some(id) = parse_event(&line?) {
+            seen(id);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,7 +247,21 @@ mod tests {
       "Name":"/web","Image":"sha256:1364943cd069e10d89c1b9f90e77b48db7fa9579eebf449c49094697fa7afb9a",
       "HostConfig":{"Privileged":false},
       "Config":{"Image":"registry.local:5000/team/nginx:1.25","Labels":{"io.kubernetes.pod.name":"mypod"}},
-      "NetworkSettings":{"IPAddress":"172.17.0.2"}}"#;
+      "NetworkSettings":{"IPAddress":"172.17.0.2"},
+      "Mounts":[{"Type":"bind","Source":"/srv/www","Destination":"/usr/share/nginx/html","Mode":"ro","RW":false,"Propagation":"rprivate"},
+        {"Type":"volume","Name":"cache","Source":"/var/lib/docker/volumes/cache/_data","Destination":"/cache","Driver":"local","Mode":"z","RW":true,"Propagation":""}]}"#;
+
+    #[test]
+    fn events() {
+        // Docker 20.10's lines for `docker run`, trimmed.
+        let create = br#"{"status":"create","id":"4f5a","from":"busybox","Type":"container","Action":"create","Actor":{"ID":"4f5a","Attributes":{"name":"web"}},"scope":"local","time":1700000000}"#;
+        let attach = br#"{"Type":"container","Action":"attach","Actor":{"ID":"4f5a"}}"#;
+        let net = br#"{"Type":"network","Action":"connect","Actor":{"ID":"9abc"}}"#;
+        assert_eq!(parse_event(create).as_deref(), Some("4f5a"));
+        assert_eq!(parse_event(attach), None);
+        assert_eq!(parse_event(net), None);
+        assert_eq!(parse_event(b"{\"Type\":"), None);
+    }
 
     #[test]
     fn inspect_answer() {
@@ -138,6 +271,11 @@ mod tests {
         assert_eq!(m.ip, "172.17.0.2");
         assert!(!m.privileged);
         assert_eq!(m.labels["io.kubernetes.pod.name"], "mypod");
+        assert_eq!(
+            m.mounts_text(),
+            "/srv/www:/usr/share/nginx/html:ro:false:rprivate,\
+             /var/lib/docker/volumes/cache/_data:/cache:z:true:"
+        );
         let bare = Meta {
             image: "registry.local:5000/busybox".into(),
             ..Meta::default()

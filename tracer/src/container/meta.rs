@@ -7,21 +7,109 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::classify::{ContainerRef, Runtime};
-use super::docker::{self, Meta};
+use super::cri::{Cri, CriError};
+use super::docker::{self, DockerError, Meta};
 use crate::state::ProcFs;
 
 /// How long one question to a runtime may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-type Answers = Arc<Mutex<HashMap<String, Meta>>>;
+/// How long the event watcher waits before reconnecting to a runtime that
+/// closed its stream (restarted) or is not up yet.
+const RECONNECT: Duration = Duration::from_secs(2);
+
+/// Answers learned from events but not yet used are dropped after this
+/// long, once there are many: a busy host's containers that never ran a
+/// traced syscall must not grow the map for the whole run.
+const KEEP: Duration = Duration::from_secs(600);
+const PRUNE_AT: usize = 1024;
+
+/// What the background threads learned, for the pipeline to pick up.
+#[derive(Debug, Default)]
+struct Learned {
+    /// By full id, with when it was learned.
+    metas: HashMap<String, (Instant, Meta)>,
+    /// Containers their runtime could not tell about: their events need not
+    /// wait any longer.
+    unknown: HashSet<String>,
+}
+
+impl Learned {
+    fn insert(&mut self, id: String, meta: Meta) {
+        if self.metas.len() >= PRUNE_AT {
+            self.metas.retain(|_, (at, _)| at.elapsed() < KEEP);
+        }
+        self.unknown.remove(&id);
+        self.metas.insert(id, (Instant::now(), meta));
+    }
+}
+
+type Answers = Arc<Mutex<Learned>>;
+
+/// Records what a thread learned about `id`.
+fn learn(sink: &Answers, id: String, meta: Meta) {
+    sink.lock()
+        .expect("no panics under the lock")
+        .insert(id, meta);
+}
+
+/// A runtime's socket and the API it speaks there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The Docker Engine API: Docker's, or podman's compatible one.
+    Docker(PathBuf),
+    /// The Kubernetes CRI: containerd's, CRI-O's.
+    Cri(PathBuf),
+}
+
+/// Where to find each runtime's socket.
+#[derive(Clone, Debug, Default)]
+pub struct Sockets {
+    /// `--cri`: the CRI socket of containerd and CRI-O containers alike.
+    pub cri: Option<PathBuf>,
+}
+
+impl Sockets {
+    /// The CRI sockets there are now: `--cri`'s, or containerd's and CRI-O's.
+    fn cri_sockets(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for runtime in [Runtime::Containerd, Runtime::CriO] {
+            if let Some(Source::Cri(path)) = self.source(runtime) {
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    /// The source that can name a container of `runtime`, when its socket is there.
+    pub fn source(&self, runtime: Runtime) -> Option<Source> {
+        let candidates: &[&str] = match runtime {
+            Runtime::Docker => &["/var/run/docker.sock", "/run/docker.sock"],
+            Runtime::Podman => &["/run/podman/podman.sock"],
+            Runtime::Containerd | Runtime::CriO if self.cri.is_some() => {
+                return self.cri.clone().filter(|p| p.exists()).map(Source::Cri);
+            }
+            Runtime::Containerd => &["/run/containerd/containerd.sock"],
+            Runtime::CriO => &["/var/run/crio/crio.sock", "/run/crio/crio.sock"],
+        };
+        let path = candidates.iter().map(PathBuf::from).find(|p| p.exists())?;
+        Some(match runtime {
+            Runtime::Docker | Runtime::Podman => Source::Docker(path),
+            Runtime::Containerd | Runtime::CriO => Source::Cri(path),
+        })
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct MetaCache {
-    /// Questions for the background thread: (socket, full id).
-    ask: Option<mpsc::Sender<(PathBuf, String)>>,
+    sockets: Sockets,
+    /// Questions for the background thread: (runtime's source, full id).
+    ask: Option<mpsc::Sender<(Source, String)>>,
     answers: Answers,
     /// Answers already handed out (and journaled).
     known: HashMap<String, Arc<Meta>>,
@@ -30,50 +118,111 @@ pub struct MetaCache {
     given_up: HashSet<String>,
 }
 
-/// The socket of the runtime that created a container, as its API is
-/// Docker's: Docker's own, or podman's compatible one.
-fn socket(runtime: Runtime) -> Option<PathBuf> {
-    let candidates: &[&str] = match runtime {
-        Runtime::Docker => &["/var/run/docker.sock", "/run/docker.sock"],
-        Runtime::Podman => &["/run/podman/podman.sock"],
-        // containerd and CRI-O speak CRI (gRPC): not asked yet.
-        Runtime::Containerd | Runtime::CriO => &[],
-    };
-    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+/// Asks one runtime about one container, saying once per socket why one
+/// cannot be asked (the rest of the run goes on without its names).
+struct Asker {
+    cri: Option<Cri>,
+    warned: HashSet<PathBuf>,
+}
+
+impl Asker {
+    fn ask(&mut self, source: &Source, id: &str) -> Option<Meta> {
+        // (the socket, whether it could not be reached at all, why)
+        let (path, answer) = match source {
+            Source::Docker(path) => (
+                path,
+                docker::inspect(path, id, TIMEOUT)
+                    .map_err(|e| (matches!(e, DockerError::Connect(..)), e.to_string())),
+            ),
+            Source::Cri(path) => {
+                let cri = match &mut self.cri {
+                    Some(c) => Ok(c),
+                    None => Cri::new(TIMEOUT).map(|c| self.cri.insert(c)),
+                };
+                let answer = cri.and_then(|c| c.inspect(path, id));
+                (
+                    path,
+                    answer.map_err(|e| (matches!(e, CriError::Connect { .. }), e.to_string())),
+                )
+            }
+        };
+        match answer {
+            Ok(meta) => Some(meta),
+            Err((unreachable, e)) => {
+                // A container that ended before the question is not worth a
+                // line; a runtime that cannot be reached is, once.
+                if unreachable && self.warned.insert(path.clone()) {
+                    eprintln!("sdtrace: no container names from {}: {e}", path.display());
+                }
+                log::debug!("no metadata for container {id}: {e}");
+                None
+            }
+        }
+    }
 }
 
 impl MetaCache {
     /// A cache that asks runtimes (live runs); the default only replays.
-    pub fn asking() -> Self {
-        let (tx, rx) = mpsc::channel::<(PathBuf, String)>();
+    /// Besides answering questions, it follows Docker's event stream, so a
+    /// container's metadata is usually known before its first event needs it.
+    pub fn asking(sockets: Sockets) -> Self {
+        let (tx, rx) = mpsc::channel::<(Source, String)>();
         let answers = Answers::default();
         let sink = Arc::clone(&answers);
         thread::Builder::new()
             .name("sdtrace-meta".into())
             .spawn(move || {
-                for (sock, id) in rx {
-                    match docker::inspect(&sock, &id, TIMEOUT) {
-                        Ok(meta) => {
+                let mut asker = Asker {
+                    cri: None,
+                    warned: HashSet::new(),
+                };
+                for (source, id) in rx {
+                    match asker.ask(&source, &id) {
+                        Some(meta) => learn(&sink, id, meta),
+                        None => {
                             sink.lock()
                                 .expect("no panics under the lock")
-                                .insert(id, meta);
+                                .unknown
+                                .insert(id);
                         }
-                        Err(e) => log::debug!("no metadata for container {id}: {e}"),
                     }
                 }
             })
             .expect("spawn the metadata thread");
+        let sink = Arc::clone(&answers);
+        let docker = sockets.clone();
+        thread::Builder::new()
+            .name("sdtrace-docker-events".into())
+            .spawn(move || follow_docker(&docker, &sink))
+            .expect("spawn the Docker events thread");
+        for path in sockets.cri_sockets() {
+            let sink = Arc::clone(&answers);
+            thread::Builder::new()
+                .name("sdtrace-cri-events".into())
+                .spawn(move || follow_cri(&path, &sink))
+                .expect("spawn the CRI events thread");
+        }
         Self {
+            sockets,
             ask: Some(tx),
             answers,
             ..Self::default()
         }
     }
 
-    /// Whether an answer about `c` may still come: its runtime can be asked
-    /// and has not been given up on.
+    /// Whether an answer about `c` may still come: none came yet, its
+    /// runtime can be asked, has not said it cannot tell, and has not been
+    /// given up on. (Cheapest checks first: this runs for every event whose
+    /// output needs a container's metadata.)
     pub fn may_answer(&self, c: &ContainerRef) -> bool {
-        self.ask.is_some() && !self.given_up.contains(&c.id) && socket(c.runtime).is_some()
+        self.ask.is_some()
+            && !self.known.contains_key(&c.id)
+            && !self.given_up.contains(&c.id)
+            && self
+                .answers
+                .lock()
+                .is_ok_and(|a| !a.unknown.contains(&c.id))
+            && self.sockets.source(c.runtime).is_some()
     }
 
     /// Stops waiting for an answer about `c` (events show it without one).
@@ -87,12 +236,13 @@ impl MetaCache {
             return Some(Arc::clone(m));
         }
         let meta = procfs.container_meta(&c.id, || {
-            if let Some(m) = self.answers.lock().ok()?.get(&c.id) {
-                return Some(m.clone());
+            // Taken out: from now on `known` holds it.
+            if let Some((_, m)) = self.answers.lock().ok()?.metas.remove(&c.id) {
+                return Some(m);
             }
             if self.asked.insert(c.id.clone()) {
-                if let (Some(ask), Some(sock)) = (&self.ask, socket(c.runtime)) {
-                    let _ = ask.send((sock, c.id.clone()));
+                if let (Some(ask), Some(source)) = (&self.ask, self.sockets.source(c.runtime)) {
+                    let _ = ask.send((source, c.id.clone()));
                 }
             }
             None
@@ -100,5 +250,112 @@ impl MetaCache {
         let meta = Arc::new(meta);
         self.known.insert(c.id.clone(), Arc::clone(&meta));
         Some(meta)
+    }
+}
+
+/// Docker's `/events`, for as long as sdtrace runs: each container created
+/// or started is inspected at once, on this thread (the question thread may
+/// be busy), and its answer waits in `sink` for the container's first event.
+/// At `create` it has its name, image, labels and mounts; at `start` also
+/// its IP, so the later answer replaces the earlier one if no event used it.
+/// A Docker that starts after sdtrace is followed from then on.
+fn follow_docker(sockets: &Sockets, sink: &Answers) {
+    loop {
+        let Some(Source::Docker(sock)) = sockets.source(Runtime::Docker) else {
+            thread::sleep(RECONNECT);
+            continue;
+        };
+        let sock = sock.as_path();
+        let result = docker::watch(sock, |id| {
+            if let Ok(meta) = docker::inspect(sock, &id, TIMEOUT) {
+                learn(sink, id, meta);
+            }
+        });
+        if let Err(e) = result {
+            log::debug!("Docker events from {}: {e}", sock.display());
+        }
+        thread::sleep(RECONNECT);
+    }
+}
+
+/// A CRI runtime's container events, as [`follow_docker`] does Docker's.
+/// A runtime without the call is not asked again: its containers' first
+/// events ask instead.
+fn follow_cri(sock: &std::path::Path, sink: &Answers) {
+    let Ok(mut cri) = Cri::new(TIMEOUT) else {
+        return;
+    };
+    loop {
+        let result = cri.follow(sock, |id, meta| learn(sink, id, meta));
+        match result {
+            Err(CriError::Status(s)) if s.code() == sdtrace_cri::tonic::Code::Unimplemented => {
+                log::debug!("{} has no container events: {s}", sock.display());
+                return;
+            }
+            Err(e) => log::debug!("CRI events from {}: {e}", sock.display()),
+            Ok(()) => {}
+        }
+        thread::sleep(RECONNECT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn containerd(id: char) -> ContainerRef {
+        ContainerRef {
+            runtime: Runtime::Containerd,
+            id: id.to_string().repeat(64),
+        }
+    }
+
+    /// Events wait while an answer may come, and no longer once the runtime
+    /// said it cannot tell or an answer was picked up.
+    #[test]
+    fn waiting_ends_with_an_answer_or_a_refusal() {
+        let sock = tempfile::NamedTempFile::new().unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut cache = MetaCache {
+            sockets: Sockets {
+                cri: Some(sock.path().to_path_buf()),
+            },
+            ask: Some(tx),
+            ..MetaCache::default()
+        };
+        let procfs = ProcFs::default();
+        let (a, b) = (containerd('a'), containerd('b'));
+        assert!(cache.may_answer(&a) && cache.may_answer(&b));
+        assert!(cache.get(&procfs, &a).is_none(), "nothing learned yet");
+
+        cache.answers.lock().unwrap().unknown.insert(b.id.clone());
+        assert!(!cache.may_answer(&b), "the runtime could not tell");
+
+        let meta = Meta {
+            name: "web".into(),
+            ..Meta::default()
+        };
+        learn(&cache.answers, a.id.clone(), meta);
+        assert!(cache.may_answer(&a), "learned, not yet picked up");
+        assert_eq!(cache.get(&procfs, &a).unwrap().name, "web");
+        assert!(!cache.may_answer(&a));
+        assert!(cache.answers.lock().unwrap().metas.is_empty(), "taken out");
+
+        // No socket: nothing to wait for.
+        cache.sockets.cri = Some("/nonexistent/sdtrace.sock".into());
+        assert!(!cache.may_answer(&containerd('c')));
+    }
+
+    #[test]
+    fn old_unused_answers_are_pruned() {
+        let mut learned = Learned::default();
+        let old = Instant::now().checked_sub(KEEP * 2).unwrap();
+        for i in 0..PRUNE_AT {
+            learned.metas.insert(i.to_string(), (old, Meta::default()));
+        }
+        learned.unknown.insert("new".into());
+        learned.insert("new".into(), Meta::default());
+        assert_eq!(learned.metas.len(), 1);
+        assert!(learned.unknown.is_empty());
     }
 }

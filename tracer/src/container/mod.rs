@@ -3,8 +3,10 @@
 
 pub mod cgroups;
 pub mod classify;
+pub mod cri;
 pub mod docker;
 pub mod meta;
+pub mod table;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ pub const CONTAINER_FIELDS: [FieldId; 3] = [
 ];
 
 /// The fields that need a container's metadata as well.
-pub const META_FIELDS: [FieldId; 11] = [
+pub const META_FIELDS: [FieldId; 13] = [
     FieldId::ContainerName,
     FieldId::ContainerImage,
     FieldId::ContainerImageRepository,
@@ -31,11 +33,19 @@ pub const META_FIELDS: [FieldId; 11] = [
     FieldId::ContainerImageId,
     FieldId::ContainerPrivileged,
     FieldId::ContainerIp,
+    FieldId::ContainerLabel,
+    FieldId::ContainerMounts,
     FieldId::K8sPodName,
     FieldId::K8sNsName,
     FieldId::K8sPodUid,
     FieldId::K8sContainerName,
 ];
+
+/// Whether a field's value is the same for every event of one cgroup,
+/// once its container's metadata is known: what cgroup muting decides by.
+pub fn decided_by_cgroup(id: FieldId) -> bool {
+    CONTAINER_FIELDS.contains(&id) || META_FIELDS.contains(&id)
+}
 
 /// Where an event's process runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -514,6 +514,17 @@ impl<'a> EventView<'a> {
                 let ip = &self.meta?.ip;
                 (!ip.is_empty()).then_some(Value::Str(Cow::Borrowed(ip.as_str())))
             }
+            FieldId::ContainerLabel => {
+                let FieldArg::Name(key) = &field.arg else {
+                    return None;
+                };
+                s(self.meta?.labels.get(key)?)
+            }
+            // A container without mounts has nothing to show.
+            FieldId::ContainerMounts => {
+                let meta = self.meta?;
+                (!meta.mounts.is_empty()).then(|| Value::Str(Cow::Owned(meta.mounts_text())))
+            }
             FieldId::K8sPodName
             | FieldId::K8sNsName
             | FieldId::K8sPodUid

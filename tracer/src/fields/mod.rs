@@ -109,8 +109,8 @@ pub enum FieldArgKind {
     IndexOrName,
     /// An optional index: `proc.aname[2]`, or plain `proc.aname` (any ancestor).
     IndexOptional,
-    /// A required key, in brackets or after a dot, as sysdig takes label
-    /// names: `k8s.pod.label[app.kubernetes.io/name]`, `k8s.pod.label.app`.
+    /// A required key, any text in brackets or a name after a dot:
+    /// `container.label[io.kubernetes.pod.name]`, `k8s.pod.label.app`.
     Key,
 }
 
@@ -411,6 +411,38 @@ mod tests {
                 def.name
             );
         }
+    }
+
+    #[test]
+    fn label_keys() {
+        let label = |key: &str| {
+            Ok(FieldRef {
+                id: FieldId::ContainerLabel,
+                arg: FieldArg::Name(key.to_owned()),
+            })
+        };
+        // Keys with dots and slashes, in brackets or after the dot.
+        assert_eq!(
+            parse_field_ref("container.label[io.kubernetes.pod.name]"),
+            label("io.kubernetes.pod.name")
+        );
+        assert_eq!(
+            parse_field_ref("container.label[sdt.rt/team]"),
+            label("sdt.rt/team")
+        );
+        assert_eq!(parse_field_ref("container.label.app"), label("app"));
+        assert_eq!(
+            parse_field_ref("container.label.app").unwrap().to_string(),
+            "container.label[app]"
+        );
+        assert!(matches!(
+            parse_field_ref("container.label"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
+        assert!(matches!(
+            parse_field_ref("container.label[]"),
+            Err(FieldRefError::MissingArg { .. })
+        ));
     }
 
     #[test]

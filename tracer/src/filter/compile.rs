@@ -11,7 +11,7 @@ use super::ast::Op;
 use super::check::{Scalar, Typed, TypedCmp};
 use super::glob::Glob;
 use super::FieldSource;
-use crate::fields::{FieldArg, FieldExpr, FieldRef, FieldType, Value, MAX_ANCESTORS};
+use crate::fields::{FieldArg, FieldExpr, FieldId, FieldRef, FieldType, Value, MAX_ANCESTORS};
 
 #[derive(Debug)]
 pub(crate) enum Node {
@@ -378,5 +378,44 @@ impl Node {
             Node::Not(inner) => !inner.eval(src),
             Node::Leaf(leaf) => leaf.eval(src),
         }
+    }
+
+    /// The filter's result for every event that has the values `src` gives
+    /// for the fields `known` admits, whatever the other fields: `None` when
+    /// the others can still change it (Kleene's three-valued logic).
+    pub fn decide<S: FieldSource + ?Sized>(
+        &self,
+        src: &mut S,
+        known: &impl Fn(FieldId) -> bool,
+    ) -> Option<bool> {
+        match self {
+            Node::And(items) | Node::Or(items) => {
+                // One operand with this value decides the whole; otherwise
+                // any undecided operand leaves the whole undecided.
+                let decisive = matches!(self, Node::Or(_));
+                let mut whole = Some(!decisive);
+                for n in items {
+                    match n.decide(src, known) {
+                        Some(v) if v == decisive => return Some(decisive),
+                        None => whole = None,
+                        Some(_) => {}
+                    }
+                }
+                whole
+            }
+            Node::Not(inner) => inner.decide(src, known).map(|b| !b),
+            Node::Leaf(leaf) => leaf.reads_only(known).then(|| leaf.eval(src)),
+        }
+    }
+}
+
+impl Leaf {
+    /// Whether every field the leaf reads is one `known` admits.
+    fn reads_only(&self, known: &impl Fn(FieldId) -> bool) -> bool {
+        let rhs_known = match &self.rhs {
+            Rhs::Literal(_) => true,
+            Rhs::Field(rhs) => known(rhs.field.id),
+        };
+        self.source == Source::One && known(self.lhs.field.id) && rhs_known
     }
 }

@@ -78,6 +78,16 @@ impl Filter {
         self.root.eval(src)
     }
 
+    /// The result for every event whose fields that `known` admits have
+    /// the values `src` gives; `None` when other fields still matter.
+    pub fn decide<S: FieldSource + ?Sized>(
+        &self,
+        src: &mut S,
+        known: &impl Fn(FieldId) -> bool,
+    ) -> Option<bool> {
+        self.root.decide(src, known)
+    }
+
     /// Every distinct field the filter reads, in order of first use.
     pub fn fields(&self) -> impl Iterator<Item = &FieldRef> {
         self.fields.iter()

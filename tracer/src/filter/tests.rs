@@ -786,6 +786,78 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn a_decided_filter_is_decided_for_every_event_alike(
+        src in filter_text(),
+        events in prop::collection::vec(event(), 8),
+    ) {
+        // What cgroup muting relies on: a verdict from some fields holds
+        // for every event that has the same values there.
+        let f = Filter::parse(&src).expect("generated filters are valid");
+        let known = |id| matches!(id, FieldId::ProcPid | FieldId::CgroupId);
+        for ev in &events {
+            let Some(verdict) = f.decide(&mut ev.clone(), &known) else { continue };
+            for other in &events {
+                let mut alike = Ev { pid: ev.pid, cgroup: ev.cgroup, ..other.clone() };
+                prop_assert_eq!(
+                    f.matches(&mut alike), verdict,
+                    "{} decided {} from {:?} but not for {:?}", src, verdict, ev, alike
+                );
+            }
+        }
+    }
+}
+
+/// A source that knows container fields only.
+struct ContainerOnly(&'static str);
+
+impl FieldSource for ContainerOnly {
+    fn value(&mut self, field: &FieldRef) -> Option<Value<'_>> {
+        match field.id {
+            FieldId::ContainerName => Some(Value::Str(Cow::Borrowed(self.0))),
+            FieldId::ContainerId => Some(Value::Str(Cow::Borrowed("3f5b0c1d2e4a"))),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn container_fields_decide_what_they_can() {
+    let known = |id| crate::container::decided_by_cgroup(id);
+    let decide = |src: &str, name| {
+        Filter::parse(src)
+            .unwrap()
+            .decide(&mut ContainerOnly(name), &known)
+    };
+    let web_opens = "container.name=web and evt.type=openat";
+    assert_eq!(decide(web_opens, "db"), Some(false));
+    assert_eq!(decide(web_opens, "host"), Some(false));
+    assert_eq!(decide(web_opens, "web"), None);
+    assert_eq!(decide("container.name=web or evt.type=openat", "db"), None);
+    assert_eq!(
+        decide("container.name=web or evt.type=openat", "web"),
+        Some(true)
+    );
+    assert_eq!(decide("not container.name=web", "web"), Some(false));
+    assert_eq!(
+        decide("not (container.name=web and proc.name=nginx)", "db"),
+        Some(true)
+    );
+    assert_eq!(
+        decide(
+            "container.name in (web, db) and container.id startswith 3f5b",
+            "db"
+        ),
+        Some(true)
+    );
+    // Compared with a field of the event: not decided by the container.
+    assert_eq!(decide("container.name = val(proc.name)", "web"), None);
+    // A metadata field the runtime did not give is absent: no match.
+    assert_eq!(
+        decide("container.image = nginx and evt.type=openat", "web"),
+        Some(false)
+    );
 }
 
 #[test]

@@ -18,6 +18,8 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Program runs the kernel skipped (recursion guard), read at each report.
     pub kernel_misses: u64,
+    /// cgroups the kernel was told to drop (see [`crate::capture::mute`]).
+    pub muted_cgroups: u64,
     started: Instant,
 }
 
@@ -30,6 +32,7 @@ struct Snapshot<'a> {
     drop_ratio: f64,
     decode_errors: u64,
     kernel_misses: u64,
+    muted_cgroups: u64,
     seconds: f64,
 }
 
@@ -40,6 +43,7 @@ impl Default for Stats {
             matched: 0,
             decode_errors: 0,
             kernel_misses: 0,
+            muted_cgroups: 0,
             started: Instant::now(),
         }
     }
@@ -84,6 +88,13 @@ impl Stats {
                 self.kernel_misses
             );
         }
+        if self.muted_cgroups > 0 {
+            let _ = write!(
+                s,
+                " ({} cgroups the filter cannot match dropped in the kernel)",
+                self.muted_cgroups
+            );
+        }
         if self.decode_errors > 0 {
             let _ = write!(s, " ({} undecodable records)", self.decode_errors);
         }
@@ -100,6 +111,7 @@ impl Stats {
             drop_ratio: self.ratio(dropped),
             decode_errors: self.decode_errors,
             kernel_misses: self.kernel_misses,
+            muted_cgroups: self.muted_cgroups,
             seconds: self.seconds(),
         };
         std::fs::write(path, serde_json::to_vec(&snap)?)
@@ -117,6 +129,7 @@ mod tests {
             matched: 10,
             decode_errors: 0,
             kernel_misses: 0,
+            muted_cgroups: 0,
             started: Instant::now(),
         };
         let line = s.line(&[0, 100]);

@@ -29,16 +29,20 @@ pub enum Tracer {
     /// All syscalls printed with `-pc`: each event's container looked up.
     SdtraceContainers,
     SdtraceNoMatch,
+    /// A filter on another container: the workload's (host) cgroup is muted
+    /// in the kernel after its first events.
+    SdtraceOtherContainer,
     Strace,
     PerfTrace,
     Bpftrace,
 }
 
-pub const ALL: [Tracer; 7] = [
+pub const ALL: [Tracer; 8] = [
     Tracer::None,
     Tracer::SdtraceAll,
     Tracer::SdtraceContainers,
     Tracer::SdtraceNoMatch,
+    Tracer::SdtraceOtherContainer,
     Tracer::Strace,
     Tracer::PerfTrace,
     Tracer::Bpftrace,
@@ -51,6 +55,7 @@ impl Tracer {
             Self::SdtraceAll => "sdtrace, all syscalls, text > /dev/null",
             Self::SdtraceContainers => "sdtrace -pc (container of every event) > /dev/null",
             Self::SdtraceNoMatch => "sdtrace -c \"proc.name=nomatch_xyz\"",
+            Self::SdtraceOtherContainer => "sdtrace -c \"container.name=nomatch_xyz\"",
             Self::Strace => "strace -f -o /dev/null",
             Self::PerfTrace => "perf trace -o /dev/null",
             Self::Bpftrace => "bpftrace raw_syscalls:sys_exit printf",
@@ -60,7 +65,10 @@ impl Tracer {
     pub fn is_sdtrace(self) -> bool {
         matches!(
             self,
-            Self::SdtraceAll | Self::SdtraceContainers | Self::SdtraceNoMatch
+            Self::SdtraceAll
+                | Self::SdtraceContainers
+                | Self::SdtraceNoMatch
+                | Self::SdtraceOtherContainer
         )
     }
 
@@ -68,7 +76,10 @@ impl Tracer {
     pub fn unavailable(self, sdtrace: &Path) -> Option<String> {
         let tool = match self {
             Self::None => return None,
-            Self::SdtraceAll | Self::SdtraceContainers | Self::SdtraceNoMatch => {
+            Self::SdtraceAll
+            | Self::SdtraceContainers
+            | Self::SdtraceNoMatch
+            | Self::SdtraceOtherContainer => {
                 return (!sdtrace.is_file()).then(|| format!("no binary at {}", sdtrace.display()))
             }
             Self::Strace => "strace",
@@ -143,7 +154,10 @@ pub fn sample(
                 drop_lines: vec![],
             })
         }
-        Tracer::SdtraceAll | Tracer::SdtraceContainers | Tracer::SdtraceNoMatch => {
+        Tracer::SdtraceAll
+        | Tracer::SdtraceContainers
+        | Tracer::SdtraceNoMatch
+        | Tracer::SdtraceOtherContainer => {
             let dir = std::env::temp_dir().join(format!("sdtrace-bench-{}", std::process::id()));
             fs::create_dir_all(&dir)?;
             let stats_path = dir.join("stats.json");
@@ -154,6 +168,9 @@ pub fn sample(
                 .args(extra_sdtrace_args);
             if tracer == Tracer::SdtraceNoMatch {
                 cmd.args(["-c", "proc.name=nomatch_xyz"]);
+            }
+            if tracer == Tracer::SdtraceOtherContainer {
+                cmd.args(["-c", "container.name=nomatch_xyz"]);
             }
             if tracer == Tracer::SdtraceContainers {
                 cmd.args(["-p", "c"]);

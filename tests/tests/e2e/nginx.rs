@@ -1,0 +1,271 @@
+//! The line users type first: `sdtrace -c "container.name=web and
+//! evt.type=openat"`, started before the container exists. nginx in a
+//! Docker container is traced from its first open, every event carries the
+//! container's name, id and image (zero `<NA>`), nothing else is printed,
+//! and the kernel drops the other cgroups' syscalls.
+//!
+//! What the container did is known independently: a second sdtrace beside
+//! the first records every open of every container, by cgroup alone (no
+//! runtime metadata, nothing held), into a capture file.
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tests::{
+    images, recorder, require_docker, require_tracer, EventExt, Recorder, Session, TempDir,
+};
+
+/// Removes the container when the test ends, passed or not.
+struct Container<'a> {
+    docker: &'a Path,
+    name: &'a str,
+}
+
+impl<'a> Container<'a> {
+    /// `docker run -d` after removing a leftover of the same name.
+    fn run(docker: &'a Path, name: &'a str, args: &[&str]) -> Self {
+        let _ = Command::new(docker)
+            .args(["rm", "-f", name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let status = Command::new(docker)
+            .args(["run", "-d", "--name", name])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker run {name}");
+        Self { docker, name }
+    }
+
+    fn full_id(&self) -> String {
+        let out = Command::new(self.docker)
+            .args(["inspect", "-f", "{{.Id}}", self.name])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker inspect {}", self.name);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `docker exec` in the container; whether it succeeded.
+    fn exec(&self, cmd: &[&str]) -> bool {
+        Command::new(self.docker)
+            .args(["exec", self.name])
+            .args(cmd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(self.docker)
+            .args(["rm", "-f", self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Each thread's opens, in order: (proc.name, fd.name). Two sdtrace
+/// instances may interleave different threads' events differently (each
+/// probe takes its own timestamps), never one thread's.
+fn opens_by_thread(events: &[Value]) -> BTreeMap<i64, Vec<(String, String)>> {
+    let mut by_tid: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    for e in events {
+        let field = |k| e.str_field(k).unwrap_or("<none>").to_owned();
+        by_tid
+            .entry(e.int_field("thread.tid").unwrap_or(-1))
+            .or_default()
+            .push((field("proc.name"), field("fd.name")));
+    }
+    by_tid
+}
+
+#[test]
+fn nginx_in_docker_is_traced_from_its_first_open() {
+    let test = "nginx_in_docker_is_traced_from_its_first_open";
+    let Some(tracer) = require_tracer(test) else {
+        return;
+    };
+    let Some(docker) = require_docker(test) else {
+        return;
+    };
+    let image = "sdtrace-e2e-nginx:1";
+    if images::nginx_image(&docker, image).is_none() {
+        tests::env::unavailable::<()>(
+            test,
+            "Debian's nginx package is not downloaded (`cargo xtask setup` fetches it into $SDTRACE_DEBS)",
+        );
+        return;
+    }
+    let name = "web";
+    let session = Session::start(
+        &tracer,
+        &[
+            "-c",
+            &format!("container.name={name} and evt.type=openat"),
+            "-p",
+            "*%container.name %container.id %container.full_id %container.image %container.type \
+             %proc.name %thread.tid %fd.name",
+        ],
+    );
+    let dir = TempDir::new("nginx");
+    let reference = dir.path().join("containers.scap");
+    let recorder = Recorder::start_beside(
+        &session,
+        &tracer,
+        &reference,
+        &["-c", "evt.type=openat and container.id != host"],
+    );
+    let started = Instant::now();
+    let web = Container::run(
+        &docker,
+        name,
+        &[image, "/usr/sbin/nginx", "-g", "daemon off;"],
+    );
+    let full_id = web.full_id();
+    // nginx answers once it listens; busybox's wget asks from inside.
+    let page = [
+        "wget",
+        "-q",
+        "-O",
+        "/dev/null",
+        "http://127.0.0.1/index.html",
+    ];
+    while !web.exec(&page) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nginx in the container never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    session.wait_for("nginx's open of the page it served", |e| {
+        e.str_field("fd.name") == Some("/www/index.html")
+    });
+    // Busy on the host with the very syscall the filter asks for: the
+    // kernel drops them once the host's cgroup is muted.
+    let busy = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+        .args(["openat", "200000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(busy.success());
+    drop(web);
+    recorder.stop();
+    let done = session.stop();
+    assert!(done.status.success());
+
+    // Zero <NA>: every event names the container, its id and its image.
+    assert!(!done.events.is_empty());
+    for e in &done.events {
+        assert_eq!(e.str_field("container.name"), Some(name), "{e}");
+        assert_eq!(
+            e.str_field("container.full_id"),
+            Some(full_id.as_str()),
+            "{e}"
+        );
+        assert_eq!(e.str_field("container.id"), Some(&full_id[..12]), "{e}");
+        assert_eq!(e.str_field("container.image"), Some(image), "{e}");
+        assert_eq!(e.str_field("container.type"), Some("docker"), "{e}");
+    }
+
+    // Every open the container made, from its first, is in the stream.
+    let out = recorder::read(
+        &tracer,
+        &reference,
+        &[
+            "-j",
+            "-c",
+            &format!("container.full_id = {full_id}"),
+            "-p",
+            "*%proc.name %thread.tid %fd.name",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_nginx = all
+        .iter()
+        .find(|e| e.str_field("proc.name") == Some("nginx"))
+        .expect("the reference saw nginx open files");
+    assert!(
+        done.events
+            .iter()
+            .any(|e| e.str_field("proc.name") == Some("nginx")
+                && e.int_field("thread.tid") == first_nginx.int_field("thread.tid")
+                && e.str_field("fd.name") == first_nginx.str_field("fd.name")),
+        "nginx's first open {first_nginx} is missing"
+    );
+    assert_eq!(
+        opens_by_thread(&done.events),
+        opens_by_thread(&all),
+        "the filtered stream has exactly the container's opens"
+    );
+
+    // The host's 200 000 opens stayed in the kernel.
+    let stats = done.stats();
+    let muted = stats.raw.get("muted_cgroups").and_then(Value::as_u64);
+    assert!(
+        muted.is_some_and(|m| m >= 1),
+        "no cgroup muted: {:?}",
+        stats.raw
+    );
+    assert!(
+        stats.events < 50_000,
+        "the kernel dropped the host's syscalls, yet {} records reached userspace",
+        stats.events
+    );
+}
+
+/// A container that lives about 50 ms: its opens are named too.
+#[test]
+fn a_50_ms_container_is_named() {
+    let test = "a_50_ms_container_is_named";
+    let Some(tracer) = require_tracer(test) else {
+        return;
+    };
+    let Some(docker) = require_docker(test) else {
+        return;
+    };
+    let image = "sdtrace-e2e-busybox:1";
+    images::busybox_image(&docker, image);
+    let name = "sdtrace-blink";
+    let session = Session::start(
+        &tracer,
+        &[
+            "-c",
+            &format!("container.name={name} and evt.type=openat"),
+            "-p",
+            "*%container.name %container.image %proc.name %fd.name",
+        ],
+    );
+    let blink = Container::run(
+        &docker,
+        name,
+        &[image, "/bin/sh", "-c", "cat /etc/motd; sleep 0.05"],
+    );
+    session.wait_for("cat's open of /etc/motd", |e| {
+        e.str_field("fd.name") == Some("/etc/motd")
+    });
+    drop(blink);
+    let done = session.stop();
+    assert!(done.status.success());
+    for e in &done.events {
+        assert_eq!(e.str_field("container.name"), Some(name), "{e}");
+        assert_eq!(e.str_field("container.image"), Some(image), "{e}");
+    }
+}

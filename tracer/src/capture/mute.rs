@@ -1,0 +1,36 @@
+//! Muting cgroups in the kernel. The filter's container part is decided in
+//! userspace, once a cgroup's container (and its metadata) is known; a
+//! cgroup for which it is false for every possible event is put in the
+//! kernel's `MUTED_CGROUPS` map, and its later syscalls cost the kernel
+//! one lookup instead of a record. Undecided cgroups keep passing, so a new
+//! container that matches is traced from its first syscall.
+use aya::maps::{HashMap, MapData};
+use tracer_common::CGROUP_V1_TAG;
+
+pub struct CgroupMuter {
+    map: HashMap<MapData, u64, u8>,
+    /// cgroups muted so far.
+    pub muted: u64,
+}
+
+impl CgroupMuter {
+    pub(super) fn new(map: HashMap<MapData, u64, u8>) -> Self {
+        Self { map, muted: 0 }
+    }
+
+    /// Mutes the cgroup of a record with these ids: the v1 one when the
+    /// kernel reported one (it is what containers are placed by), else v2.
+    pub fn mute(&mut self, cgroup_id: u64, cgroup_v1_id: u64) {
+        let key = if cgroup_v1_id != 0 {
+            cgroup_v1_id | CGROUP_V1_TAG
+        } else {
+            cgroup_id
+        };
+        // A failed insert leaves the cgroup unmuted: userspace still
+        // filters its events, exactly, at their usual cost.
+        match self.map.insert(key, 1, 0) {
+            Ok(()) => self.muted += 1,
+            Err(e) => log::debug!("muting cgroup {key:#x}: {e}"),
+        }
+    }
+}
