@@ -235,3 +235,34 @@ fn filters_take_label_keys_in_brackets_or_after_a_dot() {
     let err = tracer::filter::Filter::parse("k8s.pod.label = web").unwrap_err();
     assert!(err.to_string().contains("needs an argument"), "{err}");
 }
+
+/// A container `web` whose pod the API server has not answered about yet.
+struct PodNotKnownYet;
+
+impl tracer::filter::FieldSource for PodNotKnownYet {
+    fn value(&mut self, field: &tracer::fields::FieldRef) -> Option<tracer::fields::Value<'_>> {
+        (field.id == tracer::fields::FieldId::ContainerName)
+            .then(|| tracer::fields::Value::Str("web".into()))
+    }
+}
+
+#[test]
+fn api_fields_never_mute_a_container_before_its_pod_is_known() {
+    // Cgroup muting decides by what a cgroup fixes; a pod's API answer
+    // comes later and changes, so a filter on it stays undecided there.
+    let decide = |text: &str| {
+        tracer::filter::Filter::parse(text)
+            .unwrap()
+            .decide(&mut PodNotKnownYet, &tracer::container::decided_by_cgroup)
+    };
+    assert_eq!(decide("k8s.svc.name = web"), None);
+    assert_eq!(
+        decide("container.name = web and k8s.deployment.name = web"),
+        None
+    );
+    // Decided by the container alone, whatever the pod says.
+    assert_eq!(
+        decide("container.name = db and k8s.svc.name = web"),
+        Some(false)
+    );
+}
