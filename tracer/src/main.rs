@@ -187,9 +187,22 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A build without the Kubernetes API client (`k8s-api` feature).
+#[cfg(not(feature = "k8s-api"))]
+fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
+    if fields || cli.kubeconfig.is_some() {
+        eprintln!(
+            "{}",
+            k8s::unavailable_line("sdtrace was built without the Kubernetes API client")
+        );
+    }
+    PodCache::off()
+}
+
 /// The Kubernetes API, asked when a field needs it or a capture file is
 /// written (its reader may want those fields). A source that cannot be
 /// used is said once, when it matters, and tracing goes on without it.
+#[cfg(feature = "k8s-api")]
 fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
     match k8s::config::source(cli.kubeconfig.as_deref()) {
         Ok(Some(source)) if fields || cli.write.is_some() => PodCache::live(k8s::reflect::start(

@@ -1,3 +1,4 @@
+#![cfg(feature = "k8s-api")]
 //! The Kubernetes API path against recorded list and watch responses served
 //! by a stand-in API server (`support/fake_apiserver.rs`): no cluster runs
 //! here, so this is what shows the reflectors, the pod lookup and the

@@ -36,6 +36,18 @@ pub enum CriError {
     Runtime(#[source] std::io::Error),
 }
 
+impl CriError {
+    /// Whether the socket could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, CriError::Connect { .. })
+    }
+
+    /// Whether the runtime does not have the call.
+    pub fn is_unimplemented(&self) -> bool {
+        matches!(self, CriError::Status(s) if s.code() == tonic::Code::Unimplemented)
+    }
+}
+
 /// A gRPC channel over the unix socket at `path`.
 pub async fn connect(path: &Path) -> Result<Channel, CriError> {
     api::connect(path)

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::classify::{ContainerRef, Runtime};
-use super::cri::{Cri, CriError};
+use super::cri::Cri;
 use super::docker::{self, DockerError, Meta};
 use crate::state::ProcFs;
 
@@ -140,10 +140,7 @@ impl Asker {
                     None => Cri::new(TIMEOUT).map(|c| self.cri.insert(c)),
                 };
                 let answer = cri.and_then(|c| c.inspect(path, id));
-                (
-                    path,
-                    answer.map_err(|e| (matches!(e, CriError::Connect { .. }), e.to_string())),
-                )
+                (path, answer.map_err(|e| (e.is_connect(), e.to_string())))
             }
         };
         match answer {
@@ -288,8 +285,8 @@ fn follow_cri(sock: &std::path::Path, sink: &Answers) {
     loop {
         let result = cri.follow(sock, |id, meta| learn(sink, id, meta));
         match result {
-            Err(CriError::Status(s)) if s.code() == sdtrace_cri::tonic::Code::Unimplemented => {
-                log::debug!("{} has no container events: {s}", sock.display());
+            Err(e) if e.is_unimplemented() => {
+                log::debug!("{} has no container events: {e}", sock.display());
                 return;
             }
             Err(e) => log::debug!("CRI events from {}: {e}", sock.display()),

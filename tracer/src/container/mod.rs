@@ -3,6 +3,10 @@
 
 pub mod cgroups;
 pub mod classify;
+#[cfg(feature = "cri")]
+pub mod cri;
+#[cfg(not(feature = "cri"))]
+#[path = "cri_absent.rs"]
 pub mod cri;
 pub mod docker;
 pub mod meta;

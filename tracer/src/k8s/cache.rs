@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+#[cfg(feature = "k8s-api")]
 use super::reflect::{Shared, Status};
 use super::PodInfo;
 use crate::state::ProcFs;
@@ -17,6 +18,7 @@ enum Mode {
     Replay,
     /// A live run with no API server to ask.
     Off,
+    #[cfg(feature = "k8s-api")]
     Live(Arc<Shared>),
 }
 
@@ -38,6 +40,7 @@ pub struct PodCache {
 
 impl PodCache {
     /// A cache fed by a reflector thread.
+    #[cfg(feature = "k8s-api")]
     pub fn live(shared: Arc<Shared>) -> Self {
         Self {
             mode: Mode::Live(shared),
@@ -60,6 +63,7 @@ impl PodCache {
             // A replay looks every time: the journal may hold a newer
             // answer from this record on.
             Mode::Replay => u64::MAX,
+            #[cfg(feature = "k8s-api")]
             Mode::Live(shared) => {
                 // Read before looking, so a change made meanwhile is seen next time.
                 let g = shared.generation();
@@ -70,14 +74,10 @@ impl PodCache {
             }
         };
         let previous = self.known.get(key).and_then(|k| k.info.clone());
-        let shared = match &self.mode {
-            Mode::Live(s) => Some(s),
-            _ => None,
-        };
         // A new answer only when it differs from the one handed out, so the
         // journal holds each pod's answers once per change.
         let fresh = procfs.pod_info(key, || {
-            let now = shared?.lookup(key)?;
+            let now = self.ask(key)?;
             (previous.as_deref() != Some(&now)).then_some(now)
         });
         let info = fresh.map(Arc::new).or(previous);
@@ -99,11 +99,27 @@ impl PodCache {
         info
     }
 
+    /// What the reflector has about the pod now.
+    fn ask(&self, key: &str) -> Option<PodInfo> {
+        match &self.mode {
+            #[cfg(feature = "k8s-api")]
+            Mode::Live(shared) => shared.lookup(key),
+            _ => {
+                let _ = key;
+                None
+            }
+        }
+    }
+
     /// Whether an answer about the pod may still come soon: the API server
     /// is being listed or watched, and the pod was not given up on.
     pub fn may_answer(&self, key: &str) -> bool {
-        matches!(&self.mode, Mode::Live(s) if s.status() != Status::Unreachable)
-            && !self.given_up.contains(key)
+        let asking = match &self.mode {
+            #[cfg(feature = "k8s-api")]
+            Mode::Live(s) => s.status() != Status::Unreachable,
+            _ => false,
+        };
+        asking && !self.given_up.contains(key)
     }
 
     /// Stops waiting for the pod (its events show without an answer).

@@ -5,8 +5,11 @@
 //! [`crate::state::ProcFs`], so a capture file replays it.
 
 pub mod cache;
+#[cfg(feature = "k8s-api")]
 pub mod config;
+#[cfg(feature = "k8s-api")]
 pub mod lookup;
+#[cfg(feature = "k8s-api")]
 pub mod reflect;
 
 use std::borrow::Cow;
