@@ -253,6 +253,12 @@ fn a_50_ms_container_is_named() {
             "*%container.name %container.image %proc.name %fd.name",
         ],
     );
+    // Also recorded by task name alone: the kernel drops everything else,
+    // so cat's exec is the first record of the container's cgroup the file
+    // holds (and the one a reader needing names looks it up at).
+    let dir = TempDir::new("blink");
+    let file = dir.path().join("cat.scap");
+    let recorder = Recorder::start_beside(&session, &tracer, &file, &["-c", "proc.name=cat"]);
     let blink = Container::run(
         &docker,
         name,
@@ -262,10 +268,40 @@ fn a_50_ms_container_is_named() {
         e.str_field("fd.name") == Some("/etc/motd")
     });
     drop(blink);
+    recorder.stop();
     let done = session.stop();
     assert!(done.status.success());
     for e in &done.events {
         assert_eq!(e.str_field("container.name"), Some(name), "{e}");
         assert_eq!(e.str_field("container.image"), Some(image), "{e}");
     }
+    let out = recorder::read(
+        &tracer,
+        &file,
+        &[
+            "-j",
+            "-c",
+            "fd.name=/etc/motd",
+            "-p",
+            "*%container.name %container.image",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = String::from_utf8_lossy(&out.stdout);
+    let ev: Value =
+        serde_json::from_str(read.lines().next().expect("cat's open in the file")).unwrap();
+    assert_eq!(
+        ev.str_field("container.name"),
+        Some(name),
+        "read back: {ev}"
+    );
+    assert_eq!(
+        ev.str_field("container.image"),
+        Some(image),
+        "read back: {ev}"
+    );
 }

@@ -49,7 +49,12 @@ impl CgroupNames {
         let path = procfs
             .cgroup_path(id, v1, || self.live_path(id, v1))
             .map(Arc::from);
-        self.known.insert((id, v1), path.clone());
+        // A replay without the answer yet is asked earlier than the live run
+        // asked (say a -r format needs containers where the -w filter did
+        // not): the answer comes with a later record, so a miss is not kept.
+        if path.is_some() || !procfs.is_replay() {
+            self.known.insert((id, v1), path.clone());
+        }
         path
     }
 
@@ -138,5 +143,22 @@ mod tests {
             Some("/docker/later")
         );
         assert_eq!(again.path(&replay, ino(root), true).as_deref(), Some("/"));
+
+        // Asked before the record that carries the answer: found after it.
+        let live = ProcFs::new("/nonexistent").journaled();
+        let abc = ino(&root.join("docker/abc"));
+        let mut names = CgroupNames::new(Mounts {
+            v2: None,
+            v1: Some(root.to_path_buf()),
+        });
+        names.path(&live, abc, true);
+        let replay = ProcFs::replaying();
+        let mut early = CgroupNames::new(Mounts::default());
+        assert_eq!(early.path(&replay, abc, true), None);
+        replay.replay(live.take_journal());
+        assert_eq!(
+            early.path(&replay, abc, true).as_deref(),
+            Some("/docker/abc")
+        );
     }
 }

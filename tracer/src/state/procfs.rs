@@ -158,6 +158,12 @@ impl ProcFs {
         }
     }
 
+    /// Whether answers come from a capture file's journal.
+    #[must_use]
+    pub fn is_replay(&self) -> bool {
+        matches!(self.source, Source::Replay(_))
+    }
+
     /// Keeps every answer from now on, for [`ProcFs::take_journal`].
     #[must_use]
     pub fn journaled(mut self) -> Self {
