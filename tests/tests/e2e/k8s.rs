@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fake_apiserver::{write_kubeconfig, FakeApiServer};
 use serde_json::Value;
 use tests::recorder::Recorder;
-use tests::{require_tracer, EventExt, Session, TempDir};
+use tests::{require_tracer, EventExt, Session, TempDir, Tracer};
 
 use tests::images::busybox_image;
 
@@ -51,6 +51,31 @@ fn run_pod_container(docker: &Path, name: &str) {
     assert!(status.success(), "docker run");
 }
 
+/// Traces a new pod container's opens with FORMAT, sdtrace asking the API
+/// server `kubeconfig` names; returns the session and cat's open of
+/// /etc/motd.
+fn trace_pod_container(tracer: &Tracer, docker: &Path, kubeconfig: &Path) -> (Session, Value) {
+    let name = unique_name();
+    let session = Session::start(
+        tracer,
+        &[
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--k8s-node",
+            "node-a",
+            "-c",
+            &format!("container.name={name} and evt.type=openat"),
+            "-p",
+            FORMAT,
+        ],
+    );
+    run_pod_container(docker, &name);
+    let ev = session.wait_for("cat's open of /etc/motd in the pod's container", |e| {
+        e.str_field("fd.name") == Some("/etc/motd")
+    });
+    (session, ev)
+}
+
 const FORMAT: &str = "*%k8s.pod.name %k8s.deployment.name %k8s.svc.name %k8s.rs.name %k8s.pod.ip \
                       %k8s.pod.label[app] %k8s.ns.label[team] %k8s.node.name %proc.name %fd.name";
 
@@ -83,24 +108,7 @@ fn a_watched_pods_container_has_its_deployment_and_services() {
     let server = FakeApiServer::start(&fixtures(), Duration::from_secs(60));
     let dir = TempDir::new("k8s");
     let kubeconfig = server.kubeconfig(dir.path());
-    let name = unique_name();
-    let session = Session::start(
-        &tracer,
-        &[
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-            "--k8s-node",
-            "node-a",
-            "-c",
-            &format!("container.name={name} and evt.type=openat"),
-            "-p",
-            FORMAT,
-        ],
-    );
-    run_pod_container(&docker, &name);
-    let ev = session.wait_for("cat's open of /etc/motd in the pod's container", |e| {
-        e.str_field("fd.name") == Some("/etc/motd")
-    });
+    let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
     assert_api_pod(&ev);
     let done = session.stop();
     assert!(done.status.success());
@@ -205,24 +213,7 @@ fn without_an_api_server_runtime_labels_still_work_and_one_line_says_why() {
         .port();
     let dir = TempDir::new("k8s-none");
     let kubeconfig = write_kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}"));
-    let name = unique_name();
-    let session = Session::start(
-        &tracer,
-        &[
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-            "--k8s-node",
-            "node-a",
-            "-c",
-            &format!("container.name={name} and evt.type=openat"),
-            "-p",
-            FORMAT,
-        ],
-    );
-    run_pod_container(&docker, &name);
-    let ev = session.wait_for("cat's open of /etc/motd in the pod's container", |e| {
-        e.str_field("fd.name") == Some("/etc/motd")
-    });
+    let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
     assert_eq!(ev.str_field("k8s.pod.name"), Some(API_POD), "{ev}");
     for field in [
         "k8s.deployment.name",
