@@ -16,7 +16,7 @@ use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
 use crate::container::table::Tally;
 use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
-use crate::decode::{decode, Body, Record};
+use crate::decode::{decode, header, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::k8s::{self, PodCache};
@@ -182,7 +182,8 @@ impl Pipeline {
         if !(self.wants_meta && shown) {
             return None;
         }
-        let hdr = decode(bytes).ok()?.hdr;
+        // Only whose record it is: handle_now decodes the rest.
+        let hdr = header(bytes).ok()?;
         let Place::Container(c) =
             self.containers
                 .place(self.procs.procfs(), hdr.cgroup_id, hdr.cgroup_v1_id)?

@@ -133,9 +133,14 @@ pub fn records(item: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> 
     })
 }
 
+/// A record's header alone, for a look at whose it is.
+pub fn header(bytes: &[u8]) -> Result<EventHeader, DecodeError> {
+    read(bytes, 0)
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
-    let hdr: EventHeader = read(bytes, 0)?;
+    let hdr = header(bytes)?;
     // The header's own length bounds the record (the ring pads to 8 bytes).
     let bytes = bytes.get(..hdr.len as usize).unwrap_or(bytes);
     let kind = RecordKind::try_from(hdr.kind).map_err(DecodeError::Kind)?;
