@@ -75,6 +75,28 @@ fn run_workload(dir: &Path) -> u16 {
 
 /// A capture the workload ran under: the file, the workload's directory and
 /// the port it connected to.
+/// A shell with a 30 KB command line, alive while it is held.
+struct LongCommandLine(std::process::Child);
+
+impl LongCommandLine {
+    fn start() -> Self {
+        // `; :` keeps the shell from exec'ing sleep, which would drop the
+        // long argument.
+        let child = Command::new("sh")
+            .args(["-c", "sleep 60; :", &"x".repeat(30_000)])
+            .spawn()
+            .expect("sh runs");
+        Self(child)
+    }
+}
+
+impl Drop for LongCommandLine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Recorded {
     file: PathBuf,
     work: PathBuf,
@@ -613,6 +635,10 @@ fn sysdig_reads_our_capture_as_we_do() {
         return;
     };
     let dir = TempDir::new("scap-sysdig");
+    // libscap refuses a whole file whose process list holds a string longer
+    // than its fixed buffers, and nodes run processes with command lines of
+    // tens of kilobytes (a CI runner did).
+    let _long_cmdline = LongCommandLine::start();
     // Unfiltered: sysdig knows the fds a process inherits only from its
     // ancestors' events (or the process list at the start).
     let Recorded { file, work, port } = record_workload(&tracer, &dir, "mix.scap", &[]);

@@ -331,9 +331,18 @@ impl ScapWriter {
     }
 }
 
-/// A length-prefixed string, as scap's list blocks store them.
-fn put_str(b: &mut Vec<u8>, s: &[u8]) {
-    let s = &s[..s.len().min(usize::from(u16::MAX))];
+// The longest strings libscap's fixed-size buffers take from list blocks
+// (scap.h, less the NUL it adds): a longer one makes it refuse the whole
+// file ("invalid argslen"), so a process with a 25 KB command line would
+// make a capture unreadable.
+const PATH_MAX_LEN: usize = 1023;
+const ARGS_MAX_LEN: usize = 4095;
+const CREDENTIAL_MAX_LEN: usize = 255;
+
+/// A length-prefixed string, as scap's list blocks store them, cut to
+/// `max` bytes.
+fn put_str(b: &mut Vec<u8>, s: &[u8], max: usize) {
+    let s = &s[..s.len().min(max)];
     b.extend_from_slice(&(s.len() as u16).to_le_bytes());
     b.extend_from_slice(s);
 }
@@ -380,9 +389,9 @@ fn user_list(b: &mut Vec<u8>, users: &Users) {
             b.push(0); // USERBLOCK_TYPE_USER
             b.extend_from_slice(&uid.to_le_bytes());
             b.extend_from_slice(&0u32.to_le_bytes());
-            put_str(b, u.name.as_bytes());
-            put_str(b, u.home.as_bytes());
-            put_str(b, u.shell.as_bytes());
+            put_str(b, u.name.as_bytes(), CREDENTIAL_MAX_LEN);
+            put_str(b, u.home.as_bytes(), PATH_MAX_LEN);
+            put_str(b, u.shell.as_bytes(), PATH_MAX_LEN);
         });
     }
     let mut groups: Vec<_> = users.groups().collect();
@@ -391,7 +400,7 @@ fn user_list(b: &mut Vec<u8>, users: &Users) {
         entry(b, |b| {
             b.push(1); // USERBLOCK_TYPE_GROUP
             b.extend_from_slice(&gid.to_le_bytes());
-            put_str(b, g.name.as_bytes());
+            put_str(b, g.name.as_bytes(), CREDENTIAL_MAX_LEN);
         });
     }
 }
@@ -403,16 +412,16 @@ fn process_entry(b: &mut Vec<u8>, p: &Process, tid: u32) {
         for id in [tid, p.tgid, p.ppid, 0, 0] {
             b.extend_from_slice(&u64::from(id).to_le_bytes());
         }
-        put_str(b, p.comm.as_bytes());
-        put_str(b, p.exe.as_bytes());
-        put_str(b, p.exepath.as_bytes());
+        put_str(b, p.comm.as_bytes(), PATH_MAX_LEN);
+        put_str(b, p.exe.as_bytes(), PATH_MAX_LEN);
+        put_str(b, p.exepath.as_bytes(), PATH_MAX_LEN);
         let mut args = Vec::new();
         for a in &p.args {
             args.extend_from_slice(a.as_bytes());
             args.push(0);
         }
-        put_str(b, &args);
-        put_str(b, p.cwd.as_bytes());
+        put_str(b, &args, ARGS_MAX_LEN);
+        put_str(b, p.cwd.as_bytes(), PATH_MAX_LEN);
         b.extend_from_slice(&(1u64 << 20).to_le_bytes()); // fdlimit
                                                           // A thread shares its process's fds, cwd and memory: sysdig keeps
                                                           // the fds of a thread without these flags apart from its process's.
@@ -426,11 +435,11 @@ fn process_entry(b: &mut Vec<u8>, p: &Process, tid: u32) {
         b.extend_from_slice(&p.gid.to_le_bytes());
         b.extend_from_slice(&[0u8; 12]); // vm size, rss, swap
         b.extend_from_slice(&[0u8; 16]); // page faults
-        put_str(b, b""); // env
+        put_str(b, b"", 0); // env
         b.extend_from_slice(&i64::from(tid).to_le_bytes()); // vtid
         b.extend_from_slice(&i64::from(p.tgid).to_le_bytes()); // vpid
-        put_str(b, b""); // cgroups
-        put_str(b, b"/"); // root
+        put_str(b, b"", 0); // cgroups
+        put_str(b, b"/", PATH_MAX_LEN); // root
     });
 }
 
@@ -507,13 +516,13 @@ fn fd_body(b: &mut Vec<u8>, info: &FdInfo) {
         (FdKind::File | FdKind::Memfd, ..) => {
             b.push(FD_FILE_V2);
             b.extend_from_slice(&ppm_flags::open_flags(u64::from(info.flags)).to_le_bytes());
-            put_str(b, info.name.as_bytes());
+            put_str(b, info.name.as_bytes(), PATH_MAX_LEN);
             b.extend_from_slice(&0u32.to_le_bytes()); // dev
         }
         (FdKind::Unix, ..) => {
             b.push(FD_UNIX_SOCK);
             b.extend_from_slice(&[0u8; 16]);
-            put_str(b, info.name.as_bytes());
+            put_str(b, info.name.as_bytes(), PATH_MAX_LEN);
         }
         (kind, ..) => {
             b.push(match kind {
@@ -527,7 +536,7 @@ fn fd_body(b: &mut Vec<u8>, info: &FdInfo) {
                 FdKind::Netlink => FD_NETLINK,
                 _ => FD_UNSUPPORTED,
             });
-            put_str(b, info.name.as_bytes());
+            put_str(b, info.name.as_bytes(), PATH_MAX_LEN);
         }
     }
 }
