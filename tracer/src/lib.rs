@@ -11,6 +11,7 @@ pub mod container;
 pub mod decode;
 pub mod fields;
 pub mod filter;
+pub mod follow;
 pub mod k8s;
 pub mod output;
 pub mod run;
