@@ -134,6 +134,69 @@ pub struct Cli {
     pub containers: bool,
 }
 
+/// `sdtrace follow`: one request followed across processes, NAT and
+/// containers.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace follow",
+    about = "Follow requests: a client's connections through NAT into the servers that handled them (and their upstreams), as one trace per request",
+    after_help = "Examples:\n  sdtrace follow -- curl -s http://172.17.0.1:8080/\n  sdtrace follow --comm curl\n  sdtrace follow -j --conn 10.96.0.10:80 -n 1"
+)]
+pub struct FollowCli {
+    /// Follow the connections of this process and its descendants.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Follow the connections of processes with this name (proc.name).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+
+    /// Follow connections to this address, as clients connect to it (before NAT).
+    #[arg(long = "conn", value_name = "ADDR:PORT")]
+    pub conns: Vec<std::net::SocketAddr>,
+
+    /// Show only the events of a trace that match this filter (sysdig's language).
+    #[arg(short = 'c', long = "filter", value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// One JSON object per span (trace, span and parent ids), for trace viewers.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+
+    /// Stop after this many traces.
+    #[arg(short = 'n', long = "numtraces", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Bytes of I/O buffers to capture per event.
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 256,
+        value_name = "BYTES"
+    )]
+    pub snaplen: u32,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+
+    /// The CRI socket to ask about containerd and CRI-O containers.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
+
+    /// Seconds between statistics lines on stderr (0: only at exit).
+    #[arg(long = "stats-interval", default_value_t = 0, value_name = "SECONDS")]
+    pub stats_interval: u64,
+
+    /// A command to start once tracing is attached, and follow; sdtrace exits with its status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 impl Cli {
     /// How -A, -x and -X ask for buffers to be printed.
     pub fn buffer_mode(&self) -> crate::output::info::BufferMode {

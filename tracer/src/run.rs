@@ -19,6 +19,7 @@ use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, header, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
+use crate::follow::Follower;
 use crate::k8s::{self, PodCache};
 use crate::output::{self, clock::Clock, stats::Stats, Format};
 use crate::scap::writer::ScapWriter;
@@ -40,6 +41,8 @@ pub enum End {
     Duration,
     /// stdout was closed by its reader.
     OutputClosed,
+    /// `follow -- COMMAND`: the command exited and its traces are done.
+    CommandExited,
 }
 
 pub struct Options {
@@ -90,6 +93,9 @@ pub struct Pipeline {
     decided: HashSet<(u64, u64)>,
     /// Whether they ask what only the API server knows of pods.
     wants_pod: bool,
+    /// `sdtrace follow`: events go to the request tracker instead of the
+    /// output, finished traces are printed.
+    pub follow: Option<Follower>,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -139,6 +145,7 @@ impl Pipeline {
             muter: None,
             decided: HashSet::new(),
             wants_pod,
+            follow: None,
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -149,6 +156,39 @@ impl Pipeline {
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
+    }
+
+    /// Follow mode: every event goes to `follower`, which needs to know
+    /// each process's container.
+    pub fn set_follow(&mut self, follower: Follower) {
+        self.wants_place = true;
+        self.wants_meta = true;
+        self.follow = Some(follower);
+    }
+
+    /// Follow mode: prints the traces finished by now (`now`: the kernel
+    /// time no record can precede any more); whether any was.
+    fn write_traces(&mut self, now: Option<u64>) -> io::Result<bool> {
+        let Some(f) = &mut self.follow else {
+            return Ok(false);
+        };
+        if let Some(now) = now {
+            f.tick(now);
+        }
+        let n = f.write_done(&mut self.pending, &self.clock);
+        self.stats.matched += n;
+        if n > 0 {
+            self.write_pending()?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Follow mode, at the end: every trace printed as it stands.
+    pub fn finish_traces(&mut self) -> io::Result<()> {
+        if let Some(f) = &mut self.follow {
+            f.finish();
+        }
+        self.write_traces(None).map(|_| ())
     }
 
     /// Whether the filter or format uses a field only the Kubernetes API
@@ -311,6 +351,11 @@ impl Pipeline {
             _ => None,
         };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
+        if let Some(f) = &mut self.follow {
+            f.observe(&view, matched);
+            apply::after(&mut self.procs, &rec);
+            return self.write_traces(None);
+        }
         if matched && self.writer.is_none() {
             // A -p format without `*` skips events missing one of its fields.
             matched = output::write_event(&mut self.pending, &self.format, &view);
@@ -397,6 +442,9 @@ pub async fn run(
             Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
             Err(e) => return Err(e.into()),
         }
+        if pipe.follow.as_mut().is_some_and(Follower::command_done) {
+            return last_drain(capture, &mut order, pipe, opts.count, End::CommandExited).await;
+        }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
         }
@@ -467,6 +515,9 @@ fn drain(
         let printed = pipe.handle(record)?;
         Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats.matched >= n))
     })?;
+    if !reached && watermark != u64::MAX && pipe.write_traces(Some(watermark))? {
+        reached = count.is_some_and(|n| pipe.stats.matched >= n);
+    }
     if watermark == u64::MAX && !reached {
         reached = pipe.release_held(true, count)?;
     }
