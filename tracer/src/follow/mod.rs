@@ -229,3 +229,5 @@ impl Describe for Described<'_, '_> {
 pub fn translations() -> Box<dyn Translations> {
     Box::new(trace::NoTranslations)
 }
+#[cfg(test)]
+mod tests;

@@ -33,10 +33,8 @@ impl Seeds {
         if remote.is_some_and(|r| self.conns.contains(&r)) {
             return true;
         }
-        let comm_matches = !self.comms.is_empty()
-            && view
-                .process()
-                .is_some_and(|p| self.comms.contains(&p.comm));
+        let comm_matches =
+            !self.comms.is_empty() && view.process().is_some_and(|p| self.comms.contains(&p.comm));
         comm_matches || self.descends_from_seed(view.procs, view.rec.hdr.tgid)
     }
 

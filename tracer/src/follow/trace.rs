@@ -337,9 +337,10 @@ impl Tracker {
             .copied()
             .filter(|p| self.spans.contains_key(p));
         let (trace, depth) = match parent {
+            // The same process, so the same hop as the work it does it for.
             Some(p) => {
                 let s = &self.spans[&p];
-                (s.trace, s.depth + 1)
+                (s.trace, s.depth)
             }
             None if d.seeds(sock.remote) => {
                 self.traces_started += 1;
