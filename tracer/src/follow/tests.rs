@@ -122,6 +122,7 @@ impl Run {
         }
     }
 
+    /// `what`: the event type and the fd's name.
     fn ev(
         &mut self,
         p: Proc,
@@ -129,9 +130,9 @@ impl Run {
         ret: i64,
         fd: Option<i32>,
         sock: Option<Socket>,
-        ty: &'static str,
-        fd_name: Option<&str>,
+        what: (&'static str, Option<&str>),
     ) {
+        let (ty, fd_name) = what;
         self.ts += 1_000;
         let ev = Event {
             ts: self.ts,
@@ -159,7 +160,7 @@ impl Run {
             local: Some(addr(local)),
             remote: Some(addr(remote)),
         };
-        self.ev(p, nr::CONNECT, ret, Some(fd), Some(s), "connect", None);
+        self.ev(p, nr::CONNECT, ret, Some(fd), Some(s), ("connect", None));
     }
 
     fn accept(&mut self, p: Proc, fd: i32, local: &str, remote: &str) {
@@ -174,21 +175,20 @@ impl Run {
             i64::from(fd),
             Some(fd),
             Some(s),
-            "accept4",
-            None,
+            ("accept4", None),
         );
     }
 
     fn on_fd(&mut self, p: Proc, nr: u16, ret: i64, fd: i32, ty: &'static str) {
-        self.ev(p, nr, ret, Some(fd), None, ty, None);
+        self.ev(p, nr, ret, Some(fd), None, (ty, None));
     }
 
     fn open(&mut self, p: Proc, path: &str) {
-        self.ev(p, nr::OPENAT, 9, Some(9), None, "openat", Some(path));
+        self.ev(p, nr::OPENAT, 9, Some(9), None, ("openat", Some(path)));
     }
 
     fn wait(&mut self, p: Proc) {
-        self.ev(p, nr::EPOLL_WAIT, 1, None, None, "epoll_wait", None);
+        self.ev(p, nr::EPOLL_WAIT, 1, None, None, ("epoll_wait", None));
     }
 
     fn close(&mut self, p: Proc, fd: i32) {
@@ -251,8 +251,7 @@ fn a_request_through_dnat_is_one_trace_in_order() {
         3,
         Some(3),
         None,
-        "openat",
-        Some("/etc/crontab"),
+        ("openat", Some("/etc/crontab")),
     );
     serve_one(&mut r, CURL, 40000, "/usr/share/nginx/html/index.html", 7);
     r.open(NGINX, "/var/cache/unrelated");
