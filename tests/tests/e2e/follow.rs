@@ -152,20 +152,18 @@ fn exactly(run: &Finished, n: usize) -> Vec<Trace> {
 
 /// The NAT a client span went through: the client's own view of its
 /// connection before it, and the server's after it.
-fn assert_nat_joins(client: &Value, nat: &Value, server_tuple: Option<&str>) {
+fn assert_nat_joins(client: &Value, nat: &Value, server_tuple: &str) {
     assert_eq!(
         str_of(nat, "original"),
         str_of(client, "tuple"),
         "the NAT's original flow is the client's connection\n{client}\n{nat}"
     );
     assert!(str_of(nat, "rule").contains("DNAT"), "{nat}");
-    if let Some(server_tuple) = server_tuple {
-        assert_eq!(
-            str_of(nat, "translated"),
-            server_tuple,
-            "the NAT's translated flow is what the server accepted\n{nat}"
-        );
-    }
+    assert_eq!(
+        str_of(nat, "translated"),
+        server_tuple,
+        "the NAT's translated flow is what the server accepted\n{nat}"
+    );
 }
 
 #[test]
@@ -209,7 +207,7 @@ fn curl_to_a_published_port_is_followed_into_nginx() {
 
     let nat = trace.child(client, "nat");
     let server = trace.child(nat, "server");
-    assert_nat_joins(client, nat, Some(str_of(server, "tuple")));
+    assert_nat_joins(client, nat, str_of(server, "tuple"));
     assert!(
         str_of(nat, "translated").ends_with(&format!("->{web_ip}:80")),
         "DNAT'd to the container's port 80: {nat}"
@@ -349,7 +347,7 @@ fn container_to_container_through_kube_proxy_style_dnat() {
     );
     let nat = trace.child(client, "nat");
     let server = trace.child(nat, "server");
-    assert_nat_joins(client, nat, Some(str_of(server, "tuple")));
+    assert_nat_joins(client, nat, str_of(server, "tuple"));
     assert!(
         str_of(nat, "rule").contains(&chains.service),
         "the rule names the test's chain {}: {nat}",
@@ -486,7 +484,14 @@ fn a_refused_request_says_where_it_failed() {
     let client = trace.root();
     assert_eq!(str_of(client, "proc.name"), "curl", "{trace}");
     let nat = trace.child(client, "nat");
-    assert_nat_joins(client, nat, None);
+    // Only the destination: the reset comes back within curl's connect on
+    // a local bridge, and a socket reset by then has given its port back
+    // (sdtrace's client tuple read 192.0.2.2:0->… here).
+    assert!(
+        str_of(nat, "original").ends_with(&format!("->{vip}:80")),
+        "{nat}"
+    );
+    assert!(str_of(nat, "rule").contains("DNAT"), "{nat}");
     assert!(
         str_of(nat, "translated").ends_with(&format!("->{web_ip}:81")),
         "{nat}"
@@ -501,5 +506,4 @@ fn a_refused_request_says_where_it_failed() {
             .any(|s| s.str_field("error").is_some_and(|e| e.contains("refused"))),
         "the client or NAT span says the connection was refused\n{trace}"
     );
-    drop(chains);
 }
