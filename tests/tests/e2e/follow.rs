@@ -458,7 +458,9 @@ fn a_refused_request_says_where_it_failed() {
     let web = nginx(&docker, image, "web", &[]);
     let web_ip = web.ip();
     // A service whose endpoint's port is wrong: nothing listens on 81, so
-    // the container's kernel answers the SYN with a reset.
+    // the container's kernel answers the SYN with a reset. curl runs on the
+    // host: its connect needs a route to the address before OUTPUT's DNAT
+    // (the default route gives one; the DNAT keeps the SYN on the bridge).
     let tok = token();
     let vip = virtual_ip(&tok);
     let mut chains = NatChains::create(&tok);
