@@ -43,7 +43,8 @@ fn import(docker: &Path, root: &Path, tag: &str, changes: &[&str]) {
     assert!(status.success(), "docker import");
 }
 
-/// busybox and a file to read (`/etc/motd`).
+/// busybox (`sh`, `cat`, `sleep`, and `wget` to ask a server for a page)
+/// and a file to read (`/etc/motd`).
 pub fn busybox_image(docker: &Path, tag: &str) {
     busybox_image_with(docker, tag, &[]);
 }
@@ -52,7 +53,7 @@ pub fn busybox_image(docker: &Path, tag: &str) {
 /// sandbox image needs a command that waits).
 pub fn busybox_image_with(docker: &Path, tag: &str, changes: &[&str]) {
     let root = TempDir::new("image");
-    add_busybox(root.path(), &["sh", "cat", "sleep"]);
+    add_busybox(root.path(), &["sh", "cat", "sleep", "wget"]);
     fs::create_dir_all(root.path().join("etc")).unwrap();
     fs::write(root.path().join("etc/motd"), "hello from the container\n").unwrap();
     import(docker, root.path(), tag, changes);
@@ -94,6 +95,26 @@ fn add_libraries(root: &Path, binary: &Path) {
     }
 }
 
+/// The configuration [`nginx_image`] runs with: one worker, as root,
+/// serving `/www` on port 80 in the foreground, with `http_extra` added to
+/// its `http` block (a test mounts its own variant over
+/// `/etc/nginx/nginx.conf`).
+pub fn nginx_conf(http_extra: &str) -> String {
+    format!(
+        "user root;\n\
+         worker_processes 1;\n\
+         error_log stderr;\n\
+         pid /run/nginx.pid;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+         \x20   access_log off;\n\
+         \x20   default_type text/html;\n\
+         \x20   {http_extra}\n\
+         \x20   server {{ listen 80; root /www; }}\n\
+         }}\n"
+    )
+}
+
 /// nginx from Debian's `nginx` package (bookworm's nginx-light is only a
 /// transitional package), with its libraries, busybox (`wget` to ask it
 /// for a page) and a configuration that serves `/www` on port 80 in the
@@ -123,20 +144,7 @@ pub fn nginx_image(docker: &Path, tag: &str) -> Option<()> {
     }
     fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
-    fs::write(
-        r.join("etc/nginx/nginx.conf"),
-        "user root;\n\
-         worker_processes 1;\n\
-         error_log stderr;\n\
-         pid /run/nginx.pid;\n\
-         events { worker_connections 64; }\n\
-         http {\n\
-         \x20   access_log off;\n\
-         \x20   default_type text/html;\n\
-         \x20   server { listen 80; root /www; }\n\
-         }\n",
-    )
-    .unwrap();
+    fs::write(r.join("etc/nginx/nginx.conf"), nginx_conf("")).unwrap();
     fs::write(
         r.join("www/index.html"),
         "<p>served from the container</p>\n",

@@ -1,8 +1,11 @@
 //! The end-to-end harness: find the sdtrace binary, decide whether this machine
 //! can load eBPF programs (skip loudly, or fail under `CI=true`), run sdtrace
 //! with `-j`, and wait — with a deadline, never a sleep — for the JSON event a
-//! test caused. Also the helper binaries the tests and `cargo xtask bench` run:
-//! `syscall-loop` (a timed loop of cheap syscalls) and `hold-fd`.
+//! test caused; build the container images the tests run, and remove their
+//! containers when they end. Also the helper binaries the tests and `cargo
+//! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls) and
+//! `hold-fd`.
+pub mod container;
 pub mod env;
 pub mod event;
 pub mod images;
@@ -10,6 +13,7 @@ pub mod recorder;
 pub mod session;
 pub mod tmp;
 
+pub use container::Container;
 pub use env::{require_binary, require_docker, require_program, require_tracer, which, Tracer};
 pub use event::EventExt;
 pub use recorder::Recorder;

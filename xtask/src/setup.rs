@@ -44,6 +44,12 @@ const PACKAGES: &[(&str, &str)] = &[
     // today; named so the test does not depend on that) with runc.
     ("containerd", "containerd"),
     ("runc", "runc"),
+    // The follow tests: curl is the client they follow, and they install
+    // their own DNAT rules.
+    ("curl", "curl"),
+    ("iptables", "iptables"),
+    // `ab`, the load of the benchmark's nginx row.
+    ("apache2-utils", "ab"),
 ];
 
 pub fn setup() -> Result<()> {

@@ -9,6 +9,7 @@ mod containers;
 mod drops;
 mod exec;
 mod files;
+mod follow;
 mod k8s;
 mod latency;
 mod net;

@@ -9,70 +9,15 @@
 //! runtime metadata, nothing held), into a capture file.
 use std::{
     collections::BTreeMap,
-    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use tests::{
-    images, recorder, require_docker, require_tracer, EventExt, Recorder, Session, TempDir,
+    images, recorder, require_docker, require_tracer, Container, EventExt, Recorder, Session,
+    TempDir,
 };
-
-/// Removes the container when the test ends, passed or not.
-struct Container<'a> {
-    docker: &'a Path,
-    name: &'a str,
-}
-
-impl<'a> Container<'a> {
-    /// `docker run -d` after removing a leftover of the same name.
-    fn run(docker: &'a Path, name: &'a str, args: &[&str]) -> Self {
-        let _ = Command::new(docker)
-            .args(["rm", "-f", name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let status = Command::new(docker)
-            .args(["run", "-d", "--name", name])
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "docker run {name}");
-        Self { docker, name }
-    }
-
-    fn full_id(&self) -> String {
-        let out = Command::new(self.docker)
-            .args(["inspect", "-f", "{{.Id}}", self.name])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "docker inspect {}", self.name);
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// `docker exec` in the container; whether it succeeded.
-    fn exec(&self, cmd: &[&str]) -> bool {
-        Command::new(self.docker)
-            .args(["exec", self.name])
-            .args(cmd)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for Container<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(self.docker)
-            .args(["rm", "-f", self.name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// Each thread's opens, in order: (proc.name, fd.name). Two sdtrace
 /// instances may interleave different threads' events differently (each

@@ -7,8 +7,12 @@
 //! table shows the median per iteration. Then the drain test: the highest
 //! syscall rate sdtrace captures in full (all syscalls) with zero drops.
 //!
+//! Then the web-server row (`nginx.rs`): requests per second of nginx in a
+//! container under `ab`, with and without `sdtrace follow`.
+//!
 //! sdtrace and bpftrace trace the whole machine, so other load on it shows up
 //! in their rows; run on an idle machine for numbers to publish.
+mod nginx;
 mod tracers;
 
 use std::{fmt::Write as _, fs, path::Path};
@@ -36,6 +40,9 @@ pub struct Options {
     /// Skip the search for the highest drop-free rate.
     #[arg(long)]
     no_drain: bool,
+    /// Skip the nginx row (`sdtrace follow` under `ab`).
+    #[arg(long)]
+    no_nginx: bool,
 }
 
 struct Row {
@@ -47,7 +54,16 @@ struct Row {
 pub fn bench(opts: &Options) -> Result<()> {
     setup()?;
     build()?;
-    util::run(util::cargo().args(["build", "--release", "-p", "tests", "--bin", "syscall-loop"]))?;
+    util::run(util::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "tests",
+        "--bin",
+        "syscall-loop",
+        "--bin",
+        "nginx-image",
+    ]))?;
     let workload_bin = util::target_dir().join("release/syscall-loop");
     let sdtrace = util::sdtrace_bin();
     if !util::is_root() {
@@ -81,7 +97,18 @@ pub fn bench(opts: &Options) -> Result<()> {
         Some(drain(&sdtrace, &workload_bin, opts, &rows))
     };
 
-    let report = render(opts, &rows, drain.as_ref(), &foreign);
+    let web = (!opts.no_nginx).then(|| {
+        eprintln!("xtask: bench: nginx under ab, with and without sdtrace follow");
+        nginx::measure(&sdtrace, &nginx::image_builder(), opts.runs).map_err(|e| {
+            eprintln!("xtask: bench: the nginx row failed: {e:#}");
+            format!("{e:#}")
+        })
+    });
+
+    let mut report = render(opts, &rows, drain.as_ref(), &foreign);
+    if let Some(web) = &web {
+        nginx::render(&mut report, web);
+    }
     println!("{report}");
     let path = util::target_dir().join("bench.md");
     fs::write(&path, &report)?;

@@ -233,13 +233,13 @@ fn run_loop(prefix: &[OsString], work: &Workload) -> Result<u64> {
         })
 }
 
-enum Ready {
+pub(super) enum Ready {
     Stdout(&'static str),
     Stderr(&'static str),
 }
 
 /// A system-wide tracer running until [`Background::stop`].
-struct Background {
+pub(super) struct Background {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<thread::JoinHandle<()>>,
@@ -248,7 +248,7 @@ struct Background {
 
 impl Background {
     /// Spawns `cmd` and waits until it prints its ready line.
-    fn start(mut cmd: Command, ready: Ready) -> Result<Self> {
+    pub(super) fn start(mut cmd: Command, ready: Ready) -> Result<Self> {
         let what = util::describe(&cmd);
         let mut child = cmd
             .stdin(Stdio::null())
@@ -321,7 +321,7 @@ impl Background {
     }
 
     /// SIGINT, wait, and return its stderr lines; an unclean exit is an error.
-    fn stop(mut self) -> Result<Vec<String>> {
+    pub(super) fn stop(mut self) -> Result<Vec<String>> {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pids fit in pid_t");
         // SAFETY: kill has no memory-safety preconditions; pid is our child.
         unsafe { libc::kill(pid, libc::SIGINT) };
