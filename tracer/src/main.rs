@@ -263,6 +263,9 @@ fn follow_main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
     pipe.stats.kernel_misses = capture.kernel_misses();
     let drops = capture.drops_per_cpu();
     eprintln!("{}", pipe.stats.line(&drops));
+    if let Some(line) = pipe.follow.as_ref().and_then(Follower::summary) {
+        eprintln!("{line}");
+    }
     let status = pipe.follow.as_ref().and_then(Follower::command_status);
     Ok(match status.map(|s| s.code().unwrap_or(1)) {
         Some(0) | None => ExitCode::SUCCESS,

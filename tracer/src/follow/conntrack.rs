@@ -107,6 +107,9 @@ impl Entry {
     }
 }
 
+/// How many of the newest entries [`Conntrack::newest_between`] looks at.
+const NEWEST_SCAN: usize = 4096;
+
 /// The connection tracking table, kept current by a background thread.
 pub struct Conntrack {
     shared: Arc<Shared>,
@@ -183,6 +186,17 @@ impl Conntrack {
     #[must_use]
     pub fn by_reply(&self, reply: &Flow) -> Option<Entry> {
         self.shared.table().by_reply(reply).cloned()
+    }
+
+    /// The newest connection from `src` to `dst`, whatever its source
+    /// port: a socket reset during connect() has given its port back by the
+    /// time sdtrace reads its tuple, and its entry lingers destroyed.
+    #[must_use]
+    pub fn newest_between(&self, proto: u8, src: IpAddr, dst: SocketAddr) -> Option<Entry> {
+        self.shared
+            .table()
+            .newest_between(proto, src, dst, NEWEST_SCAN)
+            .cloned()
     }
 
     /// Asks the kernel directly for the connection `orig`, for when its
@@ -426,6 +440,8 @@ mod table {
     use std::collections::{BTreeMap, HashMap, VecDeque};
     use std::time::{Duration, Instant};
 
+    use std::net::{IpAddr, SocketAddr};
+
     use super::{Entry, Flow, Parsed};
 
     /// Entries by original tuple, with an index by reply tuple.
@@ -472,6 +488,25 @@ mod table {
 
         pub fn by_original(&self, orig: &Flow) -> Option<&Entry> {
             self.by_original.get(orig).map(|slot| &slot.entry)
+        }
+
+        /// The newest of the last `scan` entries sent from `src` (any
+        /// port) to `dst`.
+        pub fn newest_between(
+            &self,
+            proto: u8,
+            src: IpAddr,
+            dst: SocketAddr,
+            scan: usize,
+        ) -> Option<&Entry> {
+            self.age
+                .values()
+                .rev()
+                .take(scan)
+                .filter_map(|flow| self.by_original(flow))
+                .find(|e| {
+                    e.original.proto == proto && e.original.src.ip() == src && e.original.dst == dst
+                })
         }
 
         pub fn by_reply(&self, reply: &Flow) -> Option<&Entry> {

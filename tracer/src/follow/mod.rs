@@ -4,6 +4,7 @@
 
 pub mod conntrack;
 pub mod flow;
+pub mod kernel_nat;
 pub mod nat_rules;
 pub mod render;
 pub mod seeds;
@@ -150,6 +151,12 @@ impl Follower {
         done.len() as u64
     }
 
+    /// What the user should know about the NAT source, at the end.
+    #[must_use]
+    pub fn summary(&self) -> Option<String> {
+        self.nat.summary()
+    }
+
     /// Whether traces are still waiting for their hops to close.
     #[must_use]
     pub fn has_open_traces(&self) -> bool {
@@ -227,7 +234,16 @@ impl Describe for Described<'_, '_> {
 /// their tuples as they are).
 #[must_use]
 pub fn translations() -> Box<dyn Translations> {
-    Box::new(trace::NoTranslations)
+    match conntrack::Conntrack::start() {
+        Ok(ct) => Box::new(kernel_nat::KernelNat::new(ct)),
+        Err(e) => {
+            eprintln!(
+                "sdtrace: connection tracking cannot be read ({e}): NAT hops are not shown, \
+                 and connections through NAT are not followed to their servers"
+            );
+            Box::new(trace::NoTranslations)
+        }
+    }
 }
 #[cfg(test)]
 mod tests;

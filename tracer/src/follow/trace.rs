@@ -10,7 +10,7 @@
 //! makes meanwhile, which are followed the same way.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tracer_common::syscall_names::nr;
 
@@ -43,8 +43,31 @@ impl Translation {
 pub trait Translations {
     fn by_original(&mut self, original: &Flow) -> Option<Translation>;
     fn by_reply(&mut self, reply: &Flow) -> Option<Translation>;
+    /// The newest connection from `src` (any port) to `dst`: a socket reset
+    /// during connect() has lost its port by the time its tuple is read.
+    fn newest_between(
+        &mut self,
+        _proto: u8,
+        _src: IpAddr,
+        _dst: SocketAddr,
+    ) -> Option<Translation> {
+        None
+    }
     /// The rules that rewrote it, e.g. `nat/DOCKER DNAT to 172.17.0.2:80`.
     fn rules(&mut self, t: &Translation) -> Vec<String>;
+    /// What the user should know about the source at the end of the run.
+    fn summary(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What connection tracking says of a client's connection; one whose
+/// source port is gone is looked up by its addresses.
+fn lookup_original(nat: &mut dyn Translations, flow: &Flow) -> Option<Translation> {
+    if flow.src.port() == 0 {
+        return nat.newest_between(flow.proto, flow.src.ip(), flow.dst);
+    }
+    nat.by_original(flow)
 }
 
 /// No connection tracking: tuples are matched as they are.
@@ -244,7 +267,7 @@ impl Tracker {
             for s in &mut t.spans {
                 let unanswered = s.kind == Kind::Client && !s.served && !s.received;
                 if let Some(f) = s.flow.filter(|f| unanswered && f.proto == TCP) {
-                    if nat.by_original(&f).is_some_and(|t| t.refused) {
+                    if lookup_original(nat, &f).is_some_and(|t| t.refused) {
                         s.connect_error = Some("connection refused".into());
                     }
                 }
@@ -383,7 +406,7 @@ impl Tracker {
             return;
         };
         self.clients.insert(flow, id);
-        let translation = nat.by_original(&flow);
+        let translation = lookup_original(nat, &flow);
         if let Some(t) = translation.as_ref().filter(|t| t.is_translated()) {
             self.add_nat(id, t, ev.ts, nat);
         }
