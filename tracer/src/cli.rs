@@ -175,7 +175,7 @@ pub struct FollowCli {
     #[arg(
         short = 's',
         long = "snaplen",
-        default_value_t = 256,
+        default_value_t = 80,
         value_name = "BYTES"
     )]
     pub snaplen: u32,

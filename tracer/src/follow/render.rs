@@ -108,13 +108,13 @@ pub fn text(out: &mut Vec<u8>, t: &Trace, clock: &Clock) {
 fn summarize(s: &mut String, t: &Trace, span: &Span, t0: u64) {
     let indent = "  ".repeat(span.depth as usize);
     let took = span.end.map_or("still open".to_owned(), |e| {
-        format!("{:.3} ms", ms(e - span.start))
+        format!("closed after {:.3} ms", ms(e - span.start))
     });
     match span.kind {
         Kind::Client => {
             let _ = writeln!(
                 s,
-                "  {indent}hop {}: {} {} connected at +{:.3} ms, {took}",
+                "  {indent}hop {}: {} -> {}: connect at +{:.3} ms, {took}",
                 span.depth,
                 who_label(span, span.who.tid),
                 span.flow.map(|f| f.dst.to_string()).unwrap_or_default(),
@@ -130,11 +130,11 @@ fn summarize(s: &mut String, t: &Trace, span: &Span, t0: u64) {
                 )
             });
             let answer = first_answer(span).map_or(String::new(), |a| {
-                format!(" answered after {:.3} ms,", ms(a - span.start))
+                format!(" first write back after {:.3} ms,", ms(a - span.start))
             });
             let _ = writeln!(
                 s,
-                "  {indent}hop {}: {} accepted{after}{answer} {took}",
+                "  {indent}hop {}: {}: accepted{after}{answer} {took}",
                 span.depth,
                 who_label(span, span.who.tid),
             );
