@@ -16,4 +16,5 @@ pub mod k8s;
 pub mod output;
 pub mod run;
 pub mod scap;
+pub mod session;
 pub mod state;

@@ -1,22 +1,18 @@
 //! `sdtrace`: wires the command line to the capture pipeline.
 
 use std::ffi::OsString;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 
-use tracer::capture::{Capture, CaptureOptions, KernelFilter};
+use tracer::capture::{CaptureOptions, KernelFilter};
 use tracer::cli::{Cli, FollowCli};
-use tracer::container::{
-    cgroups::Mounts,
-    meta::{MetaCache, Sockets},
-    table::Tally,
-    Containers,
-};
+use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
-use tracer::follow::{self, seeds::Seeds, Follower};
+use tracer::follow;
+use tracer::session;
 use tracer::k8s::{self, PodCache};
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
@@ -30,7 +26,7 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "follow") {
         let name = OsString::from("sdtrace follow");
         let cli = FollowCli::parse_from(std::iter::once(name).chain(args[2..].iter().cloned()));
-        return report(follow_main(&cli));
+        return report(follow::cli::main(&cli));
     }
     let cli = Cli::parse();
     report(real_main(&cli).map(|()| ExitCode::SUCCESS))
@@ -111,27 +107,27 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     }
     let kernel = kernel_filter(filter.as_ref());
     let muting = kernel.muting;
-    let mut capture = Capture::start(&CaptureOptions {
+    let capture_options = CaptureOptions {
         buffer_size: cli.buffer_size,
         snaplen: cli.snaplen,
         // A capture file keeps enter times, as sysdig's do.
         latency: latency || cli.write.is_some(),
         filter: kernel,
         hook: cli.syscall_hook,
-    })?;
-    // Bootstrap after attaching: a process that starts in between is seen by
-    // both, never by neither.
-    let procfs = if cli.write.is_some() {
-        ProcFs::default().journaled()
-    } else {
-        ProcFs::default()
     };
-    let procs = ProcessTable::bootstrap(procfs)?;
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let users = Users::parse(&passwd, &group);
-    let mut pipe = Pipeline::new(procs, users, filter, &opts);
-    watch_containers(&mut pipe, &capture, cli.cri.as_ref());
+    let live = session::start(
+        &capture_options,
+        cli.write.is_some(),
+        filter,
+        &opts,
+        cli.cri.as_ref(),
+    )?;
+    let session::Live {
+        mut capture,
+        mut pipe,
+        passwd,
+        group,
+    } = live;
     if cli.containers {
         pipe.tally = Some(Tally::default());
     }
@@ -184,93 +180,6 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         pipe.stats.write_json(path, &drops)?;
     }
     Ok(())
-}
-
-/// Events get their containers from the cgroup hierarchies the kernel side
-/// reports ids from, and the containers' names from their runtimes.
-fn watch_containers(pipe: &mut Pipeline, capture: &Capture, cri: Option<&std::path::PathBuf>) {
-    pipe.containers = Containers::new(Mounts {
-        v2: capture.mounts.v2.clone(),
-        v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
-    });
-    if let Some(cri) = cri.filter(|p| !p.exists()) {
-        eprintln!(
-            "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
-            cri.display()
-        );
-    }
-    pipe.metas = MetaCache::asking(Sockets { cri: cri.cloned() });
-}
-
-/// `sdtrace follow`: every syscall is captured (a request's server is not
-/// known before it accepts), and only the traces are printed.
-fn follow_main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
-    let filter = match cli.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        Some(text) => Some(Filter::parse(text).map_err(|errors| anyhow::anyhow!("{errors}"))?),
-        None => None,
-    };
-    let seeds = Seeds {
-        pids: cli.pids.clone(),
-        comms: cli.comms.clone(),
-        conns: cli.conns.clone(),
-    };
-    if seeds.is_empty() && cli.command.is_empty() {
-        anyhow::bail!(
-            "follow: say whose requests to follow: --pid PID, --comm NAME, --conn ADDR:PORT or -- COMMAND"
-        );
-    }
-    let opts = Options {
-        buffers: tracer::output::info::BufferMode::Dots,
-        format: Format::Text,
-        count: cli.count,
-        duration: cli.duration.map(Duration::from_secs_f64),
-        stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
-        latency: false,
-    };
-    let mut capture = Capture::start(&CaptureOptions {
-        buffer_size: cli.buffer_size,
-        snaplen: cli.snaplen,
-        latency: false,
-        filter: KernelFilter::default(),
-        hook: tracer::capture::SyscallHook::Auto,
-    })?;
-    let procs = ProcessTable::bootstrap(ProcFs::default())?;
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let mut pipe = Pipeline::new(procs, Users::parse(&passwd, &group), filter, &opts);
-    watch_containers(&mut pipe, &capture, cli.cri.as_ref());
-    let mut follower = Follower::new(seeds, follow::translations(), cli.json);
-    if let Some((program, args)) = cli.command.split_first() {
-        let child = Command::new(program)
-            .args(args)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("follow: cannot start {program}: {e}"))?;
-        // The kernel side leaves out sdtrace's own forks: the child is
-        // read from /proc now (it has exec'd), its later events come as any.
-        pipe.procs.process_or_load(child.id());
-        follower.seeds.pids.push(child.id());
-        follower.set_command(child);
-    }
-    pipe.set_follow(follower);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
-    if end != End::OutputClosed {
-        let _ = pipe.finish_traces();
-        let _ = pipe.flush();
-    }
-    pipe.stats.kernel_misses = capture.kernel_misses();
-    let drops = capture.drops_per_cpu();
-    eprintln!("{}", pipe.stats.line(&drops));
-    if let Some(line) = pipe.follow.as_ref().and_then(Follower::summary) {
-        eprintln!("{line}");
-    }
-    let status = pipe.follow.as_ref().and_then(Follower::command_status);
-    Ok(match status.map(|s| s.code().unwrap_or(1)) {
-        Some(0) | None => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-    })
 }
 
 /// A build without the Kubernetes API client (`k8s-api` feature).

@@ -19,7 +19,6 @@ use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, header, Body, Record};
 use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
-use crate::follow::Follower;
 use crate::k8s::{self, PodCache};
 use crate::output::{self, clock::Clock, stats::Stats, Format};
 use crate::scap::writer::ScapWriter;
@@ -41,8 +40,9 @@ pub enum End {
     Duration,
     /// stdout was closed by its reader.
     OutputClosed,
-    /// `follow -- COMMAND`: the command exited and its traces are done.
-    CommandExited,
+    /// The mode's sink finished on its own (`follow -- COMMAND`: the
+    /// command exited and its traces are done).
+    SinkDone,
 }
 
 pub struct Options {
@@ -93,9 +93,9 @@ pub struct Pipeline {
     decided: HashSet<(u64, u64)>,
     /// Whether they ask what only the API server knows of pods.
     wants_pod: bool,
-    /// `sdtrace follow`: events go to the request tracker instead of the
-    /// output, finished traces are printed.
-    pub follow: Option<Follower>,
+    /// A mode other than printing events (`follow`, `top`, `ui`): every
+    /// event goes to it instead of the output.
+    pub sink: Option<Box<dyn Sink>>,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -145,7 +145,7 @@ impl Pipeline {
             muter: None,
             decided: HashSet::new(),
             wants_pod,
-            follow: None,
+            sink: None,
             clock: Clock::now(),
             stats: Stats::default(),
             format: opts.format.clone(),
@@ -158,24 +158,26 @@ impl Pipeline {
         }
     }
 
-    /// Follow mode: every event goes to `follower`, which needs to know
-    /// each process's container.
-    pub fn set_follow(&mut self, follower: Follower) {
-        self.wants_place = true;
-        self.wants_meta = true;
-        self.follow = Some(follower);
+    /// Every event goes to `sink` from now on, with its container known
+    /// when the sink asks for containers.
+    pub fn set_sink(&mut self, sink: Box<dyn Sink>) {
+        if sink.wants_containers() {
+            self.wants_place = true;
+            self.wants_meta = true;
+        }
+        self.sink = Some(sink);
     }
 
-    /// Follow mode: prints the traces finished by now (`now`: the kernel
-    /// time no record can precede any more); whether any was.
-    fn write_traces(&mut self, now: Option<u64>) -> io::Result<bool> {
-        let Some(f) = &mut self.follow else {
+    /// Writes what the sink has ready (`now`: the kernel time no record can
+    /// precede any more); whether it wrote anything.
+    fn write_ready(&mut self, now: Option<u64>) -> io::Result<bool> {
+        let Some(sink) = &mut self.sink else {
             return Ok(false);
         };
         if let Some(now) = now {
-            f.tick(now);
+            sink.tick(now);
         }
-        let n = f.write_done(&mut self.pending, &self.clock);
+        let n = sink.write_ready(&mut self.pending, &self.clock);
         self.stats.matched += n;
         if n > 0 {
             self.write_pending()?;
@@ -183,12 +185,12 @@ impl Pipeline {
         Ok(n > 0)
     }
 
-    /// Follow mode, at the end: every trace printed as it stands.
-    pub fn finish_traces(&mut self) -> io::Result<()> {
-        if let Some(f) = &mut self.follow {
-            f.finish();
+    /// At the end: the sink writes whatever it still holds.
+    pub fn finish_sink(&mut self) -> io::Result<()> {
+        if let Some(sink) = &mut self.sink {
+            sink.finish();
         }
-        self.write_traces(None).map(|_| ())
+        self.write_ready(None).map(|_| ())
     }
 
     /// Whether the filter or format uses a field only the Kubernetes API
@@ -351,10 +353,10 @@ impl Pipeline {
             _ => None,
         };
         let mut matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
-        if let Some(f) = &mut self.follow {
-            f.observe(&view, matched);
+        if let Some(sink) = &mut self.sink {
+            sink.observe(&view, matched);
             apply::after(&mut self.procs, &rec);
-            return self.write_traces(None);
+            return self.write_ready(None);
         }
         if matched && self.writer.is_none() {
             // A -p format without `*` skips events missing one of its fields.
@@ -423,6 +425,38 @@ impl Pipeline {
     }
 }
 
+/// What a mode other than printing events does with them.
+pub trait Sink {
+    /// One event, with the state as of its syscall (a connect's tuple known,
+    /// a closed fd not yet forgotten); `shown`: the filter lets it through.
+    fn observe(&mut self, view: &EventView<'_>, shown: bool);
+    /// `now`: the kernel time no later record can precede.
+    fn tick(&mut self, _now: u64) {}
+    /// The run is over: what is held is made ready.
+    fn finish(&mut self) {}
+    /// Writes what is ready; returns how many results that was (`-n`
+    /// counts them).
+    fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &Clock) -> u64 {
+        0
+    }
+    /// Whether the mode has ended on its own.
+    fn done(&mut self) -> bool {
+        false
+    }
+    /// Whether events should carry their container and its metadata.
+    fn wants_containers(&self) -> bool {
+        true
+    }
+    /// The exit code the mode asks sdtrace to end with.
+    fn exit_code(&self) -> Option<i32> {
+        None
+    }
+    /// What the user should know at the end (one line, for stderr).
+    fn closing_words(&self) -> Option<String> {
+        None
+    }
+}
+
 /// Runs until a stop condition; returns why it stopped.
 pub async fn run(
     capture: &mut Capture,
@@ -442,8 +476,8 @@ pub async fn run(
             Err(e) if output::is_broken_pipe(&e) => return Ok(End::OutputClosed),
             Err(e) => return Err(e.into()),
         }
-        if pipe.follow.as_mut().is_some_and(Follower::command_done) {
-            return last_drain(capture, &mut order, pipe, opts.count, End::CommandExited).await;
+        if pipe.sink.as_mut().is_some_and(|s| s.done()) {
+            return last_drain(capture, &mut order, pipe, opts.count, End::SinkDone).await;
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
@@ -515,7 +549,7 @@ fn drain(
         let printed = pipe.handle(record)?;
         Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats.matched >= n))
     })?;
-    if !reached && watermark != u64::MAX && pipe.write_traces(Some(watermark))? {
+    if !reached && watermark != u64::MAX && pipe.write_ready(Some(watermark))? {
         reached = count.is_some_and(|n| pipe.stats.matched >= n);
     }
     if watermark == u64::MAX && !reached {

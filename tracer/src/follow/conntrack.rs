@@ -289,6 +289,28 @@ fn dump(family: u8) -> io::Result<Vec<Parsed>> {
     );
     socket.send(&request.finish())?;
     let mut entries = Vec::new();
+    answers(&socket, seq, |header, msg| match header.kind {
+        wire::NLMSG_DONE => Some(Ok(())),
+        wire::NLMSG_ERROR => match wire::error_code(msg) {
+            Some(0) | None => Some(Ok(())),
+            Some(errno) => Some(Err(io::Error::from_raw_os_error(errno))),
+        },
+        _ => {
+            entries.extend(wire::parse_message(msg));
+            None
+        }
+    })?;
+    Ok(entries)
+}
+
+/// Reads the kernel's answers to request `seq` (other senders and
+/// sequences skipped), handing each message to `each` until it returns
+/// the outcome.
+fn answers<T>(
+    socket: &netlink::Socket,
+    seq: u32,
+    mut each: impl FnMut(&wire::Header, &[u8]) -> Option<io::Result<T>>,
+) -> io::Result<T> {
     let mut buf = vec![0u8; DATAGRAM];
     loop {
         let (len, sender) = socket.recv(&mut buf, 0)?;
@@ -302,13 +324,8 @@ fn dump(family: u8) -> io::Result<Vec<Parsed>> {
             if header.seq != seq {
                 continue;
             }
-            match header.kind {
-                wire::NLMSG_DONE => return Ok(entries),
-                wire::NLMSG_ERROR => match wire::error_code(msg) {
-                    Some(0) | None => return Ok(entries),
-                    Some(errno) => return Err(io::Error::from_raw_os_error(errno)),
-                },
-                _ => entries.extend(wire::parse_message(msg)),
+            if let Some(outcome) = each(&header, msg) {
+                return outcome;
             }
         }
     }
@@ -328,28 +345,16 @@ fn query(orig: &Flow) -> io::Result<Option<Parsed>> {
         wire::Writer::message(wire::CT_GET, libc::NLM_F_REQUEST as u16, seq, family as u8);
     request.tuple(wire::CTA_TUPLE_ORIG, orig);
     socket.send(&request.finish())?;
-    let mut buf = vec![0u8; DATAGRAM];
-    loop {
-        let (len, sender) = socket.recv(&mut buf, 0)?;
-        if sender != 0 {
-            continue;
-        }
-        for msg in wire::messages(&buf[..len]) {
-            let Some(header) = wire::Header::parse(msg) else {
-                continue;
-            };
-            if header.seq != seq {
-                continue;
+    answers(&socket, seq, |header, msg| {
+        Some(if header.kind == wire::NLMSG_ERROR {
+            match wire::error_code(msg) {
+                Some(libc::ENOENT | 0) | None => Ok(None),
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
             }
-            if header.kind == wire::NLMSG_ERROR {
-                return match wire::error_code(msg) {
-                    Some(libc::ENOENT) | Some(0) | None => Ok(None),
-                    Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-                };
-            }
-            return Ok(wire::parse_message(msg));
-        }
-    }
+        } else {
+            Ok(wire::parse_message(msg))
+        })
+    })
 }
 
 /// The reader thread: waits on the event socket and on `stop` (closed by

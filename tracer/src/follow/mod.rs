@@ -2,6 +2,7 @@
 //! the server that handled it, and on through that server's own upstream
 //! connections, as one trace.
 
+pub mod cli;
 pub mod conntrack;
 pub mod flow;
 pub mod kernel_nat;
@@ -18,6 +19,7 @@ use crate::fields::extract::{event_fd, event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::output::clock::Clock;
 use crate::output::format::write_value;
+use crate::run::Sink;
 use crate::state::FdKind;
 
 use flow::{TCP, UDP};
@@ -31,8 +33,6 @@ pub struct Follower {
     pub seeds: Seeds,
     nat: Box<dyn Translations>,
     json: bool,
-    /// Traces printed so far.
-    pub printed: u64,
     /// `-- COMMAND`: the command followed, and when it exited.
     command: Option<(Child, Option<(Instant, ExitStatus)>)>,
 }
@@ -49,7 +49,6 @@ impl Follower {
             seeds,
             nat,
             json,
-            printed: 0,
             command: None,
         }
     }
@@ -58,36 +57,10 @@ impl Follower {
     pub fn set_command(&mut self, child: Child) {
         self.command = Some((child, None));
     }
+}
 
-    /// Whether the command exited and its traces are finished, or waited
-    /// for as long as a trace waits for its last hops.
-    pub fn command_done(&mut self) -> bool {
-        let Some((child, exited)) = &mut self.command else {
-            return false;
-        };
-        if exited.is_none() {
-            if let Ok(Some(status)) = child.try_wait() {
-                *exited = Some((Instant::now(), status));
-            }
-        }
-        exited.is_some_and(|(at, _)| {
-            let since = at.elapsed();
-            since >= COMMAND_DRAIN
-                && (self.tracker.open_traces() == 0
-                    || since >= COMMAND_DRAIN + Duration::from_nanos(trace::LINGER_NS))
-        })
-    }
-
-    /// How the command exited, once it did.
-    #[must_use]
-    pub fn command_status(&self) -> Option<ExitStatus> {
-        self.command.as_ref()?.1.map(|(_, s)| s)
-    }
-
-    /// One event, seen with the fd state as of its syscall (a connect's or
-    /// accept's tuple known, a closed fd not yet forgotten). `shown`: the
-    /// `-c` filter lets it be printed.
-    pub fn observe(&mut self, view: &EventView<'_>, shown: bool) {
+impl Sink for Follower {
+    fn observe(&mut self, view: &EventView<'_>, shown: bool) {
         let rec = view.rec;
         let h = &rec.hdr;
         let exit = matches!(rec.body, Body::Exit(_));
@@ -128,17 +101,16 @@ impl Follower {
     }
 
     /// Lets traces whose root closed a while ago go without their last hops.
-    pub fn tick(&mut self, now_boot_ns: u64) {
-        self.tracker.tick(now_boot_ns);
+    fn tick(&mut self, now: u64) {
+        self.tracker.tick(now);
     }
 
-    /// The run is over: every trace is finished as it is.
-    pub fn finish(&mut self) {
+    /// Every trace is finished as it is.
+    fn finish(&mut self) {
         self.tracker.finish_all();
     }
 
-    /// Writes the finished traces; returns how many.
-    pub fn write_done(&mut self, out: &mut Vec<u8>, clock: &Clock) -> u64 {
+    fn write_ready(&mut self, out: &mut Vec<u8>, clock: &Clock) -> u64 {
         let done = self.tracker.take_done(self.nat.as_mut());
         for t in &done {
             if self.json {
@@ -147,20 +119,36 @@ impl Follower {
                 render::text(out, t, clock);
             }
         }
-        self.printed += done.len() as u64;
         done.len() as u64
     }
 
-    /// What the user should know about the NAT source, at the end.
-    #[must_use]
-    pub fn summary(&self) -> Option<String> {
-        self.nat.summary()
+    /// The command exited and its traces are finished, or have been waited
+    /// for as long as a trace waits for its last hops.
+    fn done(&mut self) -> bool {
+        let Some((child, exited)) = &mut self.command else {
+            return false;
+        };
+        if exited.is_none() {
+            if let Ok(Some(status)) = child.try_wait() {
+                *exited = Some((Instant::now(), status));
+            }
+        }
+        exited.is_some_and(|(at, _)| {
+            let since = at.elapsed();
+            since >= COMMAND_DRAIN
+                && (self.tracker.open_traces() == 0
+                    || since >= COMMAND_DRAIN + Duration::from_nanos(trace::LINGER_NS))
+        })
     }
 
-    /// Whether traces are still waiting for their hops to close.
-    #[must_use]
-    pub fn has_open_traces(&self) -> bool {
-        self.tracker.open_traces() > 0
+    /// The command's, once it exited (1 for one killed by a signal).
+    fn exit_code(&self) -> Option<i32> {
+        let (_, status) = self.command.as_ref()?.1?;
+        Some(status.code().unwrap_or(1))
+    }
+
+    fn closing_words(&self) -> Option<String> {
+        self.nat.summary()
     }
 }
 

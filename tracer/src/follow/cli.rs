@@ -1,0 +1,73 @@
+//! `sdtrace follow`'s command line, and the run it makes.
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
+use crate::cli::FollowCli;
+use crate::output::{info::BufferMode, Format};
+use crate::run::{End, Options, Sink};
+use crate::session;
+
+use super::{seeds::Seeds, translations, Follower};
+
+/// Every syscall is captured (a request's server is not known before it
+/// accepts), and only the traces are printed.
+pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
+    let filter = session::parse_filter(cli.filter.as_deref())?;
+    let seeds = Seeds {
+        pids: cli.pids.clone(),
+        comms: cli.comms.clone(),
+        conns: cli.conns.clone(),
+    };
+    if seeds.is_empty() && cli.command.is_empty() {
+        anyhow::bail!(
+            "follow: say whose requests to follow: --pid PID, --comm NAME, --conn ADDR:PORT or -- COMMAND"
+        );
+    }
+    let opts = Options {
+        buffers: BufferMode::Dots,
+        format: Format::Text,
+        count: cli.count,
+        duration: cli.duration.map(Duration::from_secs_f64),
+        stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
+        latency: false,
+    };
+    let capture = CaptureOptions {
+        buffer_size: cli.buffer_size,
+        snaplen: cli.snaplen,
+        latency: false,
+        filter: KernelFilter::default(),
+        hook: SyscallHook::Auto,
+    };
+    let mut live = session::start(&capture, false, filter, &opts, cli.cri.as_ref())?;
+    let mut follower = Follower::new(seeds, translations(), cli.json);
+    if let Some((program, args)) = cli.command.split_first() {
+        let child = Command::new(program)
+            .args(args)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("follow: cannot start {program}: {e}"))?;
+        // The kernel side leaves out sdtrace's own forks: the child is
+        // read from /proc now (it has exec'd), its later events come as any.
+        live.pipe.procs.process_or_load(child.id());
+        follower.seeds.pids.push(child.id());
+        follower.set_command(child);
+    }
+    live.pipe.set_sink(Box::new(follower));
+    let end = live.run(&opts)?;
+    if end != End::OutputClosed {
+        let _ = live.pipe.finish_sink();
+        let _ = live.pipe.flush();
+    }
+    let pipe = &mut live.pipe;
+    pipe.stats.kernel_misses = live.capture.kernel_misses();
+    eprintln!("{}", pipe.stats.line(&live.capture.drops_per_cpu()));
+    let sink = pipe.sink.as_deref();
+    if let Some(line) = sink.and_then(Sink::closing_words) {
+        eprintln!("{line}");
+    }
+    Ok(match sink.and_then(Sink::exit_code) {
+        Some(0) | None => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+    })
+}
