@@ -1,0 +1,145 @@
+//! The tables the live view and `sdtrace top` show: what a view is, its
+//! columns and rows, and how a row narrows the next view. Both the
+//! aggregation (which fills them from events) and the UI (which draws,
+//! sorts and drills into them) speak only this.
+
+use std::fmt;
+
+/// One way of looking at the events, as csysdig's views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum View {
+    Containers,
+    Pods,
+    Namespaces,
+    Processes,
+    Threads,
+    Files,
+    Connections,
+    Syscalls,
+    Errors,
+    /// The raw event stream (of whatever the breadcrumb narrowed to).
+    Events,
+}
+
+impl View {
+    pub const ALL: [View; 10] = [
+        View::Containers,
+        View::Pods,
+        View::Namespaces,
+        View::Processes,
+        View::Threads,
+        View::Files,
+        View::Connections,
+        View::Syscalls,
+        View::Errors,
+        View::Events,
+    ];
+
+    /// The name users type (`sdtrace top files`) and see in the header.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Containers => "containers",
+            View::Pods => "pods",
+            View::Namespaces => "namespaces",
+            View::Processes => "procs",
+            View::Threads => "threads",
+            View::Files => "files",
+            View::Connections => "conns",
+            View::Syscalls => "syscalls",
+            View::Errors => "errors",
+            View::Events => "events",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Where Enter on a row goes, narrowed to that row.
+    #[must_use]
+    pub fn drill_down(self) -> View {
+        match self {
+            View::Namespaces => View::Pods,
+            View::Pods => View::Containers,
+            View::Containers => View::Processes,
+            View::Processes | View::Syscalls | View::Errors => View::Files,
+            View::Threads | View::Files | View::Connections | View::Events => View::Events,
+        }
+    }
+}
+
+impl fmt::Display for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a column's values are shown and compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Count,
+    /// Bytes, shown as 1.2K, 3.4M.
+    Bytes,
+    /// Per second over the sliding window.
+    Rate,
+    /// A duration in nanoseconds, shown as µs/ms/s.
+    Nanos,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub title: &'static str,
+    pub kind: ColumnKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Count(u64),
+    Bytes(u64),
+    Rate(f64),
+    Nanos(u64),
+    /// No value (e.g. a host process's container).
+    Empty,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub cells: Vec<Cell>,
+    /// The filter clause (sdtrace's filter language) that narrows the next
+    /// view to this row, as in `container.id="3f2a9c1b7d4e"` or
+    /// `fd.name="/var/log/x"`; `None` when the row cannot be drilled into.
+    pub narrow: Option<String>,
+}
+
+/// A view's table at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub view: View,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+}
+
+/// What the header line shows besides the table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    /// Events per second over the sliding window.
+    pub event_rate: f64,
+    /// Events the kernel side dropped since the start (highlighted when
+    /// not zero).
+    pub drops: u64,
+    pub events: u64,
+}
+
+/// What the aggregation hands the UI at each refresh: the current view's
+/// table (rows in no particular order: the UI sorts), the raw events of the
+/// events view (newest last, bounded), and the totals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub table: Table,
+    pub events: Vec<String>,
+    pub totals: Totals,
+}
