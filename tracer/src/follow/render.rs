@@ -141,6 +141,13 @@ fn summarize(s: &mut String, t: &Trace, span: &Span, t0: u64) {
         }
         Kind::Nat => {}
     }
+    if span.elided > 0 {
+        let _ = writeln!(
+            s,
+            "  {indent}  ({} more events of this hop not shown)",
+            span.elided
+        );
+    }
     if let (Some(e), false) = (&span.error, span.kind == Kind::Nat) {
         let _ = writeln!(s, "  {indent}✗ {e}");
     }
@@ -195,6 +202,9 @@ pub fn json(out: &mut Vec<u8>, t: &Trace, clock: &Clock) {
         );
         if let Some(e) = &span.error {
             o.insert("error".into(), json!(e));
+        }
+        if span.elided > 0 {
+            o.insert("events_not_shown".into(), json!(span.elided));
         }
         let events: Vec<Value> = span
             .lines

@@ -419,3 +419,20 @@ fn a_trace_waits_for_its_server_only_so_long() {
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].spans[1].end, None, "nginx's side is still open");
 }
+
+#[test]
+fn a_long_keep_alive_connection_keeps_its_first_events_and_counts_the_rest() {
+    let mut r = Run::new(Table::default());
+    r.connect(CURL, 5, "127.0.0.1:40000", "127.0.0.1:80", 0);
+    r.accept(NGINX, 7, "127.0.0.1:80", "127.0.0.1:40000");
+    for _ in 0..super::trace::MAX_LINES + 10 {
+        r.on_fd(NGINX, nr::RECVFROM, 78, 7, "recvfrom");
+    }
+    r.close(NGINX, 7);
+    r.close(CURL, 5);
+    let done = r.done();
+    let server = &done[0].spans[1];
+    assert_eq!(server.lines.len(), super::trace::MAX_LINES);
+    // The accept is the first line kept.
+    assert_eq!(server.elided, 12, "eleven reads and the close");
+}

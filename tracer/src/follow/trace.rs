@@ -144,6 +144,8 @@ pub struct Span {
     pub start: u64,
     pub end: Option<u64>,
     pub lines: Vec<Line>,
+    /// Events past [`MAX_LINES`], counted but not kept.
+    pub elided: u64,
     pub error: Option<String>,
     /// Nat spans: what the client sent, what left NAT, and the rules.
     pub nat: Option<(Flow, Flow, Vec<String>)>,
@@ -153,6 +155,20 @@ pub struct Span {
     connect_error: Option<String>,
     /// Client spans: data came back (from a server sdtrace may not see).
     received: bool,
+}
+
+/// Events a span keeps: a keep-alive connection can carry thousands of
+/// requests, and a trace is for reading.
+pub const MAX_LINES: usize = 1000;
+
+impl Span {
+    fn add_line(&mut self, d: &dyn Describe) {
+        if self.lines.len() < MAX_LINES {
+            self.lines.push(d.line());
+        } else {
+            self.elided += 1;
+        }
+    }
 }
 
 pub struct Trace {
@@ -319,7 +335,7 @@ impl Tracker {
         if let Some(&span) = self.working.get(&ev.tid) {
             if d.shown() {
                 if let Some(s) = self.spans.get_mut(&span) {
-                    s.lines.push(d.line());
+                    s.add_line(d);
                 }
             }
         }
@@ -330,7 +346,7 @@ impl Tracker {
             return;
         };
         if d.shown() {
-            s.lines.push(d.line());
+            s.add_line(d);
         }
         if ev.ret > 0 && receives(ev.nr) {
             s.received = true;
@@ -393,6 +409,7 @@ impl Tracker {
             start: ev.ts,
             end: None,
             lines: vec![line],
+            elided: 0,
             error: None,
             nat: None,
             served: false,
@@ -433,6 +450,7 @@ impl Tracker {
             start: ts,
             end: Some(ts),
             lines: Vec::new(),
+            elided: 0,
             error: None,
             nat: Some((t.original, t.reply.reversed(), nat.rules(t))),
             served: false,
@@ -525,6 +543,7 @@ impl Tracker {
             start: acc.ts,
             end: None,
             lines: acc.line.into_iter().collect(),
+            elided: 0,
             error: None,
             nat: None,
             served: false,

@@ -1,9 +1,12 @@
 //! The web-server row of `cargo xtask bench`: what `sdtrace follow` costs a
 //! server it follows. nginx (the e2e tests' image, one worker) runs in a
-//! Docker container with a published port; `ab -k` loads it through Docker's
+//! Docker container with a published port; `ab` loads it through Docker's
 //! DNAT (the bridge gateway's address, as a client on the host reaches a
-//! container). Runs with no tracer and with `sdtrace follow --conn
-//! <gateway>:<port>` alternate, so both see the same machine.
+//! container), once with keep-alive (few connections, so few traces, each
+//! long) and once with a connection per request (a trace per request, each
+//! stitched through conntrack and printed). Runs with no tracer and with
+//! `sdtrace follow --conn <gateway>:<port>` alternate, so both see the same
+//! machine.
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
@@ -26,9 +29,15 @@ const IMAGE: &str = "sdtrace-bench-nginx:1";
 /// How many of sdtrace's last stderr lines are shown after each run.
 const STDERR_TAIL: usize = 5;
 
-/// Requests per second of each run, with and without the tracer.
+/// Requests per second of each run, with and without the tracer, for
+/// each way of loading the server.
 pub struct Measured {
     url: String,
+    shapes: Vec<Shape>,
+}
+
+struct Shape {
+    keepalive: bool,
     baseline: Vec<f64>,
     follow: Vec<f64>,
     /// Failed or non-2xx requests over all runs (0 when nginx answered all).
@@ -86,28 +95,35 @@ pub fn measure(sdtrace: &Path, image_builder: &Path, runs: usize) -> Result<Meas
 
     let mut measured = Measured {
         url,
-        baseline: Vec::new(),
-        follow: Vec::new(),
-        failed: 0,
+        shapes: Vec::new(),
     };
-    for _ in 0..runs {
-        let (rps, failed) = ab(&measured.url)?;
-        measured.baseline.push(rps);
-        measured.failed += failed;
+    for keepalive in [true, false] {
+        let mut shape = Shape {
+            keepalive,
+            baseline: Vec::new(),
+            follow: Vec::new(),
+            failed: 0,
+        };
+        for _ in 0..runs {
+            let (rps, failed) = ab(&measured.url, keepalive)?;
+            shape.baseline.push(rps);
+            shape.failed += failed;
 
-        let mut cmd = Command::new(sdtrace);
-        cmd.args(["follow", "--conn", &target]);
-        let tracer = Background::start(cmd, Ready::Stderr("sdtrace: attached"))?;
-        let run = ab(&measured.url);
-        let stderr = tracer.stop()?;
-        let tail = &stderr[stderr.len().saturating_sub(STDERR_TAIL)..];
-        eprintln!(
-            "xtask: bench: sdtrace follow said, last:\n  {}",
-            tail.join("\n  ")
-        );
-        let (rps, failed) = run?;
-        measured.follow.push(rps);
-        measured.failed += failed;
+            let mut cmd = Command::new(sdtrace);
+            cmd.args(["follow", "--conn", &target]);
+            let tracer = Background::start(cmd, Ready::Stderr("sdtrace: attached"))?;
+            let run = ab(&measured.url, keepalive);
+            let stderr = tracer.stop()?;
+            let tail = &stderr[stderr.len().saturating_sub(STDERR_TAIL)..];
+            eprintln!(
+                "xtask: bench: sdtrace follow said, last:\n  {}",
+                tail.join("\n  ")
+            );
+            let (rps, failed) = run?;
+            shape.follow.push(rps);
+            shape.failed += failed;
+        }
+        measured.shapes.push(shape);
     }
     Ok(measured)
 }
@@ -133,17 +149,21 @@ fn wait_serving(url: &str) -> Result<()> {
     }
 }
 
-/// One `ab -k` run: requests per second and requests that failed.
-fn ab(url: &str) -> Result<(f64, u64)> {
-    let out = util::output(Command::new("ab").args([
-        "-q",
-        "-k",
+/// One `ab` run: requests per second and requests that failed.
+fn ab(url: &str, keepalive: bool) -> Result<(f64, u64)> {
+    let mut cmd = Command::new("ab");
+    cmd.arg("-q");
+    if keepalive {
+        cmd.arg("-k");
+    }
+    cmd.args([
         "-n",
         &REQUESTS.to_string(),
         "-c",
         &CONCURRENCY.to_string(),
         url,
-    ]))?;
+    ]);
+    let out = util::output(&mut cmd)?;
     let field = |name: &str| {
         out.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -163,7 +183,7 @@ fn ab(url: &str) -> Result<(f64, u64)> {
 pub fn render(out: &mut String, measured: &Result<Measured, String>) {
     let _ = writeln!(
         out,
-        "\n## nginx in a container, followed (`ab -q -k -n {REQUESTS} -c {CONCURRENCY}`)\n"
+        "\n## nginx in a container, followed (`ab -q [-k] -n {REQUESTS} -c {CONCURRENCY}`)\n"
     );
     let m = match measured {
         Ok(m) => m,
@@ -178,26 +198,39 @@ pub fn render(out: &mut String, measured: &Result<Measured, String>) {
         "Target {}, through Docker's DNAT; median of {} runs each, alternating. \
          \"vs. no tracer\" is time per request, as in the rows above.\n",
         m.url,
-        m.baseline.len()
+        m.shapes.first().map_or(0, |s| s.baseline.len())
     );
     let _ = writeln!(
         out,
-        "| tracer | median requests/s | vs. no tracer | notes |"
+        "| load | tracer | median requests/s | vs. no tracer | notes |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---|");
-    let baseline = median(m.baseline.clone());
-    let follow = median(m.follow.clone());
-    let failed = if m.failed == 0 {
-        String::new()
-    } else {
-        format!("{} requests failed or were not 2xx over all runs", m.failed)
-    };
-    let _ = writeln!(out, "| no tracer | {baseline:.0} | 1.00x | {failed} |");
-    let _ = writeln!(
-        out,
-        "| sdtrace follow --conn <gateway>:<port> | {follow:.0} | {:.2}x | |",
-        baseline / follow
-    );
+    let _ = writeln!(out, "|---|---|---:|---:|---|");
+    for shape in &m.shapes {
+        let load = if shape.keepalive {
+            "keep-alive (`-k`)"
+        } else {
+            "a connection per request"
+        };
+        let baseline = median(shape.baseline.clone());
+        let follow = median(shape.follow.clone());
+        let failed = if shape.failed == 0 {
+            String::new()
+        } else {
+            format!(
+                "{} requests failed or were not 2xx over all runs",
+                shape.failed
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {load} | no tracer | {baseline:.0} | 1.00x | {failed} |"
+        );
+        let _ = writeln!(
+            out,
+            "| {load} | sdtrace follow --conn <gateway>:<port> | {follow:.0} | {:.2}x | |",
+            baseline / follow
+        );
+    }
 }
 
 /// Where `cargo build -p tests --bin nginx-image` puts the image builder.
