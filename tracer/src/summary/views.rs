@@ -47,10 +47,11 @@ fn file_name<'a>(ev: &EventView<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The fd name of an event on an IP socket (its tuple).
+/// The fd name of an event on an IP socket (its tuple); none before the
+/// socket is bound or connected.
 fn socket_name<'a>(ev: &EventView<'a>) -> Option<&'a str> {
     ev.fd()
-        .filter(|fd| matches!(fd.kind, FdKind::Ipv4 | FdKind::Ipv6))
+        .filter(|fd| matches!(fd.kind, FdKind::Ipv4 | FdKind::Ipv6) && !fd.name.is_empty())
         .map(|fd| fd.name.as_str())
 }
 
