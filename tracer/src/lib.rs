@@ -17,5 +17,5 @@ pub mod output;
 pub mod run;
 pub mod scap;
 pub mod session;
-pub mod summary;
 pub mod state;
+pub mod summary;
