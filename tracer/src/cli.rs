@@ -197,6 +197,119 @@ pub struct FollowCli {
     pub command: Vec<String>,
 }
 
+/// What every summary mode (`top`, `spy`, `echo`) takes: where the events
+/// come from and for how long.
+#[derive(clap::Args, Debug)]
+pub struct SummaryArgs {
+    /// Only events that match this filter (sysdig's language).
+    #[arg(short = 'c', long = "filter", value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Read the events from a capture file written by `sdtrace -w`, instead of the kernel.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+
+    /// Stop after this many seconds (of capture time, with -r); default: until Ctrl-C.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+
+    /// The CRI socket to ask about containerd and CRI-O containers.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
+
+    /// Seconds between statistics lines on stderr (0: only at exit).
+    #[arg(long = "stats-interval", default_value_t = 0, value_name = "SECONDS")]
+    pub stats_interval: u64,
+}
+
+/// `sdtrace top`: the busiest rows of one summary, as sysdig's top* chisels.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace top",
+    about = "The top files, processes, connections, containers, pods, syscalls or errors, as sysdig's topfiles/topprocs/topconns chisels",
+    after_help = "Examples:\n  sdtrace top files -M 10\n  sdtrace top procs -c \"container.name=web\" --interval 2\n  sdtrace top syscalls -r trace.scap -n 20\n  sdtrace top errors -j"
+)]
+pub struct TopCli {
+    /// What to rank: files, procs, conns, containers, pods, namespaces, threads, syscalls, errors.
+    #[arg(value_name = "WHAT", value_parser = parse_view)]
+    pub view: crate::summary::table::View,
+
+    #[command(flatten)]
+    pub common: SummaryArgs,
+
+    /// How many rows to print.
+    #[arg(short = 'n', long = "rows", default_value_t = 10, value_name = "N")]
+    pub rows: usize,
+
+    /// Also print the table every this many seconds while running.
+    #[arg(long = "interval", value_name = "SECONDS")]
+    pub interval: Option<f64>,
+
+    /// One JSON object per row.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+}
+
+/// `sdtrace spy users`: what people type, as sysdig's spy_users chisel.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace spy",
+    about = "Every command run from an interactive shell (one with a terminal), with its user and container, indented by how deep below the shell it runs",
+    after_help = "Examples:\n  sdtrace spy users\n  sdtrace spy users -c \"container.id != host\""
+)]
+pub struct SpyCli {
+    /// What to watch (users).
+    #[arg(value_name = "WHAT", value_parser = ["users"])]
+    pub what: String,
+
+    #[command(flatten)]
+    pub common: SummaryArgs,
+}
+
+/// `sdtrace echo fds`: the data processes read and write, as sysdig's
+/// echo_fds chisel.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace echo",
+    about = "The data read and written on file descriptors: a line per read or write, then its printable text",
+    after_help = "Examples:\n  sdtrace echo fds -c \"proc.name=nginx and fd.type=ipv4\"\n  sdtrace echo fds -s 4096 -c \"fd.name contains /etc\""
+)]
+pub struct EchoCli {
+    /// What to echo (fds).
+    #[arg(value_name = "WHAT", value_parser = ["fds"])]
+    pub what: String,
+
+    #[command(flatten)]
+    pub common: SummaryArgs,
+
+    /// Bytes of each buffer to capture (a capture file keeps what it was written with).
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 1024,
+        value_name = "BYTES"
+    )]
+    pub snaplen: u32,
+}
+
+fn parse_view(name: &str) -> Result<crate::summary::table::View, String> {
+    use crate::summary::table::View;
+    View::from_name(name)
+        .filter(|v| *v != View::Events)
+        .ok_or_else(|| {
+            let names: Vec<&str> = View::ALL
+                .iter()
+                .filter(|v| **v != View::Events)
+                .map(|v| v.name())
+                .collect();
+            format!("`{name}` is none of {}", names.join(", "))
+        })
+}
+
 impl Cli {
     /// How -A, -x and -X ask for buffers to be printed.
     pub fn buffer_mode(&self) -> crate::output::info::BufferMode {

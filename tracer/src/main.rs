@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use tracer::capture::{CaptureOptions, KernelFilter};
-use tracer::cli::{Cli, FollowCli};
+use tracer::cli::{Cli, EchoCli, FollowCli, SpyCli, TopCli};
 use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
@@ -15,11 +15,10 @@ use tracer::follow;
 use tracer::k8s::{self, PodCache};
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
-use tracer::run::{self, End, Options, Pipeline};
-use tracer::scap::reader::ScapReader;
+use tracer::run::{self, End, Options};
 use tracer::scap::writer::{CaptureInfo, Rotation, ScapWriter};
 use tracer::session;
-use tracer::state::{ProcFs, ProcessTable, Users};
+use tracer::summary;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -27,6 +26,23 @@ fn main() -> ExitCode {
         let name = OsString::from("sdtrace follow");
         let cli = FollowCli::parse_from(std::iter::once(name).chain(args[2..].iter().cloned()));
         return report(follow::cli::main(&cli));
+    }
+    // The summary modes, by their first word, each with its own options.
+    let rest = |name: &str| std::iter::once(OsString::from(name)).chain(args[2..].iter().cloned());
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("top") => {
+            let cli = TopCli::parse_from(rest("sdtrace top"));
+            return report(summary::top::main(&cli));
+        }
+        Some("spy") => {
+            let cli = SpyCli::parse_from(rest("sdtrace spy"));
+            return report(summary::spy::main(&cli));
+        }
+        Some("echo") => {
+            let cli = EchoCli::parse_from(rest("sdtrace echo"));
+            return report(summary::echo::main(&cli));
+        }
+        _ => {}
     }
     let cli = Cli::parse();
     report(real_main(&cli).map(|()| ExitCode::SUCCESS))
@@ -236,11 +252,7 @@ fn read_capture(
     opts: &Options,
 ) -> anyhow::Result<()> {
     let name = path.display();
-    let mut reader = ScapReader::open(path).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
-    let users = Users::parse(&reader.info.passwd, &reader.info.group);
-    let mut pipe = Pipeline::new(procs, users, filter, opts);
-    pipe.clock = reader.info.clock;
+    let (mut reader, mut pipe) = session::open_capture(path, filter, opts)?;
     if cli.containers {
         pipe.tally = Some(Tally::default());
     }

@@ -2,7 +2,7 @@
 //! process table read after it, and the pipeline that knows each event's
 //! container; and the loop that runs it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::capture::{Capture, CaptureOptions};
 use crate::container::{
@@ -12,6 +12,7 @@ use crate::container::{
 };
 use crate::filter::Filter;
 use crate::run::{self, End, Options, Pipeline};
+use crate::scap::reader::ScapReader;
 use crate::state::{ProcFs, ProcessTable, Users};
 
 pub struct Live {
@@ -75,6 +76,23 @@ impl Live {
             .build()?;
         runtime.block_on(run::run(&mut self.capture, &mut self.pipe, opts))
     }
+}
+
+/// `-r`: the pipeline fed from a capture file; its state (processes,
+/// users, clock, every `/proc` answer) comes from the file, never from
+/// this machine.
+pub fn open_capture(
+    path: &Path,
+    filter: Option<Filter>,
+    opts: &Options,
+) -> anyhow::Result<(ScapReader, Pipeline)> {
+    let mut reader =
+        ScapReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
+    let users = Users::parse(&reader.info.passwd, &reader.info.group);
+    let mut pipe = Pipeline::new(procs, users, filter, opts);
+    pipe.clock = reader.info.clock;
+    Ok((reader, pipe))
 }
 
 /// A filter from the command line, or a one-line error with its caret.
