@@ -17,5 +17,6 @@ pub mod output;
 pub mod run;
 pub mod scap;
 pub mod session;
-pub mod summary;
 pub mod state;
+pub mod summary;
+pub mod ui;

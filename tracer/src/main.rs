@@ -12,13 +12,13 @@ use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::follow;
-use tracer::session;
 use tracer::k8s::{self, PodCache};
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
 use tracer::run::{self, End, Options, Pipeline};
 use tracer::scap::reader::ScapReader;
 use tracer::scap::writer::{CaptureInfo, Rotation, ScapWriter};
+use tracer::session;
 use tracer::state::{ProcFs, ProcessTable, Users};
 
 fn main() -> ExitCode {
