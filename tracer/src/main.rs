@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use tracer::capture::{CaptureOptions, KernelFilter};
-use tracer::cli::{Cli, FollowCli};
+use tracer::cli::{Cli, FollowCli, UiCli};
 use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
@@ -27,6 +27,11 @@ fn main() -> ExitCode {
         let name = OsString::from("sdtrace follow");
         let cli = FollowCli::parse_from(std::iter::once(name).chain(args[2..].iter().cloned()));
         return report(follow::cli::main(&cli));
+    }
+    if args.get(1).is_some_and(|a| a == "ui") {
+        let name = OsString::from("sdtrace ui");
+        let cli = UiCli::parse_from(std::iter::once(name).chain(args[2..].iter().cloned()));
+        return report(tracer::ui::cli::main(&cli));
     }
     let cli = Cli::parse();
     report(real_main(&cli).map(|()| ExitCode::SUCCESS))

@@ -4,9 +4,11 @@
 //! terminal ([`screen`]) and the capture run ([`cli`]).
 
 pub mod app;
+pub mod cli;
 pub mod draw;
 pub mod editor;
 pub mod format;
+pub mod screen;
 pub mod sort;
 #[cfg(test)]
 mod tests;

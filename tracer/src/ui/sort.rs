@@ -42,7 +42,7 @@ impl Sort {
 
     /// The rows in this order.
     #[must_use]
-    pub fn apply<'a>(self, rows: &'a [Row]) -> Vec<&'a Row> {
+    pub fn apply(self, rows: &[Row]) -> Vec<&Row> {
         let mut sorted: Vec<&Row> = rows.iter().collect();
         sorted.sort_by(|a, b| {
             let (x, y) = (a.cells.get(self.column), b.cells.get(self.column));
