@@ -15,3 +15,4 @@ mod latency;
 mod net;
 mod nginx;
 mod runtimes;
+mod ui;

@@ -119,7 +119,7 @@ fn rows(frame: &mut Frame, area: Rect, app: &App, table: &Summary) {
     let rows = app.rows(table);
     let texts: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.cells.iter().map(format::cell).collect())
+        .map(|r| r.cells.iter().map(|c| tail(format::cell(c))).collect())
         .collect();
     let widths = table.columns.iter().enumerate().map(|(i, c)| {
         let widest = texts
@@ -184,6 +184,17 @@ fn rows(frame: &mut Frame, area: Rect, app: &App, table: &Summary) {
             below,
         );
     }
+}
+
+/// A text too long for its column keeps its end, where a path has its
+/// file name and a connection its port.
+fn tail(text: String) -> String {
+    let n = text.chars().count();
+    if n <= TEXT_MAX {
+        return text;
+    }
+    let kept: String = text.chars().skip(n - (TEXT_MAX - 1)).collect();
+    format!("…{kept}")
 }
 
 /// The newest lines that fit, newest at the bottom.

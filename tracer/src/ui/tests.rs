@@ -414,3 +414,27 @@ fn quit_by_q_or_ctrl_c() {
     );
     assert!(app.quit, "even while editing");
 }
+
+#[test]
+fn a_long_path_keeps_its_file_name() {
+    let app = App::new(View::Files, None);
+    let long = format!("/var/lib/{}/access.log", "deep/".repeat(20));
+    let snap = Snapshot {
+        table: Table {
+            view: View::Files,
+            columns: vec![
+                column("FILE", ColumnKind::Text),
+                column("BYTES", ColumnKind::Bytes),
+            ],
+            rows: vec![Row {
+                cells: vec![text(&long), Cell::Bytes(1)],
+                narrow: Some(format!("fd.name={long:?}")),
+            }],
+        },
+        events: Vec::new(),
+        totals: Totals::default(),
+    };
+    let shown = screen(&app, Some(&snap));
+    assert!(shown[3].starts_with("…ep/deep/"), "{}", shown[3]);
+    assert!(shown[3].contains("deep//access.log "), "{}", shown[3]);
+}
