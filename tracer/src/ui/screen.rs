@@ -20,7 +20,7 @@ use ratatui::crossterm::terminal::{
 use ratatui::crossterm::{cursor, execute};
 use ratatui::Terminal;
 
-use crate::summary::link::UiEnd;
+use crate::summary::link::{Command, UiEnd};
 use crate::summary::table::Snapshot;
 
 use super::app::App;
@@ -137,8 +137,16 @@ pub fn run(link: UiEnd, mut app: App, stop: &AtomicBool) -> io::Result<()> {
         match event::read()? {
             Event::Key(key) if key.kind == KeyEventKind::Press => {
                 for command in app.on_key(key, shown.as_ref()) {
+                    let asks_anew = matches!(command, Command::Show { .. });
                     if !link.send(command) {
                         return Ok(());
+                    }
+                    if asks_anew {
+                        // The rows on screen, and any snapshot already
+                        // published, answer the old question: Enter on
+                        // one of them would drill into the wrong row.
+                        shown = None;
+                        let _ = link.take();
                     }
                 }
                 // What the key changed is seen at once.
