@@ -131,8 +131,9 @@ fn relay(
         run::replay(&mut reader, &mut pipe, opts)?;
         pipe.finish_sink()?;
         *stats = std::mem::take(&mut pipe.stats);
-        if let Some(snapshot) = agg_ui.take() {
-            ui.publish(snapshot);
+        let last = agg_ui.take();
+        if let Some(snapshot) = &last {
+            ui.publish(snapshot.clone());
         }
         // Until the UI asks for something else (pausing changes nothing
         // once the file is read).
@@ -145,7 +146,14 @@ fn relay(
                     want = (view, filter);
                     break;
                 }
-                Ok(Some(_)) => {}
+                // The same question again (the UI dropped its answer when
+                // it asked): the same answer.
+                Ok(Some(Command::Show { .. })) => {
+                    if let Some(snapshot) = &last {
+                        ui.publish(snapshot.clone());
+                    }
+                }
+                Ok(Some(Command::Pause(_))) => {}
                 Ok(None) => thread::sleep(RELAY_POLL),
             }
         }
