@@ -310,6 +310,50 @@ fn parse_view(name: &str) -> Result<crate::summary::table::View, String> {
         })
 }
 
+/// `sdtrace ui`: csysdig's live view, on sdtrace's events.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace ui",
+    about = "A live view of containers, processes, files, connections and syscalls, drilled into row by row (as csysdig)",
+    after_help = "Keys: F2/v views, Enter drill down, Backspace back, F4 or / filter, < > F9 sort column, s F6 reverse, p pause, q quit.\n\nExamples:\n  sdtrace ui\n  sdtrace ui -c \"container.name=web\" --view procs\n  sdtrace ui -r trace.scap --log ui.log"
+)]
+pub struct UiCli {
+    /// Show only events matching this filter (sysdig's language); `/` changes it.
+    #[arg(short = 'c', long = "filter", value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Read the events from a capture file written by `-w`, instead of the kernel.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+
+    /// The view to open with: containers, pods, namespaces, procs, threads,
+    /// files, conns, syscalls, errors or events.
+    #[arg(long = "view", default_value = "containers", value_name = "VIEW")]
+    pub view: String,
+
+    /// Where diagnostics go while the view is up (default: nowhere, as the
+    /// terminal is the screen).
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Bytes of I/O buffers to capture per event (the events view shows them).
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 80,
+        value_name = "BYTES"
+    )]
+    pub snaplen: u32,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+
+    /// The CRI socket to ask about containerd and CRI-O containers.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
+}
+
 impl Cli {
     /// How -A, -x and -X ask for buffers to be printed.
     pub fn buffer_mode(&self) -> crate::output::info::BufferMode {

@@ -19,3 +19,4 @@ pub mod scap;
 pub mod session;
 pub mod state;
 pub mod summary;
+pub mod ui;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use tracer::capture::{CaptureOptions, KernelFilter};
-use tracer::cli::{Cli, EchoCli, FollowCli, SpyCli, TopCli};
+use tracer::cli::{Cli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
 use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
@@ -22,14 +22,13 @@ use tracer::summary;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "follow") {
-        let name = OsString::from("sdtrace follow");
-        let cli = FollowCli::parse_from(std::iter::once(name).chain(args[2..].iter().cloned()));
-        return report(follow::cli::main(&cli));
-    }
-    // The summary modes, by their first word, each with its own options.
+    // The modes, by their first word, each with its own options.
     let rest = |name: &str| std::iter::once(OsString::from(name)).chain(args[2..].iter().cloned());
     match args.get(1).and_then(|a| a.to_str()) {
+        Some("follow") => {
+            let cli = FollowCli::parse_from(rest("sdtrace follow"));
+            return report(follow::cli::main(&cli));
+        }
         Some("top") => {
             let cli = TopCli::parse_from(rest("sdtrace top"));
             return report(summary::top::main(&cli));
@@ -41,6 +40,10 @@ fn main() -> ExitCode {
         Some("echo") => {
             let cli = EchoCli::parse_from(rest("sdtrace echo"));
             return report(summary::echo::main(&cli));
+        }
+        Some("ui") => {
+            let cli = UiCli::parse_from(rest("sdtrace ui"));
+            return report(tracer::ui::cli::main(&cli));
         }
         _ => {}
     }

@@ -50,6 +50,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iptables", "iptables"),
     // `ab`, the load of the benchmark's nginx row.
     ("apache2-utils", "ab"),
+    // The live view's smoke test drives `sdtrace ui` in a tmux pane.
+    ("tmux", "tmux"),
 ];
 
 pub fn setup() -> Result<()> {

@@ -16,3 +16,4 @@ mod net;
 mod nginx;
 mod runtimes;
 mod summary;
+mod ui;
