@@ -439,6 +439,8 @@ pub trait Sink {
     fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &Clock) -> u64 {
         0
     }
+    /// The kernel side's drops so far (told a few times a second).
+    fn kernel_drops(&mut self, _total: u64) {}
     /// Whether the mode has ended on its own.
     fn done(&mut self) -> bool {
         false
@@ -457,6 +459,9 @@ pub trait Sink {
     }
 }
 
+/// How often a sink is told the kernel side's drops (a map read per CPU).
+const DROPS_EVERY: Duration = Duration::from_millis(250);
+
 /// Runs until a stop condition; returns why it stopped.
 pub async fn run(
     capture: &mut Capture,
@@ -467,6 +472,7 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let started = Instant::now();
     let mut last_stats = Instant::now();
+    let mut last_drops = Instant::now();
     let mut order = Reorder::default();
     eprintln!("sdtrace: attached");
     loop {
@@ -481,6 +487,14 @@ pub async fn run(
         }
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
+        }
+        if let Some(sink) = pipe
+            .sink
+            .as_mut()
+            .filter(|_| last_drops.elapsed() >= DROPS_EVERY)
+        {
+            last_drops = Instant::now();
+            sink.kernel_drops(capture.drops_per_cpu().iter().sum());
         }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {

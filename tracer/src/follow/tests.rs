@@ -436,3 +436,41 @@ fn a_long_keep_alive_connection_keeps_its_first_events_and_counts_the_rest() {
     // The accept is the first line kept.
     assert_eq!(server.elided, 12, "eleven reads and the close");
 }
+
+#[test]
+fn a_connect_reported_late_still_gets_what_the_server_did_meanwhile() {
+    let mut r = Run::new(Table::default());
+    // The client's CPU batch came late: its connect is handled after the
+    // server had accepted, read the request and opened the file.
+    r.accept(NGINX, 7, "127.0.0.1:80", "127.0.0.1:40000");
+    r.on_fd(NGINX, nr::RECVFROM, 78, 7, "recvfrom");
+    r.open(NGINX, "/www/a.html");
+    r.connect(CURL, 5, "127.0.0.1:40000", "127.0.0.1:80", EINPROGRESS);
+    r.on_fd(NGINX, nr::SENDFILE, 612, 7, "sendfile");
+    r.close(NGINX, 7);
+    r.close(CURL, 5);
+    let done = r.done();
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        types(&done[0], Kind::Server, "nginx"),
+        [
+            "accept4",
+            "recvfrom",
+            "openat /www/a.html",
+            "sendfile",
+            "close"
+        ]
+    );
+}
+
+#[test]
+fn an_unclaimed_accept_is_forgotten_and_starts_no_trace() {
+    let mut r = Run::new(Table::default());
+    r.accept(NGINX, 7, "127.0.0.1:80", "127.0.0.1:40000");
+    r.on_fd(NGINX, nr::RECVFROM, 78, 7, "recvfrom");
+    r.close(NGINX, 7);
+    r.t.tick(r.ts + 10 * super::trace::LINGER_NS);
+    r.t.finish_all();
+    assert!(r.done().is_empty());
+    assert_eq!(r.t.open_traces(), 0);
+}

@@ -162,8 +162,13 @@ pub struct Span {
 pub const MAX_LINES: usize = 1000;
 
 impl Span {
-    fn add_line(&mut self, d: &dyn Describe) {
-        if self.lines.len() < MAX_LINES {
+    fn add_line(&mut self, d: &dyn Describe, ts: u64) {
+        let keeps = if self.trace == UNTRACED {
+            self.lines.len() < UNTRACED_LINES && ts.saturating_sub(self.start) < UNTRACED_LINES_NS
+        } else {
+            self.lines.len() < MAX_LINES
+        };
+        if keeps {
             self.lines.push(d.line());
         } else {
             self.elided += 1;
@@ -218,15 +223,15 @@ pub const LINGER_NS: u64 = 2_000_000_000;
 const UNMATCHED_NS: u64 = 1_000_000_000;
 const UNMATCHED_MAX: usize = 16_384;
 
-/// An accepted connection not yet tied to a client.
-struct Accepted {
-    ts: u64,
-    tgid: u32,
-    fd: i32,
-    flow: Flow,
-    who: Who,
-    line: Option<Line>,
-}
+/// The trace of a server span no client's connect explains yet: it is
+/// followed (its fd, its thread's work) while it waits, so that a connect
+/// reported late (a CPU's batch overtaken by the reorder window) still gets
+/// the whole request.
+const UNTRACED: TraceId = 0;
+/// What such a span keeps while it waits: the first events of its first
+/// moments (a busy server's unrelated connections all wait here).
+const UNTRACED_LINES: usize = 16;
+const UNTRACED_LINES_NS: u64 = 100_000_000;
 
 #[derive(Default)]
 pub struct Tracker {
@@ -238,8 +243,9 @@ pub struct Tracker {
     by_fd: HashMap<(u32, i32), SpanId>,
     /// Client spans by the flow they sent (local -> remote, before NAT).
     clients: HashMap<Flow, SpanId>,
-    /// Accepts by the server's (local, remote).
-    unmatched: HashMap<(SocketAddr, SocketAddr), Accepted>,
+    /// Untraced server spans by the server's (local, remote), with when
+    /// they were accepted.
+    unmatched: HashMap<(SocketAddr, SocketAddr), (u64, SpanId)>,
     unmatched_order: VecDeque<(u64, (SocketAddr, SocketAddr))>,
     /// The server span each thread works for, until it waits again.
     working: HashMap<u32, SpanId>,
@@ -335,7 +341,7 @@ impl Tracker {
         if let Some(&span) = self.working.get(&ev.tid) {
             if d.shown() {
                 if let Some(s) = self.spans.get_mut(&span) {
-                    s.add_line(d);
+                    s.add_line(d, ev.ts);
                 }
             }
         }
@@ -346,7 +352,7 @@ impl Tracker {
             return;
         };
         if d.shown() {
-            s.add_line(d);
+            s.add_line(d, ev.ts);
         }
         if ev.ret > 0 && receives(ev.nr) {
             s.received = true;
@@ -374,7 +380,7 @@ impl Tracker {
             .get(&ev.tid)
             .or_else(|| self.last_worked.get(&ev.tgid))
             .copied()
-            .filter(|p| self.spans.contains_key(p));
+            .filter(|p| self.spans.get(p).is_some_and(|s| s.trace != UNTRACED));
         let (trace, depth) = match parent {
             // The same process, so the same hop as the work it does it for.
             Some(p) => {
@@ -429,8 +435,8 @@ impl Tracker {
         }
         // The server may have been seen first.
         let server_view = translation.map_or((flow.dst, flow.src), |t| (t.reply.src, t.reply.dst));
-        if let Some(acc) = self.unmatched.remove(&server_view) {
-            self.serve(id, acc);
+        if let Some((_, server)) = self.unmatched.remove(&server_view) {
+            self.adopt(id, server);
         }
     }
 
@@ -485,64 +491,17 @@ impl Tracker {
         let original = translation
             .as_ref()
             .map_or(reply.reversed(), |t| t.original);
-        let acc = Accepted {
-            ts: ev.ts,
-            tgid: ev.tgid,
-            fd,
-            flow: reply.reversed(),
-            who: d.who(),
-            line: d.shown().then(|| d.line()),
-        };
-        match self.clients.get(&original).copied() {
-            Some(client) if !self.spans[&client].served => {
-                if let Some(t) = translation.filter(Translation::is_translated) {
-                    self.add_nat(client, &t, ev.ts, nat);
-                }
-                self.serve(client, acc);
-                if let Some(&span) = self.by_fd.get(&(ev.tgid, fd)) {
-                    self.working.insert(ev.tid, span);
-                    self.last_worked.insert(ev.tgid, span);
-                }
-            }
-            _ => self.remember_unmatched((local, remote), acc),
-        }
-    }
-
-    fn remember_unmatched(&mut self, key: (SocketAddr, SocketAddr), acc: Accepted) {
-        let ts = acc.ts;
-        while let Some(&(old, k)) = self.unmatched_order.front() {
-            if ts.saturating_sub(old) < UNMATCHED_NS && self.unmatched.len() < UNMATCHED_MAX {
-                break;
-            }
-            self.unmatched_order.pop_front();
-            if self.unmatched.get(&k).is_some_and(|a| a.ts == old) {
-                self.unmatched.remove(&k);
-            }
-        }
-        self.unmatched.insert(key, acc);
-        self.unmatched_order.push_back((ts, key));
-    }
-
-    /// The server span of `client`, under its NAT hop when there is one.
-    fn serve(&mut self, client: SpanId, acc: Accepted) {
-        let parent = self.child_of_kind(client, Kind::Nat).unwrap_or(client);
-        let c = self.spans.get_mut(&client).expect("client span");
-        c.served = true;
-        let (trace, depth) = (c.trace, c.depth + 1);
-        if let Some(n) = self.spans.get_mut(&parent).filter(|s| s.kind == Kind::Nat) {
-            n.end = Some(acc.ts.max(n.start));
-        }
-        let id = self.add_span(Span {
+        let server = self.add_untraced(Span {
             id: 0,
-            trace,
-            parent: Some(parent),
+            trace: UNTRACED,
+            parent: None,
             kind: Kind::Server,
-            depth,
-            who: acc.who,
-            flow: Some(acc.flow),
-            start: acc.ts,
+            depth: 0,
+            who: d.who(),
+            flow: Some(reply.reversed()),
+            start: ev.ts,
             end: None,
-            lines: acc.line.into_iter().collect(),
+            lines: d.shown().then(|| d.line()).into_iter().collect(),
             elided: 0,
             error: None,
             nat: None,
@@ -550,7 +509,76 @@ impl Tracker {
             connect_error: None,
             received: false,
         });
-        self.by_fd.insert((acc.tgid, acc.fd), id);
+        self.by_fd.insert((ev.tgid, fd), server);
+        self.working.insert(ev.tid, server);
+        self.last_worked.insert(ev.tgid, server);
+        match self.clients.get(&original).copied() {
+            Some(client) if !self.spans[&client].served => {
+                if let Some(t) = translation.filter(Translation::is_translated) {
+                    self.add_nat(client, &t, ev.ts, nat);
+                }
+                self.adopt(client, server);
+            }
+            _ => self.remember_unmatched((local, remote), ev.ts, server),
+        }
+    }
+
+    fn add_untraced(&mut self, mut span: Span) -> SpanId {
+        let id = self.new_id();
+        span.id = id;
+        self.spans.insert(id, span);
+        id
+    }
+
+    fn remember_unmatched(&mut self, key: (SocketAddr, SocketAddr), ts: u64, span: SpanId) {
+        while let Some(&(old, k)) = self.unmatched_order.front() {
+            if ts.saturating_sub(old) < UNMATCHED_NS && self.unmatched.len() < UNMATCHED_MAX {
+                break;
+            }
+            self.unmatched_order.pop_front();
+            if let Some(&(_, gone)) = self.unmatched.get(&k).filter(|(at, _)| *at == old) {
+                self.unmatched.remove(&k);
+                self.forget_untraced(gone);
+            }
+        }
+        if let Some((_, replaced)) = self.unmatched.insert(key, (ts, span)) {
+            self.forget_untraced(replaced);
+        }
+        self.unmatched_order.push_back((ts, key));
+    }
+
+    /// Drops a server span no client claimed in time.
+    fn forget_untraced(&mut self, span: SpanId) {
+        if self.spans.get(&span).is_some_and(|s| s.trace == UNTRACED) {
+            self.spans.remove(&span);
+            self.by_fd.retain(|_, s| *s != span);
+            self.working.retain(|_, s| *s != span);
+            self.last_worked.retain(|_, s| *s != span);
+        }
+    }
+
+    /// `server` (untraced until now) answers `client`: it joins the
+    /// client's trace, under its NAT hop when there is one.
+    fn adopt(&mut self, client: SpanId, server: SpanId) {
+        let parent = self.child_of_kind(client, Kind::Nat).unwrap_or(client);
+        let c = self.spans.get_mut(&client).expect("client span");
+        c.served = true;
+        let (trace, depth) = (c.trace, c.depth + 1);
+        let Some(s) = self.spans.get_mut(&server) else {
+            return;
+        };
+        s.trace = trace;
+        s.parent = Some(parent);
+        s.depth = depth;
+        let start = s.start;
+        if let Some(n) = self.spans.get_mut(&parent).filter(|s| s.kind == Kind::Nat) {
+            n.end = Some(start.max(n.start));
+        }
+        self.traces
+            .entry(trace)
+            .or_insert_with(|| (Vec::new(), None))
+            .0
+            .push(server);
     }
 
     fn add_span(&mut self, mut span: Span) -> SpanId {

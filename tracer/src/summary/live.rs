@@ -8,7 +8,7 @@ use crate::run::Sink;
 
 use super::aggregate::Aggregator;
 use super::link::{Command, LoopEnd};
-use super::table::View;
+use super::table::{Snapshot, View};
 
 /// Kernel time between snapshots.
 pub const PUBLISH_EVERY_NS: u64 = 250_000_000;
@@ -21,6 +21,8 @@ pub struct LiveAggregator {
     published: u64,
     /// The UI has gone: the run is over.
     gone: bool,
+    /// The kernel side's drops, as the capture loop last told them.
+    drops: u64,
 }
 
 impl LiveAggregator {
@@ -34,6 +36,7 @@ impl LiveAggregator {
             paused: false,
             published: 0,
             gone: false,
+            drops: 0,
         }
     }
 
@@ -41,6 +44,12 @@ impl LiveAggregator {
     #[must_use]
     pub fn aggregator(&self) -> &Aggregator {
         &self.agg
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut s = self.agg.snapshot();
+        s.totals.drops = self.drops;
+        s
     }
 
     /// Applies what the UI asked since the last call.
@@ -75,7 +84,7 @@ impl LiveAggregator {
             return;
         }
         self.published = now;
-        self.link.publish(self.agg.snapshot());
+        self.link.publish(self.snapshot());
     }
 }
 
@@ -101,11 +110,31 @@ impl Sink for LiveAggregator {
     fn finish(&mut self) {
         self.obey();
         if !self.paused && !self.gone {
-            self.link.publish(self.agg.snapshot());
+            self.link.publish(self.snapshot());
         }
     }
 
     fn done(&mut self) -> bool {
         self.gone
+    }
+
+    fn kernel_drops(&mut self, total: u64) {
+        self.drops = total;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::link::link;
+
+    #[test]
+    fn the_kernels_drops_reach_the_snapshot() {
+        let (ui, end) = link();
+        let mut live = LiveAggregator::new(end, View::Files, None);
+        live.kernel_drops(7);
+        live.finish();
+        let snapshot = ui.take().expect("a snapshot at the end");
+        assert_eq!(snapshot.totals.drops, 7);
     }
 }
