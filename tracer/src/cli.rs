@@ -180,13 +180,8 @@ pub struct FollowCli {
     )]
     pub snaplen: u32,
 
-    /// Size of the kernel ring buffer (suffixes K, M, G).
-    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
-    pub buffer_size: u32,
-
-    /// The CRI socket to ask about containerd and CRI-O containers.
-    #[arg(long = "cri", value_name = "PATH")]
-    pub cri: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Seconds between statistics lines on stderr (0: only at exit).
     #[arg(long = "stats-interval", default_value_t = 0, value_name = "SECONDS")]
@@ -195,6 +190,19 @@ pub struct FollowCli {
     /// A command to start once tracing is attached, and follow; sdtrace exits with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// What every live mode (follow, top, ui, ...) takes about the kernel side
+/// and the container runtimes.
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+
+    /// The CRI socket to ask about containerd and CRI-O containers.
+    #[arg(long = "cri", value_name = "PATH")]
+    pub cri: Option<PathBuf>,
 }
 
 /// What every summary mode (`top`, `spy`, `echo`) takes: where the events
@@ -213,13 +221,8 @@ pub struct SummaryArgs {
     #[arg(short = 'M', value_name = "SECONDS")]
     pub duration: Option<f64>,
 
-    /// Size of the kernel ring buffer (suffixes K, M, G).
-    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
-    pub buffer_size: u32,
-
-    /// The CRI socket to ask about containerd and CRI-O containers.
-    #[arg(long = "cri", value_name = "PATH")]
-    pub cri: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Seconds between statistics lines on stderr (0: only at exit).
     #[arg(long = "stats-interval", default_value_t = 0, value_name = "SECONDS")]
@@ -345,13 +348,8 @@ pub struct UiCli {
     )]
     pub snaplen: u32,
 
-    /// Size of the kernel ring buffer (suffixes K, M, G).
-    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
-    pub buffer_size: u32,
-
-    /// The CRI socket to ask about containerd and CRI-O containers.
-    #[arg(long = "cri", value_name = "PATH")]
-    pub cri: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 impl Cli {

@@ -34,13 +34,13 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         latency: false,
     };
     let capture = CaptureOptions {
-        buffer_size: cli.buffer_size,
+        buffer_size: cli.live.buffer_size,
         snaplen: cli.snaplen,
         latency: false,
         filter: KernelFilter::default(),
         hook: SyscallHook::Auto,
     };
-    let mut live = session::start(&capture, false, filter, &opts, cli.cri.as_ref())?;
+    let mut live = session::start(&capture, false, filter, &opts, cli.live.cri.as_ref())?;
     let mut follower = Follower::new(seeds, translations(), cli.json);
     if let Some((program, args)) = cli.command.split_first() {
         let child = Command::new(program)

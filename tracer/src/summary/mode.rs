@@ -77,12 +77,12 @@ pub fn source(args: &SummaryArgs, snaplen: u32, latency: bool) -> Source {
     Source {
         read: args.read.clone(),
         capture: CaptureOptions {
-            buffer_size: args.buffer_size,
+            buffer_size: args.live.buffer_size,
             snaplen,
             latency,
             filter: KernelFilter::default(),
             hook: SyscallHook::Auto,
         },
-        cri: args.cri.clone(),
+        cri: args.live.cri.clone(),
     }
 }

@@ -56,7 +56,7 @@ pub fn main(cli: &UiCli) -> anyhow::Result<ExitCode> {
 
 fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
     let capture = CaptureOptions {
-        buffer_size: cli.buffer_size,
+        buffer_size: cli.live.buffer_size,
         snaplen: cli.snaplen,
         latency: true,
         // The filter changes while the view is up: the kernel sends all.
@@ -64,7 +64,7 @@ fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
         hook: SyscallHook::Auto,
     };
     // The aggregation filters (its filter changes as the user drills).
-    let mut live = session::start(&capture, false, None, opts, cli.cri.as_ref())?;
+    let mut live = session::start(&capture, false, None, opts, cli.live.cri.as_ref())?;
     let (ui_end, loop_end) = link();
     live.pipe
         .set_sink(aggregation(loop_end, app.view(), first_filter(&app)));
