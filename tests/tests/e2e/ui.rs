@@ -1,15 +1,18 @@
-//! `sdtrace ui` driven as a person would, in a tmux pane: the view
-//! switched by keys, a filter typed, a file's row found and drilled into
-//! its events, `q` giving the terminal back with the statistics line.
+//! `sdtrace ui` driven as a person would, in a tmux pane: a busybox
+//! container writes a file, the view is switched by keys, a filter typed,
+//! the file's row found under the container's name and drilled into its
+//! events, `q` giving the terminal back with the statistics line.
 use std::{
     fs,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
-use tests::{require_program, require_tracer, session::serial, TempDir};
+use tests::{
+    images, require_docker, require_program, require_tracer, session::serial, Container, TempDir,
+};
 
 /// The pane's size: a terminal of a usual size, fixed so the table's
 /// columns are too.
@@ -84,44 +87,26 @@ impl Drop for Pane {
     }
 }
 
-/// Rewrites `path` every 50 ms until killed.
-struct Writer(Child);
-
-impl Writer {
-    fn start(path: &Path) -> Writer {
-        let script = format!(
-            "while :; do echo tick > '{}'; sleep 0.05; done",
-            path.display()
-        );
-        Writer(
-            Command::new(tests::which("sh"))
-                .args(["-c", &script])
-                .spawn()
-                .unwrap(),
-        )
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
-fn ui_finds_a_written_file_and_drills_into_its_events() {
-    let test = "ui_finds_a_written_file_and_drills_into_its_events";
+fn ui_finds_a_containers_file_and_drills_into_its_events() {
+    let test = "ui_finds_a_containers_file_and_drills_into_its_events";
     let Some(tracer) = require_tracer(test) else {
         return;
     };
     let Some(tmux) = require_program(test, "tmux") else {
         return;
     };
+    let Some(docker) = require_docker(test) else {
+        return;
+    };
+    let image = "sdtrace-e2e-busybox:1";
+    images::busybox_image(&docker, image);
     let _serial = serial();
     let dir = TempDir::new("ui");
-    let marker = dir.path().join(format!("ui-{}", std::process::id()));
-    let name = marker.file_name().unwrap().to_str().unwrap().to_owned();
+    // Names unique to this run: the container, and the file it rewrites
+    // every 50 ms.
+    let container = format!("sdtrace-ui-{}", std::process::id());
+    let file = format!("/tick-{}", std::process::id());
     let log = dir.path().join("ui.log");
     let command = format!(
         "{} ui --log {}; echo sdtrace-exit=$?; sleep 60",
@@ -133,7 +118,8 @@ fn ui_finds_a_written_file_and_drills_into_its_events() {
     pane.wait_for("header", |s| {
         s.contains(" sdtrace ") && s.contains("view: containers")
     });
-    let _writer = Writer::start(&marker);
+    let script = format!("while :; do echo tick > {file}; sleep 0.05; done");
+    let _writer = Container::run(&docker, &container, &[image, "/bin/sh", "-c", &script]);
 
     // F2's picker: containers, pods, namespaces, procs, threads, files.
     pane.keys(&["v"], false);
@@ -143,28 +129,51 @@ fn ui_finds_a_written_file_and_drills_into_its_events() {
 
     // A typo first: refused where it was typed, with its caret.
     pane.keys(&["/"], false);
-    pane.keys(&[&format!("fd.nme contains {name}")], true);
+    pane.keys(&[&format!("fd.nme = {file}")], true);
     pane.keys(&["Enter"], false);
     pane.wait_for("filter error", |s| {
         s.contains("filter error at column 1") && s.contains("^^^^^^")
     });
     pane.keys(&["C-u"], false);
-    let filter = format!("fd.name contains {name}");
+    let filter = format!("fd.name = {file}");
     pane.keys(&[&filter], true);
     pane.keys(&["Enter"], false);
     // Its row, the first (where the cursor is), under a header that shows
-    // the filter.
+    // the filter: FILE, then CONTAINER with the container's name (its id
+    // until Docker's metadata is in).
     let filtered = format!("filter: {filter}");
-    pane.wait_for("the marker file's row", |s| {
-        s.contains(&filtered) && s.lines().nth(3).is_some_and(|l| l.contains(&name))
+    let screen = pane.wait_for("the file's row under the container's name", |s| {
+        s.contains(&filtered)
+            && s.lines().nth(3).is_some_and(|l| {
+                let mut cells = l.split_whitespace();
+                cells.next() == Some(&file) && cells.next() == Some(&container)
+            })
     });
+    assert!(
+        screen
+            .lines()
+            .nth(2)
+            .is_some_and(|l| l.starts_with("FILE") && l.contains("CONTAINER")),
+        "{screen}"
+    );
 
-    // Into its events: the breadcrumb names the file, the lines are its writes.
+    // Into its events: the breadcrumb names the file, the lines (between
+    // it and the keys) are the container's opens and writes of it.
     pane.keys(&["Enter"], false);
-    let screen = pane.wait_for("the marker file's events", |s| {
-        s.contains("> events") && s.lines().skip(2).any(|l| l.contains(&name))
+    let event_lines = |s: &str| -> Vec<String> {
+        let lines = s.lines().skip(2).take_while(|l| !l.starts_with("F2/v"));
+        lines.filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    };
+    let screen = pane.wait_for("the file's events", |s| {
+        s.contains(&format!("view: files > {file} > events"))
+            && event_lines(s).iter().any(|l| l.contains("< write "))
     });
-    assert!(screen.contains("view: files > "), "{screen}");
+    for line in event_lines(&screen) {
+        assert!(
+            line.contains(&file) && line.contains(&container),
+            "{line}\n{screen}"
+        );
+    }
     pane.keys(&["BSpace"], false);
     pane.wait_for("back in files", |s| {
         s.lines()
