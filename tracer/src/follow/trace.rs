@@ -401,9 +401,9 @@ impl Tracker {
             }),
             _ => None,
         };
-        let connect_error = (ev.ret < 0 && ev.ret != -i64::from(libc::EINPROGRESS))
-            .then(|| format!("connect failed: {}", d.line().res));
         let line = d.line();
+        let connect_error = (ev.ret < 0 && ev.ret != -i64::from(libc::EINPROGRESS))
+            .then(|| format!("connect failed: {}", line.res));
         let id = self.add_span(Span {
             id: 0,
             trace,
