@@ -8,7 +8,7 @@ use std::{
     fs,
     io::{BufRead, BufReader, Read},
     path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio},
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -137,6 +137,21 @@ pub struct Session {
     _serial: MutexGuard<'static, ()>,
 }
 
+/// Starts sdtrace with `args`, stdin closed, and hands back its stdout and
+/// stderr for the caller's reader threads.
+pub fn spawn_piped(tracer: &Tracer, args: &[String]) -> (Child, ChildStdout, ChildStderr) {
+    let mut child = Command::new(&tracer.bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", tracer.bin.display()));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    (child, stdout, stderr)
+}
+
 impl Session {
     /// Starts `sdtrace -j --stats-json … <args>` and waits until it has attached.
     pub fn start(tracer: &Tracer, args: &[&str]) -> Self {
@@ -159,16 +174,8 @@ impl Session {
             stats_path.display().to_string(),
         ];
         full.extend(args.iter().map(ToString::to_string));
-        let mut child = Command::new(&tracer.bin)
-            .args(&full)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", tracer.bin.display()));
+        let (child, stdout, stderr) = spawn_piped(tracer, &full);
         let shared = Arc::new(Shared::default());
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
         let readers = vec![
             {
                 let shared = Arc::clone(&shared);

@@ -5,7 +5,7 @@
 //! harness's turn.
 use std::{
     io::{BufRead, BufReader, Read},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ExitStatus},
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -13,7 +13,7 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    session::{serial, wait_deadline, ATTACHED, ATTACH_TIMEOUT},
+    session::{serial, spawn_piped, wait_deadline, ATTACHED, ATTACH_TIMEOUT},
     Tracer,
 };
 
@@ -77,16 +77,8 @@ impl Follow {
         let turn = serial();
         let mut full = vec!["follow".to_owned(), "-j".to_owned()];
         full.extend(args.iter().map(ToString::to_string));
-        let mut child = Command::new(&tracer.bin)
-            .args(&full)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", tracer.bin.display()));
+        let (child, stdout, stderr) = spawn_piped(tracer, &full);
         let shared = Arc::new(Shared::default());
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
         let readers = vec![
             {
                 let shared = Arc::clone(&shared);
