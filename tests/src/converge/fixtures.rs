@@ -21,27 +21,26 @@ pub const PIDFILE: &str = "/run/sdt-demo.pid";
 /// says whether it runs.
 const SCRIPT: &str = r#"#!/bin/sh
 # sdt-demo: the service of sdtrace's convergence tests, a sleeping process.
+# Functions, not "$0 stop; $0 start", as Debian's scripts do: one exec of
+# the script is one action on the service.
 PIDFILE=/run/sdt-demo.pid
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-case "$1" in
-start)
-    running && exit 0
+do_start() {
+    running && return 0
     sleep 2147483647 </dev/null >/dev/null 2>&1 &
     echo $! > "$PIDFILE"
-    ;;
-stop)
+}
+do_stop() {
     if [ -f "$PIDFILE" ]; then
         kill "$(cat "$PIDFILE")" 2>/dev/null
         rm -f "$PIDFILE"
     fi
-    ;;
-restart)
-    "$0" stop
-    "$0" start
-    ;;
-status)
-    running
-    ;;
+}
+case "$1" in
+start) do_start ;;
+stop) do_stop ;;
+restart) do_stop; do_start ;;
+status) running ;;
 *)
     echo "usage: $0 start|stop|restart|status" >&2
     exit 2
