@@ -205,20 +205,27 @@ impl FileRes {
     /// Watches the file itself when it exists and the watch is not already
     /// on this inode (a rename-over leaves the watch on the old one).
     fn rewatch(&mut self, inotify: &Inotify) {
-        let Some((dev, ino, _)) = lstat(&self.path) else {
-            self.watch = None;
-            return;
-        };
-        if self.watch.is_some_and(|(_, d, i)| (d, i) == (dev, ino)) {
-            return;
+        if let Err(e) = self.watch_file(inotify) {
+            log(&format!("file {}: watch: {e}", self.path.display()));
         }
-        match inotify.add(&self.path, FILE_MASK) {
-            Ok(wd) => {
-                self.watch = Some((wd, dev, ino));
-                log(&format!("file {}: watching", self.path.display()));
+    }
+
+    /// Watches the file itself unless the watch is already on its inode.
+    fn watch_file(&mut self, inotify: &Inotify) -> io::Result<()> {
+        let current = lstat(&self.path);
+        if let (Some((_, d, i)), Some((dev, ino, _))) = (self.watch, current) {
+            if (d, i) == (dev, ino) {
+                return Ok(());
             }
-            Err(e) => log(&format!("file {}: watch: {e}", self.path.display())),
         }
+        self.watch = None;
+        let wd = inotify.add(&self.path, FILE_MASK)?;
+        // The inode watched is the one there now (it may have changed
+        // again in between: the next event re-checks it).
+        let (dev, ino, _) = lstat(&self.path).ok_or(io::ErrorKind::NotFound)?;
+        self.watch = Some((wd, dev, ino));
+        log(&format!("file {}: watching", self.path.display()));
+        Ok(())
     }
 
     /// Checks content and mode; repairs what differs. Whether it changed anything.
@@ -383,20 +390,24 @@ fn daemon(config: Config) -> io::Result<()> {
     let file = match config.file {
         Some((path, content, mode)) => {
             let parent = path.parent().unwrap_or(Path::new("/")).to_owned();
-            let dir_watch = inotify.add(&parent, DIR_MASK)?;
-            log(&format!(
-                "file {}: watching {}",
-                path.display(),
-                parent.display()
-            ));
+            // The file first, as mgmt does: when it is missing that fails,
+            // and the parent's watch stands in for it until it appears.
             let mut f = FileRes {
                 path,
                 content,
                 mode,
                 watch: None,
-                dir_watch,
+                dir_watch: -1,
             };
-            f.rewatch(&inotify);
+            if let Err(e) = f.watch_file(&inotify) {
+                log(&format!("file {}: missing ({e})", f.path.display()));
+            }
+            f.dir_watch = inotify.add(&parent, DIR_MASK)?;
+            log(&format!(
+                "file {}: watching {}",
+                f.path.display(),
+                parent.display()
+            ));
             Some(f)
         }
         None => None,
