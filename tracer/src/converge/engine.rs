@@ -168,8 +168,6 @@ pub struct Engine {
     summary: BTreeMap<(String, String), Row>,
     out: Vec<Derived>,
     next_id: u64,
-    /// Operations that repaired something, for the closing words.
-    repaired: u64,
 }
 
 impl Engine {
@@ -249,13 +247,6 @@ impl Engine {
         matches!(self.side(pid), Side::Daemon(_))
     }
 
-    /// Whether anything is to be done about `pid` at all (a change by an
-    /// outsider only matters on a managed path, known after the lookup).
-    #[must_use]
-    pub fn daemons(&self) -> usize {
-        self.daemons.len()
-    }
-
     pub fn observe(&mut self, ts: u64, fact: &Fact<'_>, actor: &dyn Fn(u32) -> Actor) {
         match *fact {
             Fact::Exec {
@@ -317,12 +308,6 @@ impl Engine {
                 (r.clone(), d.clone(), row)
             })
             .collect()
-    }
-
-    /// How many converges repaired a drift or another daemon's change.
-    #[must_use]
-    pub fn repaired(&self) -> u64 {
-        self.repaired
     }
 
     fn close_all(&mut self, mut ids: Vec<u64>) {
@@ -942,7 +927,6 @@ impl Engine {
                     Via::Time
                 };
                 ttc = Some(op.last_ns - c.end_ns);
-                self.repaired += 1;
                 Cause {
                     kind: if c.drift {
                         CauseKind::Drift
