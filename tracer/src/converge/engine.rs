@@ -56,8 +56,11 @@ struct Daemon {
 
 impl Daemon {
     fn owns_dir(&self, path: &str) -> bool {
-        self.agent
-            .is_some_and(|a| a.own_dirs.iter().any(|d| resource::is_under(path, d)))
+        self.agent.is_some_and(|a| {
+            a.own_dirs
+                .iter()
+                .any(|d| resource::is_under(resource::local(path), d))
+        })
     }
 }
 
@@ -738,7 +741,7 @@ impl Engine {
         }
         if ["/run/", "/var/log/", "/tmp/systemd"]
             .iter()
-            .any(|p| path.starts_with(p))
+            .any(|p| resource::local(path).starts_with(p))
         {
             return None;
         }
