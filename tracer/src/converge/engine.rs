@@ -56,8 +56,11 @@ struct Daemon {
 
 impl Daemon {
     fn owns_dir(&self, path: &str) -> bool {
-        self.agent
-            .is_some_and(|a| a.own_dirs.iter().any(|d| resource::is_under(path, d)))
+        self.agent.is_some_and(|a| {
+            a.own_dirs
+                .iter()
+                .any(|d| resource::is_under(resource::local(path), d))
+        })
     }
 }
 
@@ -168,8 +171,6 @@ pub struct Engine {
     summary: BTreeMap<(String, String), Row>,
     out: Vec<Derived>,
     next_id: u64,
-    /// Operations that repaired something, for the closing words.
-    repaired: u64,
 }
 
 impl Engine {
@@ -249,13 +250,6 @@ impl Engine {
         matches!(self.side(pid), Side::Daemon(_))
     }
 
-    /// Whether anything is to be done about `pid` at all (a change by an
-    /// outsider only matters on a managed path, known after the lookup).
-    #[must_use]
-    pub fn daemons(&self) -> usize {
-        self.daemons.len()
-    }
-
     pub fn observe(&mut self, ts: u64, fact: &Fact<'_>, actor: &dyn Fn(u32) -> Actor) {
         match *fact {
             Fact::Exec {
@@ -317,12 +311,6 @@ impl Engine {
                 (r.clone(), d.clone(), row)
             })
             .collect()
-    }
-
-    /// How many converges repaired a drift or another daemon's change.
-    #[must_use]
-    pub fn repaired(&self) -> u64 {
-        self.repaired
     }
 
     fn close_all(&mut self, mut ids: Vec<u64>) {
@@ -753,7 +741,7 @@ impl Engine {
         }
         if ["/run/", "/var/log/", "/tmp/systemd"]
             .iter()
-            .any(|p| path.starts_with(p))
+            .any(|p| resource::local(path).starts_with(p))
         {
             return None;
         }
@@ -942,7 +930,6 @@ impl Engine {
                     Via::Time
                 };
                 ttc = Some(op.last_ns - c.end_ns);
-                self.repaired += 1;
                 Cause {
                     kind: if c.drift {
                         CauseKind::Drift

@@ -13,6 +13,7 @@ use crate::state::{resolve, FdKind, AT_FDCWD};
 use super::engine::Engine;
 use super::inotify;
 use super::model::{Actor, Fact, FileOp};
+use super::resource;
 
 const O_ACCMODE: u32 = 0o3;
 const O_TRUNC: u32 = 0o1000;
@@ -21,18 +22,30 @@ const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 
 fn actor_of(view: &EventView<'_>, pid: u32) -> Actor {
     let p = view.process();
-    let container = view
-        .meta
-        .map(|m| m.name.clone())
-        .or_else(|| match view.place {
-            Some(crate::container::Place::Container(c)) => Some(c.short_id().to_owned()),
-            _ => None,
-        });
+    let container = container_of(view);
     Actor {
         pid,
         comm: p.map_or_else(|| comm(view), |p| p.comm.clone()),
         exe: p.map(|p| p.exepath.clone()).unwrap_or_default(),
         container,
+    }
+}
+
+/// The container's name (its short id until the runtime has answered).
+fn container_of(view: &EventView<'_>) -> Option<String> {
+    view.meta
+        .map(|m| m.name.clone())
+        .or_else(|| match view.place {
+            Some(crate::container::Place::Container(c)) => Some(c.short_id().to_owned()),
+            _ => None,
+        })
+}
+
+/// A path as a resource names it: qualified by its container.
+fn qualified(view: &EventView<'_>, path: String) -> String {
+    match container_of(view) {
+        Some(c) => resource::in_container(&c, &path),
+        None => path,
     }
 }
 
@@ -130,7 +143,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
         return;
     }
     let file = |path: Option<String>, op: FileOp, engine: &mut Engine| {
-        if let Some(path) = path {
+        if let Some(path) = path.map(|p| qualified(view, p)) {
             engine.observe(
                 ts,
                 &Fact::File {
@@ -170,15 +183,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                 .filter(|f| f.kind == FdKind::File)
                 .filter(|f| !(log(f) && engine.inspects_matter(pid)))
             {
-                engine.observe(
-                    ts,
-                    &Fact::File {
-                        pid,
-                        path: &fd.name,
-                        op: FileOp::Write,
-                    },
-                    &actor,
-                );
+                file(Some(fd.name.clone()), FileOp::Write, engine);
             }
         }
         nr::READ | nr::PREAD64 | nr::READV if h.ret > 0 => {
@@ -197,22 +202,12 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                     let events = inotify::parse(buf);
                     engine.observe(ts, &Fact::Inotify { pid, ifd, events }, &actor);
                 }
-                FdKind::File => {
-                    engine.observe(
-                        ts,
-                        &Fact::File {
-                            pid,
-                            path: &fd.name,
-                            op: FileOp::Read,
-                        },
-                        &actor,
-                    );
-                }
+                FdKind::File => file(Some(fd.name.clone()), FileOp::Read, engine),
                 _ => {}
             }
         }
         nr::INOTIFY_ADD_WATCH => {
-            let Some(path) = path_arg(view, ev, None, "name") else {
+            let Some(path) = path_arg(view, ev, None, "name").map(|p| qualified(view, p)) else {
                 return;
             };
             let ifd = ev.args[0] as i32;
@@ -287,6 +282,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
             ) else {
                 return;
             };
+            let (from, to) = (qualified(view, from), qualified(view, to));
             engine.observe(
                 ts,
                 &Fact::Rename {

@@ -33,48 +33,36 @@ use crate::fields::extract::EventView;
 use crate::output::clock::Clock;
 use crate::run::Sink;
 
+use crate::summary::table::{Cell, Row};
+
 use engine::{Engine, Selection};
 
-/// The convergence mode's share of the pipeline.
-pub struct Converger {
+/// The engine fed from the pipeline: the processes alive at the start are
+/// adopted before the first event.
+pub struct Tracker {
     engine: Engine,
-    json: bool,
     adopted: bool,
-    /// Derived events written so far (`-n` counts them).
-    written: u64,
-    kernel_drops: u64,
-    /// The run is over: the summary goes after the last events.
-    finished: bool,
-    summary_written: bool,
 }
 
-impl Converger {
+impl Default for Tracker {
+    /// Known agents and unnamed inotify daemons (the live view's).
+    fn default() -> Self {
+        Self::new(Selection::default())
+    }
+}
+
+impl Tracker {
     #[must_use]
-    pub fn new(selection: Selection, json: bool) -> Self {
+    pub fn new(selection: Selection) -> Self {
         Self {
             engine: Engine::new(selection),
-            json,
             adopted: false,
-            written: 0,
-            kernel_drops: 0,
-            finished: false,
-            summary_written: false,
         }
     }
 
-    /// The table printed at the end.
-    pub fn write_summary(&self, out: &mut Vec<u8>) {
-        let rows = self.engine.summary();
-        if self.json {
-            render::summary_json(out, &rows);
-        } else {
-            render::summary_text(out, &rows);
-        }
-    }
-}
-
-impl Sink for Converger {
-    fn observe(&mut self, view: &EventView<'_>, shown: bool) {
+    /// One event; `shown`: the filter lets it count (process lifecycles
+    /// always do).
+    pub fn feed(&mut self, view: &EventView<'_>, shown: bool) {
         if !self.adopted {
             self.adopted = true;
             self.engine.adopt(view.procs.iter().map(|p| {
@@ -87,17 +75,103 @@ impl Sink for Converger {
         extract::feed(&mut self.engine, view, shown);
     }
 
-    fn tick(&mut self, now: u64) {
+    pub fn tick(&mut self, now: u64) {
         self.engine.tick(now);
     }
 
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         self.engine.finish();
+    }
+
+    /// The derived events since the last call.
+    pub fn take(&mut self) -> Vec<model::Derived> {
+        self.engine.take()
+    }
+
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The summary as the live view's table rows; a file's row narrows to
+    /// its events.
+    #[must_use]
+    pub fn rows(&self) -> Vec<Row> {
+        self.engine
+            .summary()
+            .into_iter()
+            .map(|(resource, daemon, row)| {
+                let stats = render::ttc_stats(&row);
+                let nanos = |v: Option<u64>| v.map_or(Cell::Empty, Cell::Nanos);
+                let narrow = resource
+                    .strip_prefix("file:")
+                    .map(|path| crate::summary::narrow::text_is("fd.name", path));
+                Row {
+                    cells: vec![
+                        Cell::Text(resource),
+                        Cell::Text(daemon),
+                        Cell::Count(row.checks),
+                        Cell::Count(row.drifts),
+                        Cell::Count(row.converges),
+                        nanos(stats.map(|s| s.0)),
+                        nanos(stats.map(|s| s.1)),
+                        Cell::Count(row.flaps),
+                        row.last_cause.map_or(Cell::Empty, Cell::Text),
+                    ],
+                    narrow,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The convergence mode's share of the pipeline.
+pub struct Converger {
+    tracker: Tracker,
+    json: bool,
+    /// The run is over: the summary goes after the last events.
+    finished: bool,
+    summary_written: bool,
+}
+
+impl Converger {
+    #[must_use]
+    pub fn new(selection: Selection, json: bool) -> Self {
+        Self {
+            tracker: Tracker::new(selection),
+            json,
+            finished: false,
+            summary_written: false,
+        }
+    }
+
+    /// The table printed at the end.
+    pub fn write_summary(&self, out: &mut Vec<u8>) {
+        let rows = self.tracker.engine().summary();
+        if self.json {
+            render::summary_json(out, &rows);
+        } else {
+            render::summary_text(out, &rows);
+        }
+    }
+}
+
+impl Sink for Converger {
+    fn observe(&mut self, view: &EventView<'_>, shown: bool) {
+        self.tracker.feed(view, shown);
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.tracker.tick(now);
+    }
+
+    fn finish(&mut self) {
+        self.tracker.finish();
         self.finished = true;
     }
 
     fn write_ready(&mut self, out: &mut Vec<u8>, clock: &Clock) -> u64 {
-        let ready = self.engine.take();
+        let ready = self.tracker.take();
         for d in &ready {
             if self.json {
                 render::json(out, d, clock);
@@ -105,29 +179,9 @@ impl Sink for Converger {
                 render::text(out, d, clock);
             }
         }
-        self.written += ready.len() as u64;
         if self.finished && !std::mem::replace(&mut self.summary_written, true) {
             self.write_summary(out);
         }
         ready.len() as u64
-    }
-
-    fn kernel_drops(&mut self, total: u64) {
-        self.kernel_drops = total;
-    }
-
-    fn closing_words(&self) -> Option<String> {
-        let mut s = format!(
-            "sdtrace: converge: {} daemon(s), {} repair(s) of drifts seen",
-            self.engine.daemons(),
-            self.engine.repaired()
-        );
-        if self.kernel_drops > 0 {
-            s.push_str(&format!(
-                "; the kernel dropped {} events: some changes may be missing",
-                self.kernel_drops
-            ));
-        }
-        Some(s)
     }
 }

@@ -102,7 +102,7 @@ pub fn json(out: &mut Vec<u8>, d: &Derived, clock: &Clock) {
 }
 
 /// The p50 and max of a resource's times to converge.
-fn ttc_stats(row: &Row) -> Option<(u64, u64)> {
+pub fn ttc_stats(row: &Row) -> Option<(u64, u64)> {
     let mut v = row.ttc_ns.clone();
     if v.is_empty() {
         return None;

@@ -370,9 +370,27 @@ pub fn known_agent(comm: &str, argv: &[String]) -> Option<Agent> {
     agent(key)
 }
 
+/// A path in a container is named as `docker cp` names it,
+/// `CONTAINER:/path`: the same path in two containers (or on the host) is
+/// two resources.
+#[must_use]
+pub fn in_container(container: &str, path: &str) -> String {
+    format!("{container}:{path}")
+}
+
+/// The path without its container, if it has one.
+#[must_use]
+pub fn local(path: &str) -> &str {
+    match path.find('/') {
+        Some(i) if i > 0 && path[..i].ends_with(':') => &path[i..],
+        _ => path,
+    }
+}
+
 /// Paths that are never resources: kernel interfaces and terminals.
 #[must_use]
 pub fn is_pseudo(path: &str) -> bool {
+    let path = local(path);
     ["/proc/", "/sys/", "/dev/"]
         .iter()
         .any(|p| path.starts_with(p))
@@ -384,6 +402,7 @@ pub fn is_pseudo(path: &str) -> bool {
 /// configuration, never a daemon checking a resource.
 #[must_use]
 pub fn is_system_code(path: &str) -> bool {
+    let path = local(path);
     [
         "/usr/lib/",
         "/usr/lib64/",

@@ -574,3 +574,18 @@ fn an_lstat_is_a_check_only_when_the_daemon_goes_on_to_read() {
     s.settle();
     assert!(s.out.is_empty(), "a child's lstat: {:#?}", s.out);
 }
+
+#[test]
+fn the_same_path_in_a_container_and_on_the_host_are_two_resources() {
+    let mut s = Script::named(&["minimgmt"]);
+    s.spawn(1, 10, &["/usr/bin/minimgmt"]);
+    s.watch(10, "web:/etc/app.conf", Ok(1));
+    s.spawn(1, 20, &["/bin/sh"]);
+    s.file(20, "/etc/app.conf", FileOp::Write);
+    s.exit(20);
+    s.settle();
+    assert!(s.of(Kind::Drift).is_empty(), "{:#?}", s.out);
+    assert_eq!(resource::local("web:/etc/app.conf"), "/etc/app.conf");
+    assert_eq!(resource::local("/etc/a:b/c"), "/etc/a:b/c");
+    assert!(resource::is_pseudo("web:/proc/1/stat"));
+}
