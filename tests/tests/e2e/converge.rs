@@ -67,10 +67,15 @@ fn assert_well_formed(done: &Finished) {
                 );
                 assert!(e.get("time").and_then(Value::as_str).is_some(), "time: {e}");
                 let r = e.resource();
+                // A file in a container is `file:CONTAINER:/path`.
+                let file_ok = r
+                    .strip_prefix("file:")
+                    .is_some_and(|p| p.starts_with('/') || p.contains(":/"));
                 assert!(
-                    ["file:/", "pkg:", "svc:", "user:", "group:", "exec:/"]
-                        .iter()
-                        .any(|p| r.starts_with(p)),
+                    file_ok
+                        || ["pkg:", "svc:", "user:", "group:", "exec:/"]
+                            .iter()
+                            .any(|p| r.starts_with(p)),
                     "resource: {e}"
                 );
                 assert!(
