@@ -129,6 +129,24 @@ fn assert_well_formed(done: &Finished) {
     }
 }
 
+/// Checks that the only resources under `dir` are `allowed`: a daemon's
+/// temporary files and lock directories, and an editor's, are no resources.
+fn assert_only_files_in(done: &Finished, dir: &std::path::Path, allowed: &[&str]) {
+    let prefix = format!("file:{}/", dir.display());
+    let strays: Vec<String> = done
+        .events
+        .iter()
+        .filter(|e| e.resource().starts_with(&prefix) && !allowed.contains(&e.resource()))
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "resources in {} besides {allowed:?}:\n{}",
+        dir.display(),
+        strays.join("\n")
+    );
+}
+
 /// A SUMMARY's counter.
 fn count(summary: &Value, key: &str) -> u64 {
     summary

@@ -15,7 +15,9 @@ use tests::{
     TempDir,
 };
 
-use super::{assert_well_formed, by_id, count, file_res, minimgmt_bin, on, require};
+use super::{
+    assert_only_files_in, assert_well_formed, by_id, count, file_res, minimgmt_bin, on, require,
+};
 
 const CONTENT: &str = "listen = 8080\nworkers = 2\n";
 const SVC: &str = "svc:sdt-demo";
@@ -165,6 +167,9 @@ fn minimgmt_repairs_each_outside_change_once() {
     let all = done.describe();
     assert!(done.status.success(), "{all}");
     assert_well_formed(&done);
+
+    // The editor's temporary file is no resource.
+    assert_only_files_in(&done, dir.path(), &[&res]);
 
     // Exactly one DRIFT per change, by the changer, on the right resource,
     // with the op it did, attributed to minimgmt.
