@@ -22,6 +22,10 @@ pub const REFRESH_NS: u64 = 5_000_000_000;
 pub const FLAP_SWITCHES: u64 = 3;
 /// Paths remembered for tying inotify events back to the change behind them.
 const PATHS_KEPT: usize = 65_536;
+/// How long an inotify event a daemon read waits for the change behind it:
+/// the kernel tells watchers during the syscall, sdtrace sees the change
+/// when it returns, possibly after the daemon has read it and reacted.
+pub const PENDING_NS: u64 = 50_000_000;
 /// Outside processes remembered as such.
 const OUTSIDERS_KEPT: usize = 65_536;
 /// Exited members remembered for their late children.
@@ -104,6 +108,10 @@ struct Op {
     /// Only an lstat of a path not known as a resource: a check if the
     /// daemon goes on to read it, else nothing.
     tentative: bool,
+    /// It created the path, and its last change removed it again (a lock
+    /// directory, a temporary file): nothing is left to report.
+    created: bool,
+    removed: bool,
 }
 
 /// The last change of a resource.
@@ -165,6 +173,9 @@ pub struct Engine {
     outside_watches: HashMap<u32, Vec<String>>,
     /// The operation that last changed each path, and its daemon.
     path_ops: HashMap<String, (u64, Option<usize>)>,
+    /// Paths daemons were notified of before the change was seen: the
+    /// daemon and when it read the event.
+    pending: HashMap<String, Vec<(usize, u64)>>,
     path_order: VecDeque<String>,
     last_change: HashMap<Resource, Change>,
     flaps: HashMap<Resource, FlapState>,
@@ -264,7 +275,7 @@ impl Engine {
                 pid,
                 ifd,
                 ref events,
-            } => self.inotify(pid, ifd, events),
+            } => self.inotify(ts, pid, ifd, events),
             Fact::File { pid, path, op } => self.file(ts, pid, path, op, actor),
             Fact::Rename { pid, from, to } => self.rename(ts, pid, from, to, actor),
         }
@@ -486,7 +497,7 @@ impl Engine {
                 .collect();
             self.close_all(mine);
         }
-        self.close_others_on(&r, pid);
+        self.close_others_on(&r, pid, None);
         let id = self.new_op(ts, pid, daemon, r, actor);
         let o = self.open.get_mut(&id).expect("just opened");
         o.command = Some(op);
@@ -519,6 +530,8 @@ impl Engine {
                 command: None,
                 after_notice: daemon.is_some_and(|d| self.daemons[d].notified),
                 tentative: false,
+                created: false,
+                removed: false,
             },
         );
         id
@@ -626,7 +639,7 @@ impl Engine {
         });
     }
 
-    fn inotify(&mut self, pid: u32, ifd: i32, events: &[inotify::Event]) {
+    fn inotify(&mut self, ts: u64, pid: u32, ifd: i32, events: &[inotify::Event]) {
         let Side::Daemon(d) = self.side(pid) else {
             return;
         };
@@ -639,26 +652,52 @@ impl Engine {
                 continue;
             };
             self.daemons[d].notified = true;
-            let Some(&(id, by)) = self.path_ops.get(&path) else {
-                continue;
+            let (id, by) = match self.path_ops.get(&path) {
+                Some(&(id, by)) if by != Some(d) => (id, by),
+                // Unknown, or its own change coming back: the change it is
+                // told of may not have returned yet.
+                _ => {
+                    let list = self.pending.entry(path).or_default();
+                    list.retain(|(_, t)| t + PENDING_NS > ts);
+                    list.push((d, ts));
+                    continue;
+                }
             };
-            if by == Some(d) {
-                // Its own change coming back: not news.
-                continue;
-            }
-            // What the daemon reacts to has happened: a change still open is
-            // reported before the reaction.
-            if self.open.get(&id).is_some_and(|o| o.command.is_none()) {
+            // What the daemon reacts to has happened: a change still open on
+            // one of its resources is reported before the reaction.
+            let mine = |o: &Op| {
+                self.managed.get(&o.resource) == Some(&d)
+                    || self.watched.contains(&(d, o.resource.clone()))
+            };
+            if by.is_none()
+                && self
+                    .open
+                    .get(&id)
+                    .is_some_and(|o| o.command.is_none() && mine(o))
+            {
                 self.close(id);
             }
-            let t = &mut self.daemons[d].triggers;
-            if !t.contains(&id) {
-                if t.len() == TRIGGERS_KEPT {
-                    t.pop_front();
-                }
-                t.push_back(id);
-            }
+            self.trigger(d, id);
         }
+    }
+
+    fn trigger(&mut self, d: usize, id: u64) {
+        let t = &mut self.daemons[d].triggers;
+        if !t.contains(&id) {
+            if t.len() == TRIGGERS_KEPT {
+                t.pop_front();
+            }
+            t.push_back(id);
+        }
+    }
+
+    /// Whether daemon `d` read an event about `path` at or before `start`,
+    /// whose change has not been seen yet: its operation reacts to it.
+    fn reacting(&self, d: usize, path: &str, start: u64) -> bool {
+        self.pending.get(path).is_some_and(|l| {
+            l.iter()
+                .any(|&(pd, t)| pd == d && t <= start && start < t + PENDING_NS)
+        })
     }
 
     fn file(&mut self, ts: u64, pid: u32, path: &str, op: FileOp, actor: &dyn Fn(u32) -> Actor) {
@@ -781,6 +820,14 @@ impl Engine {
     }
 
     fn remember_path(&mut self, path: &str, id: u64, daemon: Option<usize>) {
+        if let Some(waiting) = self.pending.remove(path) {
+            let ts = self.open.get(&id).map_or(0, |o| o.last_ns);
+            for (d, t) in waiting {
+                if Some(d) != daemon && ts < t + PENDING_NS {
+                    self.trigger(d, id);
+                }
+            }
+        }
         if self
             .path_ops
             .insert(path.to_owned(), (id, daemon))
@@ -806,7 +853,7 @@ impl Engine {
         path: &str,
         actor: &dyn Fn(u32) -> Actor,
     ) {
-        self.close_others_on(&r, pid);
+        self.close_others_on(&r, pid, (daemon.is_none() && op.changes()).then_some(path));
         let id = match self.open_files.get(&(pid, r.clone())) {
             Some(&id) => id,
             None => {
@@ -821,17 +868,29 @@ impl Engine {
         }
         o.changed |= op.changes();
         o.last_ns = ts;
+        match op {
+            FileOp::Create => o.created = true,
+            FileOp::Unlink => o.removed = true,
+            _ if op.changes() => o.removed = false,
+            _ => {}
+        }
         if op.changes() {
             self.remember_path(path, id, daemon);
         }
     }
 
-    /// Whoever else is at `r` is done before `pid` starts.
-    fn close_others_on(&mut self, r: &Resource, pid: u32) {
+    /// Whoever else is at `r` is done before `pid` starts, except a
+    /// daemon already reacting to this outside change of `changing` (it read
+    /// the event before the change's syscall returned).
+    fn close_others_on(&mut self, r: &Resource, pid: u32, changing: Option<&str>) {
         let others: Vec<u64> = self
             .open
             .values()
             .filter(|o| &o.resource == r && o.actor.pid != pid)
+            .filter(|o| match (o.daemon, changing) {
+                (Some(d), Some(path)) => !self.reacting(d, path, o.start_ns),
+                _ => true,
+            })
             .map(|o| o.id)
             .collect();
         self.close_all(others);
@@ -888,6 +947,16 @@ impl Engine {
             Some(c) if !c.exec => c.changes,
             _ => op.changed,
         };
+        if op.created && op.removed {
+            if op.daemon.is_some() && self.managed.get(&op.resource) == op.daemon.as_ref() {
+                self.managed.remove(&op.resource);
+            }
+            return;
+        }
+        if op.daemon.is_some() {
+            // A change it reacted to before that change returned.
+            self.close_others_on(&op.resource.clone(), op.actor.pid, None);
+        }
         match op.daemon {
             Some(d) => {
                 if !changed

@@ -589,3 +589,72 @@ fn the_same_path_in_a_container_and_on_the_host_are_two_resources() {
     assert_eq!(resource::local("/etc/a:b/c"), "/etc/a:b/c");
     assert!(resource::is_pseudo("web:/proc/1/stat"));
 }
+
+/// The kernel tells a watcher during the syscall; sdtrace sees the change
+/// when it returns, which can be after the daemon read the event and began
+/// its repair (seen with mv's rename).
+#[test]
+fn a_repair_begun_before_the_drifts_syscall_returned_is_still_its_repair() {
+    let mut s = Script::with_daemon();
+    s.spawn(1, 21, &["/bin/mv", "/etc/app.conf.new", "/etc/app.conf"]);
+    s.notified(10, 2, "app.conf");
+    s.file(10, "/etc/app.conf", FileOp::Stat);
+    s.file(10, "/etc/app.conf", FileOp::Read);
+    s.fact(&Fact::Rename {
+        pid: 21,
+        from: "/etc/app.conf.new",
+        to: "/etc/app.conf",
+    });
+    s.file(10, "/etc/app.conf", FileOp::Truncate);
+    s.file(10, "/etc/app.conf", FileOp::Write);
+    s.exit(21);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "{:#?}", s.out);
+    let c = converges[0].cause.clone().unwrap();
+    assert_eq!(
+        (c.kind, c.id, c.via),
+        (CauseKind::Drift, Some(drifts[0].id), Some(Via::Inotify))
+    );
+    let pos = |id| s.out.iter().position(|d| d.id == id).unwrap();
+    assert!(pos(drifts[0].id) < pos(converges[0].id));
+}
+
+#[test]
+fn a_lock_directory_made_and_removed_is_no_resource() {
+    let mut s = Script::new(Selection::default());
+    s.spawn(1, 30, &["/usr/bin/ruby", "/usr/bin/puppet", "apply"]);
+    s.file(30, "/etc/app.conf20261126-30-x.lock", FileOp::Create);
+    s.file(30, "/etc/app.conf20261126-30-x.lock", FileOp::Stat);
+    s.file(30, "/etc/app.conf20261126-30-x.lock", FileOp::Unlink);
+    s.settle();
+    assert!(s.out.is_empty(), "{:#?}", s.out);
+}
+
+#[test]
+fn another_daemons_temporary_file_in_a_watched_directory_stays_one_change() {
+    let mut s = Script::named(&["minimgmt", "puppet"]);
+    s.spawn(1, 10, &["/usr/bin/minimgmt"]);
+    s.watch(10, "/etc/app.conf", Ok(1));
+    s.watch(10, "/etc", Ok(2));
+    s.spawn(1, 30, &["/usr/bin/ruby", "/usr/bin/puppet", "apply"]);
+    s.file(30, "/etc/app.conf2026-x", FileOp::Chown);
+    s.notified(10, 2, "app.conf2026-x");
+    s.file(30, "/etc/app.conf2026-x", FileOp::Write);
+    s.notified(10, 2, "app.conf2026-x");
+    s.fact(&Fact::Rename {
+        pid: 30,
+        from: "/etc/app.conf2026-x",
+        to: "/etc/app.conf",
+    });
+    s.exit(30);
+    s.settle();
+    let c = s.of(Kind::Converge);
+    assert_eq!(c.len(), 1, "{:#?}", s.out);
+    assert_eq!(
+        (c[0].daemon.as_str(), c[0].ops.clone()),
+        ("puppet", vec!["chown", "write", "rename"])
+    );
+}
