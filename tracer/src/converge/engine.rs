@@ -191,6 +191,8 @@ pub struct Engine {
     flaps: HashMap<Resource, FlapState>,
     summary: BTreeMap<(String, String), Row>,
     out: Vec<Derived>,
+    /// A flap the change being reported made: it follows that change's line.
+    flap_next: Option<Derived>,
     next_id: u64,
 }
 
@@ -719,16 +721,14 @@ impl Engine {
     /// times, whether `d` read an event about the path lately whose change
     /// had not been seen. An operation that changed nothing yet preceded it.
     fn answers(&self, o: &Op, d: usize, path: &str) -> bool {
-        if o.first_change_entered == 0 {
-            return false;
-        }
         if self.entered < self.returned {
-            return o.first_change_entered >= self.entered;
+            return o.start_ns >= self.entered || o.first_change_entered >= self.entered;
         }
-        self.pending.get(path).is_some_and(|l| {
-            l.iter()
-                .any(|&(pd, t)| pd == d && self.entered < t + PENDING_NS)
-        })
+        o.first_change_entered > 0
+            && self.pending.get(path).is_some_and(|l| {
+                l.iter()
+                    .any(|&(pd, t)| pd == d && self.entered < t + PENDING_NS)
+            })
     }
 
     fn file(&mut self, ts: u64, pid: u32, path: &str, op: FileOp, actor: &dyn Fn(u32) -> Actor) {
@@ -1120,7 +1120,7 @@ impl Engine {
             .managed
             .get(&op.resource)
             .map_or_else(String::new, |&d| self.daemons[d].name.clone());
-        self.out.push(Derived {
+        self.flap_next = Some(Derived {
             kind: Kind::Flap,
             id,
             ts_ns: op.last_ns,
@@ -1178,6 +1178,7 @@ impl Engine {
             ttc_ns,
             flap: None,
         });
+        self.out.extend(self.flap_next.take());
     }
 }
 
