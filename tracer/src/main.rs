@@ -133,6 +133,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         latency: latency || cli.write.is_some(),
         filter: kernel,
         hook: cli.syscall_hook,
+        kernel_paths: cli.kernel_paths,
     };
     let live = session::start(
         &capture_options,
