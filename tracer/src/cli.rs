@@ -110,7 +110,9 @@ pub struct Cli {
     pub syscall_hook: crate::capture::SyscallHook,
 
     /// Also read in the kernel, by walking its dentries, the path of each file
-    /// an open returns or a write goes to; costs every open and write.
+    /// an open returns or a write goes to, and name opened fds by it (symlinks
+    /// and dirfds resolved); costs every open and write. On whenever a filter
+    /// or format uses fd.kname.
     #[arg(long = "kernel-paths")]
     pub kernel_paths: bool,
 
