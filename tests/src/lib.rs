@@ -3,8 +3,8 @@
 //! with `-j`, and wait — with a deadline, never a sleep — for the JSON event a
 //! test caused; build the container images the tests run, and remove their
 //! containers when they end. Also the helper binaries the tests and `cargo
-//! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls) and
-//! `hold-fd`.
+//! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls),
+//! `hold-fd` and `fd-paths`.
 pub mod container;
 pub mod env;
 pub mod event;
