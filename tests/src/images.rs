@@ -74,6 +74,18 @@ pub fn downloaded_deb(name: &str) -> Option<PathBuf> {
         })
 }
 
+/// [`busybox_image`] plus `binary` as `/bin/<its name>`, with the shared
+/// libraries it loads (a test's own helper, built for the host).
+pub fn busybox_image_with_binary(docker: &Path, tag: &str, binary: &Path) {
+    let root = TempDir::new("image");
+    add_busybox(root.path(), &["sh", "cat", "sleep", "mkdir"]);
+    let name = binary.file_name().expect("a binary has a name");
+    fs::copy(binary, root.path().join("bin").join(name)).unwrap();
+    add_libraries(root.path(), binary);
+    fs::create_dir_all(root.path().join("tmp")).unwrap();
+    import(docker, root.path(), tag, &[]);
+}
+
 /// Copies the shared libraries `binary` loads (as the host's `ldd` finds
 /// them) to the same paths under `root`.
 fn add_libraries(root: &Path, binary: &Path) {

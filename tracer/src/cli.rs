@@ -236,6 +236,46 @@ pub struct SummaryArgs {
     pub stats_interval: u64,
 }
 
+/// `sdtrace converge`: what a configuration-management daemon changed, and why.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace converge",
+    about = "Convergence tracing: which resources a config-management daemon (mgmt, puppet, ansible, ...) watched, checked and changed, which outside changes (drifts) it repaired and how fast, and who keeps fighting over a resource",
+    after_help = "Events: WATCH, DRIFT, CONVERGE, CHECK, FLAP; a summary table at the end.\n\nExamples:\n  sdtrace converge\n  sdtrace converge --daemon mgmt -j\n  sdtrace converge --pid 4242 -c \"container.name=web\"\n  sdtrace converge -r capture.scap"
+)]
+pub struct ConvergeCli {
+    /// The daemon, by process name or executable name (repeatable). Default:
+    /// known agents (puppet, mgmt, ansible, cfengine, salt, chef) and processes
+    /// that watch a path with inotify and then write it.
+    #[arg(long = "daemon", value_name = "NAME")]
+    pub daemons: Vec<String>,
+
+    /// The daemon, by pid (repeatable); its descendants are its own.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    #[command(flatten)]
+    pub common: SummaryArgs,
+
+    /// One JSON object per event, and per summary row at the end.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+
+    /// Stop after this many events.
+    #[arg(short = 'n', long = "numevents", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Bytes of each read buffer to capture: inotify events are read from
+    /// the daemon's read() of its inotify fd.
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 1024,
+        value_name = "BYTES"
+    )]
+    pub snaplen: u32,
+}
+
 /// `sdtrace top`: the busiest rows of one summary, as sysdig's top* chisels.
 #[derive(Parser, Debug)]
 #[command(

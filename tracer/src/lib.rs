@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod cli;
 pub mod container;
+pub mod converge;
 pub mod decode;
 pub mod fields;
 pub mod filter;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use tracer::capture::{CaptureOptions, KernelFilter};
-use tracer::cli::{Cli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
+use tracer::cli::{Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
 use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
@@ -28,6 +28,10 @@ fn main() -> ExitCode {
         Some("follow") => {
             let cli = FollowCli::parse_from(rest("sdtrace follow"));
             return report(follow::cli::main(&cli));
+        }
+        Some("converge") => {
+            let cli = ConvergeCli::parse_from(rest("sdtrace converge"));
+            return report(tracer::converge::cli::main(&cli));
         }
         Some("top") => {
             let cli = TopCli::parse_from(rest("sdtrace top"));

@@ -52,6 +52,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("apache2-utils", "ab"),
     // The live view's smoke test drives `sdtrace ui` in a tmux pane.
     ("tmux", "tmux"),
+    // The convergence tests run a real configuration-management agent:
+    // Debian's Puppet 7 (`puppet apply` of a local manifest, no server),
+    // whose file checks and temp-file-plus-rename writes the converge
+    // mode must recognise.
+    ("puppet-agent", "puppet"),
 ];
 
 pub fn setup() -> Result<()> {

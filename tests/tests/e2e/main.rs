@@ -6,6 +6,7 @@ mod batching;
 mod capture_file;
 mod cli;
 mod containers;
+mod converge;
 mod drops;
 mod exec;
 mod files;

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::cli::print_preset;
+use crate::converge;
 use crate::fields::extract::EventView;
 use crate::filter::Filter;
 use crate::output::clock::Clock;
@@ -61,6 +62,9 @@ pub struct Aggregator {
     lines: VecDeque<String>,
     line_format: OutputFormat,
     line: Vec<u8>,
+    /// The converge view's engine: it sees every event (ownership is by
+    /// ancestry), and keys its own rows.
+    converge: Option<converge::Tracker>,
 }
 
 impl Aggregator {
@@ -82,6 +86,7 @@ impl Aggregator {
             line_format: OutputFormat::parse(print_preset("c"))
                 .expect("sdtrace's -pc preset parses"),
             line: Vec::new(),
+            converge: (view == View::Converge).then(converge::Tracker::default),
         }
     }
 
@@ -103,12 +108,34 @@ impl Aggregator {
         self.filter = filter;
         self.rows.clear();
         self.lines.clear();
+        self.converge = (view == View::Converge).then(converge::Tracker::default);
         self.since = (self.now > 0).then_some(self.now);
     }
 
     /// Kernel time has reached `now` (no later event can precede it).
     pub fn advance(&mut self, now: u64) {
         self.now = self.now.max(now);
+        if let Some(c) = &mut self.converge {
+            c.tick(now);
+            // The view shows the summary; the lines are `sdtrace converge`'s.
+            drop(c.take());
+        }
+    }
+
+    /// Takes one event from the pipeline: counted when `shown`; the
+    /// converge view also follows processes through the rest.
+    pub fn observe(&mut self, ev: &EventView<'_>, shown: bool) {
+        if let Some(c) = &mut self.converge {
+            let shown = shown
+                && self
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&mut EventView { ..*ev }));
+            c.feed(ev, shown);
+        }
+        if shown {
+            self.add(ev);
+        }
     }
 
     /// Counts one event (one the pipeline's own filter let through).
@@ -126,6 +153,9 @@ impl Aggregator {
             }
         }
         self.since.get_or_insert(ts);
+        if self.view == View::Converge {
+            return;
+        }
         if self.view == View::Events {
             self.add_line(ev);
             return;
@@ -191,6 +221,13 @@ impl Aggregator {
     /// The view's table now: rows in no particular order.
     #[must_use]
     pub fn table(&self) -> Table {
+        if let Some(c) = &self.converge {
+            return Table {
+                view: self.view,
+                columns: self.view.columns(),
+                rows: c.rows(),
+            };
+        }
         let rows = self
             .rows
             .values()
@@ -241,9 +278,7 @@ impl Aggregator {
 /// sinks wrapping it).
 impl Sink for Aggregator {
     fn observe(&mut self, view: &EventView<'_>, shown: bool) {
-        if shown {
-            self.add(view);
-        }
+        Aggregator::observe(self, view, shown);
     }
 
     fn tick(&mut self, now: u64) {

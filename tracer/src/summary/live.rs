@@ -90,9 +90,7 @@ impl LiveAggregator {
 
 impl Sink for LiveAggregator {
     fn observe(&mut self, view: &EventView<'_>, shown: bool) {
-        if shown {
-            self.agg.add(view);
-        }
+        self.agg.observe(view, shown);
         // A capture file has no ticks: its own time drives the snapshots.
         let ts = view.rec.hdr.ts_ns;
         if ts >= self.published.saturating_add(PUBLISH_EVERY_NS) {

@@ -17,12 +17,15 @@ pub enum View {
     Connections,
     Syscalls,
     Errors,
+    /// What configuration-management daemons did to their resources
+    /// (`sdtrace converge`'s summary).
+    Converge,
     /// The raw event stream (of whatever the breadcrumb narrowed to).
     Events,
 }
 
 impl View {
-    pub const ALL: [View; 10] = [
+    pub const ALL: [View; 11] = [
         View::Containers,
         View::Pods,
         View::Namespaces,
@@ -32,6 +35,7 @@ impl View {
         View::Connections,
         View::Syscalls,
         View::Errors,
+        View::Converge,
         View::Events,
     ];
 
@@ -48,6 +52,7 @@ impl View {
             View::Connections => "conns",
             View::Syscalls => "syscalls",
             View::Errors => "errors",
+            View::Converge => "converge",
             View::Events => "events",
         }
     }
@@ -65,7 +70,9 @@ impl View {
             View::Pods => View::Containers,
             View::Containers => View::Processes,
             View::Processes | View::Syscalls | View::Errors => View::Files,
-            View::Threads | View::Files | View::Connections | View::Events => View::Events,
+            View::Threads | View::Files | View::Connections | View::Converge | View::Events => {
+                View::Events
+            }
         }
     }
 }

@@ -119,8 +119,13 @@ struct World {
 }
 
 fn world() -> World {
+    world_with("cat")
+}
+
+/// The world with the host process under another name.
+fn world_with(host_comm: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
-    for (pid, comm) in [(CAT, "cat"), (NGINX, "nginx")] {
+    for (pid, comm) in [(CAT, host_comm), (NGINX, "nginx")] {
         let d = dir.path().join(pid.to_string());
         fs::create_dir_all(d.join("fd")).unwrap();
         fs::write(
@@ -159,7 +164,10 @@ fn world() -> World {
 /// Runs `events` through a fresh world into `sink`, as the pipeline does:
 /// state before, the sink, state after; one event every 10 ms.
 fn feed(sink: &mut dyn Sink, events: &[Ev]) {
-    let mut w = world();
+    feed_in(world(), sink, events);
+}
+
+fn feed_in(mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
     for (i, e) in events.iter().enumerate() {
         let bytes = record(e, 100 * SEC + i as u64 * SEC / 100);
         let rec = decode(&bytes).unwrap();
@@ -298,8 +306,9 @@ fn drill_down_clauses_select_their_row() {
     let s = script();
     for view in View::ALL {
         let whole = table(view, None, &s);
-        // The script has no sockets.
-        if matches!(view, View::Events | View::Connections) {
+        // The script has no sockets, and no daemon (see the converge
+        // view's own test).
+        if matches!(view, View::Events | View::Connections | View::Converge) {
             assert!(whole.rows.is_empty());
             continue;
         }
@@ -418,4 +427,35 @@ fn observe_cost() {
         "files with a 2-clause filter: observe {:.0} ns/event",
         with - base
     );
+}
+
+#[test]
+fn the_converge_view_lists_what_a_daemon_changed() {
+    let mut agg = Aggregator::new(View::Converge, None);
+    feed_in(world_with("puppet"), &mut agg, &script());
+    agg.advance(200 * SEC);
+    let t = agg.table();
+    assert_eq!(t.columns.len(), t.rows[0].cells.len());
+    let rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.cells.iter().map(text).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![vec![
+            "file:/tmp/a \"b\" \\c (d)".to_owned(),
+            "puppet".into(),
+            "0".into(),
+            "0".into(),
+            "1".into(),
+            "-".into(),
+            "-".into(),
+            "0".into(),
+            "scheduled run".into(),
+        ]],
+        "nginx's writes are nobody's: no daemon manages /var/log/x"
+    );
+    let narrow = t.rows[0].narrow.clone().unwrap();
+    assert!(Filter::parse(&narrow).is_ok(), "{narrow}");
 }

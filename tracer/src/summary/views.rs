@@ -135,7 +135,8 @@ pub fn key(view: View, ev: &EventView<'_>, out: &mut String) -> bool {
             }
             let _ = write!(out, "{}\0{}\0{}", event_type(ev.rec), h.ret, comm(ev));
         }
-        View::Events => return false,
+        // The convergence engine keys its own rows.
+        View::Converge | View::Events => return false,
     }
     true
 }
@@ -260,7 +261,7 @@ pub fn labels(view: View, ev: &EventView<'_>) -> Labels {
                 ])
             }
         }
-        View::Events => complete(Vec::new()),
+        View::Converge | View::Events => complete(Vec::new()),
     };
     if labels.cells.is_empty() {
         labels.narrow = None;
@@ -334,6 +335,17 @@ impl View {
                 col("PROCESS", Text),
                 col("COUNT", Count),
             ],
+            View::Converge => vec![
+                col("RESOURCE", Text),
+                col("DAEMON", Text),
+                col("CHECKS", Count),
+                col("DRIFTS", Count),
+                col("CONVERGES", Count),
+                col("TTC P50", Nanos),
+                col("TTC MAX", Nanos),
+                col("FLAPS", Count),
+                col("LAST CAUSE", Text),
+            ],
             View::Events => vec![col("EVENT", Text)],
         };
         match self {
@@ -361,6 +373,7 @@ impl View {
             View::Namespaces | View::Syscalls => 1,
             View::Threads | View::Connections => 4,
             View::Errors => 3,
+            View::Converge => 4,
             View::Events => 0,
         }
     }
@@ -409,6 +422,6 @@ pub fn numbers(view: View, c: &Counts, rate: f64) -> Vec<Cell> {
             quantile(0.99),
         ],
         View::Errors => vec![Cell::Count(c.events)],
-        View::Events => Vec::new(),
+        View::Converge | View::Events => Vec::new(),
     }
 }

@@ -1,0 +1,12 @@
+//! What the convergence tests drive: `sdtrace converge -j` ([`Converge`]),
+//! a daemon whose stderr says what it did ([`Daemon`]: `minimgmt`, or a
+//! container's log), and the system resources it manages — a local Debian
+//! package and an init-style service with fixed names ([`fixtures`]) — and
+//! Puppet runs ([`puppet`]).
+pub mod daemon;
+pub mod fixtures;
+pub mod puppet;
+pub mod run;
+
+pub use daemon::Daemon;
+pub use run::{Converge, DerivedExt, Finished};

@@ -1,0 +1,47 @@
+//! `sdtrace converge`'s command line, and the run it makes.
+
+use std::process::ExitCode;
+
+use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
+use crate::cli::ConvergeCli;
+use crate::session;
+use crate::summary::mode::{self, Source};
+
+use super::engine::Selection;
+use super::{extract, Converger};
+
+/// Only the syscalls the mode reads are captured; the filter (`-c`) decides
+/// which of them count, process lifecycles always do.
+pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
+    let filter = session::parse_filter(cli.common.filter.as_deref())?;
+    let mut opts = mode::options(&cli.common, false);
+    opts.count = cli.count;
+    let source = Source {
+        read: cli.common.read.clone(),
+        capture: CaptureOptions {
+            buffer_size: cli.common.live.buffer_size,
+            snaplen: cli.snaplen,
+            latency: false,
+            filter: KernelFilter {
+                syscalls: Some(extract::syscalls()),
+                ..KernelFilter::default()
+            },
+            hook: SyscallHook::Auto,
+            // Not yet: turning it on names opened files by the kernel's
+            // path, which the convergence tests have not been run with.
+            kernel_paths: false,
+        },
+        cri: cli.common.live.cri.clone(),
+    };
+    let selection = Selection {
+        pids: cli.pids.clone(),
+        names: cli.daemons.clone(),
+    };
+    mode::run(
+        &source,
+        filter,
+        &opts,
+        Box::new(Converger::new(selection, cli.json)),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,187 @@
+//! `sdtrace converge`: which resources a configuration-management daemon
+//! touched, which outside changes (drifts) it repaired, and what made it
+//! act — from the kernel's point of view.
+//!
+//! - The daemons are the processes named (`--daemon`, `--pid`), or known
+//!   agents (puppet, mgmt, ansible, cfengine, salt, chef), or processes that
+//!   watch a path with inotify and later write it. Everything their process
+//!   trees do is theirs.
+//! - A file is managed once a daemon watched it (or, when it is missing,
+//!   its directory in its place), wrote it, or lstat-checked it; packages,
+//!   services and accounts are managed once a daemon ran a command on them.
+//! - A change to a managed resource by a process outside every daemon's
+//!   tree is a DRIFT; a daemon's change is a CONVERGE, caused by the drift
+//!   it repairs (tied by the inotify event the daemon read when the kernel
+//!   delivered one, else by resource and time), by a refresh from a
+//!   resource it had just changed, by a scheduled run, or by its startup.
+//!
+//! The facts come from syscalls in [`extract`]; [`engine`] derives the
+//! events; [`render`] prints them.
+
+pub mod cli;
+pub mod engine;
+pub mod extract;
+pub mod inotify;
+pub mod model;
+pub mod render;
+pub mod resource;
+
+#[cfg(test)]
+mod tests;
+
+use crate::fields::extract::EventView;
+use crate::output::clock::Clock;
+use crate::run::Sink;
+
+use crate::summary::table::{Cell, Row};
+
+use engine::{Engine, Selection};
+
+/// The engine fed from the pipeline: the processes alive at the start are
+/// adopted before the first event.
+pub struct Tracker {
+    engine: Engine,
+    adopted: bool,
+}
+
+impl Default for Tracker {
+    /// Known agents and unnamed inotify daemons (the live view's).
+    fn default() -> Self {
+        Self::new(Selection::default())
+    }
+}
+
+impl Tracker {
+    #[must_use]
+    pub fn new(selection: Selection) -> Self {
+        Self {
+            engine: Engine::new(selection),
+            adopted: false,
+        }
+    }
+
+    /// One event; `shown`: the filter lets it count (process lifecycles
+    /// always do).
+    pub fn feed(&mut self, view: &EventView<'_>, shown: bool) {
+        if !self.adopted {
+            self.adopted = true;
+            self.engine.adopt(view.procs.iter().map(|p| {
+                let argv = std::iter::once(p.exe.clone())
+                    .chain(p.args.iter().cloned())
+                    .collect();
+                (p.tgid, p.ppid, p.comm.as_str(), p.exepath.as_str(), argv)
+            }));
+        }
+        extract::feed(&mut self.engine, view, shown);
+    }
+
+    pub fn tick(&mut self, now: u64) {
+        self.engine.tick(now);
+    }
+
+    pub fn finish(&mut self) {
+        self.engine.finish();
+    }
+
+    /// The derived events since the last call.
+    pub fn take(&mut self) -> Vec<model::Derived> {
+        self.engine.take()
+    }
+
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The summary as the live view's table rows; a file's row narrows to
+    /// its events.
+    #[must_use]
+    pub fn rows(&self) -> Vec<Row> {
+        self.engine
+            .summary()
+            .into_iter()
+            .map(|(resource, daemon, row)| {
+                let stats = render::ttc_stats(&row);
+                let nanos = |v: Option<u64>| v.map_or(Cell::Empty, Cell::Nanos);
+                let narrow = resource
+                    .strip_prefix("file:")
+                    .map(|path| crate::summary::narrow::text_is("fd.name", path));
+                Row {
+                    cells: vec![
+                        Cell::Text(resource),
+                        Cell::Text(daemon),
+                        Cell::Count(row.checks),
+                        Cell::Count(row.drifts),
+                        Cell::Count(row.converges),
+                        nanos(stats.map(|s| s.0)),
+                        nanos(stats.map(|s| s.1)),
+                        Cell::Count(row.flaps),
+                        row.last_cause.map_or(Cell::Empty, Cell::Text),
+                    ],
+                    narrow,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The convergence mode's share of the pipeline.
+pub struct Converger {
+    tracker: Tracker,
+    json: bool,
+    /// The run is over: the summary goes after the last events.
+    finished: bool,
+    summary_written: bool,
+}
+
+impl Converger {
+    #[must_use]
+    pub fn new(selection: Selection, json: bool) -> Self {
+        Self {
+            tracker: Tracker::new(selection),
+            json,
+            finished: false,
+            summary_written: false,
+        }
+    }
+
+    /// The table printed at the end.
+    pub fn write_summary(&self, out: &mut Vec<u8>) {
+        let rows = self.tracker.engine().summary();
+        if self.json {
+            render::summary_json(out, &rows);
+        } else {
+            render::summary_text(out, &rows);
+        }
+    }
+}
+
+impl Sink for Converger {
+    fn observe(&mut self, view: &EventView<'_>, shown: bool) {
+        self.tracker.feed(view, shown);
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.tracker.tick(now);
+    }
+
+    fn finish(&mut self) {
+        self.tracker.finish();
+        self.finished = true;
+    }
+
+    fn write_ready(&mut self, out: &mut Vec<u8>, clock: &Clock) -> u64 {
+        let ready = self.tracker.take();
+        for d in &ready {
+            if self.json {
+                render::json(out, d, clock);
+            } else {
+                render::text(out, d, clock);
+            }
+        }
+        if self.finished && !std::mem::replace(&mut self.summary_written, true) {
+            self.write_summary(out);
+        }
+        ready.len() as u64
+    }
+}
