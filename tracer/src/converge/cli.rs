@@ -21,7 +21,9 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
         capture: CaptureOptions {
             buffer_size: cli.common.live.buffer_size,
             snaplen: cli.snaplen,
-            latency: false,
+            // A change's entry time: a daemon can hear of it (inotify) and
+            // react before its syscall returns.
+            latency: true,
             filter: KernelFilter {
                 syscalls: Some(extract::syscalls()),
                 ..KernelFilter::default()

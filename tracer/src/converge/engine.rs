@@ -103,6 +103,12 @@ struct Op {
     start_ns: u64,
     last_ns: u64,
     command: Option<CommandOp>,
+    /// When its last change entered the kernel: what a repair of it is
+    /// timed from.
+    change_entered: u64,
+    /// When its first change entered the kernel (0: none yet): when it is
+    /// reported at.
+    first_change_entered: u64,
     /// Whether its daemon had been told of any change when it started.
     after_notice: bool,
     /// Only an lstat of a path not known as a resource: a check if the
@@ -118,7 +124,8 @@ struct Op {
 struct Change {
     id: u64,
     writer: String,
-    end_ns: u64,
+    /// When its last syscall that changed the resource entered the kernel.
+    at_ns: u64,
     drift: bool,
 }
 
@@ -173,6 +180,9 @@ pub struct Engine {
     outside_watches: HashMap<u32, Vec<String>>,
     /// The operation that last changed each path, and its daemon.
     path_ops: HashMap<String, (u64, Option<usize>)>,
+    /// When the current fact's syscall entered the kernel, and returned.
+    entered: u64,
+    returned: u64,
     /// Paths daemons were notified of before the change was seen: the
     /// daemon and when it read the event.
     pending: HashMap<String, Vec<(usize, u64)>>,
@@ -181,6 +191,8 @@ pub struct Engine {
     flaps: HashMap<Resource, FlapState>,
     summary: BTreeMap<(String, String), Row>,
     out: Vec<Derived>,
+    /// A flap the change being reported made: it follows that change's line.
+    flap_next: Option<Derived>,
     next_id: u64,
 }
 
@@ -261,7 +273,17 @@ impl Engine {
         matches!(self.side(pid), Side::Daemon(_))
     }
 
-    pub fn observe(&mut self, ts: u64, fact: &Fact<'_>, actor: &dyn Fn(u32) -> Actor) {
+    /// One fact, of a syscall that entered the kernel at `entered` and
+    /// returned at `ts` (the same when the entry is not known).
+    pub fn observe(
+        &mut self,
+        entered: u64,
+        ts: u64,
+        fact: &Fact<'_>,
+        actor: &dyn Fn(u32) -> Actor,
+    ) {
+        self.entered = entered.min(ts);
+        self.returned = ts;
         match *fact {
             Fact::Exec {
                 pid,
@@ -525,8 +547,10 @@ impl Engine {
                 actor: actor(pid),
                 ops: Vec::new(),
                 changed: false,
-                start_ns: ts,
+                start_ns: self.entered.min(ts),
                 last_ns: ts,
+                change_entered: 0,
+                first_change_entered: 0,
                 command: None,
                 after_notice: daemon.is_some_and(|d| self.daemons[d].notified),
                 tentative: false,
@@ -691,13 +715,20 @@ impl Engine {
         }
     }
 
-    /// Whether daemon `d` read an event about `path` at or before `start`,
-    /// whose change has not been seen yet: its operation reacts to it.
-    fn reacting(&self, d: usize, path: &str, start: u64) -> bool {
-        self.pending.get(path).is_some_and(|l| {
-            l.iter()
-                .any(|&(pd, t)| pd == d && t <= start && start < t + PENDING_NS)
-        })
+    /// Whether daemon `d`'s open operation `o` answers the outside change
+    /// of `path` being seen now, though that change returned later: its
+    /// first change entered the kernel after this one did. Without entry
+    /// times, whether `d` read an event about the path lately whose change
+    /// had not been seen. An operation that changed nothing yet preceded it.
+    fn answers(&self, o: &Op, d: usize, path: &str) -> bool {
+        if self.entered < self.returned {
+            return o.start_ns >= self.entered || o.first_change_entered >= self.entered;
+        }
+        o.first_change_entered > 0
+            && self.pending.get(path).is_some_and(|l| {
+                l.iter()
+                    .any(|&(pd, t)| pd == d && self.entered < t + PENDING_NS)
+            })
     }
 
     fn file(&mut self, ts: u64, pid: u32, path: &str, op: FileOp, actor: &dyn Fn(u32) -> Actor) {
@@ -868,6 +899,12 @@ impl Engine {
         }
         o.changed |= op.changes();
         o.last_ns = ts;
+        if op.changes() {
+            o.change_entered = self.entered;
+            if o.first_change_entered == 0 {
+                o.first_change_entered = self.entered;
+            }
+        }
         match op {
             FileOp::Create => o.created = true,
             FileOp::Unlink => o.removed = true,
@@ -888,7 +925,7 @@ impl Engine {
             .values()
             .filter(|o| &o.resource == r && o.actor.pid != pid)
             .filter(|o| match (o.daemon, changing) {
-                (Some(d), Some(path)) => !self.reacting(d, path, o.start_ns),
+                (Some(d), Some(path)) => !self.answers(o, d, path),
                 _ => true,
             })
             .map(|o| o.id)
@@ -992,13 +1029,13 @@ impl Engine {
         let name = self.daemons[d].name.clone();
         let mut ttc = None;
         let cause = match self.last_change.get(&op.resource) {
-            Some(c) if c.writer != name && c.end_ns <= op.last_ns => {
+            Some(c) if c.writer != name && c.at_ns <= op.last_ns => {
                 let via = if self.daemons[d].triggers.contains(&c.id) {
                     Via::Inotify
                 } else {
                     Via::Time
                 };
-                ttc = Some(op.last_ns - c.end_ns);
+                ttc = Some(op.last_ns - c.at_ns);
                 Cause {
                     kind: if c.drift {
                         CauseKind::Drift
@@ -1045,7 +1082,11 @@ impl Engine {
             Change {
                 id: op.id,
                 writer: writer.clone(),
-                end_ns: op.last_ns,
+                at_ns: if op.change_entered > 0 {
+                    op.change_entered
+                } else {
+                    op.start_ns
+                },
                 drift,
             },
         );
@@ -1079,7 +1120,7 @@ impl Engine {
             .managed
             .get(&op.resource)
             .map_or_else(String::new, |&d| self.daemons[d].name.clone());
-        self.out.push(Derived {
+        self.flap_next = Some(Derived {
             kind: Kind::Flap,
             id,
             ts_ns: op.last_ns,
@@ -1124,7 +1165,11 @@ impl Engine {
         self.out.push(Derived {
             kind,
             id: op.id,
-            ts_ns: op.start_ns,
+            ts_ns: if op.first_change_entered > 0 {
+                op.first_change_entered
+            } else {
+                op.start_ns
+            },
             resource: op.resource,
             daemon,
             actor: op.actor,
@@ -1133,6 +1178,7 @@ impl Engine {
             ttc_ns,
             flap: None,
         });
+        self.out.extend(self.flap_next.take());
     }
 }
 

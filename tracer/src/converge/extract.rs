@@ -100,6 +100,9 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
     let pid = h.tgid;
     let actor = |p: u32| actor_of(view, p);
     let ts = h.ts_ns;
+    // The entry hook is attached in this mode: a change is timed from when
+    // it entered the kernel (a watcher can hear of it before it returns).
+    let entered = ts.saturating_sub(h.latency_ns);
     if !engine.knows(pid) {
         let mut at = pid;
         let ancestors = std::iter::from_fn(|| {
@@ -114,7 +117,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
     let ev = match &view.rec.body {
         Body::Exit(_) => {
             if h.tid == h.tgid {
-                engine.observe(ts, &Fact::Exit { pid }, &actor);
+                engine.observe(entered, ts, &Fact::Exit { pid }, &actor);
             }
             return;
         }
@@ -135,7 +138,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                 exe: &p.exepath,
                 argv: &argv,
             };
-            engine.observe(ts, &fact, &actor);
+            engine.observe(entered, ts, &fact, &actor);
         }
         return;
     }
@@ -145,6 +148,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
     let file = |path: Option<String>, op: FileOp, engine: &mut Engine| {
         if let Some(path) = path.map(|p| qualified(view, p)) {
             engine.observe(
+                entered,
                 ts,
                 &Fact::File {
                     pid,
@@ -200,7 +204,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                     };
                     let ifd = ev.args[0] as i32;
                     let events = inotify::parse(buf);
-                    engine.observe(ts, &Fact::Inotify { pid, ifd, events }, &actor);
+                    engine.observe(entered, ts, &Fact::Inotify { pid, ifd, events }, &actor);
                 }
                 FdKind::File => file(Some(fd.name.clone()), FileOp::Read, engine),
                 _ => {}
@@ -213,6 +217,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
             let ifd = ev.args[0] as i32;
             let wd = if ok { Ok(h.ret as i32) } else { Err(-h.ret) };
             engine.observe(
+                entered,
                 ts,
                 &Fact::Watch {
                     pid,
@@ -284,6 +289,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
             };
             let (from, to) = (qualified(view, from), qualified(view, to));
             engine.observe(
+                entered,
                 ts,
                 &Fact::Rename {
                     pid,

@@ -17,6 +17,8 @@ struct Script {
     comms: HashMap<u32, String>,
     parents: HashMap<u32, u32>,
     out: Vec<Derived>,
+    /// How long each syscall took (from entry to return).
+    took: u64,
 }
 
 impl Script {
@@ -27,6 +29,7 @@ impl Script {
             comms: HashMap::new(),
             parents: HashMap::new(),
             out: Vec::new(),
+            took: 0,
         }
     }
 
@@ -49,7 +52,8 @@ impl Script {
             exe: String::new(),
             container: None,
         };
-        self.engine.observe(self.now, f, &actor);
+        self.engine
+            .observe(self.now - self.took, self.now, f, &actor);
         self.out.extend(self.engine.take());
     }
 
@@ -600,11 +604,14 @@ fn a_repair_begun_before_the_drifts_syscall_returned_is_still_its_repair() {
     s.notified(10, 2, "app.conf");
     s.file(10, "/etc/app.conf", FileOp::Stat);
     s.file(10, "/etc/app.conf", FileOp::Read);
+    // The rename entered the kernel before the daemon's read of its event.
+    s.took = 5 * MS;
     s.fact(&Fact::Rename {
         pid: 21,
         from: "/etc/app.conf.new",
         to: "/etc/app.conf",
     });
+    s.took = 0;
     s.file(10, "/etc/app.conf", FileOp::Truncate);
     s.file(10, "/etc/app.conf", FileOp::Write);
     s.exit(21);
@@ -618,6 +625,7 @@ fn a_repair_begun_before_the_drifts_syscall_returned_is_still_its_repair() {
         (c.kind, c.id, c.via),
         (CauseKind::Drift, Some(drifts[0].id), Some(Via::Inotify))
     );
+    assert!(converges[0].ttc_ns.unwrap() > 0);
     let pos = |id| s.out.iter().position(|d| d.id == id).unwrap();
     assert!(pos(drifts[0].id) < pos(converges[0].id));
 }

@@ -8,10 +8,13 @@
 //! syscall rate sdtrace captures in full (all syscalls) with zero drops.
 //!
 //! Then the web-server row (`nginx.rs`): requests per second of nginx in a
-//! container under `ab`, with and without `sdtrace follow`.
+//! container under `ab`, with and without `sdtrace follow`; and the
+//! convergence row (`converge.rs`): how fast a config daemon repairs drifts,
+//! with and without `sdtrace converge` watching it.
 //!
 //! sdtrace and bpftrace trace the whole machine, so other load on it shows up
 //! in their rows; run on an idle machine for numbers to publish.
+mod converge;
 mod nginx;
 mod tracers;
 
@@ -43,6 +46,9 @@ pub struct Options {
     /// Skip the nginx row (`sdtrace follow` under `ab`).
     #[arg(long)]
     no_nginx: bool,
+    /// Skip the convergence row (`sdtrace converge` watching a daemon).
+    #[arg(long)]
+    no_converge: bool,
 }
 
 struct Row {
@@ -63,6 +69,8 @@ pub fn bench(opts: &Options) -> Result<()> {
         "syscall-loop",
         "--bin",
         "nginx-image",
+        "--bin",
+        "minimgmt",
     ]))?;
     let workload_bin = util::target_dir().join("release/syscall-loop");
     let sdtrace = util::sdtrace_bin();
@@ -105,9 +113,20 @@ pub fn bench(opts: &Options) -> Result<()> {
         })
     });
 
+    let daemon = (!opts.no_converge).then(|| {
+        eprintln!("xtask: bench: minimgmt repairing drifts, with and without sdtrace converge");
+        converge::measure(&sdtrace, opts.runs).map_err(|e| {
+            eprintln!("xtask: bench: the convergence row failed: {e:#}");
+            format!("{e:#}")
+        })
+    });
+
     let mut report = render(opts, &rows, drain.as_ref(), &foreign);
     if let Some(web) = &web {
         nginx::render(&mut report, web);
+    }
+    if let Some(daemon) = &daemon {
+        converge::render(&mut report, daemon);
     }
     println!("{report}");
     let path = util::target_dir().join("bench.md");

@@ -236,6 +236,8 @@ fn run_loop(prefix: &[OsString], work: &Workload) -> Result<u64> {
 pub(super) enum Ready {
     Stdout(&'static str),
     Stderr(&'static str),
+    /// Ready on stderr; stdout is kept in this file.
+    StderrStdoutTo(&'static str, std::path::PathBuf),
 }
 
 /// A system-wide tracer running until [`Background::stop`].
@@ -252,9 +254,13 @@ impl Background {
         let what = util::describe(&cmd);
         let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(match ready {
+            .stdout(match &ready {
                 Ready::Stdout(_) => Stdio::piped(),
                 Ready::Stderr(_) => Stdio::null(),
+                Ready::StderrStdoutTo(_, path) => Stdio::from(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                ),
             })
             .stderr(Stdio::piped())
             .spawn()
@@ -265,8 +271,8 @@ impl Background {
         {
             let pipe = child.stderr.take().expect("stderr is piped");
             let lines = Arc::clone(&stderr);
-            let marker = match ready {
-                Ready::Stderr(m) => Some(m),
+            let marker = match &ready {
+                Ready::Stderr(m) | Ready::StderrStdoutTo(m, _) => Some(*m),
                 Ready::Stdout(_) => None,
             };
             let tx = tx.clone();
