@@ -3,9 +3,10 @@
 //! with `-j`, and wait — with a deadline, never a sleep — for the JSON event a
 //! test caused; build the container images the tests run, and remove their
 //! containers when they end. Also the helper binaries the tests and `cargo
-//! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls) and
-//! `hold-fd`; and for the convergence tests, `minimgmt` (a small mgmt-like
-//! daemon) with the package, service and Puppet runs it is tested with.
+//! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls),
+//! `hold-fd` and `fd-paths`; and for the convergence tests, `minimgmt` (a
+//! small mgmt-like daemon) with the package, service and Puppet runs it is
+//! tested with.
 pub mod container;
 pub mod converge;
 pub mod env;

@@ -195,6 +195,11 @@ pub enum CaptureKind {
     IovecRet = 11,
     /// `struct msghdr` at `args[arg]`: its name (a sockaddr) then its iovec data up to `ret`.
     MsghdrRet = 12,
+    /// The path of the file whose fd is `args[arg]`, read in the kernel by
+    /// walking its dentry chain (see [`PATH_WALK_ROOT`] for the layout).
+    FilePathArgFd = 13,
+    /// The path of the file whose fd is the return value.
+    FilePathRetFd = 14,
 }
 
 impl TryFrom<u8> for CaptureKind {
@@ -214,6 +219,8 @@ impl TryFrom<u8> for CaptureKind {
             10 => Self::SockTupleRetFd,
             11 => Self::IovecRet,
             12 => Self::MsghdrRet,
+            13 => Self::FilePathArgFd,
+            14 => Self::FilePathRetFd,
             other => return Err(other),
         })
     }
@@ -276,6 +283,28 @@ pub struct SockTuple {
 }
 const _: () = assert!(size_of::<SockTuple>() == 40);
 
+/// Steps a kernel path walk takes at most: each copies one name or crosses
+/// from a mount to the one it is mounted on. A deeper path ends
+/// [`PATH_WALK_TRUNCATED`].
+pub const PATH_WALK_STEPS: u32 = 24;
+/// Bytes of one name the walk copies at most, its NUL included (`NAME_MAX` + 1).
+pub const PATH_NAME_MAX: u32 = 256;
+
+// A `FilePath*` item is one status byte, then the path's names leaf first,
+// each followed by a NUL: `b"\0passwd\0etc\0"` (status 0, `passwd`, `etc`)
+// is `/etc/passwd`. The status says how the walk ended:
+
+/// It reached the root of the file's mount namespace (a mount that is its own
+/// parent): the names make an absolute path, as a process of that namespace
+/// (a container's, for one) sees it.
+pub const PATH_WALK_ROOT: u8 = 0;
+/// It stopped early ([`PATH_WALK_STEPS`], or a failed read): the leading
+/// names are missing.
+pub const PATH_WALK_TRUNCATED: u8 = 1;
+/// It reached a dentry that is its own parent without being a mount's root:
+/// a pipe, socket or anonymous inode (no names), or a disconnected tree.
+pub const PATH_WALK_DETACHED: u8 = 2;
+
 /// Identity of a task that changes only on setns/unshare/cgroup migration, so
 /// the kernel caches it per thread instead of walking pointers on every event.
 #[derive(Clone, Copy, Debug, Default)]
@@ -335,6 +364,17 @@ pub struct KernelOffsets {
     /// Index into `css_set->subsys[]` of the v1 controller whose hierarchy
     /// identifies containers; `u32::MAX` when there is none.
     pub cgroup_v1_subsys: u32,
+    // The dentry walk of `FilePath*` captures. Userspace marks all of them
+    // missing when one is, and the walk then yields nothing.
+    pub file_path_dentry: u32,
+    pub file_path_mnt: u32,
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub vfsmount_root: u32,
+    /// Offset of the `struct vfsmount` inside its `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
 }
 
 impl KernelOffsets {
@@ -380,6 +420,14 @@ impl KernelOffsets {
             sk_v6_daddr: 0,
             sk_protocol: 0,
             cgroup_v1_subsys: Self::MISSING,
+            file_path_dentry: Self::MISSING,
+            file_path_mnt: Self::MISSING,
+            dentry_parent: Self::MISSING,
+            dentry_name: Self::MISSING,
+            vfsmount_root: Self::MISSING,
+            mount_mnt: Self::MISSING,
+            mount_parent: Self::MISSING,
+            mount_mountpoint: Self::MISSING,
         }
     }
 }

@@ -59,6 +59,24 @@ impl SyscallDef {
         }
         out
     }
+
+    /// The captures with the [`KERNEL_PATH_CAPTURES`] ones appended when
+    /// `kernel_paths` is set, and how many are used. An appended capture
+    /// takes the next slot, which no argument names: decoding by slot is
+    /// unchanged, and the path is found by its kind.
+    pub fn captures(&self, kernel_paths: bool) -> ([Capture; MAX_CAPTURES], u8) {
+        let mut out = self.capture_array();
+        let mut n = self.caps.len().min(MAX_CAPTURES);
+        if kernel_paths {
+            for (nr, cap) in KERNEL_PATH_CAPTURES {
+                if *nr == self.nr && n < MAX_CAPTURES {
+                    out[n] = *cap;
+                    n += 1;
+                }
+            }
+        }
+        (out, n as u8)
+    }
 }
 
 const fn a(name: &'static str, reg: u8, ty: ArgType) -> ArgDef {
@@ -89,6 +107,10 @@ const S2: ArgType = Captured(2);
 
 const TUPLE_ARG0: Capture = c(K::SockTupleArgFd, 0, 0, WHEN_OK_OR_INPROGRESS);
 const TUPLE_RET: Capture = c(K::SockTupleRetFd, 0, 0, WHEN_OK);
+/// The path of the file behind the fd in `args[0]`, from the kernel's dentry walk.
+pub const KPATH_ARG0: Capture = c(K::FilePathArgFd, 0, 0, WHEN_ALWAYS);
+/// The path of the file behind the fd an open returned.
+pub const KPATH_RET: Capture = c(K::FilePathRetFd, 0, 0, WHEN_OK);
 const READ_BUF: Capture = c(K::BufferRet, 1, 0, WHEN_OK);
 const WRITE_BUF: Capture = c(K::BufferRet, 1, 0, WHEN_OK);
 
@@ -323,14 +345,18 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[],
     ),
     d(nr::FLOCK, &[a("fd", 0, Fd), a("operation", 1, Int)], &[]),
-    d(nr::FSYNC, &[a("fd", 0, Fd)], &[]),
-    d(nr::FDATASYNC, &[a("fd", 0, Fd)], &[]),
+    d(nr::FSYNC, &[a("fd", 0, Fd)], &[KPATH_ARG0]),
+    d(nr::FDATASYNC, &[a("fd", 0, Fd)], &[KPATH_ARG0]),
     d(
         nr::TRUNCATE,
         &[a("path", 0, S0), a("length", 1, Int)],
         &[path(0)],
     ),
-    d(nr::FTRUNCATE, &[a("fd", 0, Fd), a("length", 1, Int)], &[]),
+    d(
+        nr::FTRUNCATE,
+        &[a("fd", 0, Fd), a("length", 1, Int)],
+        &[KPATH_ARG0],
+    ),
     d(nr::GETCWD, &[a("buf", 0, Hex), a("size", 1, UInt)], &[]),
     d(nr::CHDIR, &[a("path", 0, S0)], &[path(0)]),
     d(nr::FCHDIR, &[a("fd", 0, Fd)], &[]),
@@ -367,7 +393,11 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
         &[a("filename", 0, S0), a("mode", 1, Mode)],
         &[path(0)],
     ),
-    d(nr::FCHMOD, &[a("fd", 0, Fd), a("mode", 1, Mode)], &[]),
+    d(
+        nr::FCHMOD,
+        &[a("fd", 0, Fd), a("mode", 1, Mode)],
+        &[KPATH_ARG0],
+    ),
     d(
         nr::CHOWN,
         &[a("path", 0, S0), a("uid", 1, Uid), a("gid", 2, Gid)],
@@ -376,7 +406,7 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     d(
         nr::FCHOWN,
         &[a("fd", 0, Fd), a("uid", 1, Uid), a("gid", 2, Gid)],
-        &[],
+        &[KPATH_ARG0],
     ),
     d(
         nr::LCHOWN,
@@ -780,6 +810,21 @@ pub const SYSCALL_DEFS: &[SyscallDef] = &[
     ),
 ];
 
+/// Captures appended to a syscall's own when userspace asks for kernel paths
+/// (`CaptureOptions::kernel_paths`): the fd an open returned, the fd a write
+/// went to. Off by default, so the default capture (and what a capture file
+/// holds) does not pay for them.
+pub static KERNEL_PATH_CAPTURES: &[(u16, Capture)] = &[
+    (nr::OPEN, KPATH_RET),
+    (nr::OPENAT, KPATH_RET),
+    (nr::OPENAT2, KPATH_RET),
+    (nr::CREAT, KPATH_RET),
+    (nr::WRITE, KPATH_ARG0),
+    (nr::PWRITE64, KPATH_ARG0),
+    (nr::WRITEV, KPATH_ARG0),
+    (nr::PWRITEV, KPATH_ARG0),
+];
+
 /// Marks a syscall number without a definition in [`DEF_INDEX`].
 const NO_DEF: u8 = u8::MAX;
 
@@ -857,6 +902,21 @@ mod tests {
         }
         assert!(def(nr::VHANGUP).is_none());
         assert!(def(u16::MAX).is_none());
+    }
+
+    #[test]
+    fn kernel_path_captures_fit_and_come_last() {
+        for (nr, cap) in KERNEL_PATH_CAPTURES {
+            let d = def(*nr).expect("a kernel path capture needs a definition");
+            assert!(d.caps.len() < MAX_CAPTURES, "no room in syscall {nr}");
+            let (caps, n) = d.captures(true);
+            assert_eq!(n as usize, d.caps.len() + 1);
+            assert_eq!(caps[d.caps.len()].kind, cap.kind);
+            let (_, n) = d.captures(false);
+            assert_eq!(n as usize, d.caps.len(), "off by default");
+        }
+        let fchmod = def(nr::FCHMOD).unwrap();
+        assert_eq!(fchmod.captures(false).1, 1, "fchmod's path is always read");
     }
 
     #[test]

@@ -8,13 +8,14 @@ use core::ffi::c_void;
 
 use aya_ebpf::helpers::{
     bpf_get_current_task, bpf_probe_read_user,
-    generated::{bpf_probe_read_user as read_user_raw, bpf_probe_read_user_str},
+    generated::{bpf_probe_read_kernel_str, bpf_probe_read_user as read_user_raw, bpf_probe_read_user_str},
 };
 
 use crate::kernel::{off, ptr, read};
 use tracer_common::{
-    ARGS_MAX, Capture, CaptureKind, ItemHeader, PATH_MAX, SCRATCH_MASK, SNAPLEN_MAX, SOCKADDR_MAX,
-    SockTuple, SyscallSpec, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
+    ARGS_MAX, Capture, CaptureKind, ItemHeader, KernelOffsets, PATH_MAX, PATH_NAME_MAX, PATH_WALK_DETACHED,
+    PATH_WALK_ROOT, PATH_WALK_STEPS, PATH_WALK_TRUNCATED, SCRATCH_MASK, SNAPLEN_MAX, SOCKADDR_MAX, SockTuple,
+    SyscallSpec, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
 };
 
 const AF_INET: u16 = 2;
@@ -51,7 +52,40 @@ pub fn run(buf: *mut u8, mut off: u32, spec: &SyscallSpec, call: &Call) -> u32 {
     if spec.ncap > 2 {
         off = bound(one(buf, off, 2, &spec.caps[2], call), SCRATCH_MASK);
     }
-    off
+    // The dentry walk has one call site, after the other captures (a path
+    // capture is its syscall's last): verifying it once per record path, not
+    // once per slot, keeps the programs far from the verifier's limit.
+    let slot = if spec.ncap > 2 && is_path(&spec.caps[2]) {
+        2
+    } else if spec.ncap > 1 && is_path(&spec.caps[1]) {
+        1
+    } else if spec.ncap > 0 && is_path(&spec.caps[0]) {
+        0
+    } else {
+        return off;
+    };
+    bound(path_item(buf, off, slot, &spec.caps[slot as usize % 3], call), SCRATCH_MASK)
+}
+
+fn is_path(cap: &Capture) -> bool {
+    cap.kind == CaptureKind::FilePathArgFd as u8 || cap.kind == CaptureKind::FilePathRetFd as u8
+}
+
+/// A `FilePath*` capture's item at `off`; returns the new end (`off` when
+/// the fd has no file).
+fn path_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+    if !applies(cap, call.ret) {
+        return off;
+    }
+    let fd = if cap.kind == CaptureKind::FilePathArgFd as u8 { arg(call, cap.arg) as u32 as u64 } else { call.ret as u64 };
+    let data = off + ITEM_HDR;
+    let len = write_path(buf, data, fd);
+    if len == 0 {
+        return off;
+    }
+    let kind = if cap.kind == CaptureKind::FilePathArgFd as u8 { CaptureKind::FilePathArgFd } else { CaptureKind::FilePathRetFd };
+    write_item_header(buf, off, slot, kind, len);
+    data + len
 }
 
 fn applies(cap: &Capture, ret: i64) -> bool {
@@ -138,6 +172,8 @@ fn one(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
         CaptureKind::SockTupleRetFd => write_tuple(buf, data, call.ret as u64),
         CaptureKind::IovecRet => copy_iovec(buf, data, src, arg(call, cap.aux), io_len(call)),
         CaptureKind::MsghdrRet => return msghdr(buf, off, slot, src, call),
+        // Done once, after the others (see `run`).
+        CaptureKind::FilePathArgFd | CaptureKind::FilePathRetFd => return off,
     };
     write_item_header(buf, off, slot, kind, len);
     data + len
@@ -215,7 +251,8 @@ fn write_tuple(buf: *mut u8, data: u32, fd: u64) -> u32 {
     core::mem::size_of::<SockTuple>() as u32
 }
 
-fn sock_tuple(fd: u64) -> Option<SockTuple> {
+/// The current task's `struct file *` for `fd`: task->files->fdt->fd[fd].
+fn fd_file(fd: u64) -> Option<u64> {
     let task = unsafe { bpf_get_current_task() };
     let files = ptr(task, off(|o| &o.task_files))?;
     let fdt = ptr(files, off(|o| &o.files_fdt))?;
@@ -224,7 +261,11 @@ fn sock_tuple(fd: u64) -> Option<SockTuple> {
         return None;
     }
     let fds = ptr(fdt, off(|o| &o.fdtable_fd))?;
-    let file = ptr(fds, fd * 8)?;
+    ptr(fds, fd * 8)
+}
+
+fn sock_tuple(fd: u64) -> Option<SockTuple> {
+    let file = fd_file(fd)?;
     let sock = ptr(file, off(|o| &o.file_private_data))?;
     let sk = ptr(sock, off(|o| &o.socket_sk))?;
     let mut t = SockTuple {
@@ -248,4 +289,86 @@ fn sock_tuple(fd: u64) -> Option<SockTuple> {
         _ => {}
     }
     Some(t)
+}
+
+/// Writes the path of the file behind `fd` as a status byte and its names
+/// leaf first, each NUL-terminated (the layout `PATH_WALK_ROOT` describes);
+/// returns the bytes written, 0 when there is no file (nothing is written).
+///
+/// The walk follows `d_parent` up to the root of the dentry's mount, then
+/// crosses to the mount it is mounted on (`struct mount`, which holds the
+/// `vfsmount` a file points at), until it reaches a mount that is its own
+/// parent: the root of the mount namespace, so a container's file reads as the
+/// container sees it. This is what `d_path` does against the namespace's root
+/// (it is out of reach: no fentry here to call it from).
+fn write_path(buf: *mut u8, data: u32, fd: u64) -> u32 {
+    // Userspace marks every walk offset missing when one is.
+    if off(|o| &o.file_path_dentry) == KernelOffsets::MISSING as u64 {
+        return 0;
+    }
+    let Some(file) = fd_file(fd) else {
+        return 0;
+    };
+    let (Some(mut dentry), Some(vfsmount)) =
+        (ptr(file, off(|o| &o.file_path_dentry)), ptr(file, off(|o| &o.file_path_mnt)))
+    else {
+        return 0;
+    };
+    if dentry == 0 || vfsmount == 0 {
+        return 0;
+    }
+    let mount_mnt = off(|o| &o.mount_mnt);
+    // container_of(vfsmount, struct mount, mnt)
+    let mut mount = vfsmount.wrapping_sub(mount_mnt);
+    let mut status = PATH_WALK_TRUNCATED;
+    let mut len = 1u32;
+    for _ in 0..PATH_WALK_STEPS {
+        let Some(root) = ptr(mount.wrapping_add(mount_mnt), off(|o| &o.vfsmount_root)) else {
+            break;
+        };
+        if dentry == root {
+            let Some(parent) = ptr(mount, off(|o| &o.mount_parent)) else {
+                break;
+            };
+            if parent == mount {
+                status = PATH_WALK_ROOT;
+                break;
+            }
+            let Some(point) = ptr(mount, off(|o| &o.mount_mountpoint)) else {
+                break;
+            };
+            dentry = point;
+            mount = parent;
+            continue;
+        }
+        let Some(parent) = ptr(dentry, off(|o| &o.dentry_parent)) else {
+            break;
+        };
+        if parent == dentry {
+            status = PATH_WALK_DETACHED;
+            break;
+        }
+        let Some(name) = ptr(dentry, off(|o| &o.dentry_name)) else {
+            break;
+        };
+        let n = copy_kernel_str(buf, data + len, name);
+        if n == 0 {
+            break;
+        }
+        // Laundered so every path through this step ends in one verifier
+        // state (see `run`).
+        len = bound(len + n, SCRATCH_MASK);
+        dentry = parent;
+    }
+    unsafe { *buf.add(bound(data, SCRATCH_MASK) as usize) = status };
+    len
+}
+
+/// Copies a NUL-terminated kernel string of at most `PATH_NAME_MAX` bytes
+/// (its NUL included); returns the bytes copied with the NUL, 0 on failure.
+#[inline(always)]
+fn copy_kernel_str(buf: *mut u8, off: u32, src: u64) -> u32 {
+    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
+    let n = unsafe { bpf_probe_read_kernel_str(dst.cast::<c_void>(), PATH_NAME_MAX, src as *const c_void) };
+    if n <= 0 { 0 } else { n as u32 }
 }

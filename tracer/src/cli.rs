@@ -109,6 +109,13 @@ pub struct Cli {
     #[arg(long = "syscall-hook", value_enum, default_value = "auto", hide = true)]
     pub syscall_hook: crate::capture::SyscallHook,
 
+    /// Also read in the kernel, by walking its dentries, the path of each file
+    /// an open returns or a write goes to, and name opened fds by it (symlinks
+    /// and dirfds resolved); costs every open and write. On whenever a filter
+    /// or format uses fd.kname.
+    #[arg(long = "kernel-paths")]
+    pub kernel_paths: bool,
+
     /// Kubernetes API server to ask about pods (k8s.pod.label, k8s.svc.name, ...);
     /// default: $KUBECONFIG, else the in-cluster service account.
     #[arg(long = "kubeconfig", value_name = "PATH")]

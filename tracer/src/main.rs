@@ -107,10 +107,14 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         Some(text) => Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?),
         None => None,
     };
-    let latency = filter.as_ref().is_some_and(|f| f.uses(FieldId::EvtLatency))
-        || print
-            .as_ref()
-            .is_some_and(|p| p.fields().any(|f| f.id == FieldId::EvtLatency));
+    let uses = |id: FieldId| {
+        filter.as_ref().is_some_and(|f| f.uses(id))
+            || print
+                .as_ref()
+                .is_some_and(|p| p.fields().any(|f| f.id == id))
+    };
+    let latency = uses(FieldId::EvtLatency);
+    let kernel_paths = cli.kernel_paths || uses(FieldId::FdKname);
     let format = match (print, cli.json) {
         (Some(p), true) => Format::CustomJson(p),
         (Some(p), false) => Format::Custom(p),
@@ -137,6 +141,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         latency: latency || cli.write.is_some(),
         filter: kernel,
         hook: cli.syscall_hook,
+        kernel_paths,
     };
     let live = session::start(
         &capture_options,

@@ -102,6 +102,11 @@ pub struct CaptureOptions {
     pub latency: bool,
     pub filter: KernelFilter,
     pub hook: SyscallHook,
+    /// Also read, by walking the kernel's dentries, the path of the fd each
+    /// open returned and each write went to
+    /// ([`syscalls::KERNEL_PATH_CAPTURES`]). Off by default: it costs every
+    /// open and write, and the default records keep their layout.
+    pub kernel_paths: bool,
 }
 
 /// Loaded and attached programs with the maps userspace reads.
@@ -187,7 +192,7 @@ impl Capture {
             .load(OBJECT)
             .map_err(|e| load_err("loading the eBPF programs failed", e))?;
 
-        fill_specs(&mut ebpf, f)?;
+        fill_specs(&mut ebpf, f, opts.kernel_paths)?;
         fill_sets(&mut ebpf, f)?;
 
         let mut programs = vec![
@@ -334,10 +339,10 @@ fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), Capture
     Ok(())
 }
 
-/// Writes the per-syscall table: captures from the shared definitions, and
-/// the pass bit from the filter's syscall set plus the syscalls that keep the
-/// process and fd tables exact.
-fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
+/// Writes the per-syscall table: captures from the shared definitions (with
+/// the kernel-path ones when asked for), and the pass bit from the filter's
+/// syscall set plus the syscalls that keep the process and fd tables exact.
+fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter, kernel_paths: bool) -> Result<(), CaptureError> {
     let mut specs: Array<_, SyscallSpec> =
         Array::try_from(ebpf.map_mut("SPECS").expect("SPECS is in the object"))
             .map_err(|e| load_err("SPECS", e))?;
@@ -351,8 +356,7 @@ fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
             ..SyscallSpec::default()
         };
         if let Some(def) = syscalls::def(nr) {
-            spec.ncap = def.caps.len() as u8;
-            spec.caps = def.capture_array();
+            (spec.caps, spec.ncap) = def.captures(kernel_paths);
         }
         specs
             .set(u32::from(nr), spec, 0)

@@ -115,7 +115,39 @@ pub fn kernel_offsets(btf: &Btf, mounts: &CgroupMounts) -> Result<KernelOffsets,
         .and_then(|(ctrl, _)| btf.enum_value(&format!("{ctrl}_cgrp_id")))
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(KernelOffsets::MISSING);
+    path_walk_offsets(&mut o, |s, p| btf.offset(s, p).ok());
     Ok(o)
+}
+
+/// The offsets of the kernel's dentry walk (`FilePath*` captures). The walk
+/// needs every one of them: when one is missing, all are marked missing and
+/// the walk yields nothing (the programs check the first).
+fn path_walk_offsets(o: &mut KernelOffsets, find: impl Fn(&str, &str) -> Option<u32>) {
+    let found = [
+        find("file", "f_path.dentry"),
+        find("file", "f_path.mnt"),
+        find("dentry", "d_parent"),
+        find("dentry", "d_name.name"),
+        find("vfsmount", "mnt_root"),
+        find("mount", "mnt"),
+        find("mount", "mnt_parent"),
+        find("mount", "mnt_mountpoint"),
+    ];
+    let v = |i: usize| {
+        if found.iter().all(Option::is_some) {
+            found[i].unwrap_or(KernelOffsets::MISSING)
+        } else {
+            KernelOffsets::MISSING
+        }
+    };
+    o.file_path_dentry = v(0);
+    o.file_path_mnt = v(1);
+    o.dentry_parent = v(2);
+    o.dentry_name = v(3);
+    o.vfsmount_root = v(4);
+    o.mount_mnt = v(5);
+    o.mount_parent = v(6);
+    o.mount_mountpoint = v(7);
 }
 
 #[cfg(test)]
@@ -151,6 +183,33 @@ mod tests {
     }
 
     #[test]
+    fn one_missing_walk_offset_disables_the_walk() {
+        let mut o = KernelOffsets::zeroed();
+        path_walk_offsets(&mut o, |s, p| Some(s.len() as u32 + p.len() as u32));
+        assert_eq!(o.file_path_dentry, 4 + 13);
+        assert_eq!(o.mount_mnt, 5 + 3);
+        path_walk_offsets(&mut o, |s, p| {
+            ((s, p) != ("mount", "mnt_mountpoint")).then_some(8)
+        });
+        for v in [
+            o.file_path_dentry,
+            o.file_path_mnt,
+            o.dentry_parent,
+            o.dentry_name,
+        ] {
+            assert_eq!(v, KernelOffsets::MISSING);
+        }
+        for v in [
+            o.vfsmount_root,
+            o.mount_mnt,
+            o.mount_parent,
+            o.mount_mountpoint,
+        ] {
+            assert_eq!(v, KernelOffsets::MISSING);
+        }
+    }
+
+    #[test]
     fn real_kernel_offsets_resolve() {
         let Ok(btf) = Btf::from_sys_fs() else {
             eprintln!("SKIP: no kernel BTF");
@@ -166,6 +225,9 @@ mod tests {
             ("sk_num", o.sk_num),
             ("file_private_data", o.file_private_data),
             ("cgroup_v1_subsys", o.cgroup_v1_subsys),
+            ("file_path_dentry", o.file_path_dentry),
+            ("dentry_name", o.dentry_name),
+            ("mount_mountpoint", o.mount_mountpoint),
         ] {
             assert_ne!(v, KernelOffsets::MISSING, "{name} not found in BTF");
         }

@@ -130,7 +130,11 @@ fn captured<'a>(sysno: u16, slot: u8, ev: &SyscallEvent<'a>) -> ArgValue<'a> {
             u64_at(0).map_or(ArgValue::Missing, ArgValue::OpenFlags)
         }
         CaptureKind::Bytes => ArgValue::Bytes(d),
-        CaptureKind::FdPair | CaptureKind::None => ArgValue::Missing,
+        // No argument names a kernel path (see `kpath`).
+        CaptureKind::FdPair
+        | CaptureKind::None
+        | CaptureKind::FilePathArgFd
+        | CaptureKind::FilePathRetFd => ArgValue::Missing,
     }
 }
 

@@ -4,7 +4,10 @@
 
 pub mod args;
 pub mod flags;
+pub mod kpath;
 pub mod sockaddr;
+
+pub use kpath::kernel_path;
 
 use std::mem::size_of;
 

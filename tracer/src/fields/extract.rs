@@ -162,6 +162,23 @@ impl<'a> EventView<'a> {
         })
     }
 
+    /// The path the kernel's dentry walk found for the event's fd (see
+    /// [`crate::decode::kernel_path`]).
+    pub fn kernel_path(&self) -> Option<String> {
+        match &self.rec.body {
+            Body::Syscall(ev) => crate::decode::kernel_path(ev),
+            _ => None,
+        }
+    }
+
+    /// `fd.name` of an event about an fd the fd table does not know (opened
+    /// before sdtrace started and not found in /proc, say): the kernel's
+    /// path, when the record carries one.
+    fn unknown_fd_path(&self) -> Option<String> {
+        self.fd_num()?;
+        self.kernel_path()
+    }
+
     pub fn fd(&self) -> Option<&'a FdInfo> {
         let fd = i32::try_from(self.fd_num()?).ok()?;
         self.procs.fd(self.rec.hdr.tgid, fd)
@@ -429,8 +446,11 @@ impl<'a> EventView<'a> {
             },
             FieldId::FdName => match self.fd() {
                 Some(fd) => s(&fd.name),
-                None => Some(Value::Str(Cow::Owned(self.failed_open_path()?))),
+                None => Some(Value::Str(Cow::Owned(
+                    self.failed_open_path().or_else(|| self.unknown_fd_path())?,
+                ))),
             },
+            FieldId::FdKname => self.kernel_path().map(|p| Value::Str(Cow::Owned(p))),
             FieldId::FdType => s(self.fd()?.type_name()),
             FieldId::FdTypechar => {
                 let c = match self.fd() {

@@ -53,6 +53,7 @@ pub enum FieldId {
     GroupName,
     FdNum,
     FdName,
+    FdKname,
     FdType,
     FdTypechar,
     FdDirectory,
@@ -210,6 +211,11 @@ pub static FIELDS: &[FieldDef] = &[
         "Number of the file descriptor the event uses.", "fd.num = 3"),
     row(F::FdName, "fd.name", "fd", T::Str, A::None,
         "Name of the file descriptor: a path, or a connection as cip:cport->sip:sport.", "fd.name = /etc/passwd"),
+    row(F::FdKname, "fd.kname", "fd", T::Str, A::None,
+        "The fd's path as the kernel's dentry walk found it, as the process's mount namespace sees it \
+         (a renamed file's new name, a container's file inside the container). Read for fchmod, fchown, \
+         ftruncate, fsync and fdatasync; for opens and writes too when a filter or format uses it or \
+         with --kernel-paths. Starts with .../ when the walk was cut off.", "fd.kname startswith /etc/"),
     row(F::FdType, "fd.type", "fd", T::Str, A::None,
         "Type of the file descriptor: file, directory, ipv4, ipv6, unix, pipe, event, signalfd, \
          eventpoll, inotify, timerfd, netlink, memfd.", "fd.type = ipv4"),

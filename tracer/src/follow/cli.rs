@@ -39,6 +39,7 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         latency: false,
         filter: KernelFilter::default(),
         hook: SyscallHook::Auto,
+        kernel_paths: false,
     };
     let mut live = session::start(&capture, false, filter, &opts, cli.live.cri.as_ref())?;
     let mut follower = Follower::new(seeds, translations(), cli.json);

@@ -314,6 +314,34 @@ mod tests {
     }
 
     #[test]
+    fn kname_is_the_kernel_path_and_names_an_unknown_fd() {
+        let rec = syscall_record(
+            nr::FCHOWN,
+            0,
+            [5, 0, 0, 0, 0, 0],
+            &[(0, CaptureKind::FilePathArgFd, b"\0new\0tmp\0")],
+        );
+        // The fd table (empty here) does not know fd 5: fd.name falls back.
+        assert_eq!(
+            render("%fd.num %fd.kname %fd.name", &rec).as_deref(),
+            Some("5 /tmp/new /tmp/new\n")
+        );
+        let rec = syscall_record(
+            nr::FCHMOD,
+            0,
+            [5, 0o600, 0, 0, 0, 0],
+            &[(0, CaptureKind::FilePathArgFd, b"\0new\0tmp\0")],
+        );
+        // As in sysdig, fchmod has no fd fields; fd.kname is there.
+        assert_eq!(
+            render("*%fd.num %fd.kname %fd.name", &rec).as_deref(),
+            Some("<NA> /tmp/new <NA>\n")
+        );
+        let rec = syscall_record(nr::FSYNC, -9, [5, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(render("%fd.kname", &rec), None);
+    }
+
+    #[test]
     fn bracketed_keys_run_to_their_bracket() {
         let f = OutputFormat::parse("%k8s.pod.label[app.kubernetes.io/name]/%k8s.ns.label.team.")
             .unwrap();

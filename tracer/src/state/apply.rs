@@ -108,9 +108,16 @@ fn syscall_before(
         return;
     }
     let ret_fd = ret as i32;
+    // The kernel's own path of an opened file (kernel paths on) is exact
+    // where the lexical resolution below is not: symlinks, a dirfd the table
+    // does not know, a directory renamed since.
+    let opened = matches!(sysno, nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2)
+        .then(|| crate::decode::kernel_path(ev))
+        .flatten()
+        .filter(|p| !p.starts_with(crate::decode::kpath::TRUNCATED_PREFIX));
     match sysno {
         nr::OPEN | nr::CREAT => {
-            if let Some(path) = item(ev, 0) {
+            if let Some(path) = opened.as_deref().map(str::as_bytes).or_else(|| item(ev, 0)) {
                 let flags = if sysno == nr::CREAT {
                     O_CREAT_WRONLY_TRUNC
                 } else {
@@ -120,7 +127,7 @@ fn syscall_before(
             }
         }
         nr::OPENAT | nr::OPENAT2 => {
-            if let Some(path) = item(ev, 0) {
+            if let Some(path) = opened.as_deref().map(str::as_bytes).or_else(|| item(ev, 0)) {
                 let flags = if sysno == nr::OPENAT2 {
                     item(ev, 1).and_then(|h| h.get(0..8)).map_or(0, |b| {
                         u64::from_le_bytes(b.try_into().unwrap_or_default()) as u32
@@ -315,6 +322,42 @@ mod tests {
         assert!(procs.fd(me, FD as i32).is_none());
         assert!(procs.fd(me, FD as i32 + 1).is_none());
         assert!(procs.fd(me, FD as i32 + 5).is_some(), "outside the range");
+    }
+
+    #[test]
+    fn an_open_with_a_kernel_path_stores_it() {
+        let me = std::process::id();
+        let mut procs = ProcessTable::new(ProcFs::default());
+        // Relative to a dirfd the table cannot know: the kernel's walk names it.
+        let open = as_self(syscall_record(
+            nr::OPENAT,
+            FD as i64,
+            [7777, 0, 0, 0, 0, 0],
+            &[
+                (0, CaptureKind::UserStr, b"link"),
+                (1, CaptureKind::FilePathRetFd, b"\0target\0data\0srv\0"),
+            ],
+        ));
+        before(&mut procs, &decode(&open).unwrap());
+        assert_eq!(
+            procs.fd(me, FD as i32).map(|f| f.name.as_str()),
+            Some("/srv/data/target")
+        );
+        // A cut-off walk is not a path: the argument's resolution stands.
+        let open = as_self(syscall_record(
+            nr::OPEN,
+            FD as i64 + 1,
+            [0, 0, 0, 0, 0, 0],
+            &[
+                (0, CaptureKind::UserStr, b"/a/b/c"),
+                (1, CaptureKind::FilePathRetFd, b"\x01c\0b\0"),
+            ],
+        ));
+        before(&mut procs, &decode(&open).unwrap());
+        assert_eq!(
+            procs.fd(me, FD as i32 + 1).map(|f| f.name.as_str()),
+            Some("/a/b/c")
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn source(args: &SummaryArgs, snaplen: u32, latency: bool) -> Source {
             latency,
             filter: KernelFilter::default(),
             hook: SyscallHook::Auto,
+            kernel_paths: false,
         },
         cri: args.live.cri.clone(),
     }

@@ -62,6 +62,7 @@ fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
         // The filter changes while the view is up: the kernel sends all.
         filter: KernelFilter::default(),
         hook: SyscallHook::Auto,
+        kernel_paths: false,
     };
     // The aggregation filters (its filter changes as the user drills).
     let mut live = session::start(&capture, false, None, opts, cli.live.cri.as_ref())?;
