@@ -29,9 +29,10 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
                 ..KernelFilter::default()
             },
             hook: SyscallHook::Auto,
-            // Not yet: turning it on names opened files by the kernel's
-            // path, which the convergence tests have not been run with.
-            kernel_paths: false,
+            // Files named by the kernel's dentry walk: an open through a
+            // dirfd or a symlink is its real path, and a write, fchmod or
+            // fsync on a file renamed since it was opened names where it is.
+            kernel_paths: true,
         },
         cri: cli.common.live.cri.clone(),
     };

@@ -6,7 +6,8 @@
 use tracer_common::syscall_names::nr;
 
 use crate::decode::args::{arg_named, ArgValue};
-use crate::decode::{Body, SyscallEvent};
+use crate::decode::kpath::TRUNCATED_PREFIX;
+use crate::decode::{kernel_path, Body, SyscallEvent};
 use crate::fields::extract::EventView;
 use crate::state::{resolve, FdKind, AT_FDCWD};
 
@@ -86,8 +87,12 @@ fn path_arg(
     out.starts_with('/').then_some(out)
 }
 
-/// The file behind an fd argument (`fd` for most calls).
+/// The file behind an fd argument (`fd` for most calls): where the
+/// kernel's dentry walk found it, else the fd table's name.
 fn fd_path(view: &EventView<'_>, ev: &SyscallEvent<'_>) -> Option<String> {
+    if let Some(path) = kernel_path(ev).filter(|p| !p.starts_with(TRUNCATED_PREFIX)) {
+        return Some(path);
+    }
     let fd = i32::try_from(ev.args[0] as i64).ok()?;
     let info = view.procs.fd(view.rec.hdr.tgid, fd)?;
     matches!(info.kind, FdKind::File | FdKind::Directory).then(|| info.name.clone())
@@ -182,12 +187,11 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
             // A daemon's stdio and appends are its logs, not its resources
             // (an outsider's `echo >> file` is a change: stdout dup'ed).
             let log = |fd: &crate::state::FdInfo| ev.args[0] <= 2 || fd.flags & O_APPEND != 0;
-            if let Some(fd) = view
-                .fd()
-                .filter(|f| f.kind == FdKind::File)
-                .filter(|f| !(log(f) && engine.inspects_matter(pid)))
-            {
-                file(Some(fd.name.clone()), FileOp::Write, engine);
+            let counts = view.fd().is_some_and(|f| {
+                f.kind == FdKind::File && !(log(f) && engine.inspects_matter(pid))
+            });
+            if counts {
+                file(fd_path(view, ev), FileOp::Write, engine);
             }
         }
         nr::READ | nr::PREAD64 | nr::READV if h.ret > 0 => {
