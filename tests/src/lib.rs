@@ -12,6 +12,7 @@ pub mod converge;
 pub mod env;
 pub mod event;
 pub mod images;
+pub mod json_run;
 pub mod recorder;
 pub mod session;
 pub mod tmp;
