@@ -216,14 +216,7 @@ impl Engine {
         let parents: HashMap<u32, u32> = procs.iter().map(|p| (p.0, p.1)).collect();
         for (pid, _, comm, exe, argv) in &procs {
             if let Some(d) = self.recognise(*pid, comm, exe, argv) {
-                self.roots.insert(*pid);
-                self.members.insert(
-                    *pid,
-                    Member {
-                        daemon: Some(d),
-                        command: None,
-                    },
-                );
+                self.make_root(*pid, d);
             }
         }
         for (pid, ..) in &procs {
@@ -371,6 +364,19 @@ impl Engine {
         }
     }
 
+    /// `pid` is daemon `d` itself.
+    fn make_root(&mut self, pid: u32, d: usize) {
+        self.outsiders.remove(&pid);
+        self.roots.insert(pid);
+        self.members.insert(
+            pid,
+            Member {
+                daemon: Some(d),
+                command: None,
+            },
+        );
+    }
+
     fn daemon_named(&mut self, name: &str, agent: Option<Agent>) -> usize {
         if let Some(i) = self.daemons.iter().position(|d| d.name == name) {
             return i;
@@ -427,15 +433,7 @@ impl Engine {
         let member = self.members.get(&pid).copied().unwrap_or_default();
         if member.daemon.is_none() && member.command.is_none() {
             if let Some(d) = self.recognise(pid, comm, exe, argv) {
-                self.outsiders.remove(&pid);
-                self.roots.insert(pid);
-                self.members.insert(
-                    pid,
-                    Member {
-                        daemon: Some(d),
-                        command: None,
-                    },
-                );
+                self.make_root(pid, d);
                 return;
             }
         }
@@ -454,7 +452,7 @@ impl Engine {
                         changes: cmd.changes,
                         exec: false,
                     };
-                    self.start_command(ts, pid, daemon, r, &cmd.verb, op, actor)
+                    self.start_command(ts, pid, daemon, r, cmd.verb, op, actor)
                 })
                 .collect::<Vec<_>>();
             if let Some(&first) = ops.first() {
@@ -504,7 +502,7 @@ impl Engine {
         pid: u32,
         daemon: Option<usize>,
         r: Resource,
-        verb: &str,
+        verb: &'static str,
         op: CommandOp,
         actor: &dyn Fn(u32) -> Actor,
     ) -> u64 {
@@ -523,7 +521,7 @@ impl Engine {
         let id = self.new_op(ts, pid, daemon, r, actor);
         let o = self.open.get_mut(&id).expect("just opened");
         o.command = Some(op);
-        o.ops.push(intern_verb(verb));
+        o.ops.push(verb);
         self.commands.entry(pid).or_default().push(id);
         id
     }
@@ -823,15 +821,7 @@ impl Engine {
             return None;
         }
         let d = self.daemon_named(&who.comm, None);
-        self.outsiders.remove(&pid);
-        self.roots.insert(pid);
-        self.members.insert(
-            pid,
-            Member {
-                daemon: Some(d),
-                command: None,
-            },
-        );
+        self.make_root(pid, d);
         for w in self.outside_watches.remove(&pid).unwrap_or_default() {
             self.watched_resource(ts, pid, d, w, false, actor);
         }
@@ -1180,48 +1170,4 @@ impl Engine {
         });
         self.out.extend(self.flap_next.take());
     }
-}
-
-/// Verbs as static names (a handful of words; anything else is "run").
-fn intern_verb(verb: &str) -> &'static str {
-    const VERBS: &[&str] = &[
-        "install",
-        "remove",
-        "purge",
-        "unpack",
-        "configure",
-        "query",
-        "reinstall",
-        "erase",
-        "autoremove",
-        "upgrade",
-        "downgrade",
-        "show",
-        "info",
-        "list",
-        "policy",
-        "start",
-        "stop",
-        "restart",
-        "reload",
-        "force-reload",
-        "try-restart",
-        "reload-or-restart",
-        "condrestart",
-        "enable",
-        "disable",
-        "mask",
-        "unmask",
-        "kill",
-        "status",
-        "is-active",
-        "is-enabled",
-        "is-failed",
-        "cat",
-        "add",
-        "delete",
-        "modify",
-        "run",
-    ];
-    VERBS.iter().find(|v| **v == verb).copied().unwrap_or("run")
 }

@@ -45,7 +45,7 @@ impl Resource {
 pub struct Command {
     pub resources: Vec<Resource>,
     /// What it does to them, as the command says it (`install`, `restart`).
-    pub verb: String,
+    pub verb: &'static str,
     /// Whether the verb changes them (`status`, `dpkg-query` only look).
     pub changes: bool,
 }
@@ -84,10 +84,10 @@ fn positionals(args: &[String]) -> impl Iterator<Item = &str> {
         .filter(|a| !a.starts_with('-') && !a.contains('$') && !a.is_empty())
 }
 
-fn command_of(resources: Vec<Resource>, verb: &str, changes: bool) -> Option<Command> {
-    (!resources.is_empty()).then(|| Command {
+fn command_of(resources: Vec<Resource>, verb: &'static str, changes: bool) -> Option<Command> {
+    (!resources.is_empty()).then_some(Command {
         resources,
-        verb: verb.to_owned(),
+        verb,
         changes,
     })
 }
@@ -120,14 +120,10 @@ pub fn command(argv: &[String]) -> Option<Command> {
         }
         "systemctl" => {
             let mut pos = positionals(args);
-            let verb = pos.next()?;
+            let (verb, changes) = service_verb(pos.next()?)?;
             let units: Vec<_> = pos
                 .map(|u| Resource::Svc(u.trim_end_matches(".service").to_owned()))
                 .collect();
-            let changes = SERVICE_CHANGES.contains(&verb);
-            if !changes && !SERVICE_CHECKS.contains(&verb) {
-                return None;
-            }
             command_of(units, verb, changes)
         }
         "service" | "invoke-rc.d" | "rc-service" => {
@@ -203,11 +199,22 @@ fn init_script(path: &str) -> Option<&str> {
         .filter(|name| !name.is_empty() && !name.contains('/'))
 }
 
+/// A service verb as the static word, and whether it changes the service.
+fn service_verb(verb: &str) -> Option<(&'static str, bool)> {
+    SERVICE_CHANGES
+        .iter()
+        .find(|v| **v == verb)
+        .map(|v| (*v, true))
+        .or_else(|| {
+            SERVICE_CHECKS
+                .iter()
+                .find(|v| **v == verb)
+                .map(|v| (*v, false))
+        })
+}
+
 fn service(name: &str, verb: &str) -> Option<Command> {
-    let changes = SERVICE_CHANGES.contains(&verb);
-    if !changes && !SERVICE_CHECKS.contains(&verb) {
-        return None;
-    }
+    let (verb, changes) = service_verb(verb)?;
     command_of(vec![Resource::Svc(name.to_owned())], verb, changes)
 }
 
@@ -248,15 +255,26 @@ fn dpkg(args: &[String]) -> Option<Command> {
     command_of(names, verb, changes)
 }
 
+/// What package managers' subcommands do: whether each changes packages.
+const PACKAGE_VERBS: &[(&str, bool)] = &[
+    ("install", true),
+    ("reinstall", true),
+    ("remove", true),
+    ("purge", true),
+    ("erase", true),
+    ("autoremove", true),
+    ("upgrade", true),
+    ("downgrade", true),
+    ("show", false),
+    ("info", false),
+    ("list", false),
+    ("policy", false),
+];
+
 fn package_manager(args: &[String]) -> Option<Command> {
     let mut pos = positionals(args);
-    let verb = pos.next()?;
-    let changes = match verb {
-        "install" | "reinstall" | "remove" | "purge" | "erase" | "autoremove" | "upgrade"
-        | "downgrade" => true,
-        "show" | "info" | "list" | "policy" => false,
-        _ => return None,
-    };
+    let first = pos.next()?;
+    let &(verb, changes) = PACKAGE_VERBS.iter().find(|(v, _)| *v == first)?;
     let names = pos
         .map(|n| {
             let n = n.split('=').next().unwrap_or(n);
