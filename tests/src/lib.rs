@@ -22,4 +22,4 @@ pub use env::{require_binary, require_docker, require_program, require_tracer, w
 pub use event::EventExt;
 pub use recorder::Recorder;
 pub use session::{Finished, Session, Stats};
-pub use tmp::TempDir;
+pub use tmp::{unique_name, TempDir};

@@ -43,3 +43,12 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// `<prefix>-<nanoseconds since the epoch>`: a name (container, pod,
+/// cgroup) no earlier run left behind.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{nanos}")
+}

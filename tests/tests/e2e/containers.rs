@@ -181,11 +181,7 @@ fn cgroup_v2_filter_selects_exactly_its_process() {
         return;
     };
     let v2 = Cgroup2::get();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let leaf = v2.root.join(format!("sdtrace-test-{nanos}"));
+    let leaf = v2.root.join(tests::unique_name("sdtrace-test"));
     fs::create_dir(&leaf).unwrap();
     let id = fs::metadata(&leaf).unwrap().ino();
     let session = Session::start(
@@ -250,11 +246,7 @@ fn docker_container_has_its_name_image_and_pod() {
     };
     let image = "sdtrace-e2e-busybox:1";
     tests::images::busybox_image(&docker, image);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("sdtrace-web-{nanos}");
+    let name = tests::unique_name("sdtrace-web");
     let session = Session::start(
         &tracer,
         &[

@@ -6,7 +6,6 @@ use std::{
     fs,
     io::{BufRead, BufReader, Lines, Write},
     process::{Child, ChildStdout, Command, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use tests::{require_tracer, which, EventExt, Session, TempDir};
@@ -192,11 +191,7 @@ fn container_file_kname_is_relative_to_the_container_root() {
     };
     let image = "sdtrace-e2e-busybox:1";
     tests::images::busybox_image(&docker, image);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("sdtrace-kname-{nanos}");
+    let name = tests::unique_name("sdtrace-kname");
     let session = Session::start(
         &tracer,
         &[

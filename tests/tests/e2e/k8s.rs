@@ -10,7 +10,7 @@ mod fake_apiserver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fake_apiserver::{write_kubeconfig, FakeApiServer};
 use serde_json::Value;
@@ -26,14 +26,6 @@ const IMAGE: &str = "sdtrace-e2e-busybox:1";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tracer/tests/fixtures/k8s")
-}
-
-fn unique_name() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("sdt-k8s-{nanos}")
 }
 
 /// Runs `cat /etc/motd` in a container labelled as the api pod's.
@@ -55,7 +47,7 @@ fn run_pod_container(docker: &Path, name: &str) {
 /// server `kubeconfig` names; returns the session and cat's open of
 /// /etc/motd.
 fn trace_pod_container(tracer: &Tracer, docker: &Path, kubeconfig: &Path) -> (Session, Value) {
-    let name = unique_name();
+    let name = tests::unique_name("sdt-k8s");
     let session = Session::start(
         tracer,
         &[
@@ -145,7 +137,7 @@ fn capture_files_keep_the_api_servers_answers() {
     busybox_image(&docker, IMAGE);
     let dir = TempDir::new("k8s-capture");
     let file = dir.path().join("pod.scap");
-    let name = unique_name();
+    let name = tests::unique_name("sdt-k8s");
     {
         let server = FakeApiServer::start(&fixtures(), Duration::from_secs(60));
         let kubeconfig = server.kubeconfig(dir.path());

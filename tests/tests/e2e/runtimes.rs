@@ -368,11 +368,7 @@ fn docker_container_labels_mounts_and_table() {
     busybox_image(&docker, image);
     let dir = TempDir::new("mounts");
     fs::write(dir.path().join("motd"), "hello from a bind mount\n").unwrap();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("sdt-rt-mounts-{nanos}");
+    let name = tests::unique_name("sdt-rt-mounts");
     let session = Session::start(
         &tracer,
         &[
