@@ -982,7 +982,7 @@ impl Engine {
         }
         if op.daemon.is_some() {
             // A change it reacted to before that change returned.
-            self.close_others_on(&op.resource.clone(), op.actor.pid, None);
+            self.close_others_on(&op.resource, op.actor.pid, None);
         }
         match op.daemon {
             Some(d) => {
