@@ -474,3 +474,47 @@ fn an_unclaimed_accept_is_forgotten_and_starts_no_trace() {
     assert!(r.done().is_empty());
     assert_eq!(r.t.open_traces(), 0);
 }
+
+#[test]
+fn a_server_reported_after_its_clients_close_still_joins_the_trace() {
+    let mut r = Run::new(published_port());
+    // nginx's CPU batch came after the reorder window had released all of
+    // curl's events, its close included.
+    r.connect(CURL, 5, "172.17.0.1:40000", "172.17.0.1:8080", EINPROGRESS);
+    r.on_fd(CURL, nr::SENDTO, 78, 5, "sendto");
+    r.on_fd(CURL, nr::RECVFROM, 850, 5, "recvfrom");
+    r.close(CURL, 5);
+    r.t.tick(r.ts + super::trace::ANSWER_GRACE_NS - 1);
+    assert!(
+        r.done().is_empty(),
+        "curl was answered by a server not seen yet"
+    );
+    r.accept(NGINX, 7, "172.17.0.2:80", "172.17.0.1:40000");
+    r.on_fd(NGINX, nr::RECVFROM, 78, 7, "recvfrom");
+    r.open(NGINX, "/www/index.html");
+    r.on_fd(NGINX, nr::SENDFILE, 612, 7, "sendfile");
+    r.close(NGINX, 7);
+    let done = r.done();
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        kinds(&done[0]),
+        [
+            (Kind::Client, "curl"),
+            (Kind::Nat, "curl"),
+            (Kind::Server, "nginx")
+        ]
+    );
+}
+
+#[test]
+fn an_answer_from_an_unseen_server_delays_its_trace_only_so_long() {
+    let mut r = Run::new(Table::default());
+    r.connect(CURL, 5, "10.0.0.1:40000", "192.0.2.7:80", EINPROGRESS);
+    r.on_fd(CURL, nr::RECVFROM, 850, 5, "recvfrom");
+    r.close(CURL, 5);
+    assert!(r.done().is_empty());
+    r.t.tick(r.ts + super::trace::ANSWER_GRACE_NS);
+    let done = r.done();
+    assert_eq!(kinds(&done[0]), [(Kind::Client, "curl")]);
+    assert_eq!(done[0].spans[0].error, None, "it was answered");
+}

@@ -161,7 +161,23 @@ pub struct Span {
 /// requests, and a trace is for reading.
 pub const MAX_LINES: usize = 1000;
 
+/// When a trace may be emitted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// Once every span ended and every answered client's server was seen.
+    WhenComplete,
+    /// Once every span ended.
+    WithoutUnseenServers,
+    /// As it is.
+    Now,
+}
+
 impl Span {
+    /// A client that got data back from a server sdtrace has not seen.
+    fn awaits_server(&self) -> bool {
+        self.kind == Kind::Client && self.received && !self.served
+    }
+
     fn add_line(&mut self, d: &dyn Describe, ts: u64) {
         let keeps = if self.trace == UNTRACED {
             self.lines.len() < UNTRACED_LINES && ts.saturating_sub(self.start) < UNTRACED_LINES_NS
@@ -217,6 +233,11 @@ pub trait Describe {
 
 /// How long a trace whose root connection closed waits for its other hops.
 pub const LINGER_NS: u64 = 2_000_000_000;
+/// How long a finished trace whose client was answered by a server not seen
+/// yet waits for that server: the server's CPU batch can reach userspace
+/// after the reorder window released the client's close. A server on
+/// another host is never seen, and only delays its trace by this much.
+pub const ANSWER_GRACE_NS: u64 = 250_000_000;
 /// How long an accept nobody's connect explains yet is kept: the client's
 /// connect may be ordered after it (on loopback the handshake completes
 /// inside connect, and the server's accept can return first).
@@ -632,20 +653,28 @@ impl Tracker {
         }
         self.working.retain(|_, s| *s != span);
         self.last_worked.retain(|_, s| *s != span);
-        self.finish_if_complete(trace, false);
+        self.finish_if_complete(trace, Finish::WhenComplete);
     }
 
-    /// Emits traces whose root ended [`LINGER_NS`] before `now`, and drops
-    /// stale unexplained accepts.
+    /// Emits traces whose root ended [`LINGER_NS`] before `now`, and those
+    /// that only waited for an unseen server for [`ANSWER_GRACE_NS`].
     pub fn tick(&mut self, now: u64) {
         let due: Vec<_> = self
             .traces
             .iter()
-            .filter(|(_, (_, ended))| ended.is_some_and(|e| now.saturating_sub(e) >= LINGER_NS))
-            .map(|(id, _)| *id)
+            .filter_map(|(id, (_, ended))| {
+                let since = now.saturating_sub((*ended)?);
+                if since >= LINGER_NS {
+                    Some((*id, Finish::Now))
+                } else if since >= ANSWER_GRACE_NS {
+                    Some((*id, Finish::WithoutUnseenServers))
+                } else {
+                    None
+                }
+            })
             .collect();
-        for t in due {
-            self.finish_if_complete(t, true);
+        for (t, how) in due {
+            self.finish_if_complete(t, how);
         }
     }
 
@@ -654,19 +683,19 @@ impl Tracker {
         let mut all: Vec<_> = self.traces.keys().copied().collect();
         all.sort_unstable();
         for t in all {
-            self.finish_if_complete(t, true);
+            self.finish_if_complete(t, Finish::Now);
         }
     }
 
-    fn finish_if_complete(&mut self, trace: TraceId, force: bool) {
+    fn finish_if_complete(&mut self, trace: TraceId, how: Finish) {
         let Some((ids, root_end)) = self.traces.get(&trace) else {
             return;
         };
+        let spans = || ids.iter().filter_map(|id| self.spans.get(id));
         let complete = root_end.is_some()
-            && ids
-                .iter()
-                .all(|id| self.spans.get(id).is_none_or(|s| s.end.is_some()));
-        if !(complete || force) {
+            && spans().all(|s| s.end.is_some())
+            && (how == Finish::WithoutUnseenServers || !spans().any(Span::awaits_server));
+        if !(complete || how == Finish::Now) {
             return;
         }
         let (ids, _) = self.traces.remove(&trace).expect("checked");
