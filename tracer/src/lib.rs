@@ -5,6 +5,7 @@
 //! of every field name the filter and the output formats share; `container`
 //! and `k8s` answer where a process runs, from the runtime and the API server.
 
+pub mod agent;
 pub mod capture;
 pub mod cli;
 pub mod container;

@@ -1,0 +1,233 @@
+//! What `sdtrace agent` and its clients (`--agent`, `--cluster`) say to
+//! each other over HTTP.
+//!
+//! A client subscribes with `POST /v1/events`, a JSON [`Subscribe`] body
+//! and `Authorization: Bearer TOKEN`. A bad filter or format is refused
+//! with 400 and the one-line error (its caret lines included) as the body;
+//! a missing or wrong token with 401. Otherwise the answer is 200 and a
+//! body that never ends on its own: one [`Frame`] per line, UTF-8,
+//! starting with a [`Frame::Hello`]. The agent formats each event as the
+//! client asked, so the client only merges and prints.
+//!
+//! Events come in time order, and a [`Frame::Mark`] promises that nothing
+//! older than its time will follow: a client merging several agents
+//! prints an event once every stream's mark has passed it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a client subscribes.
+pub const EVENTS_PATH: &str = "/v1/events";
+/// Prometheus' scrape path.
+pub const METRICS_PATH: &str = "/metrics";
+/// The readiness probe's path.
+pub const HEALTH_PATH: &str = "/healthz";
+/// The port an agent listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7373;
+/// The stream's content type.
+pub const STREAM_TYPE: &str = "application/x-sdtrace-stream";
+
+/// What a client asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    /// A filter in sdtrace's (sysdig's) language; none matches everything.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// A `-p` format (or preset name); none is the default line.
+    #[serde(default)]
+    pub print: Option<String>,
+    /// `-j`: each event a JSON object.
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// One line of the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// First: which node this agent traces, and its sdtrace version.
+    Hello { node: &'a str, version: &'a str },
+    /// One matched event: its kernel time (ns since boot, the node's own
+    /// clock) and its line as formatted for the client.
+    Event { ts: u64, line: &'a str },
+    /// No event older than `ts` will follow. `kernel_drops`: the node's
+    /// kernel side has lost this many events since the agent started (for
+    /// every client); `queue_drops`: this many of this client's matched
+    /// events were dropped because it read too slowly.
+    Mark {
+        ts: u64,
+        kernel_drops: u64,
+        queue_drops: u64,
+    },
+    /// The agent ends the stream, and why.
+    Bye { reason: &'a str },
+}
+
+/// A line that is not a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame(pub String);
+
+impl fmt::Display for BadFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not an sdtrace stream line: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for BadFrame {}
+
+/// A line's text with its newlines made visible, so it stays one frame.
+fn one_line(text: &str, out: &mut Vec<u8>) {
+    for part in text.split_inclusive('\n') {
+        match part.strip_suffix('\n') {
+            Some(body) => {
+                out.extend_from_slice(body.as_bytes());
+                out.extend_from_slice(b"\\n");
+            }
+            None => out.extend_from_slice(part.as_bytes()),
+        }
+    }
+}
+
+impl Frame<'_> {
+    /// Appends the frame and its newline.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut num = itoa::Buffer::new();
+        match self {
+            Frame::Hello { node, version } => {
+                out.extend_from_slice(b"hello ");
+                one_line(node, out);
+                out.push(b' ');
+                one_line(version, out);
+            }
+            Frame::Event { ts, line } => {
+                out.extend_from_slice(b"ev ");
+                out.extend_from_slice(num.format(*ts).as_bytes());
+                out.push(b' ');
+                one_line(line, out);
+            }
+            Frame::Mark {
+                ts,
+                kernel_drops,
+                queue_drops,
+            } => {
+                out.extend_from_slice(b"mark ");
+                for (i, n) in [ts, kernel_drops, queue_drops].into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(num.format(*n).as_bytes());
+                }
+            }
+            Frame::Bye { reason } => {
+                out.extend_from_slice(b"bye ");
+                one_line(reason, out);
+            }
+        }
+        out.push(b'\n');
+    }
+
+    /// Reads one line (without its newline).
+    pub fn parse(line: &str) -> Result<Frame<'_>, BadFrame> {
+        let bad = || BadFrame(line.chars().take(80).collect());
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
+        match kind {
+            "hello" => {
+                let (node, version) = rest.split_once(' ').ok_or_else(bad)?;
+                Ok(Frame::Hello { node, version })
+            }
+            "ev" => {
+                let (ts, line) = rest.split_once(' ').unwrap_or((rest, ""));
+                Ok(Frame::Event {
+                    ts: number(ts)?,
+                    line,
+                })
+            }
+            "mark" => {
+                let mut parts = rest.split(' ');
+                let mut next = || parts.next().ok_or_else(bad).and_then(number);
+                let frame = Frame::Mark {
+                    ts: next()?,
+                    kernel_drops: next()?,
+                    queue_drops: next()?,
+                };
+                if parts.next().is_some() {
+                    return Err(bad());
+                }
+                Ok(frame)
+            }
+            "bye" => Ok(Frame::Bye { reason: rest }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(frame: &Frame<'_>) {
+        let mut out = Vec::new();
+        frame.write(&mut out);
+        let text = std::str::from_utf8(&out).unwrap();
+        let line = text.strip_suffix('\n').expect("ends with a newline");
+        assert!(!line.contains('\n'), "{text:?}");
+        assert_eq!(&Frame::parse(line).unwrap(), frame);
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        round_trip(&Frame::Hello {
+            node: "kind-worker",
+            version: "0.1.0",
+        });
+        round_trip(&Frame::Event {
+            ts: 1_795_657_925_189_201_452,
+            line: "12:00:00.1 0 cat (12) > openat fd=3(<f>/etc/hosts)",
+        });
+        round_trip(&Frame::Event { ts: 7, line: "" });
+        round_trip(&Frame::Mark {
+            ts: 9,
+            kernel_drops: 3,
+            queue_drops: 0,
+        });
+        round_trip(&Frame::Bye {
+            reason: "the agent is stopping",
+        });
+    }
+
+    #[test]
+    fn a_newline_in_a_line_stays_in_its_frame() {
+        let mut out = Vec::new();
+        Frame::Event {
+            ts: 1,
+            line: "a\nb",
+        }
+        .write(&mut out);
+        assert_eq!(out, b"ev 1 a\\nb\n");
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        for line in [
+            "",
+            "ev",
+            "ev x line",
+            "mark 1 2",
+            "mark 1 2 3 4",
+            "hello onlynode",
+            "what 1",
+        ] {
+            assert!(Frame::parse(line).is_err(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn a_subscription_with_an_unknown_field_is_refused() {
+        let ok: Subscribe = serde_json::from_str(r#"{"filter":"evt.type=open"}"#).unwrap();
+        assert_eq!(ok.filter.as_deref(), Some("evt.type=open"));
+        assert!(!ok.json);
+        assert!(serde_json::from_str::<Subscribe>(r#"{"filtr":"x"}"#).is_err());
+    }
+}
