@@ -237,6 +237,66 @@ pub struct FollowCli {
     pub command: Vec<String>,
 }
 
+/// `sdtrace agent`: a node's tracer serving clients over the network.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace agent",
+    about = "Node agent: streams to each subscribed client (sdtrace --agent, --cluster) the events its filter matches, formatted as it asks; the kernel passes on only what the clients ask for. Serves /metrics (Prometheus) and /healthz on the same port",
+    after_help = "Examples:\n  sdtrace agent --token-file /var/run/sdtrace/token\n  sdtrace agent --listen 127.0.0.1:7373 --no-auth\n  sdtrace --agent 10.0.0.5:7373,10.0.0.6:7373 -c \"evt.type=openat\""
+)]
+pub struct AgentCli {
+    /// Address and port to listen on (HTTP/1.1 and HTTP/2 cleartext).
+    #[arg(
+        long = "listen",
+        default_value = "0.0.0.0:7373",
+        value_name = "ADDR:PORT"
+    )]
+    pub listen: String,
+
+    /// The bearer token clients must present, from this file (in
+    /// Kubernetes, the mounted Secret).
+    #[arg(long = "token-file", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Admit every client without a token: only on a trusted network.
+    #[arg(long = "no-auth", conflicts_with = "token_file")]
+    pub no_auth: bool,
+
+    /// The node's name, in k8s.node.name and the stream's hello; default:
+    /// $NODE_NAME, $SDTRACE_NODE_NAME, else the hostname.
+    #[arg(long = "node-name", value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// Most bytes of events waiting for one client; a client that reads
+    /// slower loses what does not fit (and is told how many).
+    #[arg(long = "client-queue", default_value = "8M", value_parser = parse_size, value_name = "BYTES")]
+    pub client_queue: u32,
+
+    /// Bytes of I/O buffers to capture per event.
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        default_value_t = 80,
+        value_name = "BYTES"
+    )]
+    pub snaplen: u32,
+
+    /// Attach the syscall entry hook, so evt.latency has values.
+    #[arg(long = "latency")]
+    pub latency: bool,
+
+    /// Read file paths from the kernel's dentries (fd.kname).
+    #[arg(long = "kernel-paths")]
+    pub kernel_paths: bool,
+
+    /// Stop after this many seconds (default: until SIGTERM or Ctrl-C).
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
 /// What every live mode (follow, top, ui, ...) takes about the kernel side
 /// and the container runtimes.
 #[derive(clap::Args, Debug)]

@@ -45,6 +45,10 @@ fn main() -> ExitCode {
             let cli = EchoCli::parse_from(rest("sdtrace echo"));
             return report(summary::echo::main(&cli));
         }
+        Some("agent") => {
+            let cli = tracer::cli::AgentCli::parse_from(rest("sdtrace agent"));
+            return report(tracer::agent::main(&cli));
+        }
         Some("ui") => {
             let cli = UiCli::parse_from(rest("sdtrace ui"));
             return report(tracer::ui::cli::main(&cli));

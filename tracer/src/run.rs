@@ -78,6 +78,8 @@ pub struct Pipeline {
     pub tally: Option<Tally>,
     /// Pods as the Kubernetes API server describes them.
     pub pods: PodCache,
+    /// The node every event happens on, when sdtrace runs as its agent.
+    pub node: Option<String>,
     /// Records waiting, in order, for a new container's runtime to answer
     /// (see [`Pipeline::release_held`]), and since when.
     held: VecDeque<(Vec<u8>, bool)>,
@@ -138,6 +140,7 @@ impl Pipeline {
             metas: MetaCache::default(),
             tally: None,
             pods: PodCache::default(),
+            node: None,
             held: VecDeque::new(),
             held_since: None,
             wants_place,
@@ -165,17 +168,26 @@ impl Pipeline {
             self.wants_place = true;
             self.wants_meta = true;
         }
+        if sink.wants_pods() {
+            self.wants_pod = true;
+        }
         self.sink = Some(sink);
     }
 
     /// Writes what the sink has ready (`now`: the kernel time no record can
     /// precede any more); whether it wrote anything.
     fn write_ready(&mut self, now: Option<u64>) -> io::Result<bool> {
+        // A record held for its container's runtime is still to come.
+        let held = self
+            .held
+            .front()
+            .and_then(|(b, _)| header(b).ok())
+            .map(|h| h.ts_ns);
         let Some(sink) = &mut self.sink else {
             return Ok(false);
         };
         if let Some(now) = now {
-            sink.tick(now);
+            sink.tick(held.map_or(now, |h| now.min(h.saturating_sub(1))));
         }
         let n = sink.write_ready(&mut self.pending, &self.clock);
         self.stats.matched += n;
@@ -341,6 +353,7 @@ impl Pipeline {
             place: place.as_ref(),
             meta: meta.as_deref(),
             pod: pod.as_deref(),
+            node: self.node.as_deref(),
         };
         let ids = (rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
         let mute = match (&self.muter, &self.filter, &place) {
@@ -439,8 +452,8 @@ pub trait Sink {
     fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &Clock) -> u64 {
         0
     }
-    /// The kernel side's drops so far (told a few times a second).
-    fn kernel_drops(&mut self, _total: u64) {}
+    /// How the capture loop is doing (told a few times a second).
+    fn loop_stats(&mut self, _stats: &LoopStats) {}
     /// Whether the mode has ended on its own.
     fn done(&mut self) -> bool {
         false
@@ -448,6 +461,11 @@ pub trait Sink {
     /// Whether events should carry their container and its metadata.
     fn wants_containers(&self) -> bool {
         true
+    }
+    /// Whether events should wait for, and carry, their pod as the API
+    /// server describes it.
+    fn wants_pods(&self) -> bool {
+        false
     }
     /// The exit code the mode asks sdtrace to end with.
     fn exit_code(&self) -> Option<i32> {
@@ -459,8 +477,31 @@ pub trait Sink {
     }
 }
 
-/// How often a sink is told the kernel side's drops (a map read per CPU).
-const DROPS_EVERY: Duration = Duration::from_millis(250);
+/// How often a sink is told the loop's statistics (a map read per CPU).
+const LOOP_STATS_EVERY: Duration = Duration::from_millis(250);
+
+/// The capture loop's own account, for a sink that reports it.
+#[derive(Clone, Debug, Default)]
+pub struct LoopStats {
+    /// Records lost to a full ring buffer, per possible CPU.
+    pub drops_per_cpu: Vec<u64>,
+    /// Records received from the ring buffer.
+    pub events: u64,
+    pub decode_errors: u64,
+    /// Program runs the kernel skipped (its recursion guard).
+    pub kernel_misses: u64,
+    /// The most bytes found waiting in the ring buffer at one read since
+    /// the last report: how close it came to full.
+    pub ring_backlog_peak: u64,
+    /// The ring buffer's size in bytes.
+    pub ring_size: u64,
+}
+
+impl LoopStats {
+    pub fn drops(&self) -> u64 {
+        self.drops_per_cpu.iter().sum()
+    }
+}
 
 /// Runs until a stop condition; returns why it stopped.
 pub async fn run(
@@ -472,7 +513,7 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let started = Instant::now();
     let mut last_stats = Instant::now();
-    let mut last_drops = Instant::now();
+    let mut last_loop_stats = Instant::now();
     let mut order = Reorder::default();
     eprintln!("sdtrace: attached");
     loop {
@@ -488,13 +529,19 @@ pub async fn run(
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             return last_drain(capture, &mut order, pipe, opts.count, End::Duration).await;
         }
-        if let Some(sink) = pipe
-            .sink
-            .as_mut()
-            .filter(|_| last_drops.elapsed() >= DROPS_EVERY)
-        {
-            last_drops = Instant::now();
-            sink.kernel_drops(capture.drops_per_cpu().iter().sum());
+        if pipe.sink.is_some() && last_loop_stats.elapsed() >= LOOP_STATS_EVERY {
+            last_loop_stats = Instant::now();
+            let stats = LoopStats {
+                drops_per_cpu: capture.drops_per_cpu(),
+                events: pipe.stats.events,
+                decode_errors: pipe.stats.decode_errors + order.malformed,
+                kernel_misses: capture.kernel_misses(),
+                ring_backlog_peak: std::mem::take(&mut order.backlog_peak),
+                ring_size: u64::from(capture.ring_size),
+            };
+            if let Some(sink) = pipe.sink.as_mut() {
+                sink.loop_stats(&stats);
+            }
         }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
@@ -551,9 +598,12 @@ fn drain(
     count: Option<u64>,
     watermark: u64,
 ) -> io::Result<Option<End>> {
+    let mut backlog = 0;
     while let Some(item) = capture.ring.next() {
+        backlog += item.len() as u64;
         order.push(&item);
     }
+    order.backlog_peak = order.backlog_peak.max(backlog);
     // The last drain lets nothing wait any longer.
     if pipe.release_held(watermark == u64::MAX, count)? {
         pipe.flush()?;

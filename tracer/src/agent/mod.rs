@@ -1,4 +1,130 @@
-//! `sdtrace agent`: a node's long-running tracer that streams to clients
-//! what each of them asks for.
+//! `sdtrace agent`: a node's long-running tracer. Each client subscribes
+//! with its own filter and format; the kernel passes on the union of what
+//! they ask for; each gets its matching events, formatted, over its own
+//! bounded queue. `/metrics` and `/healthz` serve Prometheus and kubelet.
 
+pub mod auth;
+pub mod clients;
+pub mod metrics;
 pub mod protocol;
+pub mod queue;
+pub mod server;
+pub mod sink;
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
+use crate::cli::AgentCli;
+use crate::k8s::PodCache;
+use crate::output::{info::BufferMode, Format};
+use crate::run::Options;
+use crate::session;
+
+use auth::Token;
+use metrics::Metrics;
+use server::Shared;
+use sink::AgentSink;
+
+/// How long the last frames get to reach clients after the loop ends.
+const LAST_WORDS: Duration = Duration::from_millis(300);
+
+pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
+    let token = match (&cli.token_file, cli.no_auth) {
+        (Some(path), _) => Token::from_file(path)?,
+        (None, true) => Token::none(),
+        (None, false) => anyhow::bail!(
+            "the agent needs --token-file (the clients' bearer token), or --no-auth on a trusted network"
+        ),
+    };
+    let listener = std::net::TcpListener::bind(&cli.listen)
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", cli.listen))?;
+    let address = listener.local_addr()?;
+    let node = crate::k8s::config::node_name(cli.node_name.as_deref());
+    let capture_options = CaptureOptions {
+        buffer_size: cli.live.buffer_size,
+        snaplen: cli.snaplen,
+        latency: cli.latency,
+        // Nothing beyond the process and fd tables until a client asks.
+        filter: KernelFilter {
+            syscalls: Some(BTreeSet::new()),
+            ..KernelFilter::default()
+        },
+        hook: SyscallHook::Auto,
+        kernel_paths: cli.kernel_paths,
+    };
+    let opts = Options {
+        format: Format::Text,
+        count: None,
+        duration: cli.duration.map(Duration::from_secs_f64),
+        stats_interval: None,
+        latency: cli.latency,
+        buffers: BufferMode::Dots,
+    };
+    let mut live = session::start(&capture_options, false, None, &opts, cli.live.cri.as_ref())?;
+    let switch = live
+        .capture
+        .syscall_switch(cli.kernel_paths)?
+        .ok_or_else(|| anyhow::anyhow!("the kernel's syscall table is missing"))?;
+    live.pipe.pods = pod_cache(&node);
+    let pods = live.pipe.pods.is_live();
+    live.pipe.node = Some(node.clone());
+    let metrics = Arc::new(Metrics::default());
+    let (joining, joined) = std::sync::mpsc::channel();
+    live.pipe.set_sink(Box::new(AgentSink::new(
+        joined,
+        switch,
+        metrics.clone(),
+        pods,
+    )));
+    let shared = Shared::new(
+        token,
+        metrics.clone(),
+        joining,
+        node.clone(),
+        cli.client_queue as usize,
+    );
+    server::spawn(listener, Arc::new(shared))?;
+    metrics.set_ready();
+    eprintln!("sdtrace agent: node {node}, listening on {address}");
+    live.run(&opts)?;
+    live.pipe.finish_sink()?;
+    std::thread::sleep(LAST_WORDS);
+    let snapshot = metrics.snapshot();
+    let drops = live.capture.drops_per_cpu();
+    eprintln!(
+        "sdtrace agent: {} events, {} sent to clients, {} dropped by the kernel (per CPU: {:?}), {} dropped from slow clients' queues",
+        live.pipe.stats.events,
+        snapshot.sent,
+        drops.iter().sum::<u64>(),
+        drops,
+        snapshot.queue_drops
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pods from the API server when the agent runs in a cluster (its service
+/// account), for the k8s.* fields that only the API server knows.
+#[cfg(feature = "k8s-api")]
+fn pod_cache(node: &str) -> PodCache {
+    use crate::k8s;
+    match k8s::config::source(None) {
+        Ok(Some(source)) => PodCache::live(k8s::reflect::start(
+            source,
+            node.to_owned(),
+            Arc::new(|line: &str| eprintln!("{line}")),
+        )),
+        Ok(None) => PodCache::off(),
+        Err(e) => {
+            eprintln!("{}", k8s::unavailable_line(&e.to_string()));
+            PodCache::off()
+        }
+    }
+}
+
+#[cfg(not(feature = "k8s-api"))]
+fn pod_cache(_node: &str) -> PodCache {
+    PodCache::off()
+}

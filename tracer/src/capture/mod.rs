@@ -113,6 +113,8 @@ pub struct CaptureOptions {
 pub struct Capture {
     ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
+    /// The ring buffer's size in bytes.
+    pub ring_size: u32,
     counters: PerCpuArray<MapData, u64>,
     pub mounts: CgroupMounts,
 }
@@ -225,6 +227,7 @@ impl Capture {
         Ok(Capture {
             ebpf,
             ring,
+            ring_size: ring_size(opts.buffer_size),
             counters,
             mounts,
         })
@@ -238,6 +241,23 @@ impl Capture {
         };
         let map = HashMap::try_from(map).map_err(|e| load_err("MUTED_CGROUPS", e))?;
         Ok(Some(mute::CgroupMuter::new(map)))
+    }
+
+    /// The handle that changes, while running, which syscalls the kernel
+    /// passes on; `None` once taken.
+    pub fn syscall_switch(
+        &mut self,
+        kernel_paths: bool,
+    ) -> Result<Option<SyscallSwitch>, CaptureError> {
+        let Some(map) = self.ebpf.take_map("SPECS") else {
+            return Ok(None);
+        };
+        let specs = Array::try_from(map).map_err(|e| load_err("SPECS", e))?;
+        Ok(Some(SyscallSwitch {
+            specs,
+            kernel_paths,
+            current: None,
+        }))
     }
 
     /// Times the kernel skipped one of our programs because it was already
@@ -257,6 +277,28 @@ impl Capture {
             .get(&COUNTER_DROPS, 0)
             .map(|v| v.iter().copied().collect())
             .unwrap_or_default()
+    }
+}
+
+/// Which syscalls the kernel passes on, changed while running (the agent's
+/// clients come and go): the per-syscall table rewritten in place. A
+/// syscall's records already in the ring buffer are still delivered.
+pub struct SyscallSwitch {
+    specs: Array<MapData, SyscallSpec>,
+    kernel_paths: bool,
+    current: Option<Option<BTreeSet<u16>>>,
+}
+
+impl SyscallSwitch {
+    /// Passes `syscalls` (`None`: every syscall) and the state syscalls;
+    /// nothing is written when that is already so.
+    pub fn set(&mut self, syscalls: Option<BTreeSet<u16>>) -> Result<(), CaptureError> {
+        if self.current.as_ref() == Some(&syscalls) {
+            return Ok(());
+        }
+        write_specs(&mut self.specs, syscalls.as_ref(), self.kernel_paths)?;
+        self.current = Some(syscalls);
+        Ok(())
     }
 }
 
@@ -346,8 +388,16 @@ fn fill_specs(ebpf: &mut Ebpf, f: &KernelFilter, kernel_paths: bool) -> Result<(
     let mut specs: Array<_, SyscallSpec> =
         Array::try_from(ebpf.map_mut("SPECS").expect("SPECS is in the object"))
             .map_err(|e| load_err("SPECS", e))?;
+    write_specs(&mut specs, f.syscalls.as_ref(), kernel_paths)
+}
+
+fn write_specs<T: std::borrow::BorrowMut<MapData>>(
+    specs: &mut Array<T, SyscallSpec>,
+    syscalls: Option<&BTreeSet<u16>>,
+    kernel_paths: bool,
+) -> Result<(), CaptureError> {
     for nr in 0..SYSCALL_SLOTS as u16 {
-        let pass = match &f.syscalls {
+        let pass = match syscalls {
             None => true,
             Some(set) => set.contains(&nr) || STATE_SYSCALLS.contains(&nr),
         };

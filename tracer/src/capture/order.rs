@@ -26,6 +26,9 @@ pub struct Reorder {
     heads: BinaryHeap<Reverse<(u64, usize)>>,
     /// Records whose length was malformed (their item's rest is skipped).
     pub malformed: u64,
+    /// The most bytes read from the ring buffer in one drain, since the
+    /// loop last took it.
+    pub backlog_peak: u64,
 }
 
 /// The kernel's clock for record timestamps (`CLOCK_BOOTTIME`), in ns.

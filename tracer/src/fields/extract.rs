@@ -36,6 +36,9 @@ pub struct EventView<'a> {
     pub meta: Option<&'a Meta>,
     /// Its pod as the Kubernetes API server describes it, once known.
     pub pod: Option<&'a PodInfo>,
+    /// The node every event happens on, when sdtrace knows it is one
+    /// (`sdtrace agent`).
+    pub node: Option<&'a str>,
 }
 
 /// `evt.type` of a record: the syscall name, `procexit`, or `syscall_<nr>`
@@ -577,16 +580,16 @@ impl<'a> EventView<'a> {
                 let services = &self.pod?.services;
                 (!services.is_empty()).then(|| Value::Str(Cow::Owned(services.join(", "))))
             }
-            FieldId::K8sPodIp
-            | FieldId::K8sRsName
-            | FieldId::K8sDeploymentName
-            | FieldId::K8sNodeName => {
+            FieldId::K8sNodeName => {
+                let node = self.pod.map(|p| p.node.as_str()).filter(|n| !n.is_empty());
+                s(node.or(self.node)?)
+            }
+            FieldId::K8sPodIp | FieldId::K8sRsName | FieldId::K8sDeploymentName => {
                 let pod = self.pod?;
                 let text = match field.id {
                     FieldId::K8sPodIp => &pod.ip,
                     FieldId::K8sRsName => &pod.rs,
-                    FieldId::K8sDeploymentName => &pod.deployment,
-                    _ => &pod.node,
+                    _ => &pod.deployment,
                 };
                 (!text.is_empty()).then_some(Value::Str(Cow::Borrowed(text.as_str())))
             }
@@ -633,6 +636,7 @@ mod tests {
             place: None,
             meta,
             pod,
+            node: None,
         };
         view.get(&parse_field_ref(name).unwrap()).map(|v| match v {
             Value::Bool(b) => b.to_string(),

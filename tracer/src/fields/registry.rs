@@ -306,5 +306,6 @@ pub static FIELDS: &[FieldDef] = &[
         "The Services in the pod's namespace whose selector matches its labels, sorted and joined by \", \". \
          Needs the Kubernetes API server.", "k8s.svc.name contains web"),
     row(F::K8sNodeName, "k8s.node.name", "k8s", T::Str, A::None,
-        "The node the pod is scheduled on (spec.nodeName). Needs the Kubernetes API server.", "k8s.node.name = worker-1"),
+        "The node the event happened on: its pod's spec.nodeName (needs the Kubernetes API server); \
+         from `sdtrace agent` (--cluster, --agent), the agent's node for every event.", "k8s.node.name = worker-1"),
 ];

@@ -56,6 +56,16 @@ impl PodCache {
         }
     }
 
+    /// Whether an API server is asked.
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        match self.mode {
+            Mode::Replay | Mode::Off => false,
+            #[cfg(feature = "k8s-api")]
+            Mode::Live(_) => true,
+        }
+    }
+
     /// The pod's answer as known by now; never waits.
     pub fn get(&mut self, procfs: &ProcFs, key: &str) -> Option<Arc<PodInfo>> {
         let generation = match &self.mode {

@@ -275,6 +275,7 @@ mod tests {
             place: None,
             meta: None,
             pod: None,
+            node: None,
         };
         let mut out = Vec::new();
         f.write(&mut out, &view)

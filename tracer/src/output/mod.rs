@@ -62,6 +62,24 @@ pub enum Format {
     CustomJson(format::OutputFormat),
 }
 
+impl Format {
+    /// The format `-p` (a preset name or a format) and `-j` ask for; the
+    /// error is the format's, with its caret.
+    pub fn from_options(print: Option<&str>, json: bool) -> Result<Format, String> {
+        let custom = print
+            .map(|p| {
+                format::OutputFormat::parse(crate::cli::print_preset(p)).map_err(|e| e.to_string())
+            })
+            .transpose()?;
+        Ok(match (custom, json) {
+            (Some(p), true) => Format::CustomJson(p),
+            (Some(p), false) => Format::Custom(p),
+            (None, true) => Format::Json,
+            (None, false) => Format::Text,
+        })
+    }
+}
+
 /// Writes one event into `out` (a reused buffer), newline included; `false`
 /// when a `-p` format skips it (a field without a value and no `*`).
 pub fn write_event(out: &mut Vec<u8>, format: &Format, view: &EventView<'_>) -> bool {

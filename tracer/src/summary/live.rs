@@ -4,7 +4,7 @@
 
 use crate::fields::extract::EventView;
 use crate::filter::Filter;
-use crate::run::Sink;
+use crate::run::{LoopStats, Sink};
 
 use super::aggregate::Aggregator;
 use super::link::{Command, LoopEnd};
@@ -116,8 +116,8 @@ impl Sink for LiveAggregator {
         self.gone
     }
 
-    fn kernel_drops(&mut self, total: u64) {
-        self.drops = total;
+    fn loop_stats(&mut self, stats: &LoopStats) {
+        self.drops = stats.drops();
     }
 }
 
@@ -130,7 +130,10 @@ mod tests {
     fn the_kernels_drops_reach_the_snapshot() {
         let (ui, end) = link();
         let mut live = LiveAggregator::new(end, View::Files, None);
-        live.kernel_drops(7);
+        live.loop_stats(&LoopStats {
+            drops_per_cpu: vec![3, 4],
+            ..LoopStats::default()
+        });
         live.finish();
         let snapshot = ui.take().expect("a snapshot at the end");
         assert_eq!(snapshot.totals.drops, 7);

@@ -188,6 +188,7 @@ fn feed_in(mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
             place: Some(if in_web { &w.web } else { &w.host }),
             meta: in_web.then_some(&w.meta),
             pod: None,
+            node: None,
         };
         sink.observe(&view, true);
         apply::after(&mut w.procs, &rec);

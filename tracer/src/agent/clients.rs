@@ -1,0 +1,216 @@
+//! A subscribed client as the capture loop keeps it: its filter and format,
+//! the frames written since the last send, and what it was sent and lost.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::protocol::{Frame, Subscribe};
+use super::queue::{Offer, QueueTx};
+use crate::fields::extract::EventView;
+use crate::filter::Filter;
+use crate::output::{self, Format};
+
+/// A subscription the server accepted: compiled, on its way to the loop.
+pub struct Subscriber {
+    pub id: u64,
+    /// Where it connected from, for the logs and metrics.
+    pub peer: String,
+    filter: Option<Filter>,
+    format: Format,
+    /// The syscalls its filter can match (`None`: any).
+    pub syscalls: Option<BTreeSet<u16>>,
+    pub queue: QueueTx,
+}
+
+impl Subscriber {
+    /// Compiles what `sub` asks for; the error is the filter's or the
+    /// format's, with its caret lines.
+    pub fn new(id: u64, peer: String, sub: &Subscribe, queue: QueueTx) -> Result<Self, String> {
+        let filter = match sub.filter.as_deref().filter(|t| !t.trim().is_empty()) {
+            Some(text) => Some(Filter::parse(text).map_err(|errors| errors.to_string())?),
+            None => None,
+        };
+        let format = Format::from_options(sub.print.as_deref(), sub.json)?;
+        let syscalls = filter.as_ref().and_then(|f| {
+            f.pushdown()
+                .syscalls
+                .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect())
+        });
+        Ok(Subscriber {
+            id,
+            peer,
+            filter,
+            format,
+            syscalls,
+            queue,
+        })
+    }
+}
+
+/// How often an idle client hears that time has moved on (a merging
+/// client holds every other agent's events until it does).
+pub const MARK_EVERY: Duration = Duration::from_millis(100);
+
+/// A subscribed client in the capture loop.
+pub struct Client {
+    pub sub: Subscriber,
+    /// Event frames not sent yet.
+    pending: Vec<u8>,
+    pending_events: u64,
+    pub sent: u64,
+    pub queue_drops: u64,
+    last_send: Instant,
+}
+
+/// What a send found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    Nothing,
+    Sent,
+    /// The client read too slowly: this many events were dropped.
+    Dropped(u64),
+    Gone,
+}
+
+impl Client {
+    #[must_use]
+    pub fn new(sub: Subscriber) -> Self {
+        Client {
+            sub,
+            pending: Vec::new(),
+            pending_events: 0,
+            sent: 0,
+            queue_drops: 0,
+            last_send: Instant::now(),
+        }
+    }
+
+    /// Writes the event's frame when the client's filter matches it;
+    /// whether it did.
+    pub fn offer_event(&mut self, view: &EventView<'_>) -> bool {
+        if let Some(f) = &self.sub.filter {
+            if !f.matches(&mut EventView { ..*view }) {
+                return false;
+            }
+        }
+        let start = self.pending.len();
+        self.pending.extend_from_slice(b"ev ");
+        self.pending
+            .extend_from_slice(itoa::Buffer::new().format(view.rec.hdr.ts_ns).as_bytes());
+        self.pending.push(b' ');
+        let line = self.pending.len();
+        // A -p format without `*` skips events missing one of its fields.
+        if !output::write_event(&mut self.pending, &self.sub.format, view) {
+            self.pending.truncate(start);
+            return false;
+        }
+        // A line is one frame: a newline inside it (-A's buffers) is
+        // written as `\n`.
+        let body = &self.pending[line..self.pending.len() - 1];
+        if body.contains(&b'\n') {
+            let text = String::from_utf8_lossy(body).into_owned();
+            self.pending.truncate(start);
+            Frame::Event {
+                ts: view.rec.hdr.ts_ns,
+                line: &text,
+            }
+            .write(&mut self.pending);
+        }
+        self.pending_events += 1;
+        true
+    }
+
+    /// Sends the pending events with a mark at `now` (nothing older will
+    /// follow), or a mark alone when the client has heard nothing for a
+    /// while. What does not fit in the queue is dropped, and the mark says
+    /// so.
+    pub fn send(&mut self, now: u64, kernel_drops: u64) -> Sent {
+        if self.pending_events == 0 && self.last_send.elapsed() < MARK_EVERY {
+            return Sent::Nothing;
+        }
+        self.last_send = Instant::now();
+        let events = std::mem::take(&mut self.pending_events);
+        let mut chunk = std::mem::take(&mut self.pending);
+        let mark = |queue_drops| Frame::Mark {
+            ts: now,
+            kernel_drops,
+            queue_drops,
+        };
+        mark(self.queue_drops).write(&mut chunk);
+        let offer = self.sub.queue.offer(Bytes::from(chunk));
+        match offer {
+            Offer::Queued => {
+                self.sent += events;
+                Sent::Sent
+            }
+            Offer::Closed => Sent::Gone,
+            Offer::Full => {
+                self.queue_drops += events;
+                let mut chunk = Vec::new();
+                mark(self.queue_drops).write(&mut chunk);
+                match self.sub.queue.force(Bytes::from(chunk)) {
+                    Offer::Closed => Sent::Gone,
+                    _ => Sent::Dropped(events),
+                }
+            }
+        }
+    }
+
+    /// The last frame: the agent is stopping.
+    pub fn bye(&mut self, now: u64, kernel_drops: u64, reason: &str) {
+        let _ = self.send(now, kernel_drops);
+        let mut chunk = Vec::new();
+        Frame::Bye { reason }.write(&mut chunk);
+        let _ = self.sub.queue.force(Bytes::from(chunk));
+    }
+}
+
+/// What the kernel must pass on for every client: the union of their
+/// syscall sets; none at all (beyond the state syscalls) without clients.
+#[must_use]
+pub fn union_of_syscalls<'a>(
+    sets: impl IntoIterator<Item = &'a Option<BTreeSet<u16>>>,
+) -> Option<BTreeSet<u16>> {
+    let mut union = BTreeSet::new();
+    for set in sets {
+        union.extend(set.as_ref()?);
+    }
+    Some(union)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_passes_what_any_client_asks_for() {
+        let open: Option<BTreeSet<u16>> = Some([2, 257].into());
+        let read: Option<BTreeSet<u16>> = Some([0].into());
+        assert_eq!(union_of_syscalls([]), Some(BTreeSet::new()));
+        assert_eq!(union_of_syscalls([&open, &read]), Some([0, 2, 257].into()));
+        assert_eq!(union_of_syscalls([&open, &None]), None);
+    }
+
+    #[test]
+    fn a_subscription_compiles_its_filter_and_pushes_its_syscalls_down() {
+        let (tx, _body) = super::super::queue::queue(1 << 20);
+        let sub = Subscribe {
+            filter: Some("evt.type=openat and proc.name=cat".into()),
+            print: Some("%proc.name %fd.name".into()),
+            json: false,
+        };
+        let s = Subscriber::new(1, "peer".into(), &sub, tx).unwrap();
+        assert_eq!(s.syscalls, Some([libc::SYS_openat as u16].into()));
+
+        let (tx, _body) = super::super::queue::queue(1 << 20);
+        let bad = Subscribe {
+            filter: Some("evt.typ=openat".into()),
+            ..Subscribe::default()
+        };
+        let err = Subscriber::new(2, "peer".into(), &bad, tx).err().unwrap();
+        assert!(err.contains("evt.typ"), "{err}");
+        assert!(err.contains('^'), "the caret: {err}");
+    }
+}

@@ -1,0 +1,184 @@
+//! The agent's share of the capture loop: every event is offered to every
+//! client, the clients' frames go out once per loop turn, clients join and
+//! leave, the kernel passes what they ask for, and the metrics are
+//! published.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use super::clients::{union_of_syscalls, Client, Sent, Subscriber};
+use super::metrics::{ClientRow, Metrics, Snapshot};
+use crate::capture::order::boot_ns;
+use crate::capture::SyscallSwitch;
+use crate::fields::extract::EventView;
+use crate::output::clock::Clock;
+use crate::run::{LoopStats, Sink};
+
+pub struct AgentSink {
+    clients: Vec<Client>,
+    joining: Receiver<Subscriber>,
+    switch: SyscallSwitch,
+    metrics: Arc<Metrics>,
+    /// Whether pods are known from the API server.
+    pods: bool,
+    /// The loop's last report.
+    stats: LoopStats,
+    /// Sent to and dropped for clients that have left.
+    sent_gone: u64,
+    queue_drops_gone: u64,
+    /// The longest an event sent since the last report waited.
+    lag_ns: u64,
+    /// The last `now` the loop gave.
+    now: u64,
+}
+
+impl AgentSink {
+    #[must_use]
+    pub fn new(
+        joining: Receiver<Subscriber>,
+        switch: SyscallSwitch,
+        metrics: Arc<Metrics>,
+        pods: bool,
+    ) -> Self {
+        AgentSink {
+            clients: Vec::new(),
+            joining,
+            switch,
+            metrics,
+            pods,
+            stats: LoopStats::default(),
+            sent_gone: 0,
+            queue_drops_gone: 0,
+            lag_ns: 0,
+            now: 0,
+        }
+    }
+
+    /// Clients that subscribed since the last turn join.
+    fn admit(&mut self) -> bool {
+        let mut joined = false;
+        while let Ok(sub) = self.joining.try_recv() {
+            self.clients.push(Client::new(sub));
+            joined = true;
+        }
+        joined
+    }
+
+    fn forget(&mut self, at: usize) {
+        let c = self.clients.swap_remove(at);
+        self.sent_gone += c.sent;
+        self.queue_drops_gone += c.queue_drops;
+        eprintln!(
+            "sdtrace agent: client {} ({}) left: {} events sent, {} dropped from its queue",
+            c.sub.id, c.sub.peer, c.sent, c.queue_drops
+        );
+    }
+
+    /// The kernel passes on what the clients now ask for.
+    fn push_down(&mut self) {
+        let syscalls = union_of_syscalls(self.clients.iter().map(|c| &c.sub.syscalls));
+        if let Err(e) = self.switch.set(syscalls) {
+            eprintln!("sdtrace agent: the kernel's syscall set could not be changed: {e}");
+        }
+    }
+
+    fn publish(&self) {
+        let clients = self
+            .clients
+            .iter()
+            .map(|c| ClientRow {
+                id: c.sub.id,
+                peer: c.sub.peer.clone(),
+                sent: c.sent,
+                queue_drops: c.queue_drops,
+                queued_bytes: c.sub.queue.queued() as u64,
+            })
+            .collect::<Vec<_>>();
+        self.metrics.publish(Snapshot {
+            events: self.stats.events,
+            sent: self.sent_gone + clients.iter().map(|c| c.sent).sum::<u64>(),
+            drops_per_cpu: self.stats.drops_per_cpu.clone(),
+            decode_errors: self.stats.decode_errors,
+            kernel_misses: self.stats.kernel_misses,
+            queue_drops: self.queue_drops_gone + clients.iter().map(|c| c.queue_drops).sum::<u64>(),
+            ring_backlog_peak: self.stats.ring_backlog_peak,
+            ring_size: self.stats.ring_size,
+            lag_ns: self.lag_ns,
+            clients,
+        });
+    }
+
+    /// Events sent to clients, and dropped from their queues, so far.
+    #[must_use]
+    pub fn totals(&self) -> (u64, u64) {
+        let snapshot = self.metrics.snapshot();
+        (snapshot.sent, snapshot.queue_drops)
+    }
+}
+
+impl Sink for AgentSink {
+    fn observe(&mut self, view: &EventView<'_>, _shown: bool) {
+        let mut offered = false;
+        for c in &mut self.clients {
+            offered |= c.offer_event(view);
+        }
+        if offered {
+            let waited = boot_ns().saturating_sub(view.rec.hdr.ts_ns);
+            self.lag_ns = self.lag_ns.max(waited);
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.now = now;
+        let mut changed = self.admit();
+        let drops = self.stats.drops();
+        let mut i = 0;
+        while i < self.clients.len() {
+            match self.clients[i].send(now, drops) {
+                Sent::Gone => {
+                    self.forget(i);
+                    changed = true;
+                    continue;
+                }
+                Sent::Dropped(n) => {
+                    let c = &self.clients[i];
+                    if c.queue_drops == n {
+                        eprintln!(
+                            "sdtrace agent: client {} ({}) reads too slowly: dropping what does not fit in its queue",
+                            c.sub.id, c.sub.peer
+                        );
+                    }
+                }
+                Sent::Sent | Sent::Nothing => {}
+            }
+            i += 1;
+        }
+        if changed {
+            self.push_down();
+            self.publish();
+        }
+    }
+
+    fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &Clock) -> u64 {
+        0
+    }
+
+    fn loop_stats(&mut self, stats: &LoopStats) {
+        self.stats = stats.clone();
+        self.publish();
+        self.lag_ns = 0;
+    }
+
+    /// Every client hears that the agent is stopping.
+    fn finish(&mut self) {
+        let drops = self.stats.drops();
+        for c in &mut self.clients {
+            c.bye(self.now, drops, "the agent is stopping");
+        }
+        self.publish();
+    }
+
+    fn wants_pods(&self) -> bool {
+        self.pods
+    }
+}
