@@ -63,7 +63,7 @@ pub struct JsonRun {
     shared: Arc<Shared>,
     readers: Vec<JoinHandle<()>>,
     args: Vec<String>,
-    _serial: MutexGuard<'static, ()>,
+    _serial: Option<MutexGuard<'static, ()>>,
 }
 
 /// What a finished run printed.
@@ -80,6 +80,18 @@ impl JsonRun {
         let turn = serial();
         let mut full = vec![mode.to_owned(), "-j".to_owned()];
         full.extend(args.iter().map(ToString::to_string));
+        Self::launch(tracer, full, Some(turn))
+    }
+
+    /// Starts `sdtrace <args>` (which print JSON) and waits until it has
+    /// attached, for a test that holds the harness's turn itself because it
+    /// runs several sdtraces at once (agents and their client).
+    pub fn start_in_turn(tracer: &Tracer, args: &[&str]) -> Self {
+        Self::launch(tracer, args.iter().map(ToString::to_string).collect(), None)
+    }
+
+    fn launch(tracer: &Tracer, full: Vec<String>, turn: Option<MutexGuard<'static, ()>>) -> Self {
+        let mode = full.first().cloned().unwrap_or_default();
         let (child, stdout, stderr) = spawn_piped(tracer, &full);
         let shared = Arc::new(Shared::default());
         let prefix = format!("[sdtrace {mode}]");

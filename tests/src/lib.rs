@@ -7,12 +7,14 @@
 //! `hold-fd` and `fd-paths`; and for the convergence tests, `minimgmt` (a
 //! small mgmt-like daemon) with the package, service and Puppet runs it is
 //! tested with.
+pub mod agent;
 pub mod container;
 pub mod converge;
 pub mod env;
 pub mod event;
 pub mod images;
 pub mod json_run;
+pub mod netns;
 pub mod recorder;
 pub mod session;
 pub mod tmp;

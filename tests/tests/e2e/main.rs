@@ -2,6 +2,7 @@
 //! connects a socket) and waits for sdtrace's JSON event from that pid. They
 //! need root, BTF and bpf(); without them they skip loudly, or fail under
 //! `CI=true`. One binary, so sessions serialise on the harness's lock.
+mod agent;
 mod batching;
 mod capture_file;
 mod cli;
