@@ -6,10 +6,11 @@
 //! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls),
 //! `hold-fd` and `fd-paths`; and for the convergence tests, `minimgmt` (a
 //! small mgmt-like daemon) with the package, service and Puppet runs it is
-//! tested with.
+//! tested with. And the deploy/ manifests, typed (`deploy`).
 pub mod agent;
 pub mod container;
 pub mod converge;
+pub mod deploy;
 pub mod env;
 pub mod event;
 pub mod images;
