@@ -5,6 +5,7 @@ mod build;
 mod build_ebpf;
 mod docker;
 mod fuzz;
+mod image;
 mod run;
 mod setup;
 mod test;
@@ -29,6 +30,12 @@ enum Cmd {
     BuildEbpf,
     /// Build the eBPF programs and sdtrace (release).
     Build,
+    /// Build sdtrace (release) and make it the Docker image `sdtrace:<version>`
+    /// in the local engine: the binary, its shared libraries and the loader
+    /// over an empty root, entrypoint sdtrace. deploy/40-daemonset.yaml runs
+    /// this tag; `kind load docker-image sdtrace:<version>` puts it on kind's
+    /// nodes. No registry is involved.
+    Image,
     /// Set up, build what is stale, then run sdtrace as root with the given arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -66,6 +73,7 @@ fn main() -> Result<()> {
         Cmd::Setup => setup::setup(),
         Cmd::BuildEbpf => setup::setup().and_then(|()| build_ebpf::build_ebpf()),
         Cmd::Build => setup::setup().and_then(|()| build::build()),
+        Cmd::Image => image::image(),
         Cmd::Run { args } => run::run(&args),
         Cmd::Test {
             no_lint,
