@@ -41,8 +41,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build, run unit and end-to-end tests (release), the fuzz targets
-    /// for a bounded time (under CI=true or with --fuzz), then fmt and clippy.
+    /// Set up, build, run unit and end-to-end tests (release), the kind cluster
+    /// test (tests/kind/run.sh; skipped when kind is not installed), the fuzz
+    /// targets for a bounded time (under CI=true or with --fuzz), then fmt and
+    /// clippy.
     Test {
         /// Skip `cargo fmt --check` and `cargo clippy`.
         #[arg(long)]

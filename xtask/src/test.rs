@@ -1,5 +1,6 @@
 //! `cargo xtask test`: set up, build, run every unit and end-to-end test in
-//! release mode against the freshly built sdtrace, the fuzz targets for a
+//! release mode against the freshly built sdtrace, the kind cluster test
+//! (tests/kind/run.sh, skipped without kind), the fuzz targets for a
 //! bounded time (CI, or `--fuzz`), then the lints.
 //!
 //! `cargo fmt --check` and `cargo clippy -D warnings` (the workspace, and the
@@ -41,6 +42,12 @@ pub fn test(opts: &Options) -> Result<()> {
     }
     if let Err(e) = run_tests(&mut cargo_test) {
         failed.push(format!("tests: {e:#}"));
+    }
+
+    // After the cargo tests: the DaemonSet on a kind cluster. The script
+    // skips (one line, exit 0) where kind is not installed.
+    if let Err(e) = kind_tests() {
+        failed.push(format!("kind: {e:#}"));
     }
 
     if let Some(seconds) = opts.fuzz_seconds {
@@ -94,6 +101,18 @@ pub fn test(opts: &Options) -> Result<()> {
         "{} step(s) failed:\n  {}",
         failed.len(),
         failed.join("\n  ")
+    )
+}
+
+/// tests/kind/run.sh against the sdtrace just built; its output passes through.
+fn kind_tests() -> Result<()> {
+    let script = util::repo_root().join("tests/kind/run.sh");
+    util::run(
+        Command::new("bash")
+            .arg(&script)
+            .current_dir(util::repo_root())
+            .env("SDTRACE_BIN", util::sdtrace_bin())
+            .env("CARGO_TARGET_DIR", util::target_dir()),
     )
 }
 
