@@ -46,6 +46,8 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
+# A command that fails under `set -e` says which one it was.
+trap 'rc=$?; echo "tests/kind: FAILED — \`$BASH_COMMAND\` exited $rc (line $LINENO)" >&2' ERR
 
 echo "tests/kind: creating cluster $cluster"
 kind create cluster --name "$cluster" --config "$here/cluster.yaml" --kubeconfig "$KUBECONFIG" --wait 180s
