@@ -54,7 +54,12 @@ impl Agent {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     eprintln!("[sdtrace agent] {line}");
-                    shared.0.lock().unwrap_or_else(PoisonError::into_inner).lines.push(line);
+                    shared
+                        .0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .lines
+                        .push(line);
                     shared.1.notify_all();
                 }
                 shared.0.lock().unwrap_or_else(PoisonError::into_inner).done = true;
@@ -95,7 +100,11 @@ impl Agent {
             assert!(
                 !out.done && now < deadline,
                 "sdtrace agent: waiting for it {what}: {}\nstderr:\n{}",
-                if out.done { "it closed stderr" } else { "timed out" },
+                if out.done {
+                    "it closed stderr"
+                } else {
+                    "timed out"
+                },
                 out.lines.join("\n")
             );
             out = changed
@@ -137,8 +146,9 @@ impl Agent {
     /// SIGTERM, and what it printed to the end.
     pub fn stop(mut self) -> Stopped {
         signal(self.child.id(), libc::SIGTERM);
-        let status = wait_deadline(&mut self.child, EXIT_TIMEOUT)
-            .unwrap_or_else(|| panic!("sdtrace agent did not exit within {EXIT_TIMEOUT:?} of SIGTERM"));
+        let status = wait_deadline(&mut self.child, EXIT_TIMEOUT).unwrap_or_else(|| {
+            panic!("sdtrace agent did not exit within {EXIT_TIMEOUT:?} of SIGTERM")
+        });
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -194,7 +204,14 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    (status, if chunked { unchunk(body) } else { body.to_owned() })
+    (
+        status,
+        if chunked {
+            unchunk(body)
+        } else {
+            body.to_owned()
+        },
+    )
 }
 
 /// The body of a chunked response.

@@ -69,6 +69,8 @@ impl Drop for NetNs {
     fn drop(&mut self) {
         // Deleting the namespace deletes its end of the veth, and with it
         // the host's end.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
