@@ -1,0 +1,4 @@
+//! `sdtrace --agent HOST:PORT,...` and `sdtrace --cluster`: events from
+//! `sdtrace agent`s instead of this machine's kernel.
+
+pub mod merge;
