@@ -2,3 +2,4 @@
 //! `sdtrace agent`s instead of this machine's kernel.
 
 pub mod merge;
+pub mod stream;
