@@ -2,9 +2,11 @@
 //! `sdtrace agent`s instead of this machine's kernel. Each agent filters
 //! and formats its node's events as asked; the client checks the request
 //! first (a typo gets its caret here, before anything connects), opens a
-//! stream to every agent (`stream`), merges them in time order (`merge`),
+//! stream to every agent (`stream`), merges them in time order (`merge`,
+//! on one clock: `clock`),
 //! labels each line with its node (`label`) and prints it (`relay`).
 
+pub mod clock;
 #[cfg(feature = "k8s-api")]
 pub mod cluster;
 pub mod direct;

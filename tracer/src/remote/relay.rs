@@ -9,6 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::causes;
+use super::clock::{wall_ns, Align};
 use super::label::Label;
 use super::merge::{Merge, Released};
 use super::stream::{Attached, Message, Said};
@@ -86,6 +87,8 @@ impl<W: Write> Out<W> {
 /// The streams' state as their frames come in.
 struct Streams<'s> {
     merge: Merge,
+    /// Each stream's times onto our clock.
+    clocks: Vec<Align>,
     /// Where the lines about the agents go (stderr, in sdtrace).
     say: &'s dyn Fn(&str),
     tallies: Vec<Tally>,
@@ -94,12 +97,14 @@ struct Streams<'s> {
 }
 
 impl Streams<'_> {
-    fn take(&mut self, message: Message, now: Instant) {
+    /// A frame that arrived at `now`, `wall` on our wall clock.
+    fn take(&mut self, message: Message, now: Instant, wall: u64) {
         let i = message.stream;
         let node = &self.tallies[i].node;
         match message.said {
             Said::Event { ts, line } => {
                 self.tallies[i].events += 1;
+                let ts = self.clocks[i].map(ts, wall);
                 self.merge.event(i, ts, line, now);
             }
             Said::Mark {
@@ -107,6 +112,7 @@ impl Streams<'_> {
                 kernel_drops,
                 queue_drops,
             } => {
+                let ts = self.clocks[i].map(ts, wall);
                 self.merge.mark(i, ts, now);
                 for line in self.tallies[i].mark(kernel_drops, queue_drops, now) {
                     (self.say)(&line);
@@ -149,6 +155,7 @@ pub async fn run(
     let (to_merge, mut from_streams) = mpsc::channel(IN_FLIGHT);
     let mut streams = Streams {
         merge: Merge::new(attached.len(), start),
+        clocks: vec![Align::default(); attached.len()],
         say,
         tallies: attached.iter().map(|a| Tally::new(&a.node)).collect(),
         lost: lost_before,
@@ -196,11 +203,11 @@ pub async fn run(
                     }
                     continue;
                 };
-                let now = Instant::now();
-                streams.take(message, now);
+                let (now, wall) = (Instant::now(), wall_ns());
+                streams.take(message, now, wall);
                 for _ in 1..BATCH {
                     match from_streams.try_recv() {
-                        Ok(message) => streams.take(message, now),
+                        Ok(message) => streams.take(message, now, wall),
                         Err(_) => break,
                     }
                 }

@@ -117,13 +117,19 @@ fn fake_agent(node: &str, frames: &[Frame<'_>]) -> (Dial, Arc<Mutex<Seen>>) {
     (dial, seen)
 }
 
+/// An agent's wall-clock time: streams stamped so are merged as they are.
+const WALL: u64 = 1_795_657_925_000_000_000;
+
 fn ev(ts: u64, line: &str) -> Frame<'_> {
-    Frame::Event { ts, line }
+    Frame::Event {
+        ts: WALL + ts,
+        line,
+    }
 }
 
 fn mark(ts: u64, kernel_drops: u64, queue_drops: u64) -> Frame<'static> {
     Frame::Mark {
-        ts,
+        ts: WALL + ts,
         kernel_drops,
         queue_drops,
     }
@@ -229,6 +235,46 @@ async fn two_agents_merge_in_time_order_with_their_node_names() {
     assert!(has(
         "sdtrace: node-b: 2 events, 2 kernel drops, 3 queue drops"
     ));
+}
+
+#[tokio::test]
+async fn nodes_that_booted_apart_are_merged_on_one_clock() {
+    // Stamps since boot, as agents send them: node a booted a day before b.
+    const SECOND: u64 = 1_000_000_000;
+    let (a0, b0) = (2 * 86_400 * SECOND, 86_400 * SECOND);
+    let at = |base: u64, s: u64, line| Frame::Event {
+        ts: base + s * SECOND,
+        line,
+    };
+    let promise = |base: u64, s: u64| Frame::Mark {
+        ts: base + s * SECOND,
+        kernel_drops: 0,
+        queue_drops: 0,
+    };
+    let (a, _) = fake_agent(
+        "node-a",
+        &[
+            promise(a0, 0),
+            at(a0, 1, "a1"),
+            at(a0, 3, "a3"),
+            promise(a0, 4),
+            BYE,
+        ],
+    );
+    let (b, _) = fake_agent(
+        "node-b",
+        &[promise(b0, 0), at(b0, 2, "b2"), promise(b0, 4), BYE],
+    );
+    let run = run_client(
+        vec![a, b],
+        subscribe("evt.type=read"),
+        TOKEN,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    // On their own clocks every b event is a day older than every a one.
+    assert_eq!(run.stdout, "node-a a1\nnode-b b2\nnode-a a3\n");
 }
 
 #[tokio::test]
@@ -351,8 +397,11 @@ async fn a_frame_that_does_not_parse_names_its_agent() {
     let (client, server) = tokio::io::duplex(1 << 12);
     let service = hyper::service::service_fn(|_req: Request<Incoming>| async {
         let (tx, rx) = mpsc::unbounded_channel();
-        tx.send(Bytes::from_static(b"hello n2 0.1.0\nev 3 ok\nwhat 4\n"))
-            .unwrap();
+        tx.send(Bytes::from(format!(
+            "hello n2 0.1.0\nev {} ok\nwhat 4\n",
+            WALL + 3
+        )))
+        .unwrap();
         Ok::<_, Infallible>(Response::new(Chunks(rx)))
     });
     tokio::spawn(async move {
