@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::causes;
-use super::clock::{wall_ns, Align};
+use super::clock::{wall_ns, Align, Clocks};
 use super::label::Label;
 use super::merge::{Merge, Released};
 use super::stream::{Attached, Message, Said};
@@ -87,8 +87,9 @@ impl<W: Write> Out<W> {
 /// The streams' state as their frames come in.
 struct Streams<'s> {
     merge: Merge,
-    /// Each stream's times onto our clock.
-    clocks: Vec<Align>,
+    /// Each stream's times onto our clock, and the clocks found.
+    aligns: Vec<Align>,
+    clocks: Clocks,
     /// Where the lines about the agents go (stderr, in sdtrace).
     say: &'s dyn Fn(&str),
     tallies: Vec<Tally>,
@@ -100,43 +101,45 @@ impl Streams<'_> {
     /// A frame that arrived at `now`, `wall` on our wall clock.
     fn take(&mut self, message: Message, now: Instant, wall: u64) {
         let i = message.stream;
-        let node = &self.tallies[i].node;
-        match message.said {
+        let why = match message.said {
             Said::Event { ts, line } => {
                 self.tallies[i].events += 1;
-                let ts = self.clocks[i].map(ts, wall);
-                self.merge.event(i, ts, line, now);
+                if let Some((ts, line)) = self.aligns[i].event(ts, line) {
+                    self.merge.event(i, ts, line, now);
+                }
+                return;
             }
             Said::Mark {
                 ts,
                 kernel_drops,
                 queue_drops,
+                arrived,
             } => {
-                let ts = self.clocks[i].map(ts, wall);
+                let (held, ts) = self.aligns[i].mark(ts, arrived, &mut self.clocks);
+                for (ts, line) in held {
+                    self.merge.event(i, ts, line, now);
+                }
                 self.merge.mark(i, ts, now);
                 for line in self.tallies[i].mark(kernel_drops, queue_drops, now) {
                     (self.say)(&line);
                 }
+                return;
             }
-            Said::Bye(reason) => {
-                (self.say)(&format!(
-                    "sdtrace: {node}: the agent ended the stream: {reason}"
-                ));
-                self.merge.end(i);
-            }
+            Said::Bye(reason) => format!("the agent ended the stream: {reason}"),
             Said::Closed => {
-                (self.say)(&format!(
-                    "sdtrace: {node}: the agent's stream closed without a bye"
-                ));
                 self.lost = true;
-                self.merge.end(i);
+                "the agent's stream closed without a bye".to_owned()
             }
             Said::Failed(e) => {
-                (self.say)(&format!("sdtrace: {node}: disconnected: {}", causes(&e)));
                 self.lost = true;
-                self.merge.end(i);
+                format!("disconnected: {}", causes(&e))
             }
+        };
+        (self.say)(&format!("sdtrace: {}: {why}", self.tallies[i].node));
+        for (ts, line) in self.aligns[i].end(wall, &mut self.clocks) {
+            self.merge.event(i, ts, line, now);
         }
+        self.merge.end(i);
     }
 }
 
@@ -155,7 +158,8 @@ pub async fn run(
     let (to_merge, mut from_streams) = mpsc::channel(IN_FLIGHT);
     let mut streams = Streams {
         merge: Merge::new(attached.len(), start),
-        clocks: vec![Align::default(); attached.len()],
+        aligns: attached.iter().map(|_| Align::default()).collect(),
+        clocks: Clocks::default(),
         say,
         tallies: attached.iter().map(|a| Tally::new(&a.node)).collect(),
         lost: lost_before,

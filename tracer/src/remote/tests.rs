@@ -278,6 +278,42 @@ async fn nodes_that_booted_apart_are_merged_on_one_clock() {
 }
 
 #[tokio::test]
+async fn agents_on_one_kernel_merge_on_its_own_stamps() {
+    const MS: u64 = 1_000_000;
+    let boot = 3 * 86_400_000 * MS;
+    let at = |ms: u64, line| Frame::Event {
+        ts: boot + ms * MS,
+        line,
+    };
+    let promise = |ms: u64| Frame::Mark {
+        ts: boot + ms * MS,
+        kernel_drops: 0,
+        queue_drops: 0,
+    };
+    let (a, _) = fake_agent(
+        "node-a",
+        &[
+            at(2, "a2"),
+            promise(3),
+            at(5, "a5"),
+            at(15, "a15"),
+            promise(20),
+            BYE,
+        ],
+    );
+    let (b, _) = fake_agent("node-b", &[promise(1), at(10, "b10"), promise(20), BYE]);
+    let run = run_client(
+        vec![a, b],
+        subscribe("evt.type=read"),
+        TOKEN,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.stdout, "node-a a2\nnode-a a5\nnode-b b10\nnode-a a15\n");
+}
+
+#[tokio::test]
 async fn json_objects_get_the_node_as_their_first_key() {
     let (a, _) = fake_agent(
         "kind-worker",
