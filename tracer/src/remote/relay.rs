@@ -136,10 +136,22 @@ impl Streams<'_> {
             }
         };
         (self.say)(&format!("sdtrace: {}: {why}", self.tallies[i].node));
+        self.unhold_one(i, now, wall);
+        self.merge.end(i);
+    }
+
+    /// Stream `i`'s events still waiting for its first mark, into the merge.
+    fn unhold_one(&mut self, i: usize, now: Instant, wall: u64) {
         for (ts, line) in self.aligns[i].end(wall, &mut self.clocks) {
             self.merge.event(i, ts, line, now);
         }
-        self.merge.end(i);
+    }
+
+    /// Every stream's, at the end.
+    fn unhold(&mut self, now: Instant, wall: u64) {
+        for i in 0..self.aligns.len() {
+            self.unhold_one(i, now, wall);
+        }
     }
 }
 
@@ -219,7 +231,10 @@ pub async fn run(
         }
     };
     let halted = match halted {
-        None => out.print_all(streams.merge.drain(), &streams.tallies).err(),
+        None => {
+            streams.unhold(Instant::now(), wall_ns());
+            out.print_all(streams.merge.drain(), &streams.tallies).err()
+        }
         some => some,
     };
     if let Some(Halt::Failed(e)) = halted {
