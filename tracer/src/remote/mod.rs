@@ -77,6 +77,29 @@ fn filter_text(filter: Option<String>, namespace: Option<&str>) -> Option<String
     })
 }
 
+/// Options given that shape this machine's capture, which the agents run
+/// with their own settings (`sdtrace agent -s ...`): said, not silently
+/// dropped.
+fn local_only(cli: &Cli) -> Vec<&'static str> {
+    let given = [
+        (cli.snaplen != 80, "-s"),
+        (cli.buffer_size != 16 << 20, "--buffer-size"),
+        (
+            cli.print_ascii || cli.print_hex || cli.print_hex_ascii,
+            "-A/-x/-X",
+        ),
+        (cli.kernel_paths, "--kernel-paths"),
+        (cli.containers, "--containers"),
+        (cli.stats_json.is_some(), "--stats-json"),
+        (cli.cri.is_some(), "--cri"),
+        (cli.k8s_node.is_some(), "--k8s-node"),
+    ];
+    given
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+}
+
 /// What to ask every agent for, checked here first.
 fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
     let filter = filter_text(cli.filter_text(), cli.namespace.as_deref());
@@ -227,6 +250,13 @@ async fn run(cli: &Cli, subscribe: Subscribe, label: Label) -> anyhow::Result<Ex
 /// `sdtrace --agent ...` / `sdtrace --cluster`.
 pub fn main(cli: &Cli) -> anyhow::Result<ExitCode> {
     let subscribe = subscription(cli)?;
+    let ignored = local_only(cli);
+    if !ignored.is_empty() {
+        eprintln!(
+            "sdtrace: {} shape this machine's capture; the agents use their own settings",
+            ignored.join(", ")
+        );
+    }
     let label = Label::of(subscribe.print.is_some(), subscribe.json);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

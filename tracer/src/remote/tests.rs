@@ -505,3 +505,14 @@ fn the_namespace_narrows_the_filter() {
         Filter::parse(&text.unwrap()).unwrap();
     }
 }
+
+#[test]
+fn options_for_the_local_capture_are_named() {
+    use clap::Parser;
+    let cli = |args: &[&str]| Cli::parse_from(["sdtrace", "--agent", "a"].iter().chain(args));
+    assert!(local_only(&cli(&["-c", "evt.type=open", "-j", "-n", "3"])).is_empty());
+    assert_eq!(
+        local_only(&cli(&["-s", "200", "-A", "--buffer-size", "8M"])),
+        ["-s", "--buffer-size", "-A/-x/-X"]
+    );
+}
