@@ -223,3 +223,184 @@ mod tests {
         assert!(pick(pods(), &["node-c".to_owned()]).is_empty());
     }
 }
+
+/// Discovery and the token against a fake API server (plain HTTP, in the
+/// test): the pods listed, the Secret read, and what is said when none is
+/// found. The port-forward itself needs a real API server and kubelet.
+#[cfg(test)]
+mod api_tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use clap::Parser;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+
+    fn pod_json(name: &str, node: &str, ready: &str) -> serde_json::Value {
+        serde_json::json!({
+            "metadata": {"name": name, "namespace": "sdtrace"},
+            "spec": {"nodeName": node, "containers": [{"name": "agent"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]},
+        })
+    }
+
+    /// Serves `pods` and, if given, the token Secret; records each request's
+    /// path and query.
+    async fn fake_api(
+        pods: Vec<serde_json::Value>,
+        token: Option<&'static str>,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&asked);
+        let pods = Arc::new(pods);
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (pods, record) = (Arc::clone(&pods), Arc::clone(&record));
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let uri = req.uri().to_string();
+                    record.lock().unwrap().push(uri.clone());
+                    let (status, body) = if uri.starts_with("/api/v1/namespaces/sdtrace/pods") {
+                        let list = serde_json::json!({
+                            "apiVersion": "v1", "kind": "PodList",
+                            "metadata": {}, "items": *pods,
+                        });
+                        (200, list)
+                    } else if uri == "/api/v1/namespaces/sdtrace/secrets/sdtrace-agent-token" {
+                        match token {
+                            Some(t) => (
+                                200,
+                                serde_json::json!({
+                                    "apiVersion": "v1", "kind": "Secret",
+                                    "metadata": {"name": TOKEN_SECRET},
+                                    "data": {"token": t},
+                                }),
+                            ),
+                            None => (
+                                403,
+                                serde_json::json!({
+                                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
+                                    "message": "secrets \"sdtrace-agent-token\" is forbidden",
+                                    "reason": "Forbidden", "code": 403,
+                                }),
+                            ),
+                        }
+                    } else {
+                        (404, serde_json::json!({"kind": "Status", "code": 404}))
+                    };
+                    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+                    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service),
+                );
+            }
+        });
+        (format!("http://{address}"), asked)
+    }
+
+    fn cli(server: &str, dir: &tempfile::TempDir, extra: &[&str]) -> Cli {
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n\
+                 contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n\
+                 users:\n- name: u\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let mut args = vec!["sdtrace", "--cluster", "--kubeconfig", path.as_str()];
+        args.extend_from_slice(extra);
+        Cli::parse_from(args)
+    }
+
+    #[tokio::test]
+    async fn ready_agents_are_found_and_their_token_read() {
+        let pods = vec![
+            pod_json("agent-b", "node-b", "True"),
+            pod_json("agent-a", "node-a", "True"),
+            pod_json("agent-c", "node-c", "False"),
+        ];
+        // base64 of "s3cret\n"
+        let (server, asked) = fake_api(pods, Some("czNjcmV0Cg==")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (dials, token) = dials(&cli(&server, &dir, &[]), None).await.unwrap();
+        let found: Vec<(&str, Option<&str>)> = dials
+            .iter()
+            .map(|d| (d.agent.as_str(), d.node.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("agent-a (node node-a)", Some("node-a")),
+                ("agent-b (node node-b)", Some("node-b"))
+            ]
+        );
+        assert_eq!(token, "s3cret");
+        let asked = asked.lock().unwrap().clone();
+        assert!(
+            asked[0].contains("labelSelector=app.kubernetes.io%2Fname%3Dsdtrace-agent"),
+            "{asked:?}"
+        );
+        // A token given is used, and the Secret not asked for.
+        let (dials, token) = dials_with(&server, &dir, &["--node", "node-b"], Some("mine")).await;
+        assert_eq!(token, "mine");
+        assert_eq!(dials.len(), 1);
+    }
+
+    async fn dials_with(
+        server: &str,
+        dir: &tempfile::TempDir,
+        extra: &[&str],
+        token: Option<&str>,
+    ) -> (Vec<Dial>, String) {
+        dials(&cli(server, dir, extra), token.map(str::to_owned))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_agent_or_no_secret_is_said_clearly() {
+        let (server, _) = fake_api(vec![pod_json("agent-c", "node-c", "False")], None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+            panic!("no ready agent");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no sdtrace agent is running and ready in namespace sdtrace"),
+            "{text}"
+        );
+        assert!(
+            text.contains(SELECTOR) && text.contains("kubectl apply -f deploy/"),
+            "{text}"
+        );
+
+        let (server, _) = fake_api(vec![pod_json("agent-a", "node-a", "True")], None).await;
+        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+            panic!("the Secret is forbidden");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("the agents' token: Secret sdtrace/sdtrace-agent-token, key token: "),
+            "{text}"
+        );
+        assert!(
+            text.contains("forbidden") && text.contains("--token-file"),
+            "{text}"
+        );
+    }
+}
