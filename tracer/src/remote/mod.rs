@@ -253,7 +253,7 @@ pub fn main(cli: &Cli) -> anyhow::Result<ExitCode> {
     let ignored = local_only(cli);
     if !ignored.is_empty() {
         eprintln!(
-            "sdtrace: {} shape this machine's capture; the agents use their own settings",
+            "sdtrace: ignored with --agent and --cluster (the agents capture with their own settings): {}",
             ignored.join(", ")
         );
     }
