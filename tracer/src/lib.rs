@@ -4,6 +4,7 @@
 //! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
 //! of every field name the filter and the output formats share; `container`
 //! and `k8s` answer where a process runs, from the runtime and the API server.
+//! `agent` streams a node's events to clients; `remote` is such a client.
 
 pub mod agent;
 pub mod capture;
@@ -16,6 +17,7 @@ pub mod filter;
 pub mod follow;
 pub mod k8s;
 pub mod output;
+pub mod remote;
 pub mod run;
 pub mod scap;
 pub mod session;

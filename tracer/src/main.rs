@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
-    report(real_main(&cli).map(|()| ExitCode::SUCCESS))
+    report(real_main(&cli))
 }
 
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
@@ -94,10 +94,13 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
     }
 }
 
-fn real_main(cli: &Cli) -> anyhow::Result<()> {
+fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
     if cli.list_fields {
         print!("{}", tracer::fields::listing());
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.cluster || !cli.agents.is_empty() {
+        return tracer::remote::main(cli);
     }
     // A bad filter is refused before anything is loaded.
     let filter = match cli.filter_text() {
@@ -134,7 +137,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
         latency,
     };
     if let Some(path) = &cli.read {
-        return read_capture(cli, path, filter, &opts);
+        return read_capture(cli, path, filter, &opts).map(|()| ExitCode::SUCCESS);
     }
     let kernel = kernel_filter(filter.as_ref());
     let muting = kernel.muting;
@@ -211,7 +214,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<()> {
     if let Some(path) = &cli.stats_json {
         pipe.stats.write_json(path, &drops)?;
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A build without the Kubernetes API client (`k8s-api` feature).

@@ -1,0 +1,406 @@
+//! `--cluster`: the agents found through the API server, each reached by
+//! a port-forward (the API server and the node's kubelet carry the bytes,
+//! so neither the client nor the agents need a reachable address or a
+//! Service), and their token read from their Secret.
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use crate::agent::protocol::DEFAULT_PORT;
+use crate::cli::Cli;
+use crate::k8s::config;
+
+use super::stream::{Connect, Io};
+use super::{causes, Dial};
+
+/// The label the agents' DaemonSet (deploy/) gives its pods.
+pub const SELECTOR: &str = "app.kubernetes.io/name=sdtrace-agent";
+/// The Secret holding the agents' token, in their namespace, and its key.
+pub const TOKEN_SECRET: &str = "sdtrace-agent-token";
+pub const TOKEN_KEY: &str = "token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error(
+        "no Kubernetes API server found (--kubeconfig, KUBECONFIG, ~/.kube/config or an \
+         in-cluster service account): {0}"
+    )]
+    NoServer(String),
+    #[error("the Kubernetes API client: {0}")]
+    Client(String),
+    #[error("listing the agents' pods in namespace {namespace} ({SELECTOR}): {why}")]
+    List { namespace: String, why: String },
+    #[error(
+        "no sdtrace agent is running and ready in namespace {namespace} (pods labelled \
+         {SELECTOR}{on}); deploy them with `kubectl apply -f deploy/`, or name their \
+         namespace with --agent-namespace"
+    )]
+    NoAgents { namespace: String, on: String },
+    #[error(
+        "the agents' token: Secret {namespace}/{TOKEN_SECRET}, key {TOKEN_KEY}: {why} (or give \
+         it with --token-file or $SDTRACE_TOKEN)"
+    )]
+    Token { namespace: String, why: String },
+}
+
+/// A Kubernetes client: `--kubeconfig` or what `k8s::config` takes, else
+/// kubectl's own order (which adds `~/.kube/config`). The node tracer
+/// refuses that file because it names some cluster, not necessarily the
+/// one the machine is a node of; here the user names a cluster to look
+/// at, as with kubectl, and the file is what they mean.
+async fn client(cli: &Cli) -> Result<Client, ClusterError> {
+    let config = match config::source(cli.kubeconfig.as_deref())? {
+        Some(source) => source.client_config().await?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| ClusterError::NoServer(causes(&e)))?,
+    };
+    Client::try_from(config).map_err(|e| ClusterError::Client(causes(&e)))
+}
+
+/// Whether a pod is up and its agent said it is ready.
+fn ready(pod: &Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Running")
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// The agents to read, by pod name and node, sorted by node so streams
+/// (and equal-time events) come in the same order every run.
+fn pick(pods: Vec<Pod>, nodes: &[String]) -> Vec<(String, String)> {
+    let mut picked: Vec<(String, String)> = pods
+        .into_iter()
+        .filter(ready)
+        .filter_map(|pod| {
+            let node = pod.spec.as_ref()?.node_name.clone()?;
+            let name = pod.metadata.name?;
+            Some((name, node))
+        })
+        .filter(|(_, node)| nodes.is_empty() || nodes.contains(node))
+        .collect();
+    picked.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    picked
+}
+
+/// The agents, and the token: `token` if the user gave one, else the Secret's.
+pub async fn dials(cli: &Cli, token: Option<String>) -> Result<(Vec<Dial>, String), ClusterError> {
+    let namespace = cli.agent_namespace.as_str();
+    let client = client(cli).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(SELECTOR))
+        .await
+        .map_err(|e| ClusterError::List {
+            namespace: namespace.to_owned(),
+            why: causes(&e),
+        })?;
+    let picked = pick(listed.items, &cli.nodes);
+    if picked.is_empty() {
+        return Err(ClusterError::NoAgents {
+            namespace: namespace.to_owned(),
+            on: if cli.nodes.is_empty() {
+                String::new()
+            } else {
+                format!(" on node {}", cli.nodes.join(", "))
+            },
+        });
+    }
+    for node in &cli.nodes {
+        if !picked.iter().any(|(_, n)| n == node) {
+            eprintln!("sdtrace: no ready sdtrace agent on node {node}");
+        }
+    }
+    let token = match token {
+        Some(t) => t,
+        None => secret_token(client, namespace).await?,
+    };
+    let dials = picked
+        .into_iter()
+        .map(|(pod, node)| {
+            let pods = pods.clone();
+            let agent = format!("{pod} (node {node})");
+            let named = pod.clone();
+            let connect: Connect = Box::pin(async move {
+                let mut forward = pods
+                    .portforward(&named, &[DEFAULT_PORT])
+                    .await
+                    .map_err(|e| std::io::Error::other(causes(&e)))?;
+                let stream = forward
+                    .take_stream(DEFAULT_PORT)
+                    .ok_or_else(|| std::io::Error::other("the port-forward gave no stream"))?;
+                // kubelet's word when the port cannot be reached (the agent
+                // not listening): the stream then just ends, so say why.
+                if let Some(error) = forward.take_error(DEFAULT_PORT) {
+                    tokio::spawn(async move {
+                        if let Some(why) = error.await {
+                            eprintln!("sdtrace: port-forward to pod {named}: {why}");
+                        }
+                    });
+                }
+                Ok(Box::new(stream) as Box<dyn Io>)
+            });
+            Dial {
+                agent,
+                authority: format!("localhost:{DEFAULT_PORT}"),
+                node: Some(node),
+                connect,
+            }
+        })
+        .collect();
+    Ok((dials, token))
+}
+
+async fn secret_token(client: Client, namespace: &str) -> Result<String, ClusterError> {
+    let fail = |why: String| ClusterError::Token {
+        namespace: namespace.to_owned(),
+        why,
+    };
+    let secret = Api::<Secret>::namespaced(client, namespace)
+        .get(TOKEN_SECRET)
+        .await
+        .map_err(|e| fail(causes(&e)))?;
+    let bytes = secret
+        .data
+        .and_then(|mut d| d.remove(TOKEN_KEY))
+        .ok_or_else(|| fail("no such key".to_owned()))?;
+    let token = String::from_utf8(bytes.0).map_err(|_| fail("not UTF-8".to_owned()))?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(fail("empty".to_owned()));
+    }
+    Ok(token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+
+    fn pod(name: &str, node: &str, phase: &str, ready: &str) -> Pod {
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some(node.to_owned()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(phase.to_owned()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".to_owned(),
+                    status: ready.to_owned(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn only_running_ready_agents_on_the_asked_nodes_are_picked() {
+        let pods = || {
+            vec![
+                pod("agent-b", "node-b", "Running", "True"),
+                pod("agent-a", "node-a", "Running", "True"),
+                pod("agent-c", "node-c", "Running", "False"),
+                pod("agent-d", "node-d", "Pending", "True"),
+            ]
+        };
+        let names = |p: Vec<(String, String)>| p.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names(pick(pods(), &[])), ["agent-a", "agent-b"]);
+        assert_eq!(names(pick(pods(), &["node-b".to_owned()])), ["agent-b"]);
+        assert!(pick(pods(), &["node-c".to_owned()]).is_empty());
+    }
+}
+
+/// Discovery and the token against a fake API server (plain HTTP, in the
+/// test): the pods listed, the Secret read, and what is said when none is
+/// found. The port-forward itself needs a real API server and kubelet.
+#[cfg(test)]
+mod api_tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use clap::Parser;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+
+    fn pod_json(name: &str, node: &str, ready: &str) -> serde_json::Value {
+        serde_json::json!({
+            "metadata": {"name": name, "namespace": "sdtrace"},
+            "spec": {"nodeName": node, "containers": [{"name": "agent"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]},
+        })
+    }
+
+    /// Serves `pods` and, if given, the token Secret; records each request's
+    /// path and query.
+    async fn fake_api(
+        pods: Vec<serde_json::Value>,
+        token: Option<&'static str>,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&asked);
+        let pods = Arc::new(pods);
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (pods, record) = (Arc::clone(&pods), Arc::clone(&record));
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let uri = req.uri().to_string();
+                    record.lock().unwrap().push(uri.clone());
+                    let (status, body) = if uri.starts_with("/api/v1/namespaces/sdtrace/pods") {
+                        let list = serde_json::json!({
+                            "apiVersion": "v1", "kind": "PodList",
+                            "metadata": {}, "items": *pods,
+                        });
+                        (200, list)
+                    } else if uri == "/api/v1/namespaces/sdtrace/secrets/sdtrace-agent-token" {
+                        match token {
+                            Some(t) => (
+                                200,
+                                serde_json::json!({
+                                    "apiVersion": "v1", "kind": "Secret",
+                                    "metadata": {"name": TOKEN_SECRET},
+                                    "data": {"token": t},
+                                }),
+                            ),
+                            None => (
+                                403,
+                                serde_json::json!({
+                                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
+                                    "message": "secrets \"sdtrace-agent-token\" is forbidden",
+                                    "reason": "Forbidden", "code": 403,
+                                }),
+                            ),
+                        }
+                    } else {
+                        (404, serde_json::json!({"kind": "Status", "code": 404}))
+                    };
+                    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+                    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service),
+                );
+            }
+        });
+        (format!("http://{address}"), asked)
+    }
+
+    fn cli(server: &str, dir: &tempfile::TempDir, extra: &[&str]) -> Cli {
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n\
+                 contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n\
+                 users:\n- name: u\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let mut args = vec!["sdtrace", "--cluster", "--kubeconfig", path.as_str()];
+        args.extend_from_slice(extra);
+        Cli::parse_from(args)
+    }
+
+    #[tokio::test]
+    async fn ready_agents_are_found_and_their_token_read() {
+        let pods = vec![
+            pod_json("agent-b", "node-b", "True"),
+            pod_json("agent-a", "node-a", "True"),
+            pod_json("agent-c", "node-c", "False"),
+        ];
+        // base64 of "s3cret\n"
+        let (server, asked) = fake_api(pods, Some("czNjcmV0Cg==")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (dials, token) = dials(&cli(&server, &dir, &[]), None).await.unwrap();
+        let found: Vec<(&str, Option<&str>)> = dials
+            .iter()
+            .map(|d| (d.agent.as_str(), d.node.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("agent-a (node node-a)", Some("node-a")),
+                ("agent-b (node node-b)", Some("node-b"))
+            ]
+        );
+        assert_eq!(token, "s3cret");
+        let asked = asked.lock().unwrap().clone();
+        assert!(
+            asked[0].contains("labelSelector=app.kubernetes.io%2Fname%3Dsdtrace-agent"),
+            "{asked:?}"
+        );
+        // A token given is used, and the Secret not asked for.
+        let (dials, token) = dials_with(&server, &dir, &["--node", "node-b"], Some("mine")).await;
+        assert_eq!(token, "mine");
+        assert_eq!(dials.len(), 1);
+    }
+
+    async fn dials_with(
+        server: &str,
+        dir: &tempfile::TempDir,
+        extra: &[&str],
+        token: Option<&str>,
+    ) -> (Vec<Dial>, String) {
+        dials(&cli(server, dir, extra), token.map(str::to_owned))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_agent_or_no_secret_is_said_clearly() {
+        let (server, _) = fake_api(vec![pod_json("agent-c", "node-c", "False")], None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+            panic!("no ready agent");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no sdtrace agent is running and ready in namespace sdtrace"),
+            "{text}"
+        );
+        assert!(
+            text.contains(SELECTOR) && text.contains("kubectl apply -f deploy/"),
+            "{text}"
+        );
+
+        let (server, _) = fake_api(vec![pod_json("agent-a", "node-a", "True")], None).await;
+        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+            panic!("the Secret is forbidden");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("the agents' token: Secret sdtrace/sdtrace-agent-token, key token: "),
+            "{text}"
+        );
+        assert!(
+            text.contains("forbidden") && text.contains("--token-file"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! `sdtrace --agent HOST:PORT,...` and `sdtrace --cluster`: events from
+//! `sdtrace agent`s instead of this machine's kernel. Each agent filters
+//! and formats its node's events as asked; the client checks the request
+//! first (a typo gets its caret here, before anything connects), opens a
+//! stream to every agent (`stream`), merges them in time order (`merge`,
+//! on one clock: `clock`),
+//! labels each line with its node (`label`) and prints it (`relay`).
+
+pub mod clock;
+#[cfg(feature = "k8s-api")]
+pub mod cluster;
+pub mod direct;
+pub mod label;
+pub mod merge;
+pub mod relay;
+pub mod stream;
+pub mod tally;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use tokio::task::JoinSet;
+
+use crate::agent::protocol::Subscribe;
+use crate::cli::{print_preset, Cli};
+use crate::filter::Filter;
+use crate::output::format::OutputFormat;
+
+use self::label::Label;
+use self::relay::Limits;
+use self::stream::{Attached, Connect, StreamError};
+
+/// How long an agent has to take the connection, accept the subscription
+/// and say hello. A port-forward goes through the API server and the
+/// node's kubelet, each a round trip or two; an agent that has not
+/// answered in this long is treated as unreachable, and the rest start.
+pub const ATTACH_WITHIN: Duration = Duration::from_secs(15);
+
+/// One agent to reach.
+pub struct Dial {
+    /// How the user knows it: HOST:PORT, or its pod and node.
+    pub agent: String,
+    /// The HTTP authority to ask it as.
+    pub authority: String,
+    /// The node it should say it traces, when known beforehand.
+    pub node: Option<String>,
+    pub connect: Connect,
+}
+
+/// An error and its causes on one line: hyper's and kube's own text
+/// ("client error (Connect)") does not say the connection was refused.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The filter, narrowed to `--namespace`'s pods.
+fn filter_text(filter: Option<String>, namespace: Option<&str>) -> Option<String> {
+    let Some(ns) = namespace else {
+        return filter;
+    };
+    let quoted = format!("\"{}\"", ns.replace('\\', "\\\\").replace('"', "\\\""));
+    Some(match filter {
+        Some(f) => format!("({f}) and k8s.ns.name={quoted}"),
+        None => format!("k8s.ns.name={quoted}"),
+    })
+}
+
+/// Options given that shape this machine's capture, which the agents run
+/// with their own settings (`sdtrace agent -s ...`): said, not silently
+/// dropped.
+fn local_only(cli: &Cli) -> Vec<&'static str> {
+    let given = [
+        (cli.snaplen != 80, "-s"),
+        (cli.buffer_size != 16 << 20, "--buffer-size"),
+        (
+            cli.print_ascii || cli.print_hex || cli.print_hex_ascii,
+            "-A/-x/-X",
+        ),
+        (cli.kernel_paths, "--kernel-paths"),
+        (cli.containers, "--containers"),
+        (cli.stats_json.is_some(), "--stats-json"),
+        (cli.cri.is_some(), "--cri"),
+        (cli.k8s_node.is_some(), "--k8s-node"),
+    ];
+    given
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+}
+
+/// What to ask every agent for, checked here first.
+fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
+    let filter = filter_text(cli.filter_text(), cli.namespace.as_deref());
+    if let Some(text) = &filter {
+        if let Err(errors) = Filter::parse(text) {
+            bail!("{errors}");
+        }
+    }
+    let print = cli.print.as_deref().map(print_preset);
+    if let Some(format) = print {
+        OutputFormat::parse(format).map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(Subscribe {
+        filter,
+        print: print.map(str::to_owned),
+        json: cli.json,
+    })
+}
+
+/// The token the user gave: `--token-file`, else `$SDTRACE_TOKEN`.
+fn given_token(cli: &Cli) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &cli.token_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--token-file {}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            bail!("--token-file {}: the file is empty", path.display());
+        }
+        return Ok(Some(token.to_owned()));
+    }
+    Ok(std::env::var("SDTRACE_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty()))
+}
+
+#[cfg(feature = "k8s-api")]
+async fn cluster_dials(
+    cli: &Cli,
+    token: Option<String>,
+) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
+    let (dials, token) = cluster::dials(cli, token)
+        .await
+        .map_err(|e| anyhow!(causes(&e)))?;
+    Ok((dials, Some(token)))
+}
+
+#[cfg(not(feature = "k8s-api"))]
+async fn cluster_dials(_: &Cli, _: Option<String>) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
+    bail!("--cluster needs the Kubernetes API client, which this sdtrace was built without; use --agent HOST:PORT")
+}
+
+/// Every agent's stream, opened at once; the ones that cannot be reached
+/// are said on stderr and left out. A refusal of the token or the filter
+/// ends everything: every agent would refuse it alike.
+pub async fn attach_all(
+    dials: Vec<Dial>,
+    token: Option<String>,
+    subscribe: Subscribe,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<(Vec<Attached>, bool)> {
+    let request = Arc::new((token, subscribe));
+    let mut pending = JoinSet::new();
+    let total = dials.len();
+    for (i, dial) in dials.into_iter().enumerate() {
+        let request = Arc::clone(&request);
+        pending.spawn(async move {
+            let (token, subscribe) = &*request;
+            let attached = tokio::time::timeout(
+                ATTACH_WITHIN,
+                stream::attach(
+                    &dial.agent,
+                    dial.connect,
+                    &dial.authority,
+                    token.as_deref(),
+                    subscribe,
+                ),
+            )
+            .await;
+            (i, dial.agent, dial.node, attached)
+        });
+    }
+    let mut slots: Vec<Option<Attached>> = (0..total).map(|_| None).collect();
+    let mut lost = false;
+    while let Some(done) = pending.join_next().await {
+        let (i, agent, node, attached) = done.context("an agent's connection task")?;
+        match attached {
+            Ok(Ok(a)) => {
+                if let Some(node) = node.filter(|n| *n != a.node) {
+                    say(&format!(
+                        "sdtrace: agent {agent} says it traces node {}, not {node}",
+                        a.node
+                    ));
+                }
+                slots[i] = Some(a);
+            }
+            Ok(Err(e)) if e.is_refusal() => {
+                return Err(match e {
+                    // The agent's own words, carets and all.
+                    StreamError::Refused(text) => anyhow!(text),
+                    e => anyhow!(causes(&e)),
+                });
+            }
+            Ok(Err(e)) => {
+                say(&format!("sdtrace: {}", causes(&e)));
+                lost = true;
+            }
+            Err(_) => {
+                say(&format!(
+                    "sdtrace: agent {agent} did not answer within {} s",
+                    ATTACH_WITHIN.as_secs()
+                ));
+                lost = true;
+            }
+        }
+    }
+    let attached: Vec<Attached> = slots.into_iter().flatten().collect();
+    if attached.is_empty() {
+        bail!("no agent could be reached ({total} tried)",);
+    }
+    Ok((attached, lost))
+}
+
+async fn run(cli: &Cli, subscribe: Subscribe, label: Label) -> anyhow::Result<ExitCode> {
+    let token = given_token(cli)?;
+    let (dials, token) = if cli.cluster {
+        cluster_dials(cli, token).await?
+    } else {
+        (direct::dials(&cli.agents)?, token)
+    };
+    if dials.is_empty() {
+        bail!("--agent names no agent");
+    }
+    let say = |line: &str| eprintln!("{line}");
+    let (attached, lost) = attach_all(dials, token, subscribe, &say).await?;
+    say("sdtrace: attached");
+    let limits = Limits {
+        count: cli.count,
+        duration: cli
+            .duration
+            .map(|s| Duration::try_from_secs_f64(s).map_err(|_| anyhow!("-M {s}: not a duration")))
+            .transpose()?,
+    };
+    let stdout = std::io::BufWriter::new(std::io::stdout());
+    relay::run(attached, label, limits, lost, stdout, &say).await
+}
+
+/// `sdtrace --agent ...` / `sdtrace --cluster`.
+pub fn main(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let subscribe = subscription(cli)?;
+    let ignored = local_only(cli);
+    if !ignored.is_empty() {
+        eprintln!(
+            "sdtrace: ignored with --agent and --cluster (the agents capture with their own settings): {}",
+            ignored.join(", ")
+        );
+    }
+    let label = Label::of(subscribe.print.is_some(), subscribe.json);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli, subscribe, label))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! The attached streams, through the merge, to stdout: until every agent
+//! is gone, `-n` lines are out, `-M` is up, or Ctrl-C or SIGTERM comes;
+//! then what the merge still holds is printed, and a line per agent.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::causes;
+use super::clock::{wall_ns, Align, Clocks};
+use super::label::Label;
+use super::merge::{Merge, Released};
+use super::stream::{Attached, Message, Said};
+use super::tally::Tally;
+
+/// Frames in flight from the readers to the merge. When printing falls
+/// behind, the readers wait, the connections' windows fill, and the
+/// agents drop our events and say so in their marks: a slow client is
+/// told, rather than growing without bound.
+const IN_FLIGHT: usize = 4096;
+
+/// Frames taken at once before the merge is asked what may go.
+const BATCH: usize = 256;
+
+/// When to stop on our own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// `-n`: lines to print.
+    pub count: Option<u64>,
+    /// `-M`.
+    pub duration: Option<Duration>,
+}
+
+/// Why printing stopped before the merge ran out.
+enum Halt {
+    /// `-n` lines are out.
+    Enough,
+    /// Nobody reads stdout any more: a normal end (`| head`).
+    Closed,
+    Failed(io::Error),
+}
+
+/// stdout (or a test's buffer), counting lines.
+struct Out<W: Write> {
+    writer: W,
+    line: Vec<u8>,
+    label: Label,
+    left: Option<u64>,
+}
+
+fn halt(e: io::Error) -> Halt {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Halt::Closed
+    } else {
+        Halt::Failed(e)
+    }
+}
+
+impl<W: Write> Out<W> {
+    fn print(&mut self, node: &str, line: &str) -> Result<(), Halt> {
+        if self.left == Some(0) {
+            return Err(Halt::Enough);
+        }
+        self.line.clear();
+        self.label.write(node, line, &mut self.line);
+        self.writer.write_all(&self.line).map_err(halt)?;
+        if let Some(left) = &mut self.left {
+            *left -= 1;
+            if *left == 0 {
+                self.writer.flush().map_err(halt)?;
+                return Err(Halt::Enough);
+            }
+        }
+        Ok(())
+    }
+
+    fn print_all(&mut self, released: Vec<Released>, tallies: &[Tally]) -> Result<(), Halt> {
+        for r in released {
+            self.print(&tallies[r.stream].node, &r.line)?;
+        }
+        self.writer.flush().map_err(halt)
+    }
+}
+
+/// The streams' state as their frames come in.
+struct Streams<'s> {
+    merge: Merge,
+    /// Each stream's times onto our clock, and the clocks found.
+    aligns: Vec<Align>,
+    clocks: Clocks,
+    /// Where the lines about the agents go (stderr, in sdtrace).
+    say: &'s dyn Fn(&str),
+    tallies: Vec<Tally>,
+    /// Whether an agent was lost (its stream broke off without a bye).
+    lost: bool,
+}
+
+impl Streams<'_> {
+    /// A frame that arrived at `now`, `wall` on our wall clock.
+    fn take(&mut self, message: Message, now: Instant, wall: u64) {
+        let i = message.stream;
+        let why = match message.said {
+            Said::Event { ts, line } => {
+                self.tallies[i].events += 1;
+                if let Some((ts, line)) = self.aligns[i].event(ts, line) {
+                    self.merge.event(i, ts, line, now);
+                }
+                return;
+            }
+            Said::Mark {
+                ts,
+                kernel_drops,
+                queue_drops,
+                arrived,
+            } => {
+                let (held, ts) = self.aligns[i].mark(ts, arrived, &mut self.clocks);
+                for (ts, line) in held {
+                    self.merge.event(i, ts, line, now);
+                }
+                self.merge.mark(i, ts, now);
+                for line in self.tallies[i].mark(kernel_drops, queue_drops, now) {
+                    (self.say)(&line);
+                }
+                return;
+            }
+            Said::Bye(reason) => format!("the agent ended the stream: {reason}"),
+            Said::Closed => {
+                self.lost = true;
+                "the agent's stream closed without a bye".to_owned()
+            }
+            Said::Failed(e) => {
+                self.lost = true;
+                format!("disconnected: {}", causes(&e))
+            }
+        };
+        (self.say)(&format!("sdtrace: {}: {why}", self.tallies[i].node));
+        self.unhold_one(i, now, wall);
+        self.merge.end(i);
+    }
+
+    /// Stream `i`'s events still waiting for its first mark, into the merge.
+    fn unhold_one(&mut self, i: usize, now: Instant, wall: u64) {
+        for (ts, line) in self.aligns[i].end(wall, &mut self.clocks) {
+            self.merge.event(i, ts, line, now);
+        }
+    }
+
+    /// Every stream's, at the end.
+    fn unhold(&mut self, now: Instant, wall: u64) {
+        for i in 0..self.aligns.len() {
+            self.unhold_one(i, now, wall);
+        }
+    }
+}
+
+/// Relays to `writer` until the end, saying what happens to the agents
+/// through `say`; the exit code says whether an agent was lost on the way
+/// (`lost_before`: one was already, at attach time).
+pub async fn run(
+    attached: Vec<Attached>,
+    label: Label,
+    limits: Limits,
+    lost_before: bool,
+    writer: impl Write,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<std::process::ExitCode> {
+    let start = Instant::now();
+    let (to_merge, mut from_streams) = mpsc::channel(IN_FLIGHT);
+    let mut streams = Streams {
+        merge: Merge::new(attached.len(), start),
+        aligns: attached.iter().map(|_| Align::default()).collect(),
+        clocks: Clocks::default(),
+        say,
+        tallies: attached.iter().map(|a| Tally::new(&a.node)).collect(),
+        lost: lost_before,
+    };
+    for (i, stream) in attached.into_iter().enumerate() {
+        tokio::spawn(stream.pump(i, to_merge.clone()));
+    }
+    drop(to_merge);
+    let mut out = Out {
+        writer,
+        line: Vec::new(),
+        label,
+        left: limits.count,
+    };
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let deadline = limits
+        .duration
+        .map(|d| tokio::time::Instant::from_std(start + d));
+
+    let halted = loop {
+        let now = Instant::now();
+        if let Err(h) = out.print_all(streams.merge.ready(now), &streams.tallies) {
+            break Some(h);
+        }
+        if streams.merge.is_done() {
+            break None;
+        }
+        let wake = streams
+            .merge
+            .wake_at(now)
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            _ = &mut ctrl_c => break None,
+            _ = sigterm.recv() => break None,
+            () = sleep_until(deadline) => break None,
+            () = sleep_until(wake) => {}
+            message = from_streams.recv() => {
+                let Some(message) = message else {
+                    // Every reader is gone: each said its last word first.
+                    for i in 0..streams.tallies.len() {
+                        streams.merge.end(i);
+                    }
+                    continue;
+                };
+                let (now, wall) = (Instant::now(), wall_ns());
+                streams.take(message, now, wall);
+                for _ in 1..BATCH {
+                    match from_streams.try_recv() {
+                        Ok(message) => streams.take(message, now, wall),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    };
+    let halted = match halted {
+        None => {
+            streams.unhold(Instant::now(), wall_ns());
+            out.print_all(streams.merge.drain(), &streams.tallies).err()
+        }
+        some => some,
+    };
+    if let Some(Halt::Failed(e)) = halted {
+        return Err(anyhow::anyhow!("writing to stdout: {e}"));
+    }
+    for tally in &streams.tallies {
+        say(&tally.summary());
+    }
+    Ok(if streams.lost {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
