@@ -143,17 +143,24 @@ fn two_agents_merge_in_time_order_with_their_node_names() {
         times.windows(2).all(|w| w[0] <= w[1]),
         "merged in time order: {times:?}"
     );
-    for node in ["node-a", "node-b"] {
-        let mine: Vec<u64> = events
+    // Each agent's own probes stamp the same open a few hundred ns apart,
+    // so the two nodes' copies of one open are told apart by pid.
+    let pids = |node: &str| -> Vec<i64> {
+        events
             .iter()
             .filter(|e| node_of(e) == node)
-            .map(rawtime)
-            .collect();
-        assert_eq!(mine.len(), 5, "{node}'s events in {events:#?}");
-        let mut all: Vec<u64> = events.iter().map(rawtime).collect();
-        all.dedup();
-        assert_eq!(mine, all, "each agent saw every open on this machine");
-    }
+            .map(|e| {
+                e.int_field("proc.pid")
+                    .unwrap_or_else(|| panic!("a pid in {e}"))
+            })
+            .collect()
+    };
+    let (on_a, on_b) = (pids("node-a"), pids("node-b"));
+    assert_eq!(on_a.len(), 5, "node-a's events in {events:#?}");
+    assert_eq!(
+        on_a, on_b,
+        "each agent saw every open on this machine, in order"
+    );
 
     // A wrong token is refused, and the agent says so.
     let wrong = dir.path().join("wrong");

@@ -96,9 +96,10 @@ impl Client {
             }
         }
         let start = self.pending.len();
+        let ts = view.clock.epoch_ns(view.rec.hdr.ts_ns);
         self.pending.extend_from_slice(b"ev ");
         self.pending
-            .extend_from_slice(itoa::Buffer::new().format(view.rec.hdr.ts_ns).as_bytes());
+            .extend_from_slice(itoa::Buffer::new().format(ts).as_bytes());
         self.pending.push(b' ');
         let line = self.pending.len();
         // A -p format without `*` skips events missing one of its fields.
@@ -112,11 +113,7 @@ impl Client {
         if body.contains(&b'\n') {
             let text = String::from_utf8_lossy(body).into_owned();
             self.pending.truncate(start);
-            Frame::Event {
-                ts: view.rec.hdr.ts_ns,
-                line: &text,
-            }
-            .write(&mut self.pending);
+            Frame::Event { ts, line: &text }.write(&mut self.pending);
         }
         self.pending_events += 1;
         true

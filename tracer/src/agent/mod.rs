@@ -78,6 +78,7 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         switch,
         metrics.clone(),
         pods,
+        live.pipe.clock,
     )));
     let shared = Shared::new(
         token,

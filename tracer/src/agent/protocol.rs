@@ -48,8 +48,9 @@ pub struct Subscribe {
 pub enum Frame<'a> {
     /// First: which node this agent traces, and its sdtrace version.
     Hello { node: &'a str, version: &'a str },
-    /// One matched event: its kernel time (ns since boot, the node's own
-    /// clock) and its line as formatted for the client.
+    /// One matched event: its time (ns since 1970 on the node's clock,
+    /// which NTP keeps in step with the other nodes') and its line as
+    /// formatted for the client.
     Event { ts: u64, line: &'a str },
     /// No event older than `ts` will follow. `kernel_drops`: the node's
     /// kernel side has lost this many events since the agent started (for

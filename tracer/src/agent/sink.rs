@@ -28,8 +28,11 @@ pub struct AgentSink {
     queue_drops_gone: u64,
     /// The longest an event sent since the last report waited.
     lag_ns: u64,
-    /// The last `now` the loop gave.
+    /// The last `now` the loop gave, on the wall clock.
     now: u64,
+    /// The node's clock: frames carry wall-clock times, which compare
+    /// across nodes (kernel times count from each node's boot).
+    clock: Clock,
 }
 
 impl AgentSink {
@@ -39,6 +42,7 @@ impl AgentSink {
         switch: SyscallSwitch,
         metrics: Arc<Metrics>,
         pods: bool,
+        clock: Clock,
     ) -> Self {
         AgentSink {
             clients: Vec::new(),
@@ -51,6 +55,7 @@ impl AgentSink {
             queue_drops_gone: 0,
             lag_ns: 0,
             now: 0,
+            clock,
         }
     }
 
@@ -129,6 +134,7 @@ impl Sink for AgentSink {
     }
 
     fn tick(&mut self, now: u64) {
+        let now = self.clock.epoch_ns(now);
         self.now = now;
         let mut changed = self.admit();
         let drops = self.stats.drops();
