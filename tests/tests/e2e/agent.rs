@@ -417,7 +417,10 @@ fn the_agent_traces_with_only_the_manifests_capabilities() {
     assert_eq!((code, body.trim()), (200, "ok"));
     let marker = dir.path().join(tests::unique_name("caps"));
     std::fs::write(&marker, "x").expect("write the marker");
-    let filter = format!("evt.type=openat and fd.name={}", marker.display());
+    let filter = format!(
+        "evt.type=openat and proc.name=cat and fd.name={}",
+        marker.display()
+    );
     let run = client(&tracer, &[&a], &dir, &["-j", "-c", &filter]);
     open_times(&marker, 1);
     let event = run.wait_until(

@@ -22,6 +22,9 @@ pub struct Subscriber {
     /// The syscalls its filter can match (`None`: any).
     pub syscalls: Option<BTreeSet<u16>>,
     pub queue: QueueTx,
+    /// When it subscribed (kernel time): older events, still in the
+    /// reorder window then, are not its.
+    since: u64,
 }
 
 impl Subscriber {
@@ -45,6 +48,7 @@ impl Subscriber {
             format,
             syscalls,
             queue,
+            since: crate::capture::order::boot_ns(),
         })
     }
 }
@@ -90,6 +94,9 @@ impl Client {
     /// Writes the event's frame when the client's filter matches it;
     /// whether it did.
     pub fn offer_event(&mut self, view: &EventView<'_>) -> bool {
+        if view.rec.hdr.ts_ns < self.sub.since {
+            return false;
+        }
         if let Some(f) = &self.sub.filter {
             if !f.matches(&mut EventView { ..*view }) {
                 return false;
