@@ -237,7 +237,7 @@ fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
     match k8s::config::source(cli.kubeconfig.as_deref()) {
         Ok(Some(source)) if fields || cli.write.is_some() => PodCache::live(k8s::reflect::start(
             source,
-            k8s::config::node_name(cli.k8s_node.as_deref()),
+            k8s::node::node_name(cli.k8s_node.as_deref()),
             std::sync::Arc::new(|line: &str| eprintln!("{line}")),
         )),
         Ok(Some(_)) => PodCache::off(),

@@ -42,7 +42,7 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(&cli.listen)
         .map_err(|e| anyhow::anyhow!("--listen {}: {e}", cli.listen))?;
     let address = listener.local_addr()?;
-    let node = crate::k8s::config::node_name(cli.node_name.as_deref());
+    let node = crate::k8s::node::node_name(cli.node_name.as_deref());
     let capture_options = CaptureOptions {
         buffer_size: cli.live.buffer_size,
         snaplen: cli.snaplen,

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod config;
 #[cfg(feature = "k8s-api")]
 pub mod lookup;
+pub mod node;
 #[cfg(feature = "k8s-api")]
 pub mod reflect;
 
