@@ -140,20 +140,23 @@ pub struct Cli {
     #[arg(long = "containers")]
     pub containers: bool,
 
+    #[command(flatten)]
+    pub reach: Reach,
+}
+
+/// Where events come from instead of this machine's kernel: sdtrace
+/// agents, found through Kubernetes or named.
+#[derive(clap::Args, Debug, Default)]
+pub struct Reach {
     /// Trace every node of a Kubernetes cluster: find the sdtrace agents
     /// (deploy/) through the API server and read each through its
     /// port-forward; events merged in time order, with k8s.node.name.
-    #[arg(long = "cluster", conflicts_with_all = ["read", "write", "agents"])]
+    #[arg(long = "cluster", conflicts_with = "agents")]
     pub cluster: bool,
 
     /// Read from these sdtrace agents (HOST:PORT, comma-separated) instead
     /// of this machine's kernel, merged in time order.
-    #[arg(
-        long = "agent",
-        value_name = "HOST:PORT",
-        value_delimiter = ',',
-        conflicts_with_all = ["read", "write"]
-    )]
+    #[arg(long = "agent", value_name = "HOST:PORT", value_delimiter = ',')]
     pub agents: Vec<String>,
 
     /// With --cluster: only the agents on these nodes (comma-separated).
@@ -177,6 +180,14 @@ pub struct Cli {
     /// else (--cluster) the agents' Secret read through the API server.
     #[arg(long = "token-file", value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+}
+
+impl Reach {
+    /// Whether events come from agents.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        self.cluster || !self.agents.is_empty()
+    }
 }
 
 /// `sdtrace follow`: one request followed across processes, NAT and
@@ -235,6 +246,9 @@ pub struct FollowCli {
     /// A command to start once tracing is attached, and follow; sdtrace exits with its status.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+
+    #[command(flatten)]
+    pub reach: Reach,
 }
 
 /// `sdtrace agent`: a node's tracer serving clients over the network.
@@ -372,6 +386,9 @@ pub struct ConvergeCli {
         value_name = "BYTES"
     )]
     pub snaplen: u32,
+
+    #[command(flatten)]
+    pub reach: Reach,
 }
 
 /// `sdtrace top`: the busiest rows of one summary, as sysdig's top* chisels.

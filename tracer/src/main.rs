@@ -99,7 +99,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
         print!("{}", tracer::fields::listing());
         return Ok(ExitCode::SUCCESS);
     }
-    if cli.cluster || !cli.agents.is_empty() {
+    if cli.reach.is_remote() {
         return tracer::remote::main(cli);
     }
     // A bad filter is refused before anything is loaded.

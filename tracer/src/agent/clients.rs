@@ -1,16 +1,20 @@
-//! A subscribed client as the capture loop keeps it: its filter and format,
-//! the frames written since the last send, and what it was sent and lost.
+//! A subscribed client as the capture loop keeps it: its filter and format
+//! (or the mode it asked the agent to run), the frames written since the
+//! last send, and what it was sent and lost.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::protocol::{Frame, Subscribe};
+use super::protocol::{Frame, Mode, Subscribe};
 use super::queue::{Offer, QueueTx};
+use crate::converge::{self, engine::Selection, Converger};
 use crate::fields::extract::EventView;
 use crate::filter::Filter;
-use crate::output::{self, Format};
+use crate::follow::{self, seeds::Seeds, Follower};
+use crate::output::{self, clock::Clock, Format};
+use crate::run::Sink;
 
 /// A subscription the server accepted: compiled, on its way to the loop.
 pub struct Subscriber {
@@ -19,6 +23,8 @@ pub struct Subscriber {
     pub peer: String,
     filter: Option<Filter>,
     format: Format,
+    /// A mode to run instead of printing events, and whether it prints JSON.
+    mode: Option<(Mode, bool)>,
     /// The syscalls its filter can match (`None`: any).
     pub syscalls: Option<BTreeSet<u16>>,
     pub queue: QueueTx,
@@ -36,16 +42,30 @@ impl Subscriber {
             None => None,
         };
         let format = Format::from_options(sub.print.as_deref(), sub.json)?;
-        let syscalls = filter.as_ref().and_then(|f| {
-            f.pushdown()
-                .syscalls
-                .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect())
-        });
+        let syscalls = match &sub.mode {
+            // A request's server is not known before it accepts.
+            Some(Mode::Follow { pids, comms, conns }) => {
+                if pids.is_empty() && comms.is_empty() && conns.is_empty() {
+                    return Err(
+                        "follow: say whose requests to follow: --pid, --comm or --conn".into(),
+                    );
+                }
+                None
+            }
+            // The filter decides which of the mode's syscalls count.
+            Some(Mode::Converge { .. }) => Some(converge::extract::syscalls()),
+            None => filter.as_ref().and_then(|f| {
+                f.pushdown()
+                    .syscalls
+                    .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect())
+            }),
+        };
         Ok(Subscriber {
             id,
             peer,
             filter,
             format,
+            mode: sub.mode.clone().map(|m| (m, sub.json)),
             syscalls,
             queue,
             since: crate::capture::order::boot_ns(),
@@ -57,9 +77,33 @@ impl Subscriber {
 /// client holds every other agent's events until it does).
 pub const MARK_EVERY: Duration = Duration::from_millis(100);
 
+/// The mode's own sink, made in the capture loop (it owns what the mode
+/// reads, such as a conntrack subscription).
+fn mode_sink(mode: &Mode, json: bool) -> Box<dyn Sink> {
+    match mode {
+        Mode::Follow { pids, comms, conns } => {
+            let seeds = Seeds {
+                pids: pids.clone(),
+                comms: comms.clone(),
+                conns: conns.clone(),
+            };
+            Box::new(Follower::new(seeds, follow::translations(), json))
+        }
+        Mode::Converge { daemons, pids } => {
+            let selection = Selection {
+                pids: pids.clone(),
+                names: daemons.clone(),
+            };
+            Box::new(Converger::new(selection, json))
+        }
+    }
+}
+
 /// A subscribed client in the capture loop.
 pub struct Client {
     pub sub: Subscriber,
+    /// The mode it runs, fed every event.
+    mode: Option<Box<dyn Sink>>,
     /// Event frames not sent yet.
     pending: Vec<u8>,
     pending_events: u64,
@@ -82,6 +126,7 @@ impl Client {
     #[must_use]
     pub fn new(sub: Subscriber) -> Self {
         Client {
+            mode: sub.mode.as_ref().map(|(m, json)| mode_sink(m, *json)),
             sub,
             pending: Vec::new(),
             pending_events: 0,
@@ -97,10 +142,19 @@ impl Client {
         if view.rec.hdr.ts_ns < self.sub.since {
             return false;
         }
-        if let Some(f) = &self.sub.filter {
-            if !f.matches(&mut EventView { ..*view }) {
-                return false;
-            }
+        let shown = self
+            .sub
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&mut EventView { ..*view }));
+        if let Some(mode) = &mut self.mode {
+            // Every event: a mode keeps its own state (a followed
+            // server's fds) from those it does not show.
+            mode.observe(view, shown);
+            return false;
+        }
+        if !shown {
+            return false;
         }
         let start = self.pending.len();
         let ts = view.clock.epoch_ns(view.rec.hdr.ts_ns);
@@ -126,11 +180,31 @@ impl Client {
         true
     }
 
-    /// Sends the pending events with a mark at `now` (nothing older will
+    /// What the mode printed since the last turn (`now`: the kernel time
+    /// no record can precede), each line a frame at `wall`.
+    fn take_mode_lines(&mut self, now: u64, wall: u64, clock: &Clock, finish: bool) {
+        let Some(mode) = &mut self.mode else {
+            return;
+        };
+        if finish {
+            mode.finish();
+        } else {
+            mode.tick(now);
+        }
+        let mut out = Vec::new();
+        mode.write_ready(&mut out, clock);
+        for line in String::from_utf8_lossy(&out).lines() {
+            Frame::Event { ts: wall, line }.write(&mut self.pending);
+            self.pending_events += 1;
+        }
+    }
+
+    /// Sends the pending events with a mark at `wall` (nothing older will
     /// follow), or a mark alone when the client has heard nothing for a
     /// while. What does not fit in the queue is dropped, and the mark says
-    /// so.
-    pub fn send(&mut self, now: u64, kernel_drops: u64) -> Sent {
+    /// so. `now` is the same moment in kernel time.
+    pub fn send(&mut self, now: u64, wall: u64, clock: &Clock, kernel_drops: u64) -> Sent {
+        self.take_mode_lines(now, wall, clock, false);
         if self.pending_events == 0 && self.last_send.elapsed() < MARK_EVERY {
             return Sent::Nothing;
         }
@@ -138,7 +212,7 @@ impl Client {
         let events = std::mem::take(&mut self.pending_events);
         let mut chunk = std::mem::take(&mut self.pending);
         let mark = |queue_drops| Frame::Mark {
-            ts: now,
+            ts: wall,
             kernel_drops,
             queue_drops,
         };
@@ -162,9 +236,11 @@ impl Client {
         }
     }
 
-    /// The last frame: the agent is stopping.
-    pub fn bye(&mut self, now: u64, kernel_drops: u64, reason: &str) {
-        let _ = self.send(now, kernel_drops);
+    /// The last frames: what a mode holds (its summary), and that the
+    /// agent is stopping.
+    pub fn bye(&mut self, now: u64, wall: u64, clock: &Clock, kernel_drops: u64, reason: &str) {
+        self.take_mode_lines(now, wall, clock, true);
+        let _ = self.send(now, wall, clock, kernel_drops);
         let mut chunk = Vec::new();
         Frame::Bye { reason }.write(&mut chunk);
         let _ = self.sub.queue.force(Bytes::from(chunk));
@@ -204,6 +280,7 @@ mod tests {
             filter: Some("evt.type=openat and proc.name=cat".into()),
             print: Some("%proc.name %fd.name".into()),
             json: false,
+            mode: None,
         };
         let s = Subscriber::new(1, "peer".into(), &sub, tx).unwrap();
         assert_eq!(s.syscalls, Some([libc::SYS_openat as u16].into()));

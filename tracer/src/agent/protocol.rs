@@ -41,6 +41,33 @@ pub struct Subscribe {
     /// `-j`: each event a JSON object.
     #[serde(default)]
     pub json: bool,
+    /// A mode instead of events: the agent runs it on its node's events
+    /// (those the filter matches) and sends what it prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// `sdtrace follow` or `sdtrace converge`, run by the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Mode {
+    /// Requests of these processes (pids on every node), names, or to
+    /// these destinations.
+    Follow {
+        #[serde(default)]
+        pids: Vec<u32>,
+        #[serde(default)]
+        comms: Vec<String>,
+        #[serde(default)]
+        conns: Vec<std::net::SocketAddr>,
+    },
+    /// What these daemons (none: the known agents and the heuristic) did.
+    Converge {
+        #[serde(default)]
+        daemons: Vec<String>,
+        #[serde(default)]
+        pids: Vec<u32>,
+    },
 }
 
 /// One line of the stream.

@@ -28,7 +28,7 @@ pub struct AgentSink {
     queue_drops_gone: u64,
     /// The longest an event sent since the last report waited.
     lag_ns: u64,
-    /// The last `now` the loop gave, on the wall clock.
+    /// The last `now` the loop gave (kernel time).
     now: u64,
     /// The node's clock: frames carry wall-clock times, which compare
     /// across nodes (kernel times count from each node's boot).
@@ -134,13 +134,13 @@ impl Sink for AgentSink {
     }
 
     fn tick(&mut self, now: u64) {
-        let now = self.clock.epoch_ns(now);
         self.now = now;
+        let wall = self.clock.epoch_ns(now);
         let mut changed = self.admit();
         let drops = self.stats.drops();
         let mut i = 0;
         while i < self.clients.len() {
-            match self.clients[i].send(now, drops) {
+            match self.clients[i].send(now, wall, &self.clock, drops) {
                 Sent::Gone => {
                     self.forget(i);
                     changed = true;
@@ -178,8 +178,9 @@ impl Sink for AgentSink {
     /// Every client hears that the agent is stopping.
     fn finish(&mut self) {
         let drops = self.stats.drops();
+        let wall = self.clock.epoch_ns(self.now);
         for c in &mut self.clients {
-            c.bye(self.now, drops, "the agent is stopping");
+            c.bye(self.now, wall, &self.clock, drops, "the agent is stopping");
         }
         self.publish();
     }

@@ -13,6 +13,9 @@ use super::{extract, Converger};
 /// Only the syscalls the mode reads are captured; the filter (`-c`) decides
 /// which of them count, process lifecycles always do.
 pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
+    if cli.reach.is_remote() {
+        return crate::remote::converge(cli);
+    }
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
     let mut opts = mode::options(&cli.common, false);
     opts.count = cli.count;

@@ -14,6 +14,9 @@ use super::{seeds::Seeds, translations, Follower};
 /// Every syscall is captured (a request's server is not known before it
 /// accepts), and only the traces are printed.
 pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
+    if cli.reach.is_remote() {
+        return crate::remote::follow(cli);
+    }
     let filter = session::parse_filter(cli.filter.as_deref())?;
     let seeds = Seeds {
         pids: cli.pids.clone(),

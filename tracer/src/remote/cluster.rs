@@ -7,8 +7,10 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+use std::path::Path;
+
 use crate::agent::protocol::DEFAULT_PORT;
-use crate::cli::Cli;
+use crate::cli::Reach;
 use crate::k8s::config;
 
 use super::stream::{Connect, Io};
@@ -51,8 +53,8 @@ pub enum ClusterError {
 /// refuses that file because it names some cluster, not necessarily the
 /// one the machine is a node of; here the user names a cluster to look
 /// at, as with kubectl, and the file is what they mean.
-async fn client(cli: &Cli) -> Result<Client, ClusterError> {
-    let config = match config::source(cli.kubeconfig.as_deref())? {
+async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
+    let config = match config::source(kubeconfig)? {
         Some(source) => source.client_config().await?,
         None => kube::Config::infer()
             .await
@@ -92,9 +94,13 @@ fn pick(pods: Vec<Pod>, nodes: &[String]) -> Vec<(String, String)> {
 }
 
 /// The agents, and the token: `token` if the user gave one, else the Secret's.
-pub async fn dials(cli: &Cli, token: Option<String>) -> Result<(Vec<Dial>, String), ClusterError> {
-    let namespace = cli.agent_namespace.as_str();
-    let client = client(cli).await?;
+pub async fn dials(
+    reach: &Reach,
+    kubeconfig: Option<&Path>,
+    token: Option<String>,
+) -> Result<(Vec<Dial>, String), ClusterError> {
+    let namespace = reach.agent_namespace.as_str();
+    let client = client(kubeconfig).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let listed = pods
         .list(&ListParams::default().labels(SELECTOR))
@@ -103,18 +109,18 @@ pub async fn dials(cli: &Cli, token: Option<String>) -> Result<(Vec<Dial>, Strin
             namespace: namespace.to_owned(),
             why: causes(&e),
         })?;
-    let picked = pick(listed.items, &cli.nodes);
+    let picked = pick(listed.items, &reach.nodes);
     if picked.is_empty() {
         return Err(ClusterError::NoAgents {
             namespace: namespace.to_owned(),
-            on: if cli.nodes.is_empty() {
+            on: if reach.nodes.is_empty() {
                 String::new()
             } else {
-                format!(" on node {}", cli.nodes.join(", "))
+                format!(" on node {}", reach.nodes.join(", "))
             },
         });
     }
-    for node in &cli.nodes {
+    for node in &reach.nodes {
         if !picked.iter().any(|(_, n)| n == node) {
             eprintln!("sdtrace: no ready sdtrace agent on node {node}");
         }
@@ -240,6 +246,15 @@ mod api_tests {
     use hyper_util::rt::TokioIo;
 
     use super::*;
+    use crate::cli::Cli;
+
+    /// The agents `cli` (a command line with --cluster) finds.
+    async fn dials_of(
+        cli: &Cli,
+        token: Option<String>,
+    ) -> Result<(Vec<Dial>, String), ClusterError> {
+        dials(&cli.reach, cli.kubeconfig.as_deref(), token).await
+    }
 
     fn pod_json(name: &str, node: &str, ready: &str) -> serde_json::Value {
         serde_json::json!({
@@ -337,7 +352,7 @@ mod api_tests {
         // base64 of "s3cret\n"
         let (server, asked) = fake_api(pods, Some("czNjcmV0Cg==")).await;
         let dir = tempfile::tempdir().unwrap();
-        let (dials, token) = dials(&cli(&server, &dir, &[]), None).await.unwrap();
+        let (dials, token) = dials_of(&cli(&server, &dir, &[]), None).await.unwrap();
         let found: Vec<(&str, Option<&str>)> = dials
             .iter()
             .map(|d| (d.agent.as_str(), d.node.as_deref()))
@@ -367,7 +382,7 @@ mod api_tests {
         extra: &[&str],
         token: Option<&str>,
     ) -> (Vec<Dial>, String) {
-        dials(&cli(server, dir, extra), token.map(str::to_owned))
+        dials_of(&cli(server, dir, extra), token.map(str::to_owned))
             .await
             .unwrap()
     }
@@ -376,7 +391,7 @@ mod api_tests {
     async fn no_agent_or_no_secret_is_said_clearly() {
         let (server, _) = fake_api(vec![pod_json("agent-c", "node-c", "False")], None).await;
         let dir = tempfile::tempdir().unwrap();
-        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+        let Err(e) = dials_of(&cli(&server, &dir, &[]), None).await else {
             panic!("no ready agent");
         };
         let text = e.to_string();
@@ -390,7 +405,7 @@ mod api_tests {
         );
 
         let (server, _) = fake_api(vec![pod_json("agent-a", "node-a", "True")], None).await;
-        let Err(e) = dials(&cli(&server, &dir, &[]), None).await else {
+        let Err(e) = dials_of(&cli(&server, &dir, &[]), None).await else {
             panic!("the Secret is forbidden");
         };
         let text = e.to_string();

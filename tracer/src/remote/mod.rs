@@ -23,8 +23,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use tokio::task::JoinSet;
 
-use crate::agent::protocol::Subscribe;
-use crate::cli::{print_preset, Cli};
+use crate::agent::protocol::{Mode, Subscribe};
+use crate::cli::{print_preset, Cli, ConvergeCli, FollowCli, Reach};
 use crate::filter::Filter;
 use crate::output::format::OutputFormat;
 
@@ -100,14 +100,21 @@ fn local_only(cli: &Cli) -> Vec<&'static str> {
         .collect()
 }
 
-/// What to ask every agent for, checked here first.
-fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
-    let filter = filter_text(cli.filter_text(), cli.namespace.as_deref());
+/// The filter, narrowed to `--namespace`, checked here first: a typo gets
+/// its caret before anything connects.
+fn checked_filter(filter: Option<String>, reach: &Reach) -> anyhow::Result<Option<String>> {
+    let filter = filter_text(filter, reach.namespace.as_deref());
     if let Some(text) = &filter {
         if let Err(errors) = Filter::parse(text) {
             bail!("{errors}");
         }
     }
+    Ok(filter)
+}
+
+/// What to ask every agent for, checked here first.
+fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
+    let filter = checked_filter(cli.filter_text(), &cli.reach)?;
     let print = cli.print.as_deref().map(print_preset);
     if let Some(format) = print {
         OutputFormat::parse(format).map_err(|e| anyhow!("{e}"))?;
@@ -116,12 +123,13 @@ fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
         filter,
         print: print.map(str::to_owned),
         json: cli.json,
+        mode: None,
     })
 }
 
 /// The token the user gave: `--token-file`, else `$SDTRACE_TOKEN`.
-fn given_token(cli: &Cli) -> anyhow::Result<Option<String>> {
-    if let Some(path) = &cli.token_file {
+fn given_token(reach: &Reach) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &reach.token_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--token-file {}", path.display()))?;
         let token = text.trim();
@@ -138,17 +146,20 @@ fn given_token(cli: &Cli) -> anyhow::Result<Option<String>> {
 
 #[cfg(feature = "k8s-api")]
 async fn cluster_dials(
-    cli: &Cli,
+    remote: &Remote<'_>,
     token: Option<String>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    let (dials, token) = cluster::dials(cli, token)
+    let (dials, token) = cluster::dials(remote.reach, remote.kubeconfig, token)
         .await
         .map_err(|e| anyhow!(causes(&e)))?;
     Ok((dials, Some(token)))
 }
 
 #[cfg(not(feature = "k8s-api"))]
-async fn cluster_dials(_: &Cli, _: Option<String>) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
+async fn cluster_dials(
+    _: &Remote<'_>,
+    _: Option<String>,
+) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
     bail!("--cluster needs the Kubernetes API client, which this sdtrace was built without; use --agent HOST:PORT")
 }
 
@@ -223,45 +234,156 @@ pub async fn attach_all(
     Ok((attached, lost))
 }
 
-async fn run(cli: &Cli, subscribe: Subscribe, label: Label) -> anyhow::Result<ExitCode> {
-    let token = given_token(cli)?;
-    let (dials, token) = if cli.cluster {
-        cluster_dials(cli, token).await?
-    } else {
-        (direct::dials(&cli.agents)?, token)
-    };
-    if dials.is_empty() {
-        bail!("--agent names no agent");
-    }
-    let say = |line: &str| eprintln!("{line}");
-    let (attached, lost) = attach_all(dials, token, subscribe, &say).await?;
-    say("sdtrace: attached");
-    let limits = Limits {
-        count: cli.count,
-        duration: cli
-            .duration
-            .map(|s| Duration::try_from_secs_f64(s).map_err(|_| anyhow!("-M {s}: not a duration")))
-            .transpose()?,
-    };
-    let stdout = std::io::BufWriter::new(std::io::stdout());
-    relay::run(attached, label, limits, lost, stdout, &say).await
+/// One run against agents: where they are, what to ask them, how to
+/// print what comes back, and when to stop.
+struct Remote<'a> {
+    reach: &'a Reach,
+    kubeconfig: Option<&'a std::path::Path>,
+    subscribe: Subscribe,
+    label: Label,
+    count: Option<u64>,
+    duration: Option<f64>,
 }
 
-/// `sdtrace --agent ...` / `sdtrace --cluster`.
-pub fn main(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let subscribe = subscription(cli)?;
-    let ignored = local_only(cli);
+impl Remote<'_> {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let token = given_token(self.reach)?;
+        let (dials, token) = if self.reach.cluster {
+            cluster_dials(&self, token).await?
+        } else {
+            (direct::dials(&self.reach.agents)?, token)
+        };
+        if dials.is_empty() {
+            bail!("--agent names no agent");
+        }
+        let say = |line: &str| eprintln!("{line}");
+        let (attached, lost) = attach_all(dials, token, self.subscribe, &say).await?;
+        say("sdtrace: attached");
+        let limits = Limits {
+            count: self.count,
+            duration: self
+                .duration
+                .map(|s| {
+                    Duration::try_from_secs_f64(s).map_err(|_| anyhow!("-M {s}: not a duration"))
+                })
+                .transpose()?,
+        };
+        let stdout = std::io::BufWriter::new(std::io::stdout());
+        relay::run(attached, self.label, limits, lost, stdout, &say).await
+    }
+
+    fn run_blocking(self) -> anyhow::Result<ExitCode> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(self.run())
+    }
+}
+
+/// Says which of the given options the agents' own settings replace.
+fn say_ignored(ignored: &[&str]) {
     if !ignored.is_empty() {
         eprintln!(
             "sdtrace: ignored with --agent and --cluster (the agents capture with their own settings): {}",
             ignored.join(", ")
         );
     }
-    let label = Label::of(subscribe.print.is_some(), subscribe.json);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(cli, subscribe, label))
+}
+
+/// `sdtrace --agent ...` / `sdtrace --cluster`.
+pub fn main(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if cli.read.is_some() || cli.write.is_some() {
+        bail!("--agent and --cluster read the agents' events: -r and -w are for this machine's");
+    }
+    let subscribe = subscription(cli)?;
+    say_ignored(&local_only(cli));
+    Remote {
+        reach: &cli.reach,
+        kubeconfig: cli.kubeconfig.as_deref(),
+        label: Label::of(subscribe.print.is_some(), subscribe.json),
+        subscribe,
+        count: cli.count,
+        duration: cli.duration,
+    }
+    .run_blocking()
+}
+
+/// `sdtrace follow --agent ... | --cluster`: every agent follows the seeds'
+/// requests on its node; the traces come merged, each line with its node.
+pub fn follow(cli: &FollowCli) -> anyhow::Result<ExitCode> {
+    if !cli.command.is_empty() {
+        bail!("follow -- COMMAND runs the command here; with --agent or --cluster, say whose requests to follow with --pid, --comm or --conn");
+    }
+    let mode = Mode::Follow {
+        pids: cli.pids.clone(),
+        comms: cli.comms.clone(),
+        conns: cli.conns.clone(),
+    };
+    let ignored = [
+        (cli.snaplen != 80, "-s"),
+        (cli.live.buffer_size != 16 << 20, "--buffer-size"),
+        (cli.live.cri.is_some(), "--cri"),
+    ];
+    say_ignored(
+        &ignored
+            .iter()
+            .filter(|(g, _)| *g)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>(),
+    );
+    Remote {
+        reach: &cli.reach,
+        kubeconfig: None,
+        subscribe: Subscribe {
+            filter: checked_filter(cli.filter.clone(), &cli.reach)?,
+            print: None,
+            json: cli.json,
+            mode: Some(mode),
+        },
+        label: Label::of(false, cli.json),
+        count: cli.count,
+        duration: cli.duration,
+    }
+    .run_blocking()
+}
+
+/// `sdtrace converge --agent ... | --cluster`: every agent watches its
+/// node's config daemons; their events come merged, each with its node,
+/// and each node's summary when its agent stops.
+pub fn converge(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
+    if cli.common.read.is_some() {
+        bail!("converge: -r reads a capture file here; --agent and --cluster read the agents'");
+    }
+    let mode = Mode::Converge {
+        daemons: cli.daemons.clone(),
+        pids: cli.pids.clone(),
+    };
+    let ignored = [
+        (cli.snaplen != 1024, "-s"),
+        (cli.common.live.buffer_size != 16 << 20, "--buffer-size"),
+        (cli.common.live.cri.is_some(), "--cri"),
+    ];
+    say_ignored(
+        &ignored
+            .iter()
+            .filter(|(g, _)| *g)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>(),
+    );
+    Remote {
+        reach: &cli.reach,
+        kubeconfig: None,
+        subscribe: Subscribe {
+            filter: checked_filter(cli.common.filter.clone(), &cli.reach)?,
+            print: None,
+            json: cli.json,
+            mode: Some(mode),
+        },
+        label: Label::of(false, cli.json),
+        count: cli.count,
+        duration: cli.common.duration,
+    }
+    .run_blocking()
 }
 
 #[cfg(test)]

@@ -170,6 +170,7 @@ fn subscribe(filter: &str) -> Subscribe {
         filter: Some(filter.to_owned()),
         print: None,
         json: false,
+        mode: None,
     }
 }
 
