@@ -105,6 +105,12 @@ impl Converge {
         Self(JsonRun::start(tracer, "converge", args))
     }
 
+    /// Starts `sdtrace <args>` (a converge run against agents, `-j`) in a
+    /// test that holds the harness's turn itself.
+    pub fn start_in_turn(tracer: &Tracer, args: &[&str]) -> Self {
+        Self(JsonRun::start_in_turn(tracer, args))
+    }
+
     /// The events printed so far.
     pub fn events(&self) -> Vec<Value> {
         self.0.values()

@@ -3,7 +3,10 @@
 //! would be), one client merging both streams in time order; a wrong token
 //! refused; a client that stops reading losing only its own events; the
 //! kernel's drops in `/metrics` as the agent counts them; and the agent
-//! tracing with only the capabilities its DaemonSet grants.
+//! tracing with only the capabilities its DaemonSet grants. And the modes
+//! the agents run for their clients (`modes`).
+mod modes;
+
 use std::{
     io::Write,
     net::TcpStream,
@@ -18,11 +21,11 @@ use tests::{
     session::serial, EventExt, TempDir, Tracer,
 };
 
-const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// An `sdtrace agent` command line: `--node-name node`, listening on
 /// `ip` (any free port), with the token in `dir`.
-fn agent_command(
+pub fn agent_command(
     tracer: &Tracer,
     program: Command,
     node: &str,
@@ -42,7 +45,7 @@ fn agent_command(
     cmd
 }
 
-fn token_file(dir: &TempDir) -> std::path::PathBuf {
+pub fn token_file(dir: &TempDir) -> std::path::PathBuf {
     let path = dir.path().join("token");
     if !path.exists() {
         std::fs::write(&path, format!("t-{}\n", tests::unique_name("token")))
@@ -52,7 +55,7 @@ fn token_file(dir: &TempDir) -> std::path::PathBuf {
 }
 
 /// The agent started directly (no namespace, all of root's capabilities).
-fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&str]) -> Agent {
+pub fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&str]) -> Agent {
     let mut cmd = Command::new(&tracer.bin);
     cmd.args([
         "agent",
