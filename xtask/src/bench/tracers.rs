@@ -32,14 +32,19 @@ pub enum Tracer {
     /// A filter on another container: the workload's (host) cgroup is muted
     /// in the kernel after its first events.
     SdtraceOtherContainer,
+    /// `sdtrace agent` and one `sdtrace --agent` client asking for every
+    /// syscall: the events formatted by the agent, streamed over HTTP/2 on
+    /// loopback, merged and printed by the client.
+    SdtraceAgent,
     Strace,
     PerfTrace,
     Bpftrace,
 }
 
-pub const ALL: [Tracer; 8] = [
+pub const ALL: [Tracer; 9] = [
     Tracer::None,
     Tracer::SdtraceAll,
+    Tracer::SdtraceAgent,
     Tracer::SdtraceContainers,
     Tracer::SdtraceNoMatch,
     Tracer::SdtraceOtherContainer,
@@ -56,6 +61,7 @@ impl Tracer {
             Self::SdtraceContainers => "sdtrace -pc (container of every event) > /dev/null",
             Self::SdtraceNoMatch => "sdtrace -c \"proc.name=nomatch_xyz\"",
             Self::SdtraceOtherContainer => "sdtrace -c \"container.name=nomatch_xyz\"",
+            Self::SdtraceAgent => "sdtrace agent + an --agent client, all syscalls > /dev/null",
             Self::Strace => "strace -f -o /dev/null",
             Self::PerfTrace => "perf trace -o /dev/null",
             Self::Bpftrace => "bpftrace raw_syscalls:sys_exit printf",
@@ -69,6 +75,7 @@ impl Tracer {
                 | Self::SdtraceContainers
                 | Self::SdtraceNoMatch
                 | Self::SdtraceOtherContainer
+                | Self::SdtraceAgent
         )
     }
 
@@ -79,7 +86,8 @@ impl Tracer {
             Self::SdtraceAll
             | Self::SdtraceContainers
             | Self::SdtraceNoMatch
-            | Self::SdtraceOtherContainer => {
+            | Self::SdtraceOtherContainer
+            | Self::SdtraceAgent => {
                 return (!sdtrace.is_file()).then(|| format!("no binary at {}", sdtrace.display()))
             }
             Self::Strace => "strace",
@@ -154,6 +162,7 @@ pub fn sample(
                 drop_lines: vec![],
             })
         }
+        Tracer::SdtraceAgent => agent_sample(sdtrace, work),
         Tracer::SdtraceAll
         | Tracer::SdtraceContainers
         | Tracer::SdtraceNoMatch
@@ -193,6 +202,45 @@ pub fn sample(
             })
         }
     }
+}
+
+/// Where the benchmark's agent listens.
+const AGENT_ADDRESS: &str = "127.0.0.1:7391";
+
+/// The loop under an agent with one client reading everything; the
+/// agent's last line gives the events it received and the kernel's drops.
+fn agent_sample(sdtrace: &Path, work: &Workload) -> Result<Sample> {
+    let mut agent = Command::new(sdtrace);
+    agent.args(["agent", "--no-auth", "--listen", AGENT_ADDRESS]);
+    let agent = Background::start(agent, Ready::Stderr("sdtrace: attached"))?;
+    let mut client = Command::new(sdtrace);
+    client.args(["--agent", AGENT_ADDRESS]);
+    let client = Background::start(client, Ready::Stderr("sdtrace: attached"))?;
+    let loop_ns = run_loop(&[], work);
+    client.stop()?;
+    let stderr = agent.stop()?;
+    let last = stderr
+        .iter()
+        .rev()
+        .find(|l| l.contains(" dropped by the kernel "))
+        .with_context(|| format!("the agent's last line: {stderr:?}"))?;
+    let number_before = |word: &str| -> Option<u64> {
+        let words: Vec<&str> = last.split_whitespace().collect();
+        let at = words.iter().position(|w| w.trim_end_matches(',') == word)?;
+        words.get(at.checked_sub(1)?)?.parse().ok()
+    };
+    let stats = serde_json::json!({
+        "events": number_before("events"),
+        "dropped": number_before("dropped"),
+    });
+    Ok(Sample {
+        loop_ns: loop_ns?,
+        stats: Some(stats),
+        drop_lines: stderr
+            .into_iter()
+            .filter(|l| l.to_ascii_lowercase().contains("drop"))
+            .collect(),
+    })
 }
 
 fn wrapped(prefix: &[&str], work: &Workload) -> Result<Sample> {
