@@ -12,6 +12,7 @@ pub mod cli;
 pub mod container;
 pub mod converge;
 pub mod decode;
+pub mod error_line;
 pub mod fields;
 pub mod filter;
 pub mod follow;

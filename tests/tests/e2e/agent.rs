@@ -97,7 +97,7 @@ fn open_times(path: &Path, times: usize) {
     }
 }
 
-fn node_of(v: &Value) -> &str {
+pub fn node_of(v: &Value) -> &str {
     v.str_field("k8s.node.name")
         .unwrap_or_else(|| panic!("no k8s.node.name in {v}"))
 }

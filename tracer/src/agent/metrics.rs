@@ -98,6 +98,9 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One number of a client's row.
+type ClientColumn = fn(&ClientRow) -> u64;
+
 fn render(s: &Snapshot, refused: u64) -> String {
     let mut out = String::new();
     one(
@@ -137,50 +140,37 @@ fn render(s: &Snapshot, refused: u64) -> String {
         "Clients subscribed now.",
         s.clients.len(),
     );
-    family(
-        &mut out,
-        "sdtrace_client_sent_total",
-        "counter",
-        "Events sent to each connected client.",
-    );
-    for c in &s.clients {
-        let _ = writeln!(
-            out,
-            "sdtrace_client_sent_total{{client=\"{}\",peer=\"{}\"}} {}",
-            c.id,
-            label(&c.peer),
-            c.sent
-        );
-    }
-    family(
-        &mut out,
-        "sdtrace_client_dropped_total",
-        "counter",
-        "Events dropped from each connected client's queue.",
-    );
-    for c in &s.clients {
-        let _ = writeln!(
-            out,
-            "sdtrace_client_dropped_total{{client=\"{}\",peer=\"{}\"}} {}",
-            c.id,
-            label(&c.peer),
-            c.queue_drops
-        );
-    }
-    family(
-        &mut out,
-        "sdtrace_client_queued_bytes",
-        "gauge",
-        "Bytes waiting in each connected client's queue.",
-    );
-    for c in &s.clients {
-        let _ = writeln!(
-            out,
-            "sdtrace_client_queued_bytes{{client=\"{}\",peer=\"{}\"}} {}",
-            c.id,
-            label(&c.peer),
-            c.queued_bytes
-        );
+    let per_client: [(&str, &str, &str, ClientColumn); 3] = [
+        (
+            "sdtrace_client_sent_total",
+            "counter",
+            "Events sent to each connected client.",
+            |c| c.sent,
+        ),
+        (
+            "sdtrace_client_dropped_total",
+            "counter",
+            "Events dropped from each connected client's queue.",
+            |c| c.queue_drops,
+        ),
+        (
+            "sdtrace_client_queued_bytes",
+            "gauge",
+            "Bytes waiting in each connected client's queue.",
+            |c| c.queued_bytes,
+        ),
+    ];
+    for (name, kind, help, value) in per_client {
+        family(&mut out, name, kind, help);
+        for c in &s.clients {
+            let _ = writeln!(
+                out,
+                "{name}{{client=\"{}\",peer=\"{}\"}} {}",
+                c.id,
+                label(&c.peer),
+                value(c)
+            );
+        }
     }
     let fill = if s.ring_size == 0 {
         0.0

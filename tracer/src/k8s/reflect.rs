@@ -20,6 +20,8 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
+
+use crate::error_line::with_causes;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 
@@ -128,22 +130,6 @@ pub fn start(source: Source, node: String, say: Say) -> Arc<Shared> {
         );
     }
     shared
-}
-
-/// An error and its causes on one line: kube's own text alone ("client
-/// error (Connect)") does not say that the connection was refused.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Marks the API as unusable and says so, once.

@@ -49,21 +49,7 @@ pub struct Dial {
     pub connect: Connect,
 }
 
-/// An error and its causes on one line: hyper's and kube's own text
-/// ("client error (Connect)") does not say the connection was refused.
-pub fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use crate::error_line::with_causes as causes;
 
 /// The filter, narrowed to `--namespace`'s pods.
 fn filter_text(filter: Option<String>, namespace: Option<&str>) -> Option<String> {
@@ -94,10 +80,12 @@ fn local_only(cli: &Cli) -> Vec<&'static str> {
         (cli.cri.is_some(), "--cri"),
         (cli.k8s_node.is_some(), "--k8s-node"),
     ];
-    given
-        .into_iter()
-        .filter_map(|(given, name)| given.then_some(name))
-        .collect()
+    named(&given)
+}
+
+/// The names of the options that were given.
+fn named(given: &[(bool, &'static str)]) -> Vec<&'static str> {
+    given.iter().filter(|(g, _)| *g).map(|(_, n)| *n).collect()
 }
 
 /// The filter, narrowed to `--namespace`, checked here first: a typo gets
@@ -280,7 +268,7 @@ impl Remote<'_> {
     }
 }
 
-/// Says which of the given options the agents' own settings replace.
+/// Says which options the agents' own settings replace.
 fn say_ignored(ignored: &[&str]) {
     if !ignored.is_empty() {
         eprintln!(
@@ -319,32 +307,20 @@ pub fn follow(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         comms: cli.comms.clone(),
         conns: cli.conns.clone(),
     };
-    let ignored = [
+    let given = [
         (cli.snaplen != 80, "-s"),
         (cli.live.buffer_size != 16 << 20, "--buffer-size"),
         (cli.live.cri.is_some(), "--cri"),
     ];
-    say_ignored(
-        &ignored
-            .iter()
-            .filter(|(g, _)| *g)
-            .map(|(_, n)| *n)
-            .collect::<Vec<_>>(),
-    );
-    Remote {
-        reach: &cli.reach,
-        kubeconfig: None,
-        subscribe: Subscribe {
-            filter: checked_filter(cli.filter.clone(), &cli.reach)?,
-            print: None,
-            json: cli.json,
-            mode: Some(mode),
-        },
-        label: Label::of(false, cli.json),
-        count: cli.count,
-        duration: cli.duration,
-    }
-    .run_blocking()
+    let limits = (cli.count, cli.duration);
+    run_mode(
+        &cli.reach,
+        mode,
+        cli.filter.clone(),
+        cli.json,
+        &given,
+        limits,
+    )
 }
 
 /// `sdtrace converge --agent ... | --cluster`: every agent watches its
@@ -358,30 +334,39 @@ pub fn converge(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
         daemons: cli.daemons.clone(),
         pids: cli.pids.clone(),
     };
-    let ignored = [
+    let given = [
         (cli.snaplen != 1024, "-s"),
         (cli.common.live.buffer_size != 16 << 20, "--buffer-size"),
         (cli.common.live.cri.is_some(), "--cri"),
     ];
-    say_ignored(
-        &ignored
-            .iter()
-            .filter(|(g, _)| *g)
-            .map(|(_, n)| *n)
-            .collect::<Vec<_>>(),
-    );
+    let limits = (cli.count, cli.common.duration);
+    let filter = cli.common.filter.clone();
+    run_mode(&cli.reach, mode, filter, cli.json, &given, limits)
+}
+
+/// A mode every agent runs, its output merged. `given`: which of the
+/// local-capture options were given; `limits`: `-n` and `-M`.
+fn run_mode(
+    reach: &Reach,
+    mode: Mode,
+    filter: Option<String>,
+    json: bool,
+    given: &[(bool, &'static str)],
+    (count, duration): (Option<u64>, Option<f64>),
+) -> anyhow::Result<ExitCode> {
+    say_ignored(&named(given));
     Remote {
-        reach: &cli.reach,
+        reach,
         kubeconfig: None,
         subscribe: Subscribe {
-            filter: checked_filter(cli.common.filter.clone(), &cli.reach)?,
+            filter: checked_filter(filter, reach)?,
             print: None,
-            json: cli.json,
+            json,
             mode: Some(mode),
         },
-        label: Label::of(false, cli.json),
-        count: cli.count,
-        duration: cli.common.duration,
+        label: Label::of(false, json),
+        count,
+        duration,
     }
     .run_blocking()
 }

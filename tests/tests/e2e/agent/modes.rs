@@ -18,7 +18,7 @@ use tests::{
     EventExt, TempDir,
 };
 
-use super::{agent_command, host_agent, token_file, EVENT_TIMEOUT};
+use super::{agent_command, host_agent, node_of, token_file, EVENT_TIMEOUT};
 
 /// busybox's httpd serving `dir` inside `ns`, killed when dropped.
 struct Httpd(Child);
@@ -49,11 +49,6 @@ fn curl(url: &str) -> bool {
         .args(["-s", "-f", "-o", "/dev/null", "--max-time", "2", url])
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn node_of(v: &Value) -> &str {
-    v.str_field("k8s.node.name")
-        .unwrap_or_else(|| panic!("no k8s.node.name in {v}"))
 }
 
 #[test]
