@@ -3,10 +3,9 @@
 //! and formats its node's events as asked; the client checks the request
 //! first (a typo gets its caret here, before anything connects), opens a
 //! stream to every agent (`stream`), merges them in time order (`merge`,
-//! on one clock: `clock`),
-//! labels each line with its node (`label`) and prints it (`relay`).
+//! by the wall-clock times the agents stamp), labels each line with its
+//! node (`label`) and prints it (`relay`).
 
-pub mod clock;
 #[cfg(feature = "k8s-api")]
 pub mod cluster;
 pub mod direct;
@@ -226,6 +225,10 @@ pub async fn attach_all(
 /// print what comes back, and when to stop.
 struct Remote<'a> {
     reach: &'a Reach,
+    #[cfg_attr(
+        not(feature = "k8s-api"),
+        expect(dead_code, reason = "only --cluster reads it, which needs k8s-api")
+    )]
     kubeconfig: Option<&'a std::path::Path>,
     subscribe: Subscribe,
     label: Label,

@@ -9,7 +9,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::causes;
-use super::clock::{wall_ns, Align, Clocks};
 use super::label::Label;
 use super::merge::{Merge, Released};
 use super::stream::{Attached, Message, Said};
@@ -87,9 +86,6 @@ impl<W: Write> Out<W> {
 /// The streams' state as their frames come in.
 struct Streams<'s> {
     merge: Merge,
-    /// Each stream's times onto our clock, and the clocks found.
-    aligns: Vec<Align>,
-    clocks: Clocks,
     /// Where the lines about the agents go (stderr, in sdtrace).
     say: &'s dyn Fn(&str),
     tallies: Vec<Tally>,
@@ -98,27 +94,20 @@ struct Streams<'s> {
 }
 
 impl Streams<'_> {
-    /// A frame that arrived at `now`, `wall` on our wall clock.
-    fn take(&mut self, message: Message, now: Instant, wall: u64) {
+    /// A frame that arrived at `now`.
+    fn take(&mut self, message: Message, now: Instant) {
         let i = message.stream;
         let why = match message.said {
             Said::Event { ts, line } => {
                 self.tallies[i].events += 1;
-                if let Some((ts, line)) = self.aligns[i].event(ts, line) {
-                    self.merge.event(i, ts, line, now);
-                }
+                self.merge.event(i, ts, line, now);
                 return;
             }
             Said::Mark {
                 ts,
                 kernel_drops,
                 queue_drops,
-                arrived,
             } => {
-                let (held, ts) = self.aligns[i].mark(ts, arrived, &mut self.clocks);
-                for (ts, line) in held {
-                    self.merge.event(i, ts, line, now);
-                }
                 self.merge.mark(i, ts, now);
                 for line in self.tallies[i].mark(kernel_drops, queue_drops, now) {
                     (self.say)(&line);
@@ -136,22 +125,7 @@ impl Streams<'_> {
             }
         };
         (self.say)(&format!("sdtrace: {}: {why}", self.tallies[i].node));
-        self.unhold_one(i, now, wall);
         self.merge.end(i);
-    }
-
-    /// Stream `i`'s events still waiting for its first mark, into the merge.
-    fn unhold_one(&mut self, i: usize, now: Instant, wall: u64) {
-        for (ts, line) in self.aligns[i].end(wall, &mut self.clocks) {
-            self.merge.event(i, ts, line, now);
-        }
-    }
-
-    /// Every stream's, at the end.
-    fn unhold(&mut self, now: Instant, wall: u64) {
-        for i in 0..self.aligns.len() {
-            self.unhold_one(i, now, wall);
-        }
     }
 }
 
@@ -170,8 +144,6 @@ pub async fn run(
     let (to_merge, mut from_streams) = mpsc::channel(IN_FLIGHT);
     let mut streams = Streams {
         merge: Merge::new(attached.len(), start),
-        aligns: attached.iter().map(|_| Align::default()).collect(),
-        clocks: Clocks::default(),
         say,
         tallies: attached.iter().map(|a| Tally::new(&a.node)).collect(),
         lost: lost_before,
@@ -219,11 +191,11 @@ pub async fn run(
                     }
                     continue;
                 };
-                let (now, wall) = (Instant::now(), wall_ns());
-                streams.take(message, now, wall);
+                let now = Instant::now();
+                streams.take(message, now);
                 for _ in 1..BATCH {
                     match from_streams.try_recv() {
-                        Ok(message) => streams.take(message, now, wall),
+                        Ok(message) => streams.take(message, now),
                         Err(_) => break,
                     }
                 }
@@ -231,10 +203,7 @@ pub async fn run(
         }
     };
     let halted = match halted {
-        None => {
-            streams.unhold(Instant::now(), wall_ns());
-            out.print_all(streams.merge.drain(), &streams.tallies).err()
-        }
+        None => out.print_all(streams.merge.drain(), &streams.tallies).err(),
         some => some,
     };
     if let Some(Halt::Failed(e)) = halted {

@@ -15,7 +15,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use super::clock::wall_ns;
 use crate::agent::protocol::{BadFrame, Frame, Subscribe, EVENTS_PATH};
 
 /// A byte stream to an agent.
@@ -106,9 +105,6 @@ pub enum Said {
         ts: u64,
         kernel_drops: u64,
         queue_drops: u64,
-        /// Our wall clock as it was read (ns since 1970): where the
-        /// agent's clock stands against ours.
-        arrived: u64,
     },
     /// The agent ended the stream, and why.
     Bye(String),
@@ -255,7 +251,6 @@ impl Attached {
                         ts,
                         kernel_drops,
                         queue_drops,
-                        arrived: wall_ns(),
                     },
                     Ok(Frame::Bye { reason }) => Said::Bye(reason.to_owned()),
                     Ok(Frame::Hello { .. }) => Said::Failed(StreamError::Rehello {

@@ -117,7 +117,7 @@ fn fake_agent(node: &str, frames: &[Frame<'_>]) -> (Dial, Arc<Mutex<Seen>>) {
     (dial, seen)
 }
 
-/// An agent's wall-clock time: streams stamped so are merged as they are.
+/// An agent's wall-clock time (ns since 1970), as it stamps events and marks.
 const WALL: u64 = 1_795_657_925_000_000_000;
 
 fn ev(ts: u64, line: &str) -> Frame<'_> {
@@ -236,82 +236,6 @@ async fn two_agents_merge_in_time_order_with_their_node_names() {
     assert!(has(
         "sdtrace: node-b: 2 events, 2 kernel drops, 3 queue drops"
     ));
-}
-
-#[tokio::test]
-async fn nodes_that_booted_apart_are_merged_on_one_clock() {
-    // Stamps since boot, as agents send them: node a booted a day before b.
-    const SECOND: u64 = 1_000_000_000;
-    let (a0, b0) = (2 * 86_400 * SECOND, 86_400 * SECOND);
-    let at = |base: u64, s: u64, line| Frame::Event {
-        ts: base + s * SECOND,
-        line,
-    };
-    let promise = |base: u64, s: u64| Frame::Mark {
-        ts: base + s * SECOND,
-        kernel_drops: 0,
-        queue_drops: 0,
-    };
-    let (a, _) = fake_agent(
-        "node-a",
-        &[
-            promise(a0, 0),
-            at(a0, 1, "a1"),
-            at(a0, 3, "a3"),
-            promise(a0, 4),
-            BYE,
-        ],
-    );
-    let (b, _) = fake_agent(
-        "node-b",
-        &[promise(b0, 0), at(b0, 2, "b2"), promise(b0, 4), BYE],
-    );
-    let run = run_client(
-        vec![a, b],
-        subscribe("evt.type=read"),
-        TOKEN,
-        Limits::default(),
-    )
-    .await
-    .unwrap();
-    // On their own clocks every b event is a day older than every a one.
-    assert_eq!(run.stdout, "node-a a1\nnode-b b2\nnode-a a3\n");
-}
-
-#[tokio::test]
-async fn agents_on_one_kernel_merge_on_its_own_stamps() {
-    const MS: u64 = 1_000_000;
-    let boot = 3 * 86_400_000 * MS;
-    let at = |ms: u64, line| Frame::Event {
-        ts: boot + ms * MS,
-        line,
-    };
-    let promise = |ms: u64| Frame::Mark {
-        ts: boot + ms * MS,
-        kernel_drops: 0,
-        queue_drops: 0,
-    };
-    let (a, _) = fake_agent(
-        "node-a",
-        &[
-            at(2, "a2"),
-            promise(3),
-            at(5, "a5"),
-            at(15, "a15"),
-            promise(20),
-            BYE,
-        ],
-    );
-    let (b, _) = fake_agent("node-b", &[promise(1), at(10, "b10"), promise(20), BYE]);
-    let run = run_client(
-        vec![a, b],
-        subscribe("evt.type=read"),
-        TOKEN,
-        Limits::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(run.stdout, "node-a a2\nnode-a a5\nnode-b b10\nnode-a a15\n");
 }
 
 #[tokio::test]
