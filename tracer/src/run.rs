@@ -177,17 +177,13 @@ impl Pipeline {
     /// Writes what the sink has ready (`now`: the kernel time no record can
     /// precede any more); whether it wrote anything.
     fn write_ready(&mut self, now: Option<u64>) -> io::Result<bool> {
-        // A record held for its container's runtime is still to come.
-        let held = self
-            .held
-            .front()
-            .and_then(|(b, _)| header(b).ok())
-            .map(|h| h.ts_ns);
         let Some(sink) = &mut self.sink else {
             return Ok(false);
         };
         if let Some(now) = now {
-            sink.tick(held.map_or(now, |h| now.min(h.saturating_sub(1))));
+            // A record held for its container's runtime is still to come.
+            let held = self.held.front().and_then(|(b, _)| header(b).ok());
+            sink.tick(held.map_or(now, |h| now.min(h.ts_ns.saturating_sub(1))));
         }
         let n = sink.write_ready(&mut self.pending, &self.clock);
         self.stats.matched += n;

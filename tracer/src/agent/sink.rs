@@ -28,6 +28,9 @@ pub struct AgentSink {
     queue_drops_gone: u64,
     /// The longest an event sent since the last report waited.
     lag_ns: u64,
+    /// The oldest event offered to a client since the last turn: the one
+    /// that waited longest when the turn queues them.
+    oldest_offered: Option<u64>,
     /// The last `now` the loop gave (kernel time).
     now: u64,
     /// The node's clock: frames carry wall-clock times, which compare
@@ -54,6 +57,7 @@ impl AgentSink {
             sent_gone: 0,
             queue_drops_gone: 0,
             lag_ns: 0,
+            oldest_offered: None,
             now: 0,
             clock,
         }
@@ -128,12 +132,15 @@ impl Sink for AgentSink {
             offered |= c.offer_event(view);
         }
         if offered {
-            let waited = boot_ns().saturating_sub(view.rec.hdr.ts_ns);
-            self.lag_ns = self.lag_ns.max(waited);
+            self.oldest_offered.get_or_insert(view.rec.hdr.ts_ns);
         }
     }
 
     fn tick(&mut self, now: u64) {
+        // The clock is read once a turn, not per event (the hot path).
+        if let Some(oldest) = self.oldest_offered.take() {
+            self.lag_ns = self.lag_ns.max(boot_ns().saturating_sub(oldest));
+        }
         self.now = now;
         let wall = self.clock.epoch_ns(now);
         let mut changed = self.admit();
