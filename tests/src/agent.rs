@@ -3,28 +3,21 @@
 //! says where it listens, scraped over plain HTTP/1.1, and stopped with
 //! SIGTERM to read its last words.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Condvar, Mutex, PoisonError},
-    thread::{self, JoinHandle},
-    time::{Duration, Instant},
+    process::{Command, ExitStatus},
+    time::Duration,
 };
 
-use crate::session::{signal, wait_deadline, ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT};
+use crate::{
+    daemon::Daemon,
+    session::{ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT},
+};
 
 const LISTENING: &str = "listening on ";
 
-#[derive(Default)]
-struct Lines {
-    lines: Vec<String>,
-    done: bool,
-}
-
 pub struct Agent {
-    child: Child,
-    stderr: Arc<(Mutex<Lines>, Condvar)>,
-    reader: Option<JoinHandle<()>>,
+    daemon: Daemon,
     /// `host:port` it listens on.
     pub address: String,
 }
@@ -39,78 +32,26 @@ impl Agent {
     /// Starts `command` (an `sdtrace agent …` command line, perhaps behind
     /// `ip netns exec` or `setpriv`) and waits until it has attached.
     #[must_use]
-    pub fn start(mut command: Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let shared = Arc::new((Mutex::new(Lines::default()), Condvar::new()));
-        let reader = {
-            let shared = Arc::clone(&shared);
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    eprintln!("[sdtrace agent] {line}");
-                    shared
-                        .0
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .lines
-                        .push(line);
-                    shared.1.notify_all();
-                }
-                shared.0.lock().unwrap_or_else(PoisonError::into_inner).done = true;
-                shared.1.notify_all();
-            })
-        };
-        let mut agent = Agent {
-            child,
-            stderr: shared,
-            reader: Some(reader),
-            address: String::new(),
-        };
-        agent.address = agent.wait_line("to attach", |lines| {
+    pub fn start(command: Command) -> Self {
+        let daemon = Daemon::spawn("sdtrace agent", command);
+        let address = daemon.wait_until("it to attach", ATTACH_TIMEOUT, |lines| {
             let attached = lines.iter().any(|l| l.trim_end() == ATTACHED);
             let address = lines
                 .iter()
                 .find_map(|l| l.split_once(LISTENING).map(|(_, a)| a.trim().to_owned()));
             address.filter(|_| attached)
         });
-        agent
+        Agent { daemon, address }
     }
 
     #[must_use]
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid()
     }
 
     /// Waits until `check` answers from the stderr lines so far.
-    pub fn wait_line<T>(&self, what: &str, mut check: impl FnMut(&[String]) -> Option<T>) -> T {
-        let deadline = Instant::now() + ATTACH_TIMEOUT;
-        let (lock, changed) = &*self.stderr;
-        let mut out = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(answer) = check(&out.lines) {
-                return answer;
-            }
-            let now = Instant::now();
-            assert!(
-                !out.done && now < deadline,
-                "sdtrace agent: waiting for it {what}: {}\nstderr:\n{}",
-                if out.done {
-                    "it closed stderr"
-                } else {
-                    "timed out"
-                },
-                out.lines.join("\n")
-            );
-            out = changed
-                .wait_timeout(out, deadline - now)
-                .map_or_else(|e| e.into_inner().0, |r| r.0);
-        }
+    pub fn wait_line<T>(&self, what: &str, check: impl FnMut(&[String]) -> Option<T>) -> T {
+        self.daemon.wait_until(what, ATTACH_TIMEOUT, check)
     }
 
     /// `GET path` over HTTP/1.1: the status code and the body.
@@ -144,35 +85,9 @@ impl Agent {
     }
 
     /// SIGTERM, and what it printed to the end.
-    pub fn stop(mut self) -> Stopped {
-        signal(self.child.id(), libc::SIGTERM);
-        let status = wait_deadline(&mut self.child, EXIT_TIMEOUT).unwrap_or_else(|| {
-            panic!("sdtrace agent did not exit within {EXIT_TIMEOUT:?} of SIGTERM")
-        });
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        let lines = std::mem::take(
-            &mut self
-                .stderr
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .lines,
-        );
-        Stopped {
-            status,
-            stderr: lines,
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    pub fn stop(self) -> Stopped {
+        let (status, stderr) = self.daemon.stop(libc::SIGTERM, EXIT_TIMEOUT);
+        Stopped { status, stderr }
     }
 }
 

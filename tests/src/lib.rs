@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod container;
 pub mod converge;
+pub mod daemon;
 pub mod deploy;
 pub mod env;
 pub mod event;

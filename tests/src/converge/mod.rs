@@ -3,10 +3,9 @@
 //! container's log), and the system resources it manages — a local Debian
 //! package and an init-style service with fixed names ([`fixtures`]) — and
 //! Puppet runs ([`puppet`]).
-pub mod daemon;
 pub mod fixtures;
 pub mod puppet;
 pub mod run;
 
-pub use daemon::Daemon;
+pub use crate::daemon::Daemon;
 pub use run::{Converge, DerivedExt, Finished};

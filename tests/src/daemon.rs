@@ -1,9 +1,10 @@
-//! A daemon a test runs (or a `docker logs -f` of one), its stderr read into
-//! lines on a thread, so a test waits for what the daemon says it did
-//! instead of sleeping. Killed when the test ends.
+//! A daemon a test runs (`minimgmt`, `sdtrace agent`, or a `docker logs
+//! -f` of one), its stderr read into lines on a thread, so a test waits for
+//! what the daemon says it did instead of sleeping. Stopped with a signal,
+//! or killed when the test ends.
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -92,19 +93,36 @@ impl Daemon {
 
     /// Waits up to [`ACTION_TIMEOUT`] until `n` of its lines contain `needle`.
     pub fn wait_lines(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + ACTION_TIMEOUT;
+        let what = format!("{n} lines containing {needle:?}");
+        self.wait_until(&what, ACTION_TIMEOUT, |lines| {
+            (lines.iter().filter(|l| l.contains(needle)).count() >= n).then_some(())
+        });
+    }
+
+    /// Waits up to `timeout` until `check` answers from its lines so far;
+    /// panics with `what` and the lines when it does not (or stderr closed).
+    pub fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&[String]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
         loop {
-            let have = state.lines.iter().filter(|l| l.contains(needle)).count();
-            if have >= n {
-                return;
+            if let Some(answer) = check(&state.lines) {
+                return answer;
             }
             let now = Instant::now();
             assert!(
                 !state.done && now < deadline,
-                "waiting for {n} lines of {} containing {needle:?} ({have} so far): {}\nits lines:\n{}",
+                "waiting for {what} from {}: {}\nits lines:\n{}",
                 self.name,
-                if state.done { "it closed stderr" } else { "timed out" },
+                if state.done {
+                    "it closed stderr"
+                } else {
+                    "timed out"
+                },
                 state.lines.join("\n")
             );
             state = self
@@ -113,6 +131,23 @@ impl Daemon {
                 .wait_timeout(state, deadline - now)
                 .map_or_else(|e| e.into_inner().0, |r| r.0);
         }
+    }
+
+    /// Sends `signal`, waits up to `timeout` for the exit and for the end of
+    /// its stderr, and returns the status and everything it said.
+    pub fn stop(mut self, signal: libc::c_int, timeout: Duration) -> (ExitStatus, Vec<String>) {
+        crate::session::signal(self.child.id(), signal);
+        let status = crate::session::wait_deadline(&mut self.child, timeout).unwrap_or_else(|| {
+            panic!(
+                "{} did not exit within {timeout:?} of signal {signal}",
+                self.name
+            )
+        });
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let lines = std::mem::take(&mut self.shared.lock().lines);
+        (status, lines)
     }
 }
 
