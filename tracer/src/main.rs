@@ -82,9 +82,7 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
     };
     let p = f.pushdown();
     KernelFilter {
-        syscalls: p
-            .syscalls
-            .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect()),
+        syscalls: p.syscalls.map(|s| s.numbers()),
         tgids: p.tgids,
         comms: p.comms,
         cgroups: p.cgroups,

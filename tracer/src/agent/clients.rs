@@ -54,11 +54,9 @@ impl Subscriber {
             }
             // The filter decides which of the mode's syscalls count.
             Some(Mode::Converge { .. }) => Some(converge::extract::syscalls()),
-            None => filter.as_ref().and_then(|f| {
-                f.pushdown()
-                    .syscalls
-                    .map(|s| s.iter().filter_map(|n| u16::try_from(n).ok()).collect())
-            }),
+            None => filter
+                .as_ref()
+                .and_then(|f| f.pushdown().syscalls.map(|s| s.numbers())),
         };
         Ok(Subscriber {
             id,

@@ -61,6 +61,11 @@ impl SyscallSet {
         (0..SYSCALL_SLOTS).filter(|&nr| self.contains(nr))
     }
 
+    /// The numbers, as the capture's kernel filter takes them.
+    pub fn numbers(&self) -> std::collections::BTreeSet<u16> {
+        self.iter().filter_map(|n| u16::try_from(n).ok()).collect()
+    }
+
     /// The bitmap as the kernel's map holds it: bit `nr % 64` of word `nr / 64`.
     pub fn words(&self) -> &[u64; WORDS] {
         &self.bits
