@@ -841,12 +841,25 @@ impl Engine {
     }
 
     fn remember_path(&mut self, path: &str, id: u64, daemon: Option<usize>) {
-        if let Some(waiting) = self.pending.remove(path) {
+        if let Some(waiting) = self.pending.get_mut(path) {
             let ts = self.open.get(&id).map_or(0, |o| o.last_ns);
-            for (d, t) in waiting {
-                if Some(d) != daemon && ts < t + PENDING_NS {
-                    self.trigger(d, id);
+            let mut told = Vec::new();
+            // A daemon's own change is no answer to what it was told of: it
+            // may have repaired a change whose syscall has not returned yet.
+            waiting.retain(|&(d, t)| {
+                if Some(d) == daemon {
+                    return ts < t + PENDING_NS;
                 }
+                if ts < t + PENDING_NS {
+                    told.push(d);
+                }
+                false
+            });
+            if waiting.is_empty() {
+                self.pending.remove(path);
+            }
+            for d in told {
+                self.trigger(d, id);
             }
         }
         if self

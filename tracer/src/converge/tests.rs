@@ -631,6 +631,36 @@ fn a_repair_begun_before_the_drifts_syscall_returned_is_still_its_repair() {
 }
 
 #[test]
+fn a_repair_done_before_the_drifts_syscall_returned_is_still_its_repair() {
+    // mv was preempted inside rename(2) after the kernel queued the inotify
+    // event: the daemon read it and rewrote the file before rename returned.
+    let mut s = Script::with_daemon();
+    s.spawn(1, 21, &["/bin/mv", "/etc/app.conf.new", "/etc/app.conf"]);
+    s.notified(10, 2, "app.conf");
+    s.file(10, "/etc/app.conf", FileOp::Read);
+    s.file(10, "/etc/app.conf", FileOp::Truncate);
+    s.file(10, "/etc/app.conf", FileOp::Write);
+    s.took = 5 * MS;
+    s.fact(&Fact::Rename {
+        pid: 21,
+        from: "/etc/app.conf.new",
+        to: "/etc/app.conf",
+    });
+    s.took = 0;
+    s.exit(21);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "{:#?}", s.out);
+    let c = converges[0].cause.clone().unwrap();
+    assert_eq!(
+        (c.kind, c.id, c.via),
+        (CauseKind::Drift, Some(drifts[0].id), Some(Via::Inotify))
+    );
+}
+
+#[test]
 fn a_lock_directory_made_and_removed_is_no_resource() {
     let mut s = Script::new(Selection::default());
     s.spawn(1, 30, &["/usr/bin/ruby", "/usr/bin/puppet", "apply"]);
