@@ -214,15 +214,27 @@ fn curl_to_a_published_port_is_followed_into_nginx() {
     );
 
     let first_write = assert_nginx_served(server, &web, "/index.html");
-    let last_read = client
+    let carries = |e: &Value, text: &str| e.str_field("evt.info").is_some_and(|i| i.contains(text));
+    assert!(
+        carries(first_write, "200 OK"),
+        "nginx wrote the answer: {first_write}"
+    );
+    let answer = client
         .events()
         .iter()
-        .rev()
-        .find(|e| is_type(e, READS))
+        .find(|e| is_type(e, READS) && carries(e, "200 OK"))
         .unwrap_or_else(|| panic!("curl read the answer: {client}"));
+    // Event times are syscall returns, and curl's read may return before
+    // nginx's write does (nginx preempted once the bytes are queued): the
+    // answer is ordered after the request nginx read before writing it.
+    let request = server
+        .events()
+        .iter()
+        .find(|e| is_type(e, READS) && carries(e, "GET / "))
+        .unwrap_or_else(|| panic!("nginx read the request: {server}"));
     assert!(
-        event_ms(last_read) >= event_ms(first_write),
-        "curl's read {last_read} comes after nginx's write {first_write}"
+        event_ms(answer) > event_ms(request),
+        "curl's read of the answer {answer} comes after nginx's read of the request {request}"
     );
 
     for span in &trace.spans {
