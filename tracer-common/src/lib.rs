@@ -464,6 +464,16 @@ pub struct KernelConfig {
 /// Largest per-CPU batch, in bytes.
 pub const BATCH_MAX: u32 = 16384;
 
+/// Layout of one CPU's slot in the `BATCH` map, which userspace mmaps to see
+/// which batches wait: bytes used (u32) at 0, the first record's time (u64)
+/// at 16, then the data area of twice [`BATCH_MAX`].
+pub const BATCH_USED_AT: usize = 0;
+pub const BATCH_FIRST_TS_AT: usize = 16;
+pub const BATCH_SLOT_BYTES: usize = 24 + 2 * BATCH_MAX as usize;
+
+/// `BPF_F_MMAPABLE`: an array map userspace can mmap.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
 /// Sets up to this size are kept in [`KernelConfig`] itself; larger ones go
 /// to hash maps.
 pub const SMALL_SET: usize = 8;

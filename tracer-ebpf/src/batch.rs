@@ -6,9 +6,10 @@
 //!
 //! A batch is written when the next record would not fit, when it is older
 //! than the configured age at the next record, before any record that goes
-//! to the ring on its own (so each CPU's records stay in order), and by the
-//! per-CPU tick program for CPUs that went quiet. `busy` keeps the tick,
-//! which runs in interrupt context, away from a batch being written to.
+//! to the ring on its own (so each CPU's records stay in order), and by
+//! `batch_flush`, which userspace runs on a CPU whose batch it sees waiting
+//! (the map is mmapped). `busy` keeps the flush, which runs in an IPI, away
+//! from a batch being written to.
 use aya_ebpf::helpers::bpf_get_smp_processor_id;
 
 use crate::capture::bound;
@@ -32,6 +33,12 @@ pub struct Batch {
     first_ts: u64,
     data: [u8; DATA],
 }
+
+const _: () = {
+    assert!(core::mem::offset_of!(Batch, used) == tracer_common::BATCH_USED_AT);
+    assert!(core::mem::offset_of!(Batch, first_ts) == tracer_common::BATCH_FIRST_TS_AT);
+    assert!(size_of::<Batch>() == tracer_common::BATCH_SLOT_BYTES);
+};
 
 /// This CPU's batch.
 #[inline(always)]
@@ -139,16 +146,17 @@ pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
     })
 }
 
-/// The tick: writes this CPU's batch when it has waited long enough and no
-/// program is writing to it.
+/// The tick: writes this CPU's batch when it has waited long enough (or
+/// `force`) and no program is writing to it. It runs in an IPI, or with
+/// preemption off on the caller's CPU, so no append starts during it.
 #[inline(always)]
-pub fn tick() {
+pub fn tick(force: bool) {
     let Some(b) = slot() else { return };
     unsafe {
         if core::ptr::read_volatile(&(*b).busy) != 0 || core::ptr::read_volatile(&(*b).used) == 0 {
             return;
         }
-        if now().wrapping_sub((*b).first_ts) >= u64::from(cfg(&config().batch_age_us)) * 1000 {
+        if force || now().wrapping_sub((*b).first_ts) >= u64::from(cfg(&config().batch_age_us)) * 1000 {
             flush(b);
         }
     }

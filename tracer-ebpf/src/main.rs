@@ -6,7 +6,7 @@
 #![no_main]
 
 mod batch;
-mod batch_tick;
+mod batch_flush;
 mod capture;
 mod cgroup_attach;
 mod filters;

@@ -72,9 +72,11 @@ pub static IDENTITY: HashMap<u32, TaskIdentity> = HashMap::with_max_entries(6553
 pub static ENTRY_TS: HashMap<u32, u64> = HashMap::with_max_entries(65536, 0);
 
 /// Per-CPU batches of records, one slot per CPU (userspace sizes
-/// it to the possible CPUs).
+/// it to the possible CPUs). Mmappable: userspace reads each batch's
+/// `used` and `first_ts` to find the ones waiting on a quiet CPU.
 #[map]
-pub static BATCH: Array<crate::batch::Batch> = Array::with_max_entries(1, 0);
+pub static BATCH: Array<crate::batch::Batch> =
+    Array::with_max_entries(1, tracer_common::BPF_F_MMAPABLE);
 
 /// Where variable-size records are assembled before they are copied out, one
 /// slot per CPU (userspace sizes it to the possible CPUs). A plain array: a

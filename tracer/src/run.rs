@@ -555,10 +555,11 @@ pub async fn run(
     }
 }
 
-/// How long the kernel may hold a record in a per-CPU batch (age plus one
-/// tick, with margin): records are released in time order once they are
-/// this old, and this is waited for once before stopping, so nothing
-/// already captured is lost.
+/// How long the kernel may hold a record in a per-CPU batch (until a quiet
+/// CPU's batch is flushed, plus a poll, with margin): records are released
+/// in time order once they are this old. Before stopping, syscalls under way
+/// get this long to return, then every batch is flushed, so nothing already
+/// captured is lost.
 const BATCH_LINGER: Duration = Duration::from_millis(25);
 
 /// Records at or before this kernel time can no longer be overtaken.
@@ -575,6 +576,7 @@ async fn last_drain(
     end: End,
 ) -> anyhow::Result<End> {
     tokio::time::sleep(BATCH_LINGER).await;
+    capture.flush_all();
     let result = drain(capture, order, pipe, count, u64::MAX);
     pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
     match result {
@@ -594,6 +596,7 @@ fn drain(
     count: Option<u64>,
     watermark: u64,
 ) -> io::Result<Option<End>> {
+    capture.flush_waiting();
     let mut backlog = 0;
     while let Some(item) = capture.ring.next() {
         backlog += item.len() as u64;

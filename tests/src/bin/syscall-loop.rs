@@ -3,6 +3,8 @@
 //! /dev/zero, or opens of a missing file) and prints the loop's own elapsed nanoseconds on stdout, so tracer
 //! start-up and tear-down never count. `--rate` paces the loop to R calls per
 //! second (the benchmark's search for the highest drop-free rate).
+//! `--cpu C` runs it on CPU C; `--spin-ms` and `--idle-ms` keep the process
+//! alive after the calls, computing or asleep, without another syscall return.
 use std::{
     env,
     hint::black_box,
@@ -47,6 +49,8 @@ fn main() -> ExitCode {
     let mut n: u64 = 5_000_000;
     let mut rate: Option<f64> = None;
     let mut spin: Option<Duration> = None;
+    let mut idle: Option<Duration> = None;
+    let mut cpu: Option<usize> = None;
     let mut args = env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -71,32 +75,63 @@ fn main() -> ExitCode {
                     .and_then(|r| r.parse().ok())
                     .map(Duration::from_millis)
             }
+            // After the calls, sleep this many ms: the CPU may go idle.
+            "--idle-ms" => {
+                idle = args
+                    .next()
+                    .and_then(|r| r.parse().ok())
+                    .map(Duration::from_millis)
+            }
+            "--cpu" => cpu = args.next().and_then(|c| c.parse().ok()),
             other => match other.replace('_', "").parse() {
                 Ok(v) => n = v,
                 Err(_) => {
-                    eprintln!("usage: syscall-loop [getppid|read|openat] [N] [--rate CALLS_PER_SEC] [--spin-ms MS]");
+                    eprintln!("usage: syscall-loop [getppid|read|openat] [N] [--rate CALLS_PER_SEC] [--cpu C] [--spin-ms MS] [--idle-ms MS]");
                     return ExitCode::from(2);
                 }
             },
         }
     }
 
+    if let Some(cpu) = cpu {
+        if let Err(e) = pin_to(cpu) {
+            eprintln!("syscall-loop: cannot run on CPU {cpu}: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let start = Instant::now();
     match rate {
         None => (0..n).for_each(|_| call.once()),
         Some(rate) => paced(call, n, rate, start),
     }
     println!("{}", start.elapsed().as_nanos());
-    if let Some(spin) = spin {
+    if spin.is_some() || idle.is_some() {
         use std::io::Write;
         let _ = std::io::stdout().flush();
+    }
+    if let Some(spin) = spin {
         // Instant::now is a vDSO call, not a syscall.
         let until = Instant::now() + spin;
         while Instant::now() < until {
             std::hint::spin_loop();
         }
     }
+    if let Some(idle) = idle {
+        thread::sleep(idle);
+    }
     ExitCode::SUCCESS
+}
+
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET stays in it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: set is a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Runs in batches and waits after each until the schedule `start + done/rate`

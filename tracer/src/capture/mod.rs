@@ -2,6 +2,7 @@
 //! and push-down sets, and reading their ring buffer and drop counters.
 
 pub mod btf;
+pub mod flush;
 pub mod mute;
 pub mod offsets;
 pub mod order;
@@ -117,6 +118,7 @@ pub struct Capture {
     pub ring_size: u32,
     counters: PerCpuArray<MapData, u64>,
     pub mounts: CgroupMounts,
+    flusher: flush::BatchFlusher,
 }
 
 fn possible_cpus() -> u32 {
@@ -215,7 +217,7 @@ impl Capture {
         }
 
         attach_syscall_hook(&mut ebpf, opts.hook)?;
-        attach_batch_tick(&mut ebpf)?;
+        let flusher = batch_flusher(&mut ebpf)?;
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
@@ -230,7 +232,18 @@ impl Capture {
             ring_size: ring_size(opts.buffer_size),
             counters,
             mounts,
+            flusher,
         })
+    }
+
+    /// Writes out the batches that quiet CPUs have held too long.
+    pub fn flush_waiting(&self) {
+        self.flusher.flush_waiting(order::boot_ns());
+    }
+
+    /// Writes out every CPU's batch: the capture is ending.
+    pub fn flush_all(&self) {
+        self.flusher.flush_all();
     }
 
     /// The handle that mutes cgroups (the kernel consults them only when
@@ -318,11 +331,9 @@ where
         .map_err(|e| load_err(format!("program {name}"), e))
 }
 
-/// A batch older than this is written out at the next record or tick.
+/// A batch older than this is written out at its CPU's next record, or by
+/// userspace's flush ([`flush::WAIT_NS`]) when the CPU stays quiet.
 const BATCH_AGE_US: u32 = 2000;
-/// Tick frequency of the program that writes out quiet CPUs' batches: with
-/// the age above, a record waits at most ~12 ms in the kernel.
-const BATCH_TICK_HZ: u64 = 100;
 
 /// Per-CPU batch size for a ring of `ring` bytes: small rings get small
 /// batches, so one batch never takes more than an eighth of the ring.
@@ -330,24 +341,24 @@ pub fn batch_bytes(ring: u32) -> u32 {
     (ring / 8).min(tracer_common::BATCH_MAX)
 }
 
-/// Attaches the batch tick to every online CPU.
-fn attach_batch_tick(ebpf: &mut Ebpf) -> Result<(), CaptureError> {
-    use aya::programs::perf_event::{
-        PerfEvent, PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent,
+/// Loads `batch_flush` (run on a CPU by userspace, never attached) and maps
+/// the batches' headers.
+fn batch_flusher(ebpf: &mut Ebpf) -> Result<flush::BatchFlusher, CaptureError> {
+    let p: &mut RawTracePoint = program(ebpf, "batch_flush")?;
+    p.load().map_err(|e| load_err("loading batch_flush", e))?;
+    let prog = p
+        .fd()
+        .and_then(|fd| fd.as_fd().try_clone_to_owned().map_err(Into::into))
+        .map_err(|e| load_err("batch_flush", e))?;
+    let Some(aya::maps::Map::Array(batch)) = ebpf.map("BATCH") else {
+        return Err(load_err(
+            "the BATCH map",
+            std::io::Error::other("not an array"),
+        ));
     };
-    let p: &mut PerfEvent = program(ebpf, "batch_tick")?;
-    p.load().map_err(|e| load_err("loading batch_tick", e))?;
     let cpus = aya::util::online_cpus().map_err(|(_, e)| load_err("online CPUs", e))?;
-    for cpu in cpus {
-        p.attach(
-            PerfEventConfig::Software(SoftwareEvent::CpuClock),
-            PerfEventScope::AllProcessesOneCpu { cpu },
-            SamplePolicy::Frequency(BATCH_TICK_HZ),
-            false,
-        )
-        .map_err(|e| load_err(format!("attaching batch_tick to CPU {cpu}"), e))?;
-    }
-    Ok(())
+    flush::BatchFlusher::new(batch.fd().as_fd(), prog, possible_cpus() as usize, cpus)
+        .map_err(|e| load_err("running batch_flush on another CPU (BPF_PROG_TEST_RUN)", e))
 }
 
 /// Attaches the syscall-exit hook of the kind asked for.
