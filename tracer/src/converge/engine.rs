@@ -186,6 +186,10 @@ pub struct Engine {
     /// Paths daemons were notified of before the change was seen: the
     /// daemon and when it read the event.
     pending: HashMap<String, Vec<(usize, u64)>>,
+    /// Repairs closed while the change their daemon was told of had not
+    /// returned yet, each until that change is reported or its wait ends:
+    /// (the repair, its daemon, when the wait ends).
+    deferred: Vec<(Op, usize, u64)>,
     path_order: VecDeque<String>,
     last_change: HashMap<Resource, Change>,
     flaps: HashMap<Resource, FlapState>,
@@ -298,6 +302,7 @@ impl Engine {
 
     /// Ends the operations quiet since before `now - IDLE_NS`.
     pub fn tick(&mut self, now: u64) {
+        self.resolve_deferred(|_, _, until| until <= now);
         let idle: Vec<u64> = self
             .open
             .values()
@@ -311,6 +316,22 @@ impl Engine {
     pub fn finish(&mut self) {
         let all: Vec<u64> = self.open.keys().copied().collect();
         self.close_all(all);
+        self.resolve_deferred(|_, _, _| true);
+    }
+
+    /// Reports the deferred repairs `due` picks, with their causes as now
+    /// known.
+    fn resolve_deferred(&mut self, due: impl Fn(&Op, usize, u64) -> bool) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(op, d, until)| due(op, *d, *until));
+        self.deferred = later;
+        for (op, d, _) in now {
+            self.report_converge(d, op);
+        }
     }
 
     pub fn take(&mut self) -> Vec<Derived> {
@@ -1022,13 +1043,44 @@ impl Engine {
                 };
                 let name = self.daemons[m].name.clone();
                 let writer = op.actor.comm.clone();
+                let resource = op.resource.clone();
                 self.changed(&op, writer, true);
                 self.emit(Kind::Drift, op, name, None, None);
+                self.resolve_deferred(|o, _, _| o.resource == resource);
             }
         }
     }
 
+    /// A repair by daemon `d`, reported now, or once the outside change it
+    /// answers is: the daemon read an inotify event about the file that no
+    /// change seen yet explains, and the change's syscall may return after
+    /// the whole repair (its process preempted inside it).
     fn converge(&mut self, d: usize, op: Op) {
+        let told = match &op.resource {
+            Resource::File(path) if !self.explained(d, &op) => self
+                .pending
+                .get(path)
+                .and_then(|l| l.iter().filter(|&&(pd, _)| pd == d).map(|&(_, t)| t).max()),
+            _ => None,
+        };
+        match told {
+            Some(t) if t <= op.start_ns.max(op.first_change_entered) => {
+                self.daemons[d].last_converge = Some((op.id, op.resource.clone(), op.last_ns));
+                self.deferred.push((op, d, t + PENDING_NS));
+            }
+            _ => self.report_converge(d, op),
+        }
+    }
+
+    /// Whether an outside change already seen answers daemon `d`'s repair.
+    fn explained(&self, d: usize, op: &Op) -> bool {
+        let name = &self.daemons[d].name;
+        self.last_change
+            .get(&op.resource)
+            .is_some_and(|c| &c.writer != name && c.at_ns <= op.last_ns)
+    }
+
+    fn report_converge(&mut self, d: usize, op: Op) {
         let name = self.daemons[d].name.clone();
         let mut ttc = None;
         let cause = match self.last_change.get(&op.resource) {

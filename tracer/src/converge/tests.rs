@@ -601,13 +601,27 @@ fn the_same_path_in_a_container_and_on_the_host_are_two_resources() {
 /// `before` and `after` that: still one drift, and one converge caused by
 /// it through the inotify event, reported after it.
 fn repair_around_a_slow_rename(before: &[FileOp], after: &[FileOp]) {
+    repair_and_command_around_a_slow_rename(before, None, after);
+}
+
+/// The same, with the daemon running `command` (as pid 30) after its
+/// operations `before` the rename returned.
+fn repair_and_command_around_a_slow_rename(
+    before: &[FileOp],
+    command: Option<&[&str]>,
+    after: &[FileOp],
+) {
     let mut s = Script::with_daemon();
     s.spawn(1, 21, &["/bin/mv", "/etc/app.conf.new", "/etc/app.conf"]);
     s.notified(10, 2, "app.conf");
     for &op in before {
         s.file(10, "/etc/app.conf", op);
     }
-    s.took = 5 * MS;
+    if let Some(argv) = command {
+        s.spawn(10, 30, argv);
+        s.exit(30);
+    }
+    s.took = if command.is_some() { 8 * MS } else { 5 * MS };
     s.fact(&Fact::Rename {
         pid: 21,
         from: "/etc/app.conf.new",
@@ -646,6 +660,17 @@ fn a_repair_begun_before_the_drifts_syscall_returned_is_still_its_repair() {
 #[test]
 fn a_repair_done_before_the_drifts_syscall_returned_is_still_its_repair() {
     repair_around_a_slow_rename(&[FileOp::Read, FileOp::Truncate, FileOp::Write], &[]);
+}
+
+/// And the daemon went on to check its service (which ends the repair)
+/// before rename returned: the repair waits for the change it answers.
+#[test]
+fn a_repair_ended_before_the_drifts_syscall_returned_is_still_its_repair() {
+    repair_and_command_around_a_slow_rename(
+        &[FileOp::Read, FileOp::Truncate, FileOp::Write],
+        Some(&["/bin/sh", "/etc/init.d/app", "status"]),
+        &[],
+    );
 }
 
 #[test]
