@@ -302,7 +302,7 @@ impl Engine {
 
     /// Ends the operations quiet since before `now - IDLE_NS`.
     pub fn tick(&mut self, now: u64) {
-        self.resolve_deferred(|_, _, until| until <= now);
+        self.resolve_deferred(|_, until| until <= now);
         let idle: Vec<u64> = self
             .open
             .values()
@@ -316,18 +316,18 @@ impl Engine {
     pub fn finish(&mut self) {
         let all: Vec<u64> = self.open.keys().copied().collect();
         self.close_all(all);
-        self.resolve_deferred(|_, _, _| true);
+        self.resolve_deferred(|_, _| true);
     }
 
     /// Reports the deferred repairs `due` picks, with their causes as now
     /// known.
-    fn resolve_deferred(&mut self, due: impl Fn(&Op, usize, u64) -> bool) {
+    fn resolve_deferred(&mut self, due: impl Fn(&Op, u64) -> bool) {
         if self.deferred.is_empty() {
             return;
         }
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
             .into_iter()
-            .partition(|(op, d, until)| due(op, *d, *until));
+            .partition(|(op, _, until)| due(op, *until));
         self.deferred = later;
         for (op, d, _) in now {
             self.report_converge(d, op);
@@ -1046,7 +1046,7 @@ impl Engine {
                 let resource = op.resource.clone();
                 self.changed(&op, writer, true);
                 self.emit(Kind::Drift, op, name, None, None);
-                self.resolve_deferred(|o, _, _| o.resource == resource);
+                self.resolve_deferred(|o, _| o.resource == resource);
             }
         }
     }
@@ -1057,7 +1057,7 @@ impl Engine {
     /// the whole repair (its process preempted inside it).
     fn converge(&mut self, d: usize, op: Op) {
         let told = match &op.resource {
-            Resource::File(path) if !self.explained(d, &op) => self
+            Resource::File(path) if self.answered_by(d, &op).is_none() => self
                 .pending
                 .get(path)
                 .and_then(|l| l.iter().filter(|&&(pd, _)| pd == d).map(|&(_, t)| t).max()),
@@ -1072,19 +1072,20 @@ impl Engine {
         }
     }
 
-    /// Whether an outside change already seen answers daemon `d`'s repair.
-    fn explained(&self, d: usize, op: &Op) -> bool {
+    /// The change by someone else, already seen, that daemon `d`'s repair
+    /// answers: the last one on its resource, begun before the repair ended.
+    fn answered_by(&self, d: usize, op: &Op) -> Option<&Change> {
         let name = &self.daemons[d].name;
         self.last_change
             .get(&op.resource)
-            .is_some_and(|c| &c.writer != name && c.at_ns <= op.last_ns)
+            .filter(|c| &c.writer != name && c.at_ns <= op.last_ns)
     }
 
     fn report_converge(&mut self, d: usize, op: Op) {
         let name = self.daemons[d].name.clone();
         let mut ttc = None;
-        let cause = match self.last_change.get(&op.resource) {
-            Some(c) if c.writer != name && c.at_ns <= op.last_ns => {
+        let cause = match self.answered_by(d, &op) {
+            Some(c) => {
                 let via = if self.daemons[d].triggers.contains(&c.id) {
                     Via::Inotify
                 } else {
