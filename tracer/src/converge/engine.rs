@@ -111,9 +111,6 @@ struct Op {
     first_change_entered: u64,
     /// Whether its daemon had been told of any change when it started.
     after_notice: bool,
-    /// Only an lstat of a path not known as a resource: a check if the
-    /// daemon goes on to read it, else nothing.
-    tentative: bool,
     /// It created the path, and its last change removed it again (a lock
     /// directory, a temporary file): nothing is left to report.
     created: bool,
@@ -572,7 +569,6 @@ impl Engine {
                 first_change_entered: 0,
                 command: None,
                 after_notice: daemon.is_some_and(|d| self.daemons[d].notified),
-                tentative: false,
                 created: false,
                 removed: false,
             },
@@ -789,23 +785,11 @@ impl Engine {
             if op.changes() {
                 self.managed.entry(r.clone()).or_insert(d);
             } else if !manages {
-                // A configuration tool checks a resource with lstat, then
-                // reads it; its children's lstats are a shell's or a
-                // loader's. Tentative until the read.
-                if op != FileOp::Lstat
-                    || !self.roots.contains(&pid)
-                    || resource::is_system_code(path)
-                {
-                    return;
-                }
-                self.touch(ts, pid, Some(d), r.clone(), op, path, actor);
-                if let Some(o) = self
-                    .open_files
-                    .get(&(pid, r))
-                    .and_then(|id| self.open.get_mut(id))
-                {
-                    o.tentative = true;
-                }
+                // Reading a file is not managing it: a daemon's tree reads
+                // facts, libraries and its own state that it never puts
+                // back (facter reads /etc/passwd, /etc/fstab, ... on every
+                // puppet run). A read is a CHECK only of a resource the
+                // daemon is known to manage: one it watches or has changed.
                 return;
             }
         }
@@ -1020,10 +1004,7 @@ impl Engine {
         }
         match op.daemon {
             Some(d) => {
-                if !changed
-                    && (op.command.is_some_and(|c| c.exec)
-                        || op.tentative && !op.ops.contains(&"read"))
-                {
+                if !changed && op.command.is_some_and(|c| c.exec) {
                     return;
                 }
                 self.managed.entry(op.resource.clone()).or_insert(d);

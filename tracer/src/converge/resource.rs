@@ -416,30 +416,6 @@ pub fn is_pseudo(path: &str) -> bool {
         || !path.starts_with('/')
 }
 
-/// Paths whose inspection is a program loading its code or libc its
-/// configuration, never a daemon checking a resource.
-#[must_use]
-pub fn is_system_code(path: &str) -> bool {
-    let path = local(path);
-    [
-        "/usr/lib/",
-        "/usr/lib64/",
-        "/usr/share/",
-        "/usr/local/lib/",
-        "/lib/",
-        "/lib64/",
-        "/usr/bin/",
-        "/usr/sbin/",
-        "/bin/",
-        "/sbin/",
-        "/etc/ld.so",
-        "/etc/ssl/",
-        "/etc/alternatives/",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
-}
-
 /// Whether `path` is `dir` or inside it.
 #[must_use]
 pub fn is_under(path: &str, dir: &str) -> bool {

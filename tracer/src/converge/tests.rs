@@ -393,28 +393,43 @@ fn processes_a_finished_command_left_behind_are_nobodys() {
 #[test]
 fn a_periodic_agent_converges_on_schedule_and_checks_what_is_right() {
     let mut s = Script::new(Selection::default());
-    s.spawn(
-        1,
-        30,
-        &["/usr/bin/ruby", "/usr/bin/puppet", "apply", "/tmp/site.pp"],
-    );
-    s.file(30, "/usr/lib/ruby/vendor_ruby/puppet.rb", FileOp::Lstat);
-    s.file(30, "/var/lib/puppet/state/state.yaml", FileOp::Write);
-    s.file(30, "/etc/motd", FileOp::Lstat);
-    s.file(30, "/etc/motd", FileOp::Read);
-    s.file(30, "/etc/managed.conf", FileOp::Lstat);
-    s.file(30, "/etc/managed.conf20261125-30-abc", FileOp::Write);
-    s.fact(&Fact::Rename {
-        pid: 30,
-        from: "/etc/managed.conf20261125-30-abc",
-        to: "/etc/managed.conf",
-    });
-    s.exit(30);
-    s.settle();
+    // Two runs, as cron starts them. Each reads facts (files it never puts
+    // back: no resource); the first puts the managed file in place, the
+    // second finds it right.
+    for (pid, first) in [(30, true), (31, false)] {
+        s.spawn(
+            1,
+            pid,
+            &["/usr/bin/ruby", "/usr/bin/puppet", "apply", "/tmp/site.pp"],
+        );
+        s.file(pid, "/usr/lib/ruby/vendor_ruby/puppet.rb", FileOp::Lstat);
+        s.file(pid, "/var/lib/puppet/state/state.yaml", FileOp::Write);
+        s.file(pid, "/etc/passwd", FileOp::Lstat);
+        s.file(pid, "/etc/passwd", FileOp::Read);
+        s.file(pid, "/etc/managed.conf", FileOp::Lstat);
+        if first {
+            let temp = format!("/etc/managed.conf20261125-{pid}-abc");
+            s.file(pid, &temp, FileOp::Write);
+            s.fact(&Fact::Rename {
+                pid,
+                from: &temp,
+                to: "/etc/managed.conf",
+            });
+        } else {
+            s.file(pid, "/etc/managed.conf", FileOp::Read);
+        }
+        s.exit(pid);
+        s.settle();
+    }
     assert!(s.out.iter().all(|d| d.daemon == "puppet"));
+    assert!(
+        s.out.iter().all(|d| d.resource != file("/etc/passwd")),
+        "reading a file is not managing it: {:#?}",
+        s.out
+    );
     let checks = s.of(Kind::Check);
     assert_eq!(checks.len(), 1, "{:#?}", s.out);
-    assert_eq!(checks[0].resource, file("/etc/motd"));
+    assert_eq!(checks[0].resource, file("/etc/managed.conf"));
     let c = s.of(Kind::Converge);
     assert_eq!(c.len(), 1, "{:#?}", s.out);
     assert_eq!(c[0].resource, file("/etc/managed.conf"));
