@@ -82,13 +82,7 @@ pub fn measure(sdtrace: &Path, image_builder: &Path, runs: usize) -> Result<Meas
         "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
         &container.0,
     ]))?;
-    let gateway = util::output(Command::new("docker").args([
-        "network",
-        "inspect",
-        "bridge",
-        "-f",
-        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-    ]))?;
+    let gateway = bridge_gateway()?;
     let target = format!("{gateway}:{port}");
     let url = format!("http://{target}/");
     wait_serving(&url)?;
@@ -236,4 +230,29 @@ pub fn render(out: &mut String, measured: &Result<Measured, String>) {
 /// Where `cargo build -p tests --bin nginx-image` puts the image builder.
 pub fn image_builder() -> PathBuf {
     util::target_dir().join("release/nginx-image")
+}
+
+/// The address of Docker's default bridge interface (docker0's, e.g.
+/// 172.17.0.1), read from the interface: a first `dockerd` start on a new
+/// machine leaves the gateway out of the network's IPAM config.
+fn bridge_gateway() -> Result<String> {
+    let bridge = util::output(Command::new("docker").args([
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]))?;
+    let bridge = if bridge.is_empty() {
+        "docker0".to_owned()
+    } else {
+        bridge
+    };
+    let addr = util::output(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &bridge]))?;
+    addr.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .map(str::to_owned)
+        .with_context(|| format!("Docker's bridge {bridge} has no IPv4 address"))
 }

@@ -33,25 +33,47 @@ pub fn virtual_ip(token: &str) -> String {
 /// The gateway of Docker's default bridge (docker0's address, e.g.
 /// 172.17.0.1). A connection to it and a published port is DNAT'd by
 /// Docker's rule in the nat OUTPUT chain; one to 127.0.0.1 is not, and goes
-/// through docker-proxy instead.
+/// through docker-proxy instead. Read from the bridge interface itself: a
+/// first `dockerd` start on a new machine leaves the gateway out of the
+/// network's IPAM config (`{"Subnet":"172.17.0.0/16"}`).
 pub fn bridge_gateway(docker: &Path) -> String {
-    let out = Command::new(docker)
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "-f",
-            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-        ])
+    let docker_out = |args: &[&str]| {
+        let out = Command::new(docker).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let bridge = docker_out(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]);
+    let bridge = if bridge.is_empty() {
+        "docker0".to_owned()
+    } else {
+        bridge
+    };
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &bridge])
         .output()
         .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let gateway = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
     assert!(
-        out.status.success(),
-        "docker network inspect bridge: {}",
-        String::from_utf8_lossy(&out.stderr)
+        !gateway.is_empty(),
+        "Docker's bridge {bridge} has no IPv4 address: {text}"
     );
-    let gateway = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(!gateway.is_empty(), "Docker's bridge has no gateway");
     gateway
 }
 
