@@ -226,6 +226,64 @@ impl TryFrom<u8> for CaptureKind {
     }
 }
 
+/// The tail-call stages of a syscall record with captures. The `sys_exit`
+/// hook writes the header and arguments into the scratch area, then each
+/// capture runs in a program of its own (`STAGES[stage]`), which tail-calls
+/// the next one; the last writes the record out. Verified one by one, the
+/// stages cost the verifier the sum of their sizes, not the product of every
+/// capture kind with every slot, which older kernels' verifiers refuse.
+pub mod stage {
+    use super::CaptureKind;
+
+    /// Straight copies of user memory: strings, buffers, socket addresses,
+    /// fd pairs, small structs.
+    pub const COPY: u32 = 0;
+    /// A `char *argv[]`: one string copy per entry.
+    pub const ARGV: u32 = 1;
+    /// A socket's 4-tuple, read from the kernel's `struct sock`.
+    pub const TUPLE: u32 = 2;
+    /// An iovec array's data.
+    pub const IOVEC: u32 = 3;
+    /// A `struct msghdr`'s address and data.
+    pub const MSGHDR: u32 = 4;
+    /// The path of an fd's file, by a dentry walk; always the last stage.
+    pub const PATH: u32 = 5;
+    /// Entries of the `STAGES` program array.
+    pub const SLOTS: u32 = 6;
+
+    /// The stages' program names in the object, indexed by stage, for the
+    /// BTF tracepoint and the raw tracepoint (a tail call only reaches a
+    /// program of its caller's type).
+    pub const PROGRAMS: [(&str, &str); SLOTS as usize] = [
+        ("stage_copy_btf", "stage_copy_raw"),
+        ("stage_argv_btf", "stage_argv_raw"),
+        ("stage_tuple_btf", "stage_tuple_raw"),
+        ("stage_iovec_btf", "stage_iovec_raw"),
+        ("stage_msghdr_btf", "stage_msghdr_raw"),
+        ("stage_path_btf", "stage_path_raw"),
+    ];
+
+    /// The stage that runs a capture of `kind`; `None` for no capture.
+    #[inline(always)]
+    pub fn of(kind: CaptureKind) -> Option<u32> {
+        Some(match kind {
+            CaptureKind::None => return None,
+            CaptureKind::UserStr
+            | CaptureKind::BufferRet
+            | CaptureKind::BufferArg
+            | CaptureKind::Sockaddr
+            | CaptureKind::SockaddrLenPtr
+            | CaptureKind::FdPair
+            | CaptureKind::Bytes => COPY,
+            CaptureKind::Argv => ARGV,
+            CaptureKind::SockTupleArgFd | CaptureKind::SockTupleRetFd => TUPLE,
+            CaptureKind::IovecRet => IOVEC,
+            CaptureKind::MsghdrRet => MSGHDR,
+            CaptureKind::FilePathArgFd | CaptureKind::FilePathRetFd => PATH,
+        })
+    }
+}
+
 /// When a capture applies, by the syscall's result.
 pub const WHEN_ALWAYS: u8 = 0;
 /// Only when the call failed (`ret < 0`): e.g. execve, whose argument memory is
@@ -517,7 +575,11 @@ pub const CGROUP_V1_TAG: u64 = 1 << 63;
 
 /// Indexes of the per-CPU counters in the `COUNTERS` map.
 pub const COUNTER_DROPS: u32 = 0;
-pub const COUNTER_SLOTS: u32 = 1;
+/// Records written without some of their captures because a tail call to a
+/// capture stage failed (a stage missing from `STAGES`): never expected,
+/// counted so that it cannot pass unseen.
+pub const COUNTER_STAGE_MISSES: u32 = 1;
+pub const COUNTER_SLOTS: u32 = 2;
 
 /// For a little-endian word holding a NUL byte: a mask of the bytes up to
 /// and including the first NUL; `None` when the word has no NUL. Used to

@@ -25,6 +25,7 @@ pub fn forget(tid: u32) {
     let _ = IDENTITY.remove(&tid);
 }
 
+#[inline(always)]
 fn read_task(task: u64) -> TaskIdentity {
     let mut id = TaskIdentity::default();
     if let Some(nsproxy) = ptr(task, off(|o| &o.task_nsproxy)) {
@@ -41,6 +42,7 @@ fn read_task(task: u64) -> TaskIdentity {
 }
 
 /// `task->thread_pid->numbers[level].ns->ns.inum`: the namespace the task's pid lives in.
+#[inline(always)]
 fn pid_ns(task: u64) -> Option<u32> {
     let pid = ptr(task, off(|o| &o.task_thread_pid))?;
     let level = read::<u32>(pid, off(|o| &o.pid_level))? as u64;
@@ -52,6 +54,7 @@ fn pid_ns(task: u64) -> Option<u32> {
 }
 
 /// `task->cgroups->subsys[id]->cgroup->kn->id` for the chosen v1 controller.
+#[inline(always)]
 fn cgroup_v1(task: u64) -> Option<u64> {
     let subsys = off(|o| &o.cgroup_v1_subsys);
     if subsys == KernelOffsets::MISSING as u64 {
@@ -123,10 +126,8 @@ pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
         Some(mask) => (lo & mask, 0),
         None => (lo, tracer_common::keep_through_nul(hi).map_or(hi, |mask| hi & mask)),
     };
-    let mut comm = [0u8; tracer_common::COMM_LEN];
-    comm[..8].copy_from_slice(&lo.to_ne_bytes());
-    comm[8..].copy_from_slice(&hi.to_ne_bytes());
-    comm
+    // From words, not into a zeroed array: see `record::comm`.
+    unsafe { core::mem::transmute::<[u64; 2], [u8; tracer_common::COMM_LEN]>([lo, hi]) }
 }
 
 #[inline(always)]

@@ -17,6 +17,8 @@ mod record;
 mod sched_exec;
 mod sched_exit;
 mod sched_fork;
+mod scratch;
+mod stages;
 mod sys_enter;
 mod sys_exit;
 

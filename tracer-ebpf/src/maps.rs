@@ -1,12 +1,13 @@
 //! The maps and read-only globals shared by every hook.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use tracer_common::{
-    COMM_LEN, COUNTER_SLOTS, KernelConfig, KernelOffsets, SCRATCH_SIZE, SYSCALL_SLOTS, SyscallSpec,
-    TaskIdentity,
+    COMM_LEN, COUNTER_SLOTS, KernelConfig, KernelOffsets, SYSCALL_SLOTS, SyscallSpec, TaskIdentity, stage,
 };
+
+use crate::scratch::Scratch;
 
 /// Settings userspace fixes at load time.
 #[unsafe(no_mangle)]
@@ -82,7 +83,15 @@ pub static BATCH: Array<crate::batch::Batch> =
 /// slot per CPU (userspace sizes it to the possible CPUs). A plain array: a
 /// per-CPU array's value may not exceed 32 KiB.
 #[map]
-pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
+pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+/// The capture stages, by `stage::*`: one array per hook type, since a
+/// program array takes the type of the first program loaded that tail-calls
+/// through it, and refuses every other.
+#[map]
+pub static STAGES_BTF: ProgramArray = ProgramArray::with_max_entries(stage::SLOTS, 0);
+#[map]
+pub static STAGES_RAW: ProgramArray = ProgramArray::with_max_entries(stage::SLOTS, 0);
 
 /// Counts one lost record on this CPU.
 #[inline(always)]

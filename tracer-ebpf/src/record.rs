@@ -1,16 +1,13 @@
-//! The common header every record starts with, and the two ways a record
-//! reaches the ring buffer: reserved in place (fixed size) or assembled in the
-//! per-CPU scratch area and copied out (variable size).
+//! The common header every record starts with, and who the current task is.
+//! A record reaches the ring buffer reserved in place (fixed size), through
+//! the per-CPU batch, or assembled in the per-CPU scratch slot and copied out
+//! (variable size, [`crate::scratch`]).
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid,
-    bpf_get_current_cgroup_id, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
-    generated::bpf_ktime_get_boot_ns,
+    bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
+    generated::{bpf_get_current_comm, bpf_ktime_get_boot_ns},
 };
 
-use crate::maps::{EVENTS, SCRATCH, count};
-use tracer_common::{
-    COMM_LEN, COUNTER_DROPS, EventHeader, SCRATCH_SIZE, TaskIdentity,
-};
+use tracer_common::{COMM_LEN, EventHeader, TaskIdentity};
 
 /// Ring-buffer submit flag: no wakeup per record. Userspace polls every few
 /// milliseconds; a wakeup per event costs ~290 ns here.
@@ -39,7 +36,7 @@ pub fn current_task() -> Task {
     Task {
         tgid: (pid_tgid >> 32) as u32,
         tid,
-        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+        comm: comm().unwrap_or([0; COMM_LEN]),
         cgroup_id: cgroup_id(),
         id: crate::identity::current(tid),
     }
@@ -75,20 +72,16 @@ pub fn cgroup_id() -> u64 {
     unsafe { bpf_get_current_cgroup_id() }
 }
 
-/// The per-CPU scratch area, for assembling a variable-size record.
+/// The current task's name, NUL-padded (the helper writes all 16 bytes).
+/// Held in words until returned: a zeroed byte array would be cleared by a
+/// call to `memset`, a bpf-to-bpf call the verifier counts as a frame.
 #[inline(always)]
-pub fn scratch() -> Option<*mut u8> {
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    SCRATCH.get_ptr_mut(cpu).map(|p| p.cast::<u8>())
-}
-
-/// Copies the first `len` bytes of the scratch area out as one record.
-#[inline(always)]
-pub fn output_scratch(buf: *mut u8, len: u32) {
-    // The mask is a no-op for real lengths; it proves the bound to the verifier.
-    let len = crate::capture::bound(len, (SCRATCH_SIZE - 1) as u32) as usize;
-    let data = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
-    if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
-        count(COUNTER_DROPS);
+pub fn comm() -> Option<[u8; COMM_LEN]> {
+    let mut words = core::mem::MaybeUninit::<[u64; 2]>::uninit();
+    let ret = unsafe { bpf_get_current_comm(words.as_mut_ptr().cast(), COMM_LEN as u32) };
+    if ret != 0 {
+        return None;
     }
+    // SAFETY: the helper wrote all 16 bytes.
+    Some(unsafe { core::mem::transmute::<[u64; 2], [u8; COMM_LEN]>(words.assume_init()) })
 }

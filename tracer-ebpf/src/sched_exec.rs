@@ -19,7 +19,8 @@ use aya_ebpf::{
 use crate::capture::bound;
 use crate::kernel::{off, ptr};
 use crate::maps::{cfg, config};
-use crate::record::{current_task, fill_header, now, output_scratch, scratch};
+use crate::record::{current_task, fill_header, now};
+use crate::scratch;
 use tracer_common::{ARGS_MAX, EventHeader, ExecPayload, PATH_MAX, RecordKind, SCRATCH_MASK};
 
 const HDR: u32 = size_of::<EventHeader>() as u32;
@@ -39,7 +40,7 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let old_tid: u32 = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
     crate::batch::flush_current();
-    let buf = scratch()?;
+    let buf = unsafe { (*scratch::slot()?).data.as_mut_ptr() };
 
     let filename = ptr(bprm, off(|o| &o.binprm_filename)).unwrap_or(0);
     let exe_len = if filename == 0 {
@@ -62,7 +63,7 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         let payload = buf.add(HDR as usize).cast::<ExecPayload>();
         core::ptr::write_unaligned(payload, ExecPayload { old_tid, exe_len: exe_len as u16, args_len: args_len as u16 });
     }
-    output_scratch(buf, end);
+    scratch::output(buf, end);
     Some(())
 }
 

@@ -7,22 +7,24 @@
 //! At exit the saved registers still hold the arguments, so no entry hook is
 //! needed to emit a complete event (as in Falco's modern probe).
 use aya_ebpf::{
+    EbpfContext,
     bindings::pt_regs,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    helpers::bpf_get_current_pid_tgid,
     macros::{btf_tracepoint, raw_tracepoint},
+    maps::ProgramArray,
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
 use crate::batch;
-use crate::capture::{self, Call};
 use crate::filters::{pass_cgroup, pass_comm, pass_tgid};
 use crate::identity;
 use crate::kernel::read;
-use crate::maps::{ENTRY_TS, EVENTS, SPECS, cfg, config, count};
-use crate::record::{NO_WAKEUP, Task, cgroup_id, fill_header, now, output_scratch, scratch};
+use crate::maps::{ENTRY_TS, EVENTS, SPECS, STAGES_BTF, STAGES_RAW, cfg, config, count};
+use crate::record::{self, NO_WAKEUP, Task, cgroup_id, fill_header, now};
+use crate::{scratch, stages};
 use tracer_common::{
     COMM_LEN, COUNTER_DROPS, FILTER_COMM, FILTER_COMM_SMALL, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
-    SyscallRecord, TaskIdentity, syscall_names::nr,
+    SyscallRecord, SyscallSpec, TaskIdentity, syscall_names::nr,
 };
 
 /// `struct pt_regs` on x86_64 from `r10` (offset 56) to `orig_ax` (offset 120):
@@ -48,7 +50,7 @@ impl Reader for Helpers {
         read(self.regs, REGS_FROM)
     }
     fn comm(&self) -> Option<[u8; COMM_LEN]> {
-        bpf_get_current_comm().ok()
+        record::comm()
     }
     fn identity(&self, tid: u32) -> TaskIdentity {
         identity::current(tid)
@@ -76,18 +78,18 @@ impl Reader for Typed {
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let _ = handle(ctx.arg(1), &Helpers { regs: ctx.arg(0) });
+    let _ = handle(&ctx, &STAGES_RAW, ctx.arg(1), &Helpers { regs: ctx.arg(0) });
     0
 }
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    let _ = handle(ctx.arg(1), &Typed { regs: ctx.arg(0) });
+    let _ = handle(&ctx, &STAGES_BTF, ctx.arg(1), &Typed { regs: ctx.arg(0) });
     0
 }
 
 #[inline(always)]
-fn handle(ret: i64, task: &impl Reader) -> Option<()> {
+fn handle<C: EbpfContext>(ctx: &C, stages: &ProgramArray, ret: i64, task: &impl Reader) -> Option<()> {
     let c = config();
     let filters = cfg(&c.filters);
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -100,13 +102,15 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
     // The name is needed for the header anyway; read it first only when it
     // can end the work early.
     let comm_filter = filters & (FILTER_COMM | FILTER_COMM_SMALL) != 0;
-    let mut comm = [0u8; COMM_LEN];
-    if comm_filter {
-        comm = task.comm()?;
+    let early = if comm_filter {
+        let comm = task.comm()?;
         if !pass_comm(c, filters, &comm) {
             return None;
         }
-    }
+        Some(comm)
+    } else {
+        None
+    };
     let r: Regs = task.regs()?;
     let sysno = r[8];
     if sysno >= SYSCALL_SLOTS as u64 {
@@ -116,9 +120,10 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
     if spec.flags & SPEC_PASS == 0 {
         return None;
     }
-    if !comm_filter {
-        comm = task.comm()?;
-    }
+    let comm = match early {
+        Some(comm) => comm,
+        None => task.comm()?,
+    };
     let sysno = sysno as u16;
     if sysno == nr::SETNS || sysno == nr::UNSHARE {
         identity::forget(tid);
@@ -153,21 +158,16 @@ fn handle(ret: i64, task: &impl Reader) -> Option<()> {
         return Some(());
     }
 
-    let buf = scratch()?;
-    let base = size_of::<SyscallRecord>() as u32;
-    let rec = buf.cast::<SyscallRecord>();
-    unsafe { (*rec).args = args };
-    let call = Call {
-        args: unsafe { core::ptr::addr_of!((*rec).args.args).cast::<u64>() },
-        ret,
-        snaplen: cfg(&c.snaplen),
-    };
-    let end = capture::run(buf, base, spec, &call);
-    unsafe { fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, end) };
-    if !batch::append_bytes(ts, buf, end) {
-        batch::flush_current();
-        output_scratch(buf, end);
+    // Captures: the record is assembled in the scratch slot by the stages.
+    let slot = scratch::slot()?;
+    unsafe {
+        let rec = (*slot).data.as_mut_ptr().cast::<SyscallRecord>();
+        fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, 0);
+        (*rec).args = args;
+        copy_spec(&mut (*slot).spec, spec);
+        (*slot).end = size_of::<SyscallRecord>() as u32;
     }
+    stages::start(ctx, stages, slot);
     Some(())
 }
 
@@ -192,5 +192,18 @@ fn latency(on: bool, tid: u32, ts: u64) -> (u64, u16) {
             (ts.saturating_sub(start), 0)
         }
         None => (0, HDR_NO_LATENCY),
+    }
+}
+
+/// Copies a spec as two words: a copy of the byte-aligned struct becomes a
+/// call to `memmove`. Both ends are 8-byte aligned (a map value, and the
+/// field after two `u32`s of the scratch slot).
+#[inline(always)]
+fn copy_spec(dst: &mut SyscallSpec, src: &SyscallSpec) {
+    const _: () = assert!(size_of::<SyscallSpec>() == 16);
+    let (d, s) = ((dst as *mut SyscallSpec).cast::<u64>(), (src as *const SyscallSpec).cast::<u64>());
+    unsafe {
+        d.write(s.read());
+        d.add(1).write(s.add(1).read());
     }
 }

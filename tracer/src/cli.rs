@@ -611,3 +611,21 @@ mod tests {
         assert_eq!(cli.filter_text(), None);
     }
 }
+
+/// `sdtrace check`: load and attach every program on this kernel, print
+/// what it accepted (hook, fallbacks, each program's verifier cost) and exit.
+#[derive(Parser, Debug)]
+#[command(about = "Load every eBPF program on this kernel, report what it accepted, and exit")]
+pub struct CheckCli {
+    /// Print the report as one JSON object.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+
+    /// Program type of the syscall hook to try.
+    #[arg(long = "syscall-hook", value_enum, default_value = "auto")]
+    pub syscall_hook: crate::capture::SyscallHook,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+}

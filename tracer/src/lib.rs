@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod container;
 pub mod converge;

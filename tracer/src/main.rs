@@ -49,6 +49,10 @@ fn main() -> ExitCode {
             let cli = tracer::cli::AgentCli::parse_from(rest("sdtrace agent"));
             return report(tracer::agent::main(&cli));
         }
+        Some("check") => {
+            let cli = tracer::cli::CheckCli::parse_from(rest("sdtrace check"));
+            return report(tracer::check::main(&cli));
+        }
         Some("ui") => {
             let cli = UiCli::parse_from(rest("sdtrace ui"));
             return report(tracer::ui::cli::main(&cli));
@@ -191,6 +195,7 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
     let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
     let drops = capture.drops_per_cpu();
     pipe.stats.kernel_misses = capture.kernel_misses();
+    pipe.stats.stage_misses = capture.stage_misses();
     pipe.stats.muted_cgroups = pipe.muter.as_ref().map_or(0, |m| m.muted);
     if end != End::OutputClosed {
         let _ = pipe.flush();

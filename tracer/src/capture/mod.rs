@@ -6,6 +6,9 @@ pub mod flush;
 pub mod mute;
 pub mod offsets;
 pub mod order;
+mod programs;
+pub mod report;
+pub mod verifier;
 
 use std::collections::BTreeSet;
 use std::os::fd::AsFd;
@@ -17,9 +20,9 @@ use aya::{
 };
 use tracer_common::{
     syscalls::{self, STATE_SYSCALLS},
-    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, FILTER_CGROUP, FILTER_COMM,
-    FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET, SNAPLEN_MAX,
-    SPEC_PASS, SYSCALL_SLOTS,
+    KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, COUNTER_STAGE_MISSES, FILTER_CGROUP,
+    FILTER_COMM, FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET,
+    SNAPLEN_MAX, SPEC_PASS, SYSCALL_SLOTS,
 };
 
 pub use offsets::CgroupMounts;
@@ -40,12 +43,30 @@ pub enum CaptureError {
         cause: String,
         hint: &'static str,
     },
+    #[error(
+        "Linux {release} is too old: sdtrace needs {}.{} or later (the BPF ring buffer); \
+         it is tested on 5.10, 6.1, 6.12 and 6.12-rt",
+        report::MINIMUM_KERNEL.0,
+        report::MINIMUM_KERNEL.1
+    )]
+    KernelTooOld { release: String },
+    /// The verifier refused a program: its reason, and what to try.
+    #[error("the verifier of Linux {kernel} refused {program}: {reason}; {hint}")]
+    Refused {
+        program: String,
+        kernel: String,
+        reason: String,
+        hint: &'static str,
+    },
 }
 
 const PRIVILEGE_HINT: &str =
     " (sdtrace needs root, or CAP_BPF + CAP_PERFMON, to load eBPF programs)";
 
-fn load_err(what: impl Into<String>, source: impl std::error::Error + 'static) -> CaptureError {
+pub(super) fn load_err(
+    what: impl Into<String>,
+    source: impl std::error::Error + 'static,
+) -> CaptureError {
     // The innermost cause says what the kernel refused; the layers above it
     // repeat the map or program name already in `what`. The whole chain (with
     // a verifier log) is for developers: SDTRACE_DEBUG=1 prints it.
@@ -118,7 +139,11 @@ pub struct Capture {
     pub ring_size: u32,
     counters: PerCpuArray<MapData, u64>,
     pub mounts: CgroupMounts,
-    flusher: flush::BatchFlusher,
+    /// `None` when the kernel cannot run the flush program on a chosen CPU:
+    /// records are then written one by one, not batched.
+    flusher: Option<flush::BatchFlusher>,
+    /// What the kernel took, and what it cost.
+    pub report: report::LoadReport,
 }
 
 fn possible_cpus() -> u32 {
@@ -170,19 +195,57 @@ pub fn ring_size(requested: u32) -> u32 {
 }
 
 impl Capture {
+    /// Loads and attaches every program; says, one line each, which
+    /// fallbacks this kernel needed.
     pub fn start(opts: &CaptureOptions) -> Result<Self, CaptureError> {
-        if OBJECT.is_empty() {
-            return Err(CaptureError::NoObject);
+        let capture = match Self::load(opts, true) {
+            // A kernel that cannot run the flush program on another CPU
+            // (`BPF_PROG_TEST_RUN` of a raw tracepoint on a chosen CPU)
+            // gets records one by one instead of per-CPU batches.
+            Err(LoadFailure::Flush(e)) => {
+                let mut c = Self::load(opts, false).map_err(LoadFailure::into_error)?;
+                c.report.fallbacks.insert(
+                    0,
+                    format!(
+                        "no per-CPU batches: the flush program cannot run on a chosen CPU ({e}); \
+                         each record is written on its own"
+                    ),
+                );
+                c
+            }
+            other => other.map_err(LoadFailure::into_error)?,
+        };
+        for line in &capture.report.fallbacks {
+            eprintln!("sdtrace: {line}");
         }
-        let kernel_btf = btf::Btf::from_sys_fs()?;
+        Ok(capture)
+    }
+
+    fn load(opts: &CaptureOptions, batching: bool) -> Result<Self, LoadFailure> {
+        let started = std::time::Instant::now();
+        if OBJECT.is_empty() {
+            return Err(CaptureError::NoObject.into());
+        }
+        let mut report = report::LoadReport::new();
+        if report::version(&report.kernel).is_some_and(|v| v < report::MINIMUM_KERNEL) {
+            return Err(CaptureError::KernelTooOld {
+                release: report.kernel,
+            }
+            .into());
+        }
+        let kernel_btf = btf::Btf::from_sys_fs().map_err(CaptureError::from)?;
         let mounts = CgroupMounts::discover();
-        let offsets = offsets::kernel_offsets(&kernel_btf, &mounts)?;
+        let offsets = offsets::kernel_offsets(&kernel_btf, &mounts).map_err(CaptureError::from)?;
         let f = &opts.filter;
         let mut config = KernelConfig {
             self_tgid: std::process::id(),
             snaplen: opts.snaplen.min(SNAPLEN_MAX),
             latency: u32::from(opts.latency),
-            batch_bytes: batch_bytes(ring_size(opts.buffer_size)),
+            batch_bytes: if batching {
+                batch_bytes(ring_size(opts.buffer_size))
+            } else {
+                0
+            },
             batch_age_us: BATCH_AGE_US,
             ..KernelConfig::zeroed()
         };
@@ -193,31 +256,33 @@ impl Capture {
             .map_max_entries("EVENTS", ring_size(opts.buffer_size))
             .map_max_entries("SCRATCH", possible_cpus())
             .map_max_entries("BATCH", possible_cpus())
+            .verifier_log_level(verifier::log_level())
             .load(OBJECT)
             .map_err(|e| load_err("loading the eBPF programs failed", e))?;
 
         fill_specs(&mut ebpf, f, opts.kernel_paths)?;
         fill_sets(&mut ebpf, f)?;
 
-        let mut programs = vec![
+        let mut hooks = vec![
             ("sched_process_fork", "sched_process_fork"),
             ("sched_process_exec", "sched_process_exec"),
             ("sched_process_exit", "sched_process_exit"),
             ("cgroup_attach_task", "cgroup_attach_task"),
         ];
         if opts.latency {
-            programs.push(("sys_enter", "sys_enter"));
+            hooks.push(("sys_enter", "sys_enter"));
         }
-        for (prog, tp) in programs {
-            let p: &mut RawTracePoint = program(&mut ebpf, prog)?;
-            p.load()
-                .map_err(|e| load_err(format!("loading {prog}"), e))?;
-            p.attach(tp)
-                .map_err(|e| load_err(format!("attaching {prog} to raw tracepoint {tp}"), e))?;
+        for (prog, tp) in hooks {
+            programs::load_raw(&mut ebpf, prog, &mut report)?;
+            programs::attach_raw(&mut ebpf, prog, tp)?;
         }
 
-        attach_syscall_hook(&mut ebpf, opts.hook)?;
-        let flusher = batch_flusher(&mut ebpf)?;
+        programs::attach_syscall_hook(&mut ebpf, opts.hook, &mut report)?;
+        let flusher = if batching {
+            Some(batch_flusher(&mut ebpf, &mut report)?)
+        } else {
+            None
+        };
 
         let ring = RingBuf::try_from(ebpf.take_map("EVENTS").expect("EVENTS is in the object"))
             .map_err(|e| load_err("ring buffer", e))?;
@@ -226,6 +291,7 @@ impl Capture {
                 .expect("COUNTERS is in the object"),
         )
         .map_err(|e| load_err("counters", e))?;
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(Capture {
             ebpf,
             ring,
@@ -233,17 +299,22 @@ impl Capture {
             counters,
             mounts,
             flusher,
+            report,
         })
     }
 
     /// Writes out the batches that quiet CPUs have held too long.
     pub fn flush_waiting(&self) {
-        self.flusher.flush_waiting(order::boot_ns());
+        if let Some(f) = &self.flusher {
+            f.flush_waiting(order::boot_ns());
+        }
     }
 
     /// Writes out every CPU's batch: the capture is ending.
     pub fn flush_all(&self) {
-        self.flusher.flush_all();
+        if let Some(f) = &self.flusher {
+            f.flush_all();
+        }
     }
 
     /// The handle that mutes cgroups (the kernel consults them only when
@@ -291,6 +362,15 @@ impl Capture {
             .map(|v| v.iter().copied().collect())
             .unwrap_or_default()
     }
+
+    /// Records written without some of their captures because a capture
+    /// stage could not be reached (never expected; see `COUNTER_STAGE_MISSES`).
+    pub fn stage_misses(&self) -> u64 {
+        self.counters
+            .get(&COUNTER_STAGE_MISSES, 0)
+            .map(|v| v.iter().sum())
+            .unwrap_or_default()
+    }
 }
 
 /// Which syscalls the kernel passes on, changed while running (the agent's
@@ -316,7 +396,7 @@ impl SyscallSwitch {
 }
 
 /// The program `name` from the object, as program type `P`.
-fn program<'e, P>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut P, CaptureError>
+pub(super) fn program<'e, P>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut P, CaptureError>
 where
     &'e mut P: TryFrom<&'e mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
@@ -341,55 +421,46 @@ pub fn batch_bytes(ring: u32) -> u32 {
     (ring / 8).min(tracer_common::BATCH_MAX)
 }
 
+/// Why a load failed: the flush program could not run on a chosen CPU
+/// (which has a fallback), or anything else.
+enum LoadFailure {
+    Flush(std::io::Error),
+    Other(CaptureError),
+}
+
+impl From<CaptureError> for LoadFailure {
+    fn from(e: CaptureError) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl LoadFailure {
+    fn into_error(self) -> CaptureError {
+        match self {
+            Self::Flush(e) => load_err("running batch_flush on another CPU (BPF_PROG_TEST_RUN)", e),
+            Self::Other(e) => e,
+        }
+    }
+}
+
 /// Loads `batch_flush` (run on a CPU by userspace, never attached) and maps
 /// the batches' headers.
-fn batch_flusher(ebpf: &mut Ebpf) -> Result<flush::BatchFlusher, CaptureError> {
+fn batch_flusher(
+    ebpf: &mut Ebpf,
+    report: &mut report::LoadReport,
+) -> Result<flush::BatchFlusher, LoadFailure> {
+    programs::load_raw(ebpf, "batch_flush", report)?;
     let p: &mut RawTracePoint = program(ebpf, "batch_flush")?;
-    p.load().map_err(|e| load_err("loading batch_flush", e))?;
     let prog = p
         .fd()
         .and_then(|fd| fd.as_fd().try_clone_to_owned().map_err(Into::into))
         .map_err(|e| load_err("batch_flush", e))?;
     let Some(aya::maps::Map::Array(batch)) = ebpf.map("BATCH") else {
-        return Err(load_err(
-            "the BATCH map",
-            std::io::Error::other("not an array"),
-        ));
+        return Err(load_err("the BATCH map", std::io::Error::other("not an array")).into());
     };
     let cpus = aya::util::online_cpus().map_err(|(_, e)| load_err("online CPUs", e))?;
     flush::BatchFlusher::new(batch.fd().as_fd(), prog, possible_cpus() as usize, cpus)
-        .map_err(|e| load_err("running batch_flush on another CPU (BPF_PROG_TEST_RUN)", e))
-}
-
-/// Attaches the syscall-exit hook of the kind asked for.
-fn attach_syscall_hook(ebpf: &mut Ebpf, hook: SyscallHook) -> Result<(), CaptureError> {
-    if hook != SyscallHook::Raw {
-        let attached = (|| -> Result<(), CaptureError> {
-            let btf = aya::Btf::from_sys_fs().map_err(|e| load_err("kernel BTF", e))?;
-            let p: &mut aya::programs::BtfTracePoint = program(ebpf, "sys_exit_btf")?;
-            p.load("sys_exit", &btf)
-                .map_err(|e| load_err("loading tp_btf/sys_exit", e))?;
-            p.attach()
-                .map_err(|e| load_err("attaching tp_btf/sys_exit", e))?;
-            Ok(())
-        })();
-        match (attached, hook) {
-            (Ok(()), _) => return Ok(()),
-            (Err(e), SyscallHook::Btf) => return Err(e),
-            (Err(e), _) => {
-                if std::env::var_os("SDTRACE_DEBUG").is_some() {
-                    eprintln!(
-                        "sdtrace: tp_btf/sys_exit unavailable, using the raw tracepoint: {e}"
-                    );
-                }
-            }
-        }
-    }
-    let p: &mut RawTracePoint = program(ebpf, "sys_exit")?;
-    p.load().map_err(|e| load_err("loading sys_exit", e))?;
-    p.attach("sys_exit")
-        .map_err(|e| load_err("attaching sys_exit to raw tracepoint sys_exit", e))?;
-    Ok(())
+        .map_err(LoadFailure::Flush)
 }
 
 /// Writes the per-syscall table: captures from the shared definitions (with

@@ -20,6 +20,9 @@ pub struct Stats {
     pub kernel_misses: u64,
     /// cgroups the kernel was told to drop (see [`crate::capture::mute`]).
     pub muted_cgroups: u64,
+    /// Records the kernel wrote without some of their captures, because a
+    /// capture stage could not be reached (never expected).
+    pub stage_misses: u64,
     started: Instant,
 }
 
@@ -33,6 +36,7 @@ struct Snapshot<'a> {
     decode_errors: u64,
     kernel_misses: u64,
     muted_cgroups: u64,
+    stage_misses: u64,
     seconds: f64,
 }
 
@@ -44,6 +48,7 @@ impl Default for Stats {
             decode_errors: 0,
             kernel_misses: 0,
             muted_cgroups: 0,
+            stage_misses: 0,
             started: Instant::now(),
         }
     }
@@ -98,6 +103,13 @@ impl Stats {
         if self.decode_errors > 0 {
             let _ = write!(s, " ({} undecodable records)", self.decode_errors);
         }
+        if self.stage_misses > 0 {
+            let _ = write!(
+                s,
+                " ({} records without their captured arguments: a capture stage was missing)",
+                self.stage_misses
+            );
+        }
         s
     }
 
@@ -112,6 +124,7 @@ impl Stats {
             decode_errors: self.decode_errors,
             kernel_misses: self.kernel_misses,
             muted_cgroups: self.muted_cgroups,
+            stage_misses: self.stage_misses,
             seconds: self.seconds(),
         };
         std::fs::write(path, serde_json::to_vec(&snap)?)
@@ -130,6 +143,7 @@ mod tests {
             decode_errors: 0,
             kernel_misses: 0,
             muted_cgroups: 0,
+            stage_misses: 0,
             started: Instant::now(),
         };
         let line = s.line(&[0, 100]);

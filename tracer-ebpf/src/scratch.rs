@@ -1,0 +1,46 @@
+//! The per-CPU scratch slot a variable-size record is assembled in, with the
+//! cursor the capture stages hand on to each other through their tail calls.
+//!
+//! A slot is only used from the start of a hook's run to its end: a tail call
+//! stays in the same run, and tracepoint programs run with preemption off
+//! (PREEMPT_RT included), so no other program on the CPU can start in
+//! between. Nothing in a slot outlives the run that wrote it.
+use aya_ebpf::helpers::bpf_get_smp_processor_id;
+
+use crate::capture::bound;
+use crate::maps::{EVENTS, SCRATCH, count};
+use crate::record::NO_WAKEUP;
+use tracer_common::{COUNTER_DROPS, SCRATCH_SIZE, SyscallSpec};
+
+#[repr(C)]
+pub struct Scratch {
+    /// Where the next captured item goes in `data`.
+    pub end: u32,
+    /// The capture slot the running stage works on.
+    pub slot: u32,
+    /// The syscall's captures as they were when its record started: the
+    /// table may be rewritten (the agent's clients come and go) while the
+    /// stages run.
+    pub spec: SyscallSpec,
+    /// The record: header, arguments, then items.
+    pub data: [u8; SCRATCH_SIZE],
+}
+
+/// This CPU's scratch slot.
+#[inline(always)]
+pub fn slot() -> Option<*mut Scratch> {
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    SCRATCH.get_ptr_mut(cpu)
+}
+
+/// Writes the first `len` bytes of `buf` (a scratch slot's data) to the ring
+/// as one record.
+#[inline(always)]
+pub fn output(buf: *mut u8, len: u32) {
+    // The mask is a no-op for real lengths; it proves the bound to the verifier.
+    let len = bound(len, (SCRATCH_SIZE - 1) as u32) as usize;
+    let data = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
+    if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
+        count(COUNTER_DROPS);
+    }
+}
