@@ -2,14 +2,24 @@
 //! `bpfel-unknown-none` and linked by the bpf-linker `setup` installed.
 use std::{env, process::Command};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::{setup, util};
+use crate::{setup, stack_budget, util};
 
 /// Builds into `target/ebpf/bpfel-unknown-none/release/tracer`, the path
 /// `tracer/build.rs` embeds the object from.
+/// Fails when a program's call chain is over the stack budget that every
+/// kernel users run enforces ([`stack_budget`]).
 pub fn build_ebpf() -> Result<()> {
-    util::run(&mut ebpf_cargo("build")?)
+    util::run(&mut ebpf_cargo("build")?)?;
+    let object = object_path();
+    let elf = std::fs::read(&object).with_context(|| format!("read {}", object.display()))?;
+    stack_budget::check(&elf)
+}
+
+/// The object `build_ebpf` writes.
+pub fn object_path() -> std::path::PathBuf {
+    util::target_dir().join("ebpf/bpfel-unknown-none/release/tracer")
 }
 
 /// `cargo +nightly <subcommand> --release --target bpfel-unknown-none -Z

@@ -8,6 +8,7 @@ mod fuzz;
 mod image;
 mod run;
 mod setup;
+mod stack_budget;
 mod test;
 mod util;
 
