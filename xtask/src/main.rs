@@ -6,6 +6,7 @@ mod build_ebpf;
 mod docker;
 mod fuzz;
 mod image;
+mod kernels;
 mod run;
 mod setup;
 mod stack_budget;
@@ -42,14 +43,17 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build, run unit and end-to-end tests (release), the kind cluster
-    /// test (tests/kind/run.sh; skipped when kind is not installed), the fuzz
-    /// targets for a bounded time (under CI=true or with --fuzz), then fmt and
-    /// clippy.
+    /// Set up, build, run unit and end-to-end tests (release), the kernel
+    /// matrix (`cargo xtask kernels`), the kind cluster test (tests/kind/run.sh;
+    /// skipped when kind is not installed), the fuzz targets for a bounded time
+    /// (under CI=true or with --fuzz), then fmt and clippy.
     Test {
         /// Skip `cargo fmt --check` and `cargo clippy`.
         #[arg(long)]
         no_lint: bool,
+        /// Skip the kernel matrix (never skipped under CI=true).
+        #[arg(long)]
+        no_kernels: bool,
         /// Run every fuzz target for --fuzz-seconds each (always done under CI=true).
         #[arg(long)]
         fuzz: bool,
@@ -69,6 +73,9 @@ enum Cmd {
     },
     /// Measure the overhead sdtrace, strace, perf trace and bpftrace add to a syscall loop.
     Bench(bench::Options),
+    /// Build sdtrace, then boot Debian's 5.10, 6.1, 6.12 and 6.12-rt kernels under
+    /// qemu with it and check a smoke capture on each and on this machine's kernel.
+    Kernels(kernels::Options),
 }
 
 fn main() -> Result<()> {
@@ -80,11 +87,13 @@ fn main() -> Result<()> {
         Cmd::Run { args } => run::run(&args),
         Cmd::Test {
             no_lint,
+            no_kernels,
             fuzz,
             fuzz_seconds,
             args,
         } => test::test(&test::Options {
             lint: !no_lint,
+            kernels: !no_kernels || util::in_ci(),
             fuzz_seconds: (fuzz || util::in_ci()).then_some(fuzz_seconds),
             cargo_test_args: args,
         }),
@@ -92,5 +101,8 @@ fn main() -> Result<()> {
             setup::setup().and_then(|()| fuzz::fuzz(&targets, seconds))
         }
         Cmd::Bench(opts) => bench::bench(&opts),
+        Cmd::Kernels(opts) => setup::setup()
+            .and_then(|()| build::build())
+            .and_then(|()| kernels::kernels(&opts)),
     }
 }

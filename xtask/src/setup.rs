@@ -52,6 +52,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("apache2-utils", "ab"),
     // The live view's smoke test drives `sdtrace ui` in a tmux pane.
     ("tmux", "tmux"),
+    // The kernel matrix boots Debian's kernels under emulation (TCG);
+    // its initramfs holds sdtrace stripped of debug info (binutils' strip).
+    ("qemu-system-x86", "qemu-system-x86_64"),
+    ("binutils", "strip"),
     // The convergence tests run a real configuration-management agent:
     // Debian's Puppet 7 (`puppet apply` of a local manifest, no server),
     // whose file checks and temp-file-plus-rename writes the converge

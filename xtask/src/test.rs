@@ -1,7 +1,8 @@
 //! `cargo xtask test`: set up, build, run every unit and end-to-end test in
-//! release mode against the freshly built sdtrace, the kind cluster test
-//! (tests/kind/run.sh, skipped without kind), the fuzz targets for a
-//! bounded time (CI, or `--fuzz`), then the lints.
+//! release mode against the freshly built sdtrace, the kernel matrix
+//! (`cargo xtask kernels`), the kind cluster test (tests/kind/run.sh,
+//! skipped without kind), the fuzz targets for a bounded time (CI, or
+//! `--fuzz`), then the lints.
 //!
 //! `cargo fmt --check` and `cargo clippy -D warnings` (the workspace, and the
 //! eBPF crate for its own target) fail the run: both depend
@@ -17,6 +18,8 @@ use crate::{build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, ut
 
 pub struct Options {
     pub lint: bool,
+    /// Run the kernel matrix.
+    pub kernels: bool,
     /// Run every fuzz target for this many seconds.
     pub fuzz_seconds: Option<u64>,
     pub cargo_test_args: Vec<String>,
@@ -42,6 +45,16 @@ pub fn test(opts: &Options) -> Result<()> {
     }
     if let Err(e) = run_tests(&mut cargo_test) {
         failed.push(format!("tests: {e:#}"));
+    }
+
+    // After the cargo tests, so the guests' emulation does not slow the
+    // timing-sensitive e2e tests: the kernel matrix.
+    if opts.kernels {
+        if let Err(e) = crate::kernels::kernels(&crate::kernels::Options::default_run()) {
+            failed.push(format!("kernel matrix: {e:#}"));
+        }
+    } else {
+        eprintln!("xtask: the kernel matrix was skipped (--no-kernels)");
     }
 
     // After the cargo tests: the DaemonSet on a kind cluster. The script
