@@ -14,6 +14,7 @@
 //!
 //! sdtrace and bpftrace trace the whole machine, so other load on it shows up
 //! in their rows; run on an idle machine for numbers to publish.
+mod attach;
 mod converge;
 mod nginx;
 mod tracers;
@@ -121,7 +122,11 @@ pub fn bench(opts: &Options) -> Result<()> {
         })
     });
 
+    eprintln!("xtask: bench: time to attach");
+    let attach = attach::measure(&sdtrace, opts.runs.max(5)).map_err(|e| format!("{e:#}"));
+
     let mut report = render(opts, &rows, drain.as_ref(), &foreign);
+    attach::render(&mut report, &attach);
     if let Some(web) = &web {
         nginx::render(&mut report, web);
     }
