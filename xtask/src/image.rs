@@ -117,7 +117,7 @@ fn populate(rootfs: &Path, bin: &Path) -> Result<()> {
 
 /// The files `ldd` resolves `bin`'s dependencies to, the dynamic loader
 /// included; the vDSO has no file and is skipped.
-fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
+pub fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
     let listing = util::output(Command::new("ldd").arg(bin))?;
     if let Some(missing) = listing.lines().find(|l| l.contains("not found")) {
         bail!(

@@ -169,6 +169,12 @@ fn check_load(s: &Sections, o: &mut Outcome) {
     o.need(programs > 0, || {
         "sdtrace check loaded no program".to_owned()
     });
+    let max = o.max_insns;
+    o.need(max.is_none_or(|n| n <= INSNS_BUDGET), || {
+        format!(
+            "a program cost the verifier {max:?} instructions, over the budget of {INSNS_BUDGET}"
+        )
+    });
 }
 
 fn check_smoke(s: &Sections, o: &mut Outcome) {
@@ -439,6 +445,19 @@ mod tests {
         let s = Sections::parse(&text);
         assert_eq!(s.get("check"), "{\"a\":1}\n");
         assert!(s.complete());
+    }
+
+    #[test]
+    fn a_program_over_the_instruction_budget_fails() {
+        let text = run(GOOD_EVENTS, GOOD_STORM)
+            .replace("\"verified_insns\":3000", "\"verified_insns\":250001");
+        let o = check(&Sections::parse(&text));
+        assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+        assert!(
+            o.failures[0].contains("over the budget of 250000"),
+            "{:?}",
+            o.failures
+        );
     }
 
     #[test]

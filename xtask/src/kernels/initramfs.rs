@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::util;
 
@@ -74,7 +74,7 @@ pub fn build(sdtrace: &Path, workload: &Path, dest: &Path) -> Result<()> {
     ];
     let mut libs = BTreeSet::new();
     for bin in [sdtrace, workload] {
-        libs.extend(shared_libraries(bin)?);
+        libs.extend(crate::image::shared_libraries(bin)?);
     }
     for lib in &libs {
         let inside = lib
@@ -158,31 +158,6 @@ fn pad(out: &mut Vec<u8>) {
     while !out.len().is_multiple_of(4) {
         out.push(0);
     }
-}
-
-/// The shared libraries and loader `ldd` lists for `bin`, as absolute paths.
-fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
-    let out = util::output(Command::new("ldd").arg(bin))?;
-    let mut libs = Vec::new();
-    for line in out.lines() {
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or
-        // "/lib64/ld-linux-x86-64.so.2 (0x…)"; vdso has no file.
-        let path = match line.split_once("=>") {
-            Some((_, right)) => right.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        match path {
-            Some(p) if p.starts_with('/') => {
-                let p = PathBuf::from(p);
-                if !p.is_file() {
-                    bail!("ldd {}: {} is not a file", bin.display(), p.display());
-                }
-                libs.push(p);
-            }
-            _ => {}
-        }
-    }
-    Ok(libs)
 }
 
 #[cfg(test)]
