@@ -50,6 +50,12 @@ pub enum CaptureError {
         report::MINIMUM_KERNEL.1
     )]
     KernelTooOld { release: String },
+    /// Neither hook type loaded.
+    #[error("{}", both_hooks(.raw, .btf))]
+    BothHooks {
+        raw: Box<CaptureError>,
+        btf: Box<CaptureError>,
+    },
     /// The verifier refused a program: its reason, and what to try.
     #[error("the verifier of Linux {kernel} refused {program}: {reason}; {hint}")]
     Refused {
@@ -58,6 +64,29 @@ pub enum CaptureError {
         reason: String,
         hint: &'static str,
     },
+}
+
+/// Both hooks' refusals in one line; once, when the verifier gave both
+/// the same reason.
+fn both_hooks(raw: &CaptureError, btf: &CaptureError) -> String {
+    match (raw, btf) {
+        (
+            CaptureError::Refused {
+                program,
+                kernel,
+                reason,
+                hint,
+            },
+            CaptureError::Refused {
+                program: first,
+                reason: first_reason,
+                ..
+            },
+        ) if reason == first_reason => format!(
+            "the verifier of Linux {kernel} refused {first} and {program}: {reason}; {hint}"
+        ),
+        _ => format!("{raw}; tp_btf/sys_exit, tried first: {btf}"),
+    }
 }
 
 const PRIVILEGE_HINT: &str =
@@ -574,6 +603,35 @@ fn fill_sets(ebpf: &mut Ebpf, f: &KernelFilter) -> Result<(), CaptureError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_hooks_refused_is_one_line() {
+        let refused = |program: &str, reason: &str| CaptureError::Refused {
+            program: program.into(),
+            kernel: "6.1.0-57-amd64".into(),
+            reason: reason.into(),
+            hint: "try this",
+        };
+        let same = CaptureError::BothHooks {
+            raw: Box::new(refused("sys_exit", "R2 unbounded memory access")),
+            btf: Box::new(refused("sys_exit_btf", "R2 unbounded memory access")),
+        };
+        assert_eq!(
+            same.to_string(),
+            "the verifier of Linux 6.1.0-57-amd64 refused sys_exit_btf and sys_exit: \
+             R2 unbounded memory access; try this"
+        );
+        let different = CaptureError::BothHooks {
+            raw: Box::new(refused("sys_exit", "a")),
+            btf: Box::new(refused("sys_exit_btf", "b")),
+        };
+        let text = different.to_string();
+        assert!(
+            text.contains("refused sys_exit: a; try this; tp_btf/sys_exit, tried first:"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+    }
 
     #[test]
     fn ring_sizes_are_page_powers_of_two() {

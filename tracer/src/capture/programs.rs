@@ -126,6 +126,7 @@ pub(super) fn attach_syscall_hook(
     hook: SyscallHook,
     report: &mut LoadReport,
 ) -> Result<(), CaptureError> {
+    let mut btf_failed = None;
     if hook != SyscallHook::Raw {
         match attach_btf_hook(ebpf, report) {
             Ok(()) => {
@@ -133,13 +134,28 @@ pub(super) fn attach_syscall_hook(
                 return Ok(());
             }
             Err(e) if hook == SyscallHook::Btf => return Err(e),
-            Err(e) => report.fallbacks.push(format!(
-                "raw_tracepoint/sys_exit instead of tp_btf/sys_exit, which {}: \
-                 each thread's namespaces and cgroup are read with helpers and cached",
-                why_not_btf(&e)
-            )),
+            Err(e) => {
+                report.fallbacks.push(format!(
+                    "raw_tracepoint/sys_exit instead of tp_btf/sys_exit, which {}: \
+                     each thread's namespaces and cgroup are read with helpers and cached",
+                    why_not_btf(&e)
+                ));
+                btf_failed = Some(e);
+            }
         }
     }
+    attach_raw_hook(ebpf, report).map_err(|raw| match btf_failed {
+        // Both refused: the first refusal is as much the user's answer.
+        Some(btf) => CaptureError::BothHooks {
+            raw: Box::new(raw),
+            btf: Box::new(btf),
+        },
+        None => raw,
+    })
+}
+
+/// The raw tracepoint and its stages, which tail-call through `STAGES_RAW`.
+fn attach_raw_hook(ebpf: &mut Ebpf, report: &mut LoadReport) -> Result<(), CaptureError> {
     let stages: Vec<&str> = stage::PROGRAMS.iter().map(|(_, raw)| *raw).collect();
     for name in &stages {
         load_raw(ebpf, name, report)?;
