@@ -144,6 +144,7 @@ pub struct ForkPayload {
     pub child_tid: u32,
     pub child_tgid: u32,
 }
+const _: () = assert!(size_of::<ForkPayload>() == 8);
 
 /// Payload of [`RecordKind::ProcExec`]; `exe_len` bytes of path and `args_len`
 /// bytes of NUL-separated argv follow it.
@@ -156,6 +157,7 @@ pub struct ExecPayload {
     pub exe_len: u16,
     pub args_len: u16,
 }
+const _: () = assert!(size_of::<ExecPayload>() == 8);
 
 /// Payload of [`RecordKind::ProcExit`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,6 +167,7 @@ pub struct ExitPayload {
     pub exit_code: i32,
     pub _pad: u32,
 }
+const _: () = assert!(size_of::<ExitPayload>() == 8);
 
 /// How the kernel copies one piece of a syscall's memory into the record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,6 +308,7 @@ pub struct Capture {
     /// `WHEN_*`.
     pub when: u8,
 }
+const _: () = assert!(size_of::<Capture>() == 4);
 
 /// Set in [`SyscallSpec::flags`]: the kernel forwards this syscall (push-down).
 pub const SPEC_PASS: u8 = 1;
@@ -340,6 +344,8 @@ pub struct SockTuple {
     pub raddr: [u8; 16],
 }
 const _: () = assert!(size_of::<SockTuple>() == 40);
+const _: () = assert!(offset_of!(SockTuple, laddr) == 8);
+const _: () = assert!(offset_of!(SockTuple, raddr) == 24);
 
 /// Steps a kernel path walk takes at most: each copies one name or crosses
 /// from a mount to the one it is mounted on. A deeper path ends
@@ -374,6 +380,8 @@ pub struct TaskIdentity {
     pub _pad: u32,
     pub cgroup_v1_id: u64,
 }
+const _: () = assert!(size_of::<TaskIdentity>() == 24);
+const _: () = assert!(offset_of!(TaskIdentity, cgroup_v1_id) == 16);
 
 /// Field offsets of kernel structs, read from `/sys/kernel/btf/vmlinux` at
 /// start-up (aya has no CO-RE relocations for Rust programs) and handed to the
@@ -434,6 +442,12 @@ pub struct KernelOffsets {
     pub mount_parent: u32,
     pub mount_mountpoint: u32,
 }
+
+// 47 u32 fields, no padding: the kernel side reads them by field, userspace
+// writes the struct whole into .rodata.
+const _: () = assert!(size_of::<KernelOffsets>() == 47 * 4);
+const _: () = assert!(offset_of!(KernelOffsets, cgroup_v1_subsys) == 38 * 4);
+const _: () = assert!(offset_of!(KernelOffsets, mount_mountpoint) == 46 * 4);
 
 impl KernelOffsets {
     pub const MISSING: u32 = u32::MAX;
@@ -518,6 +532,10 @@ pub struct KernelConfig {
     /// A small task-name set (NUL-padded), compared as two words each.
     pub comms: [[u8; COMM_LEN]; SMALL_SET],
 }
+
+const _: () = assert!(size_of::<KernelConfig>() == 8 * 4 + SMALL_SET * 4 + SMALL_SET * COMM_LEN);
+const _: () = assert!(offset_of!(KernelConfig, tgids) == 32);
+const _: () = assert!(offset_of!(KernelConfig, comms) == 32 + SMALL_SET * 4);
 
 /// Largest per-CPU batch, in bytes.
 pub const BATCH_MAX: u32 = 16384;

@@ -7,6 +7,9 @@ use crate::kernel::{off, ptr, read};
 use crate::maps::IDENTITY;
 use tracer_common::{KernelOffsets, TaskIdentity};
 
+/// The deepest pid namespace nesting the kernel allows (`MAX_PID_NS_LEVEL`).
+const MAX_PID_NS_LEVEL: u64 = 32;
+
 /// The current thread's identity, from the cache or read afresh.
 #[inline(always)]
 pub fn current(tid: u32) -> TaskIdentity {
@@ -46,8 +49,11 @@ fn read_task(task: u64) -> TaskIdentity {
 fn pid_ns(task: u64) -> Option<u32> {
     let pid = ptr(task, off(|o| &o.task_thread_pid))?;
     let level = read::<u32>(pid, off(|o| &o.pid_level))? as u64;
-    // Nesting is capped at 32 levels by the kernel.
-    let level = level & 31;
+    // The kernel nests at most MAX_PID_NS_LEVEL (32) deep; a larger value
+    // is a misread, not a level.
+    if level > MAX_PID_NS_LEVEL {
+        return None;
+    }
     let upid = pid + off(|o| &o.pid_numbers) + level * off(|o| &o.upid_size);
     let ns = ptr(upid, off(|o| &o.upid_ns))?;
     read::<u32>(ns, off(|o| &o.pid_ns_inum))
@@ -61,7 +67,8 @@ fn cgroup_v1(task: u64) -> Option<u64> {
         return None;
     }
     let cset = ptr(task, off(|o| &o.task_cgroups))?;
-    let css = ptr(cset, off(|o| &o.css_set_subsys) + (subsys & 63) * 8)?;
+    // The index is checked against the array's length by userspace.
+    let css = ptr(cset, off(|o| &o.css_set_subsys) + subsys * 8)?;
     let cgroup = ptr(css, off(|o| &o.css_cgroup))?;
     let kn = ptr(cgroup, off(|o| &o.cgroup_kn))?;
     read::<u64>(kn, off(|o| &o.kernfs_node_id))
@@ -90,19 +97,27 @@ pub fn current_direct() -> TaskIdentity {
             let size = off(|o| &o.upid_size);
             let ns_off = off(|o| &o.upid_ns);
             // A constant offset per nesting level: the verifier checks typed
-            // loads only at constant offsets.
+            // loads only at constant offsets. Deeper than that, the helper
+            // reads the level's entry wherever it is.
             let ns = match level {
                 0 => load_ptr(pid, numbers + ns_off),
                 1 => load_ptr(pid, numbers + size + ns_off),
                 2 => load_ptr(pid, numbers + 2 * size + ns_off),
-                _ => load_ptr(pid, numbers + 3 * size + ns_off),
+                3 => load_ptr(pid, numbers + 3 * size + ns_off),
+                _ => core::ptr::null(),
             };
-            id.pid_ns = load_u32(ns, off(|o| &o.pid_ns_inum));
+            id.pid_ns = if ns.is_null() && level > 3 {
+                pid_ns(task as u64).unwrap_or(0)
+            } else {
+                load_u32(ns, off(|o| &o.pid_ns_inum))
+            };
         }
         let subsys = off(|o| &o.cgroup_v1_subsys);
         if subsys != KernelOffsets::MISSING as u64 {
             let cset = load_ptr(task, off(|o| &o.task_cgroups));
-            let css = load_ptr(cset, off(|o| &o.css_set_subsys) + (subsys & 15) * 8);
+            // The index is checked against the array's length by userspace
+            // (and the verifier knows it: it is read-only config).
+            let css = load_ptr(cset, off(|o| &o.css_set_subsys) + subsys * 8);
             let cgroup = load_ptr(css, off(|o| &o.css_cgroup));
             let kn = load_ptr(cgroup, off(|o| &o.cgroup_kn));
             if !kn.is_null() {

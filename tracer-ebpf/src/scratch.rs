@@ -26,6 +26,14 @@ pub struct Scratch {
     pub data: [u8; SCRATCH_SIZE],
 }
 
+// The spec is copied as two 8-byte words (`sys_exit::copy_spec`), so it
+// must sit 8-byte aligned; the record starts right after it.
+const _: () = {
+    assert!(core::mem::offset_of!(Scratch, spec) == 8);
+    assert!(core::mem::offset_of!(Scratch, data) == 24);
+    assert!(core::mem::align_of::<Scratch>() == 4);
+};
+
 /// This CPU's scratch slot.
 #[inline(always)]
 pub fn slot() -> Option<*mut Scratch> {

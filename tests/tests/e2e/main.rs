@@ -14,6 +14,7 @@ mod files;
 mod follow;
 mod k8s;
 mod latency;
+mod namespaces;
 mod net;
 mod nginx;
 mod runtimes;

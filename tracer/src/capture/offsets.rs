@@ -109,11 +109,15 @@ pub fn kernel_offsets(btf: &Btf, mounts: &CgroupMounts) -> Result<KernelOffsets,
     o.sk_v6_rcv_saddr = opt("sock", "__sk_common.skc_v6_rcv_saddr");
     o.sk_v6_daddr = opt("sock", "__sk_common.skc_v6_daddr");
     o.sk_protocol = opt("sock", "sk_protocol");
+    // An index within css_set.subsys[], or none: the programs index the
+    // array with it unmasked.
+    let subsys_len = btf.array_len("css_set", "subsys").ok();
     o.cgroup_v1_subsys = mounts
         .v1
         .as_ref()
         .and_then(|(ctrl, _)| btf.enum_value(&format!("{ctrl}_cgrp_id")))
         .and_then(|v| u32::try_from(v).ok())
+        .filter(|&i| subsys_len.is_some_and(|len| i < len))
         .unwrap_or(KernelOffsets::MISSING);
     path_walk_offsets(&mut o, |s, p| btf.offset(s, p).ok());
     Ok(o)
