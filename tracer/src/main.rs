@@ -4,10 +4,10 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{FromArgMatches, Parser};
 
 use tracer::capture::{CaptureOptions, KernelFilter};
-use tracer::cli::{Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
+use tracer::cli::{modes, Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
 use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
@@ -59,7 +59,12 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let cli = Cli::parse();
+    if args.get(1).and_then(|a| a.to_str()) == Some("help") {
+        let mode = args.get(2).and_then(|a| a.to_str());
+        return report(modes::help(mode).map(|()| ExitCode::SUCCESS));
+    }
+    let matches = modes::main_command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     report(real_main(&cli))
 }
 
@@ -97,6 +102,10 @@ fn kernel_filter(filter: Option<&Filter>) -> KernelFilter {
 }
 
 fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Some(what) = &cli.generate {
+        modes::generate(what, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if cli.list_fields {
         print!("{}", tracer::fields::listing());
         return Ok(ExitCode::SUCCESS);

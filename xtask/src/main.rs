@@ -7,6 +7,7 @@ mod docker;
 mod fuzz;
 mod image;
 mod kernels;
+mod manuals;
 mod run;
 mod setup;
 mod stack_budget;
@@ -30,7 +31,8 @@ enum Cmd {
     Setup,
     /// Build the eBPF programs (nightly, bpfel-unknown-none).
     BuildEbpf,
-    /// Build the eBPF programs and sdtrace (release).
+    /// Build the eBPF programs and sdtrace (release), and install its man
+    /// pages and shell completions (as root).
     Build,
     /// Build sdtrace (release) and make it the Docker image `sdtrace:<version>`
     /// in the local engine: the binary, its shared libraries and the loader

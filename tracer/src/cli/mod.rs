@@ -1,4 +1,9 @@
-//! The command line, in sysdig's spelling where sysdig has the option.
+//! The command line, in sysdig's spelling where sysdig has the option: the
+//! default mode's options here, each mode's with it, and in [`modes`] the
+//! list of modes that `--help`, `sdtrace help`, the man pages and the shell
+//! completions are made from.
+
+pub mod modes;
 
 use std::path::PathBuf;
 
@@ -28,6 +33,12 @@ pub struct Cli {
     /// List every field the filter and -p accept, by class, and exit.
     #[arg(short = 'l', long = "list-fields")]
     pub list_fields: bool,
+
+    /// Write a man page or shell completions to stdout and exit: man,
+    /// man-MODE, complete-bash, complete-zsh, complete-fish (or modes: their
+    /// names).
+    #[arg(long = "generate", value_name = "KIND", hide = true)]
+    pub generate: Option<modes::Generated>,
 
     /// Print only the text of I/O buffers, with their line ends.
     #[arg(short = 'A', long = "print-ascii", group = "buffers")]
@@ -571,6 +582,28 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{s}` is larger than 1G"))
 }
 
+/// `sdtrace check`: load and attach every program on this kernel, print
+/// what it accepted (hook, fallbacks, each program's verifier cost) and exit.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace check",
+    about = "Load and attach every eBPF program on this kernel, say which hook and fallbacks it took and what each program cost the verifier, and exit",
+    after_help = "Examples:\n  sdtrace check\n  sdtrace check -j\n  sdtrace check --syscall-hook raw"
+)]
+pub struct CheckCli {
+    /// Print the report as one JSON object.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+
+    /// Program type of the syscall hook to try.
+    #[arg(long = "syscall-hook", value_enum, default_value = "auto")]
+    pub syscall_hook: crate::capture::SyscallHook,
+
+    /// Size of the kernel ring buffer (suffixes K, M, G).
+    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
+    pub buffer_size: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,22 +643,4 @@ mod tests {
         let cli = Cli::parse_from(["sdtrace"]);
         assert_eq!(cli.filter_text(), None);
     }
-}
-
-/// `sdtrace check`: load and attach every program on this kernel, print
-/// what it accepted (hook, fallbacks, each program's verifier cost) and exit.
-#[derive(Parser, Debug)]
-#[command(about = "Load every eBPF program on this kernel, report what it accepted, and exit")]
-pub struct CheckCli {
-    /// Print the report as one JSON object.
-    #[arg(short = 'j', long = "json")]
-    pub json: bool,
-
-    /// Program type of the syscall hook to try.
-    #[arg(long = "syscall-hook", value_enum, default_value = "auto")]
-    pub syscall_hook: crate::capture::SyscallHook,
-
-    /// Size of the kernel ring buffer (suffixes K, M, G).
-    #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
-    pub buffer_size: u32,
 }
