@@ -18,6 +18,7 @@ pub mod fields;
 pub mod filter;
 pub mod follow;
 pub mod k8s;
+pub mod logger;
 pub mod output;
 pub mod remote;
 pub mod run;

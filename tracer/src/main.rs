@@ -21,6 +21,7 @@ use tracer::session;
 use tracer::summary;
 
 fn main() -> ExitCode {
+    tracer::logger::init();
     let args: Vec<OsString> = std::env::args_os().collect();
     // The modes, by their first word, each with its own options.
     let rest = |name: &str| std::iter::once(OsString::from(name)).chain(args[2..].iter().cloned());
@@ -65,6 +66,9 @@ fn main() -> ExitCode {
     }
     let matches = modes::main_command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if cli.verbose {
+        tracer::logger::verbose();
+    }
     report(real_main(&cli))
 }
 

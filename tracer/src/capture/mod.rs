@@ -96,12 +96,11 @@ pub(super) fn load_err(
     what: impl Into<String>,
     source: impl std::error::Error + 'static,
 ) -> CaptureError {
+    let what = what.into();
     // The innermost cause says what the kernel refused; the layers above it
     // repeat the map or program name already in `what`. The whole chain (with
-    // a verifier log) is for developers: SDTRACE_DEBUG=1 prints it.
-    if std::env::var_os("SDTRACE_DEBUG").is_some() {
-        eprintln!("sdtrace: {source:#?}");
-    }
+    // a verifier log) is for developers: -v or SDTRACE_DEBUG=1 prints it.
+    log::debug!("{what}: {source:#?}");
     let mut cause: &dyn std::error::Error = &source;
     while let Some(inner) = cause.source() {
         cause = inner;
@@ -112,11 +111,7 @@ pub(super) fn load_err(
     } else {
         ""
     };
-    CaptureError::Load {
-        what: what.into(),
-        cause,
-        hint,
-    }
+    CaptureError::Load { what, cause, hint }
 }
 
 /// What the kernel may decide for the user's filter. `None` means "every".

@@ -28,9 +28,7 @@ fn refused(name: &str, report: &LoadReport, e: ProgramError) -> CaptureError {
     } = &e
     {
         let log = verifier_log.to_string();
-        if verifier::debugging() {
-            eprintln!("sdtrace: the verifier's log for {name}:\n{log}");
-        }
+        log::debug!("the verifier's log for {name}:\n{log}");
         let reason = verifier::summary(&log).unwrap_or_else(|| io_error.to_string());
         return CaptureError::Refused {
             program: name.to_owned(),

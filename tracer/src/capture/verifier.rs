@@ -4,8 +4,9 @@
 //! Programs are loaded with the verifier's statistics only (log level 4): a
 //! refusal then costs two verifier runs (aya's first try has no log, its
 //! retry a small one) instead of one per growing buffer, since the log holds
-//! the reason and the totals, not every instruction. `SDTRACE_DEBUG=1` asks
-//! for the instruction log as well, and prints it whole.
+//! the reason and the totals, not every instruction. `-v` or
+//! `SDTRACE_DEBUG=1` asks for the instruction log as well, and prints it
+//! whole.
 
 use aya::VerifierLogLevel;
 
@@ -18,9 +19,9 @@ pub fn log_level() -> VerifierLogLevel {
     }
 }
 
-/// Whether `SDTRACE_DEBUG` is set.
+/// Whether debug lines are printed (`-v`, `SDTRACE_DEBUG`).
 pub fn debugging() -> bool {
-    std::env::var_os("SDTRACE_DEBUG").is_some()
+    crate::logger::debugging()
 }
 
 /// The reason in a verifier log: its last line that is not a statistic,

@@ -34,6 +34,10 @@ pub struct Cli {
     #[arg(short = 'l', long = "list-fields")]
     pub list_fields: bool,
 
+    /// Also print debug lines on stderr (as SDTRACE_DEBUG=1 does for every mode).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
     /// Write a man page or shell completions to stdout and exit: man,
     /// man-MODE, complete-bash, complete-zsh, complete-fish (or modes: their
     /// names).

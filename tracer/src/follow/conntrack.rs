@@ -383,7 +383,9 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            log::warn!("conntrack: poll failed, no more events: {e}");
+            log::warn!(
+                "conntrack: polling for events failed, so NAT hops are no longer followed: {e}"
+            );
             return;
         }
         if fds[1].revents != 0 {
@@ -405,7 +407,9 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("conntrack: reading events failed, no more events: {e}");
+                    log::warn!(
+                        "conntrack: reading events failed, so NAT hops are no longer followed: {e}"
+                    );
                     return;
                 }
             }
