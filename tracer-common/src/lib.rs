@@ -7,6 +7,7 @@
 //! fails to compile instead of silently misreading the other.
 #![no_std]
 
+pub mod abi;
 pub mod syscall_names;
 pub mod syscalls;
 
@@ -33,34 +34,22 @@ pub const SCRATCH_SIZE: usize = 65536;
 /// Offsets into the scratch area are masked with this before each copy.
 pub const SCRATCH_MASK: u32 = 32767;
 
-/// What a ring-buffer record describes; the `kind` field of [`EventHeader`].
-///
-/// Sent as a `u16` and converted with `TryFrom`, never transmuted: a bad tag
-/// from the kernel is an error, not undefined behaviour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-pub enum RecordKind {
-    /// A completed syscall: header, [`SyscallArgs`], then captured items.
-    Syscall = 1,
-    /// `sched_process_fork`: header of the parent, then [`ForkPayload`].
-    ProcFork = 2,
-    /// `sched_process_exec`: header of the new image, then [`ExecPayload`]
-    /// followed by the executable path and the NUL-separated arguments.
-    ProcExec = 3,
-    /// `sched_process_exit`: header, then [`ExitPayload`].
-    ProcExit = 4,
-}
-
-impl TryFrom<u16> for RecordKind {
-    type Error = u16;
-    fn try_from(v: u16) -> Result<Self, u16> {
-        Ok(match v {
-            1 => Self::Syscall,
-            2 => Self::ProcFork,
-            3 => Self::ProcExec,
-            4 => Self::ProcExit,
-            other => return Err(other),
-        })
+wire_enum! {
+    /// What a ring-buffer record describes; the `kind` field of [`EventHeader`].
+    ///
+    /// Sent as a `u16` and converted with `TryFrom`, never transmuted: a bad
+    /// tag from the kernel is an error, not undefined behaviour.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum RecordKind: u16 {
+        /// A completed syscall: header, [`SyscallArgs`], then captured items.
+        Syscall = 1,
+        /// `sched_process_fork`: header of the parent, then [`ForkPayload`].
+        ProcFork = 2,
+        /// `sched_process_exec`: header of the new image, then [`ExecPayload`]
+        /// followed by the executable path and the NUL-separated arguments.
+        ProcExec = 3,
+        /// `sched_process_exit`: header, then [`ExitPayload`].
+        ProcExit = 4,
     }
 }
 
@@ -169,63 +158,40 @@ pub struct ExitPayload {
 }
 const _: () = assert!(size_of::<ExitPayload>() == 8);
 
-/// How the kernel copies one piece of a syscall's memory into the record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum CaptureKind {
-    None = 0,
-    /// NUL-terminated user string at `args[arg]` (a path).
-    UserStr = 1,
-    /// User buffer at `args[arg]`, `min(ret, snaplen)` bytes when `ret > 0`.
-    BufferRet = 2,
-    /// User buffer at `args[arg]`, `min(args[aux], snaplen)` bytes.
-    BufferArg = 3,
-    /// Socket address at `args[arg]`, length in `args[aux]`.
-    Sockaddr = 4,
-    /// Socket address at `args[arg]`, length in the `int` that `args[aux]` points to.
-    SockaddrLenPtr = 5,
-    /// Two `int`s at `args[arg]` (pipe, socketpair).
-    FdPair = 6,
-    /// A NULL-terminated `char *argv[]` at `args[arg]`, copied NUL-separated.
-    Argv = 7,
-    /// `aux` bytes copied verbatim from `args[arg]` (a small struct).
-    Bytes = 8,
-    /// The 4-tuple of the socket whose fd is `args[arg]`, read from the kernel's sock.
-    SockTupleArgFd = 9,
-    /// The 4-tuple of the socket whose fd is the return value.
-    SockTupleRetFd = 10,
-    /// Data of an `iovec` array at `args[arg]` with `args[aux]` entries, `min(ret, snaplen)` bytes.
-    IovecRet = 11,
-    /// `struct msghdr` at `args[arg]`: its name (a sockaddr) then its iovec data up to `ret`.
-    MsghdrRet = 12,
-    /// The path of the file whose fd is `args[arg]`, read in the kernel by
-    /// walking its dentry chain (see [`PATH_WALK_ROOT`] for the layout).
-    FilePathArgFd = 13,
-    /// The path of the file whose fd is the return value.
-    FilePathRetFd = 14,
-}
-
-impl TryFrom<u8> for CaptureKind {
-    type Error = u8;
-    fn try_from(v: u8) -> Result<Self, u8> {
-        Ok(match v {
-            0 => Self::None,
-            1 => Self::UserStr,
-            2 => Self::BufferRet,
-            3 => Self::BufferArg,
-            4 => Self::Sockaddr,
-            5 => Self::SockaddrLenPtr,
-            6 => Self::FdPair,
-            7 => Self::Argv,
-            8 => Self::Bytes,
-            9 => Self::SockTupleArgFd,
-            10 => Self::SockTupleRetFd,
-            11 => Self::IovecRet,
-            12 => Self::MsghdrRet,
-            13 => Self::FilePathArgFd,
-            14 => Self::FilePathRetFd,
-            other => return Err(other),
-        })
+wire_enum! {
+    /// How the kernel copies one piece of a syscall's memory into the record.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum CaptureKind: u8 {
+        None = 0,
+        /// NUL-terminated user string at `args[arg]` (a path).
+        UserStr = 1,
+        /// User buffer at `args[arg]`, `min(ret, snaplen)` bytes when `ret > 0`.
+        BufferRet = 2,
+        /// User buffer at `args[arg]`, `min(args[aux], snaplen)` bytes.
+        BufferArg = 3,
+        /// Socket address at `args[arg]`, length in `args[aux]`.
+        Sockaddr = 4,
+        /// Socket address at `args[arg]`, length in the `int` that `args[aux]` points to.
+        SockaddrLenPtr = 5,
+        /// Two `int`s at `args[arg]` (pipe, socketpair).
+        FdPair = 6,
+        /// A NULL-terminated `char *argv[]` at `args[arg]`, copied NUL-separated.
+        Argv = 7,
+        /// `aux` bytes copied verbatim from `args[arg]` (a small struct).
+        Bytes = 8,
+        /// The 4-tuple of the socket whose fd is `args[arg]`, read from the kernel's sock.
+        SockTupleArgFd = 9,
+        /// The 4-tuple of the socket whose fd is the return value.
+        SockTupleRetFd = 10,
+        /// Data of an `iovec` array at `args[arg]` with `args[aux]` entries, `min(ret, snaplen)` bytes.
+        IovecRet = 11,
+        /// `struct msghdr` at `args[arg]`: its name (a sockaddr) then its iovec data up to `ret`.
+        MsghdrRet = 12,
+        /// The path of the file whose fd is `args[arg]`, read in the kernel by
+        /// walking its dentry chain (see [`PATH_WALK_ROOT`] for the layout).
+        FilePathArgFd = 13,
+        /// The path of the file whose fd is the return value.
+        FilePathRetFd = 14,
     }
 }
 

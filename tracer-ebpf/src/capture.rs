@@ -17,15 +17,13 @@ use aya_ebpf::helpers::{
 };
 
 use crate::kernel::{off, ptr, read};
+use tracer_common::abi::{AF_INET, AF_INET6, EINPROGRESS};
 use tracer_common::{
     ARGS_MAX, Capture, CaptureKind, ItemHeader, KernelOffsets, PATH_MAX, PATH_NAME_MAX, PATH_WALK_DETACHED,
     PATH_WALK_ROOT, PATH_WALK_STEPS, PATH_WALK_TRUNCATED, SCRATCH_MASK, SNAPLEN_MAX, SOCKADDR_MAX, SockTuple,
     WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
 };
 
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const EINPROGRESS: i64 = 115;
 const ITEM_HDR: u32 = core::mem::size_of::<ItemHeader>() as u32;
 /// argv entries copied for a failed exec at most.
 const MAX_ARGV: u64 = 24;

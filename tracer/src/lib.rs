@@ -26,4 +26,5 @@ pub mod scap;
 pub mod session;
 pub mod state;
 pub mod summary;
+pub mod sys;
 pub mod ui;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::capture::order::{boot_ns, Reorder};
+use crate::capture::order::Reorder;
 use crate::capture::{mute::CgroupMuter, Capture};
 use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
@@ -24,6 +24,7 @@ use crate::output::{self, clock::Clock, stats::Stats, Format};
 use crate::scap::writer::ScapWriter;
 use crate::scap::{self, reader::ScapReader};
 use crate::state::{apply, ProcessTable, Users};
+use crate::sys::clock::boot_ns;
 
 /// How long the loop sleeps when the ring buffer is empty. The kernel side
 /// submits without wakeups (a wakeup per event costs more than the event),

@@ -66,7 +66,7 @@ impl Subscriber {
             mode: sub.mode.clone().map(|m| (m, sub.json)),
             syscalls,
             queue,
-            since: crate::capture::order::boot_ns(),
+            since: crate::sys::clock::boot_ns(),
         })
     }
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use super::clients::{union_of_syscalls, Client, Sent, Subscriber};
 use super::metrics::{ClientRow, Metrics, Snapshot};
-use crate::capture::order::boot_ns;
 use crate::capture::SyscallSwitch;
 use crate::fields::extract::EventView;
 use crate::output::clock::Clock;
 use crate::run::{LoopStats, Sink};
+use crate::sys::clock::boot_ns;
 
 pub struct AgentSink {
     clients: Vec<Client>,

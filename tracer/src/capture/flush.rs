@@ -11,7 +11,7 @@
 //! waiting gets at most one IPI per poll, and a busy or empty one none.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use tracer_common::{BATCH_FIRST_TS_AT, BATCH_SLOT_BYTES, BATCH_USED_AT};
@@ -21,34 +21,6 @@ use tracer_common::{BATCH_FIRST_TS_AT, BATCH_SLOT_BYTES, BATCH_USED_AT};
 /// that a CPU with a slow trickle of records is interrupted at most 100
 /// times a second, as often as the perf tick did.
 pub const WAIT_NS: u64 = 10_000_000;
-
-/// `BPF_PROG_TEST_RUN` (`enum bpf_cmd`).
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-/// Run the program on `cpu` rather than on the caller's CPU.
-const BPF_F_TEST_RUN_ON_CPU: u32 = 1;
-
-/// The `test` member of `union bpf_attr`. Its tail padding is a field: the
-/// kernel refuses a request whose bytes past `batch_size` are not zero.
-#[repr(C)]
-#[derive(Default)]
-struct TestRun {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    tail: u32,
-}
 
 /// The read-only mapping of the `BATCH` map.
 struct Slots {
@@ -158,29 +130,6 @@ impl BatchFlusher {
     }
 
     fn run_on(&self, cpu: u32, force: bool) -> io::Result<()> {
-        let args = [u64::from(force)];
-        let mut attr = TestRun {
-            prog_fd: self.prog.as_raw_fd() as u32,
-            ctx_size_in: std::mem::size_of_val(&args) as u32,
-            ctx_in: args.as_ptr() as u64,
-            flags: BPF_F_TEST_RUN_ON_CPU,
-            cpu,
-            ..TestRun::default()
-        };
-        // SAFETY: attr is a valid BPF_PROG_TEST_RUN request whose ctx_in
-        // points at `args`, which outlives the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_PROG_TEST_RUN,
-                std::ptr::addr_of_mut!(attr),
-                std::mem::size_of::<TestRun>(),
-            )
-        };
-        if ret == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        crate::sys::bpf::run_on_cpu(self.prog.as_fd(), cpu, &[u64::from(force)])
     }
 }

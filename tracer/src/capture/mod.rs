@@ -174,40 +174,6 @@ fn possible_cpus() -> u32 {
     aya::util::nr_cpus().map_or(256, |n| n as u32).max(1)
 }
 
-/// `bpf_prog_info.recursion_misses` of a loaded program (0 when unreadable).
-/// aya's `ProgramInfo` does not expose it, so this asks `bpf()` directly.
-fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
-    use std::os::fd::AsRawFd;
-    /// The `info` member of `union bpf_attr` for `BPF_OBJ_GET_INFO_BY_FD`.
-    #[repr(C)]
-    struct InfoByFd {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    // SAFETY: bpf_prog_info is a plain C struct; all-zero is a valid value.
-    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
-    let mut attr = InfoByFd {
-        bpf_fd: fd.as_raw_fd() as u32,
-        info_len: std::mem::size_of_val(&info) as u32,
-        info: std::ptr::addr_of_mut!(info) as u64,
-    };
-    // SAFETY: attr points at a correctly sized info struct that outlives the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            aya_obj::generated::bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
-            std::ptr::addr_of_mut!(attr),
-            std::mem::size_of::<InfoByFd>(),
-        )
-    };
-    if ret == 0 {
-        info.recursion_misses
-    } else {
-        0
-    }
-}
-
 /// Rounds a requested ring size to what the kernel accepts: a power of two
 /// multiple of the page size.
 pub fn ring_size(requested: u32) -> u32 {
@@ -330,7 +296,7 @@ impl Capture {
     /// Writes out the batches that quiet CPUs have held too long.
     pub fn flush_waiting(&self) {
         if let Some(f) = &self.flusher {
-            f.flush_waiting(order::boot_ns());
+            f.flush_waiting(crate::sys::clock::boot_ns());
         }
     }
 
@@ -375,7 +341,7 @@ impl Capture {
         self.ebpf
             .programs()
             .filter_map(|(_, p)| p.fd().ok())
-            .map(|fd| recursion_misses(fd.as_fd()))
+            .map(|fd| crate::sys::bpf::recursion_misses(fd.as_fd()))
             .sum()
     }
 

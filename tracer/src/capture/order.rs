@@ -31,17 +31,6 @@ pub struct Reorder {
     pub backlog_peak: u64,
 }
 
-/// The kernel's clock for record timestamps (`CLOCK_BOOTTIME`), in ns.
-pub fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 fn ts_cpu(record: &[u8]) -> (u64, usize) {
     let ts = record
         .get(0..8)

@@ -22,8 +22,6 @@ const OPEN_FLAGS: &[(u64, &str)] = &[
     (0o20200000, "O_TMPFILE"),
 ];
 
-pub const O_CLOEXEC: u64 = 0o2000000;
-
 /// `O_RDONLY|O_CLOEXEC`-style text for open flags.
 pub fn open_flags(raw: u64) -> String {
     let mut out = String::new();

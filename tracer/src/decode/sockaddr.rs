@@ -5,9 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tracer_common::SockTuple;
 
-pub const AF_UNIX: u16 = 1;
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
+pub use tracer_common::abi::{AF_INET, AF_INET6, AF_UNIX};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SockAddr {

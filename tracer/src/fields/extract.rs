@@ -71,8 +71,7 @@ pub fn event_fd(rec: &Record<'_>) -> Option<i64> {
         return Some(h.ret);
     }
     // fcntl's duplicating commands are about the new fd, as in sysdig.
-    const F_DUPFD: u64 = 0;
-    const F_DUPFD_CLOEXEC: u64 = 1030;
+    use tracer_common::abi::{F_DUPFD, F_DUPFD_CLOEXEC};
     if h.nr == nr::FCNTL && h.ret >= 0 && matches!(ev.args[1], F_DUPFD | F_DUPFD_CLOEXEC) {
         return Some(h.ret);
     }

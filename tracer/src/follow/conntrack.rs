@@ -29,39 +29,21 @@ const RECEIVE_BUFFER: libc::c_int = 8 << 20;
 /// The largest datagram read; netlink dump replies are at most a few pages.
 const DATAGRAM: usize = 64 * 1024;
 
-/// A TCP connection's state as conntrack tracks it (`enum tcp_conntrack`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TcpState {
-    None = 0,
-    SynSent = 1,
-    SynRecv = 2,
-    Established = 3,
-    FinWait = 4,
-    CloseWait = 5,
-    LastAck = 6,
-    TimeWait = 7,
-    Close = 8,
-    /// A simultaneous open: both sides sent a SYN.
-    SynSent2 = 9,
-}
-
-impl TryFrom<u8> for TcpState {
-    type Error = u8;
-
-    fn try_from(value: u8) -> Result<Self, u8> {
-        Ok(match value {
-            0 => TcpState::None,
-            1 => TcpState::SynSent,
-            2 => TcpState::SynRecv,
-            3 => TcpState::Established,
-            4 => TcpState::FinWait,
-            5 => TcpState::CloseWait,
-            6 => TcpState::LastAck,
-            7 => TcpState::TimeWait,
-            8 => TcpState::Close,
-            9 => TcpState::SynSent2,
-            other => return Err(other),
-        })
+tracer_common::wire_enum! {
+    /// A TCP connection's state as conntrack tracks it (`enum tcp_conntrack`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum TcpState: u8 {
+        None = 0,
+        SynSent = 1,
+        SynRecv = 2,
+        Established = 3,
+        FinWait = 4,
+        CloseWait = 5,
+        LastAck = 6,
+        TimeWait = 7,
+        Close = 8,
+        /// A simultaneous open: both sides sent a SYN.
+        SynSent2 = 9,
     }
 }
 

@@ -200,7 +200,7 @@ impl Run {
     }
 }
 
-const EINPROGRESS: i64 = -(libc::EINPROGRESS as i64);
+const EINPROGRESS: i64 = -tracer_common::abi::EINPROGRESS;
 
 fn kinds(t: &Trace) -> Vec<(Kind, &str)> {
     t.spans

@@ -13,21 +13,10 @@ pub struct Clock {
     utc_offset_s: i64,
 }
 
-/// Reads clock `id` in nanoseconds.
-pub fn clock_ns(id: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
-}
-
 impl Clock {
     pub fn now() -> Self {
-        let boot = clock_ns(libc::CLOCK_BOOTTIME);
-        let real = clock_ns(libc::CLOCK_REALTIME);
+        let boot = crate::sys::clock::ns(libc::CLOCK_BOOTTIME);
+        let real = crate::sys::clock::ns(libc::CLOCK_REALTIME);
         let secs = (real / 1_000_000_000) as libc::time_t;
         // SAFETY: localtime_r writes only into `tm`.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };

@@ -12,15 +12,12 @@ use crate::decode::{Body, Record, SyscallEvent};
 
 use super::{Exec, FdKind, Fork, L4Proto, ProcessTable, SockTuple, AT_FDCWD};
 
-pub(crate) const EINPROGRESS: i64 = 115;
-const O_CLOEXEC: u32 = 0o2000000;
-const O_CREAT_WRONLY_TRUNC: u32 = 0o1101;
-/// `SOCK_CLOEXEC` equals `O_CLOEXEC` on x86_64.
-const SOCK_CLOEXEC: u64 = 0o2000000;
-const F_DUPFD: u64 = 0;
-const F_SETFD: u64 = 2;
-const F_DUPFD_CLOEXEC: u64 = 1030;
-const FD_CLOEXEC: u64 = 1;
+pub(crate) use tracer_common::abi::EINPROGRESS;
+use tracer_common::abi::{
+    FD_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY,
+};
+const O_CREAT_WRONLY_TRUNC: u32 = O_CREAT | O_WRONLY | O_TRUNC;
+const SOCK_CLOEXEC: u64 = tracer_common::abi::SOCK_CLOEXEC as u64;
 
 fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(bytes)

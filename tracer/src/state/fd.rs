@@ -137,8 +137,7 @@ impl FdKind {
     }
 }
 
-pub(crate) const O_CLOEXEC: u32 = libc::O_CLOEXEC.cast_unsigned();
-const O_DIRECTORY: u32 = libc::O_DIRECTORY.cast_unsigned();
+pub(crate) use tracer_common::abi::{O_CLOEXEC, O_DIRECTORY};
 
 /// One open fd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

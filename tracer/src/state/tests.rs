@@ -7,11 +7,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use tracer_common::abi::{O_CLOEXEC, O_DIRECTORY};
 
 const NET_A: u64 = 4_026_531_833;
 const NET_B: u64 = 4_026_532_999;
-const O_CLOEXEC: u32 = 0o2_000_000;
-const O_DIRECTORY: u32 = 0o200_000;
 const SEC: u64 = 1_000_000_000;
 
 /// A fake `/proc` in a temp dir.
