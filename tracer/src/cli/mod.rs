@@ -554,16 +554,6 @@ impl Cli {
     }
 }
 
-/// sysdig's `-pc` and `-pk` (`-p c`, `-p k`): the default line with the
-/// container, or the pod and container, of each event; other text as given.
-pub fn print_preset(format: &str) -> &str {
-    match format {
-        "c" => "*%evt.num %evt.time %evt.cpu %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
-        "k" => "*%evt.num %evt.time %evt.cpu %k8s.ns.name %k8s.pod.name %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
-        other => other,
-    }
-}
-
 /// `16M`, `8192`, `1G` to bytes.
 pub fn parse_size(s: &str) -> Result<u32, String> {
     let s = s.trim();
@@ -619,20 +609,6 @@ mod tests {
         assert_eq!(parse_size("16m"), Ok(16 << 20));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("4G").is_err());
-    }
-
-    #[test]
-    fn pc_and_pk_are_sysdigs_presets() {
-        for preset in ["c", "k"] {
-            let text = print_preset(preset);
-            let format = crate::output::format::OutputFormat::parse(text)
-                .unwrap_or_else(|e| panic!("-p{preset}: {e}"));
-            assert!(format
-                .fields()
-                .any(|f| f.id == crate::fields::FieldId::ContainerName));
-        }
-        assert!(print_preset("k").contains("%k8s.pod.name"));
-        assert_eq!(print_preset("%proc.name"), "%proc.name");
     }
 
     #[test]

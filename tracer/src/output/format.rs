@@ -250,6 +250,16 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     }
 }
 
+/// sysdig's `-pc` and `-pk` (`-p c`, `-p k`): the default line with the
+/// container, or the pod and container, of each event; other text as given.
+pub fn print_preset(format: &str) -> &str {
+    match format {
+        "c" => "*%evt.num %evt.time %evt.cpu %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
+        "k" => "*%evt.num %evt.time %evt.cpu %k8s.ns.name %k8s.pod.name %container.name (%container.id) %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +413,18 @@ mod tests {
         assert_eq!(exprs, ["len(basename(fd.name))", "proc.name"]);
         let fields: Vec<String> = f.fields().map(ToString::to_string).collect();
         assert_eq!(fields, ["fd.name", "proc.name"]);
+    }
+
+    #[test]
+    fn pc_and_pk_are_sysdigs_presets() {
+        for preset in ["c", "k"] {
+            let text = print_preset(preset);
+            let format = OutputFormat::parse(text).unwrap_or_else(|e| panic!("-p{preset}: {e}"));
+            assert!(format
+                .fields()
+                .any(|f| f.id == crate::fields::FieldId::ContainerName));
+        }
+        assert!(print_preset("k").contains("%k8s.pod.name"));
+        assert_eq!(print_preset("%proc.name"), "%proc.name");
     }
 }

@@ -68,7 +68,7 @@ impl Format {
     pub fn from_options(print: Option<&str>, json: bool) -> Result<Format, String> {
         let custom = print
             .map(|p| {
-                format::OutputFormat::parse(crate::cli::print_preset(p)).map_err(|e| e.to_string())
+                format::OutputFormat::parse(format::print_preset(p)).map_err(|e| e.to_string())
             })
             .transpose()?;
         Ok(match (custom, json) {

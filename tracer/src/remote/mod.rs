@@ -23,8 +23,9 @@ use anyhow::{anyhow, bail, Context};
 use tokio::task::JoinSet;
 
 use crate::agent::protocol::{Mode, Subscribe};
-use crate::cli::{print_preset, Cli, ConvergeCli, FollowCli, Reach};
+use crate::cli::{Cli, ConvergeCli, FollowCli, Reach};
 use crate::filter::Filter;
+use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 
 use self::label::Label;

@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::cli::print_preset;
 use crate::converge;
 use crate::fields::extract::EventView;
 use crate::filter::Filter;
 use crate::output::clock::Clock;
+use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 use crate::run::Sink;
 
