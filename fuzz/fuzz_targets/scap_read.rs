@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         buffers: BufferMode::Dots,
     };
     let mut pipe = Pipeline::new(procs, users, Some(filter), &opts);
-    pipe.clock = reader.info.clock;
+    pipe.set_clock(reader.info.clock);
     if let Err(e) = run::replay(&mut reader, &mut pipe, &opts) {
         let _ = e.to_string();
     }

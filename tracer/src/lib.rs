@@ -1,10 +1,20 @@
-//! sdtrace's userspace, stage by stage in the order an event travels:
-//! `capture` (load, attach, ring buffer, drops) -> `decode` (bytes to typed
-//! events) -> `state` (process and fd tables) -> `filter` (the `-c` language and
-//! its kernel push-down) -> `output` (text and JSON). `fields` is the registry
-//! of every field name the filter and the output formats share; `container`
-//! and `k8s` answer where a process runs, from the runtime and the API server.
-//! `agent` streams a node's events to clients; `remote` is such a client.
+//! sdtrace's userspace, stage by stage in the order an event travels
+//! (ARCHITECTURE.md at the repository's root walks it):
+//!
+//! - `capture`: load and attach the programs, read the ring buffer, count drops;
+//! - `decode`: ring-buffer bytes to typed records;
+//! - `state`: the process, thread and fd tables, from `/proc` and the records;
+//! - `container`, `k8s`: where a process runs, from its runtime and the API server;
+//! - `fields`: the registry of every field name; `filter`: the `-c` language and
+//!   what the kernel may decide of it;
+//! - `session`, `run`: a run from its plan to its report, and the per-record
+//!   pipeline and loop under it;
+//! - `output`: text, `-p` and JSON; `scap`: capture files (`-w`, `-r`).
+//!
+//! The modes, each a sink of the same session: `follow`, `converge`, `summary`
+//! (`top`, `spy`, `echo`), `ui`, `agent` (a node serving clients), `remote`
+//! (their client), `check`. Beside them: `cli` (every mode's command line),
+//! `logger`, `sys` (raw system calls behind safe functions), `error_line`.
 
 pub mod agent;
 pub mod capture;

@@ -8,16 +8,15 @@ use clap::{FromArgMatches, Parser};
 
 use tracer::capture::{CaptureOptions, KernelFilter};
 use tracer::cli::{modes, Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
-use tracer::container::table::Tally;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::follow;
 use tracer::k8s::{self, PodCache};
 use tracer::output::format::OutputFormat;
 use tracer::output::Format;
-use tracer::run::{self, End, Options};
-use tracer::scap::writer::{CaptureInfo, Rotation, ScapWriter};
-use tracer::session;
+use tracer::run::Options;
+use tracer::scap::writer::Rotation;
+use tracer::session::{Plan, Session, Source, Write};
 use tracer::summary;
 
 fn main() -> ExitCode {
@@ -125,7 +124,11 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let print = match cli.print.as_deref().map(tracer::cli::print_preset) {
+    let print = match cli
+        .print
+        .as_deref()
+        .map(tracer::output::format::print_preset)
+    {
         Some(text) => Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?),
         None => None,
     };
@@ -151,91 +154,76 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
         latency,
     };
-    if let Some(path) = &cli.read {
-        return read_capture(cli, path, filter, &opts).map(|()| ExitCode::SUCCESS);
-    }
-    let kernel = kernel_filter(filter.as_ref());
-    let muting = kernel.muting;
-    let capture_options = CaptureOptions {
-        buffer_size: cli.buffer_size,
-        snaplen: cli.snaplen,
-        // A capture file keeps enter times, as sysdig's do.
-        latency: latency || cli.write.is_some(),
-        filter: kernel,
-        hook: cli.syscall_hook,
-        kernel_paths,
+    let mut plan = match &cli.read {
+        Some(path) => Plan::new(Source::File(path.clone()), filter, opts),
+        None => {
+            let kernel = kernel_filter(filter.as_ref());
+            let muting = kernel.muting;
+            let capture = CaptureOptions {
+                buffer_size: cli.buffer_size,
+                snaplen: cli.snaplen,
+                // A capture file keeps enter times, as sysdig's do.
+                latency: latency || cli.write.is_some(),
+                filter: kernel,
+                hook: cli.syscall_hook,
+                kernel_paths,
+            };
+            let mut plan = Plan::new(
+                Source::Live {
+                    capture,
+                    cri: cli.cri.clone(),
+                },
+                filter,
+                opts,
+            );
+            plan.muting = muting;
+            plan.write = cli.write.as_ref().map(|path| Write {
+                path: path.clone(),
+                compress: cli.compress,
+                rotation: Rotation {
+                    bytes: cli.file_size_mb.map(|mb| mb.saturating_mul(1_000_000)),
+                    seconds: cli.file_seconds,
+                    files: cli.file_limit,
+                },
+            });
+            let pods_cli = PodOptions {
+                kubeconfig: cli.kubeconfig.clone(),
+                node: cli.k8s_node.clone(),
+                writing: cli.write.is_some(),
+            };
+            plan.pods = Some(Box::new(move |wanted| pod_cache(&pods_cli, wanted)));
+            plan
+        }
     };
-    let live = session::start(
-        &capture_options,
-        cli.write.is_some(),
-        filter,
-        &opts,
-        cli.cri.as_ref(),
-    )?;
-    let session::Live {
-        mut capture,
-        mut pipe,
-        passwd,
-        group,
-    } = live;
-    if cli.containers {
-        pipe.tally = Some(Tally::default());
+    plan.tally = cli.containers;
+    let report = Session::open(plan)?.run(None)?;
+    if let Some((path, n)) = &report.wrote {
+        eprintln!("sdtrace: wrote {n} events to {}", path.display());
     }
-    pipe.pods = pod_cache(cli, pipe.wants_pod());
-    if muting {
-        pipe.muter = capture.muter()?;
-    }
-    if let Some(path) = &cli.write {
-        let info = CaptureInfo {
-            sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
-            clock: pipe.clock,
-            passwd,
-            group,
-        };
-        let rotation = Rotation {
-            bytes: cli.file_size_mb.map(|mb| mb.saturating_mul(1_000_000)),
-            seconds: cli.file_seconds,
-            files: cli.file_limit,
-        };
-        let writer = ScapWriter::create(path, cli.compress, rotation, info, &pipe.procs)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        pipe.writer = Some(writer);
-    }
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let end = runtime.block_on(run::run(&mut capture, &mut pipe, &opts))?;
-    let drops = capture.drops_per_cpu();
-    pipe.stats.kernel_misses = capture.kernel_misses();
-    pipe.stats.stage_misses = capture.stage_misses();
-    pipe.stats.muted_cgroups = pipe.muter.as_ref().map_or(0, |m| m.muted);
-    if end != End::OutputClosed {
-        let _ = pipe.flush();
-    }
-    if let Some(w) = pipe.writer.take() {
-        let path = w.current_path();
-        w.finish()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        eprintln!(
-            "sdtrace: wrote {} events to {}",
-            pipe.stats.matched,
-            path.display()
-        );
-    }
-    if let Some(table) = pipe.containers_table() {
+    if let Some(table) = &report.containers {
         eprint!("{table}");
     }
-    eprintln!("{}", pipe.stats.line(&drops));
+    // Reading a file says how it went only when asked to.
+    if report.live || cli.stats_interval > 0 || cli.stats_json.is_some() {
+        eprintln!("{}", report.stats_line());
+    }
     if let Some(path) = &cli.stats_json {
-        pipe.stats.write_json(path, &drops)?;
+        report.write_stats_json(path)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What the Kubernetes API client is made from.
+struct PodOptions {
+    kubeconfig: Option<std::path::PathBuf>,
+    node: Option<String>,
+    /// A capture file is written: its reader may want the pods' fields.
+    writing: bool,
+}
+
 /// A build without the Kubernetes API client (`k8s-api` feature).
 #[cfg(not(feature = "k8s-api"))]
-fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
+fn pod_cache(cli: &PodOptions, fields: bool) -> PodCache {
     if fields || cli.kubeconfig.is_some() {
         eprintln!(
             "{}",
@@ -249,11 +237,11 @@ fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
 /// written (its reader may want those fields). A source that cannot be
 /// used is said once, when it matters, and tracing goes on without it.
 #[cfg(feature = "k8s-api")]
-fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
+fn pod_cache(cli: &PodOptions, fields: bool) -> PodCache {
     match k8s::config::source(cli.kubeconfig.as_deref()) {
-        Ok(Some(source)) if fields || cli.write.is_some() => PodCache::live(k8s::reflect::start(
+        Ok(Some(source)) if fields || cli.writing => PodCache::live(k8s::reflect::start(
             source,
-            k8s::node::node_name(cli.k8s_node.as_deref()),
+            k8s::node::node_name(cli.node.as_deref()),
             std::sync::Arc::new(|line: &str| eprintln!("{line}")),
         )),
         Ok(Some(_)) => PodCache::off(),
@@ -276,32 +264,4 @@ fn pod_cache(cli: &Cli, fields: bool) -> PodCache {
             PodCache::off()
         }
     }
-}
-
-/// `-r`: the same pipeline, fed from a capture file; its state comes from
-/// the file, never from this machine's `/proc`.
-fn read_capture(
-    cli: &Cli,
-    path: &std::path::Path,
-    filter: Option<Filter>,
-    opts: &Options,
-) -> anyhow::Result<()> {
-    let name = path.display();
-    let (mut reader, mut pipe) = session::open_capture(path, filter, opts)?;
-    if cli.containers {
-        pipe.tally = Some(Tally::default());
-    }
-    let result = run::replay(&mut reader, &mut pipe, opts);
-    if let Some(table) = pipe.containers_table() {
-        eprint!("{table}");
-    }
-    if cli.stats_interval > 0 || cli.stats_json.is_some() {
-        eprintln!("{}", pipe.stats.line(&[]));
-    }
-    if let Some(stats) = &cli.stats_json {
-        pipe.stats.write_json(stats, &[])?;
-    }
-    result
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }

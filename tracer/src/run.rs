@@ -46,6 +46,7 @@ pub enum End {
     SinkDone,
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub format: Format,
     pub count: Option<u64>,
@@ -57,11 +58,11 @@ pub struct Options {
 
 /// Everything the per-record path touches.
 pub struct Pipeline {
-    pub procs: ProcessTable,
-    pub users: Users,
-    pub filter: Option<Filter>,
-    pub clock: Clock,
-    pub stats: Stats,
+    procs: ProcessTable,
+    users: Users,
+    filter: Option<Filter>,
+    clock: Clock,
+    stats: Stats,
     format: Format,
     latency: bool,
     buffers: output::info::BufferMode,
@@ -70,17 +71,17 @@ pub struct Pipeline {
     /// process exit one, so the numbers are those sysdig gives our captures.
     next_num: u64,
     /// `-w`: matched events go to the capture file instead of stdout.
-    pub writer: Option<ScapWriter>,
+    writer: Option<ScapWriter>,
     /// Which container each event's process runs in.
-    pub containers: Containers,
+    containers: Containers,
     /// Containers' names, images and labels from their runtimes.
-    pub metas: MetaCache,
+    metas: MetaCache,
     /// `--containers`: every event's container counted.
-    pub tally: Option<Tally>,
+    tally: Option<Tally>,
     /// Pods as the Kubernetes API server describes them.
-    pub pods: PodCache,
+    pods: PodCache,
     /// The node every event happens on, when sdtrace runs as its agent.
-    pub node: Option<String>,
+    node: Option<String>,
     /// Records waiting, in order, for a new container's runtime to answer
     /// (see [`Pipeline::release_held`]), and since when.
     held: VecDeque<(Vec<u8>, bool)>,
@@ -91,14 +92,14 @@ pub struct Pipeline {
     wants_meta: bool,
     /// Live runs whose filter reads container fields: mutes, in the
     /// kernel, the cgroups it can never match (see [`crate::capture::mute`]).
-    pub muter: Option<CgroupMuter>,
+    muter: Option<CgroupMuter>,
     /// The cgroups (as records carry them) already decided for muting.
     decided: HashSet<(u64, u64)>,
     /// Whether they ask what only the API server knows of pods.
     wants_pod: bool,
     /// A mode other than printing events (`follow`, `top`, `ui`): every
     /// event goes to it instead of the output.
-    pub sink: Option<Box<dyn Sink>>,
+    sink: Option<Box<dyn Sink>>,
     /// Printed lines not yet written: events are formatted straight into it
     /// and it goes to stdout in large writes (a per-line copy into a
     /// BufWriter showed up as the top cost in a profile).
@@ -160,6 +161,82 @@ impl Pipeline {
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
+    }
+
+    pub fn procs(&self) -> &ProcessTable {
+        &self.procs
+    }
+
+    /// Reads `pid` from `/proc` now, unless it is known.
+    pub fn load_process(&mut self, pid: u32) {
+        self.procs.process_or_load(pid);
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The clock of a capture file's machine.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn take_stats(&mut self) -> Stats {
+        std::mem::take(&mut self.stats)
+    }
+
+    pub fn set_containers(&mut self, containers: Containers) {
+        self.containers = containers;
+    }
+
+    pub fn set_metas(&mut self, metas: MetaCache) {
+        self.metas = metas;
+    }
+
+    /// `--containers`: count every event's container.
+    pub fn set_tally(&mut self, tally: Tally) {
+        self.tally = Some(tally);
+    }
+
+    pub fn set_pods(&mut self, pods: PodCache) {
+        self.pods = pods;
+    }
+
+    /// Whether the API server is asked about pods.
+    pub fn pods_live(&self) -> bool {
+        self.pods.is_live()
+    }
+
+    /// The node every event is said to happen on.
+    pub fn set_node(&mut self, node: String) {
+        self.node = Some(node);
+    }
+
+    /// The cgroups the filter can never match are muted through `muter`.
+    pub fn set_muter(&mut self, muter: Option<CgroupMuter>) {
+        self.muter = muter;
+    }
+
+    /// Cgroups muted so far.
+    pub fn muted_cgroups(&self) -> u64 {
+        self.muter.as_ref().map_or(0, |m| m.muted)
+    }
+
+    /// `-w`: matched events go to `writer` instead of stdout.
+    pub fn set_writer(&mut self, writer: ScapWriter) {
+        self.writer = Some(writer);
+    }
+
+    pub fn take_writer(&mut self) -> Option<ScapWriter> {
+        self.writer.take()
+    }
+
+    pub fn take_sink(&mut self) -> Option<Box<dyn Sink>> {
+        self.sink.take()
     }
 
     /// Every event goes to `sink` from now on, with its container known
@@ -528,11 +605,12 @@ pub async fn run(
         }
         if pipe.sink.is_some() && last_loop_stats.elapsed() >= LOOP_STATS_EVERY {
             last_loop_stats = Instant::now();
+            count_kernel(capture, &mut pipe.stats);
             let stats = LoopStats {
                 drops_per_cpu: capture.drops_per_cpu(),
                 events: pipe.stats.events,
                 decode_errors: pipe.stats.decode_errors + order.malformed,
-                kernel_misses: capture.kernel_misses(),
+                kernel_misses: pipe.stats.kernel_misses,
                 ring_backlog_peak: std::mem::take(&mut order.backlog_peak),
                 ring_size: u64::from(capture.ring_size),
             };
@@ -543,7 +621,7 @@ pub async fn run(
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
-                pipe.stats.kernel_misses = capture.kernel_misses();
+                count_kernel(capture, &mut pipe.stats);
                 pipe.stats.decode_errors += std::mem::take(&mut order.malformed);
                 eprintln!("{}", pipe.stats.line(&capture.drops_per_cpu()));
             }
@@ -554,6 +632,13 @@ pub async fn run(
             () = tokio::time::sleep(POLL) => {}
         }
     }
+}
+
+/// Brings the kernel's own counters into `stats`: program runs it skipped,
+/// and records written without their captures.
+pub fn count_kernel(capture: &Capture, stats: &mut Stats) {
+    stats.kernel_misses = capture.kernel_misses();
+    stats.stage_misses = capture.stage_misses();
 }
 
 /// How long the kernel may hold a record in a per-CPU batch (until a quiet

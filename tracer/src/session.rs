@@ -1,98 +1,310 @@
-//! What every live mode sets up the same way: the kernel side attached, the
-//! process table read after it, and the pipeline that knows each event's
-//! container; and the loop that runs it.
+//! One way to run a capture, for every mode: a [`Plan`] made once from the
+//! command line, a [`Session`] opened from it (the kernel side attached and
+//! the process table read after it, or a capture file opened), and
+//! [`Session::run`], which drives the pipeline into the mode's sink until a
+//! stop condition and returns a [`Report`] of what happened.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::capture::{Capture, CaptureOptions};
+use crate::capture::{Capture, CaptureOptions, SyscallSwitch};
 use crate::container::{
     cgroups::Mounts,
     meta::{MetaCache, Sockets},
+    table::Tally,
     Containers,
 };
 use crate::filter::Filter;
-use crate::run::{self, End, Options, Pipeline};
+use crate::k8s::PodCache;
+use crate::output::{self, clock::Clock, stats::Stats};
+use crate::run::{self, End, Options, Pipeline, Sink};
 use crate::scap::reader::ScapReader;
+use crate::scap::writer::{CaptureInfo, Rotation, ScapWriter};
 use crate::state::{ProcFs, ProcessTable, Users};
 
-pub struct Live {
-    pub capture: Capture,
-    pub pipe: Pipeline,
-    /// `/etc/passwd` and `/etc/group` as read at the start.
-    pub passwd: String,
-    pub group: String,
+/// Where a run's records come from.
+pub enum Source {
+    /// This machine's kernel.
+    Live {
+        capture: CaptureOptions,
+        /// The CRI socket to ask about containerd and CRI-O containers.
+        cri: Option<PathBuf>,
+    },
+    /// A capture file (`-r`): its state (processes, users, clock, every
+    /// `/proc` answer) comes from the file, never from this machine.
+    File(PathBuf),
 }
 
-/// Attaches with `capture`, then reads the processes (a process that
-/// starts in between is seen by both, never by neither). `journaled`: what
-/// is read from /proc is kept for a capture file.
-pub fn start(
-    capture: &CaptureOptions,
-    journaled: bool,
-    filter: Option<Filter>,
-    opts: &Options,
-    cri: Option<&PathBuf>,
-) -> anyhow::Result<Live> {
-    let capture = Capture::start(capture)?;
-    let procfs = if journaled {
-        ProcFs::default().journaled()
-    } else {
-        ProcFs::default()
-    };
-    let procs = ProcessTable::bootstrap(procfs)?;
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let mut pipe = Pipeline::new(procs, Users::parse(&passwd, &group), filter, opts);
-    watch_containers(&mut pipe, &capture, cri);
-    Ok(Live {
-        capture,
-        pipe,
-        passwd,
-        group,
-    })
+/// `-w`: where matched events are written instead of printed.
+pub struct Write {
+    pub path: PathBuf,
+    pub compress: bool,
+    pub rotation: Rotation,
+}
+
+/// Asks the Kubernetes API about pods; told whether the filter or format
+/// uses a field only the API server knows.
+pub type PodSource = Box<dyn FnOnce(bool) -> PodCache>;
+
+/// Everything a run is made from.
+pub struct Plan {
+    pub source: Source,
+    pub filter: Option<Filter>,
+    pub options: Options,
+    /// `-w` (live only).
+    pub write: Option<Write>,
+    /// `--containers`: every event's container counted, a table at the end.
+    pub tally: bool,
+    pub pods: Option<PodSource>,
+    /// The node every event happens on (the agent's).
+    pub node: Option<String>,
+    /// Mute, in the kernel, the cgroups the filter can never match.
+    pub muting: bool,
+}
+
+impl Plan {
+    /// A plan with nothing but its source, filter and options.
+    pub fn new(source: Source, filter: Option<Filter>, options: Options) -> Self {
+        Self {
+            source,
+            filter,
+            options,
+            write: None,
+            tally: false,
+            pods: None,
+            node: None,
+            muting: false,
+        }
+    }
+}
+
+enum Input {
+    Live(Box<Capture>),
+    File {
+        reader: Box<ScapReader>,
+        path: PathBuf,
+    },
+}
+
+/// A capture ready to run.
+pub struct Session {
+    input: Input,
+    pipe: Pipeline,
+    options: Options,
+}
+
+/// What a run did.
+pub struct Report {
+    pub end: End,
+    pub stats: Stats,
+    /// Records the kernel could not write, per CPU (empty for a file).
+    pub drops_per_cpu: Vec<u64>,
+    /// Whether the events came from this machine's kernel.
+    pub live: bool,
+    /// `-w`: the file written last, and how many events went to it.
+    pub wrote: Option<(PathBuf, u64)>,
+    /// `--containers`' table.
+    pub containers: Option<String>,
+    /// The mode's sink, for its last words and exit code.
+    pub sink: Option<Box<dyn Sink>>,
+}
+
+impl Report {
+    /// The statistics line for stderr.
+    pub fn stats_line(&self) -> String {
+        self.stats.line(&self.drops_per_cpu)
+    }
+
+    /// `--stats-json`.
+    pub fn write_stats_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.stats.write_json(path, &self.drops_per_cpu)
+    }
+
+    /// What the sink wants the user to know at the end.
+    pub fn closing_words(&self) -> Option<String> {
+        self.sink.as_deref().and_then(Sink::closing_words)
+    }
+
+    /// The exit code the sink asks for.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.sink.as_deref().and_then(Sink::exit_code)
+    }
+}
+
+impl Session {
+    /// Attaches to the kernel (then reads the processes: one that starts
+    /// in between is seen by both, never by neither), or opens the file.
+    pub fn open(plan: Plan) -> anyhow::Result<Self> {
+        let Plan {
+            source,
+            filter,
+            options,
+            write,
+            tally,
+            pods,
+            node,
+            muting,
+        } = plan;
+        let (input, mut pipe) = match source {
+            Source::Live { capture, cri } => {
+                let mut capture = Capture::start(&capture)?;
+                let procfs = if write.is_some() {
+                    ProcFs::default().journaled()
+                } else {
+                    ProcFs::default()
+                };
+                let procs = ProcessTable::bootstrap(procfs)?;
+                let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                let mut pipe =
+                    Pipeline::new(procs, Users::parse(&passwd, &group), filter, &options);
+                watch_containers(&mut pipe, &capture, cri.as_ref());
+                if muting {
+                    pipe.set_muter(capture.muter()?);
+                }
+                if let Some(w) = write {
+                    let info = CaptureInfo {
+                        sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
+                        clock: pipe.clock(),
+                        passwd,
+                        group,
+                    };
+                    let writer =
+                        ScapWriter::create(&w.path, w.compress, w.rotation, info, pipe.procs())
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", w.path.display()))?;
+                    pipe.set_writer(writer);
+                }
+                (Input::Live(Box::new(capture)), pipe)
+            }
+            Source::File(path) => {
+                let mut reader = ScapReader::open(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let procs =
+                    ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
+                let users = Users::parse(&reader.info.passwd, &reader.info.group);
+                let mut pipe = Pipeline::new(procs, users, filter, &options);
+                pipe.set_clock(reader.info.clock);
+                (
+                    Input::File {
+                        reader: Box::new(reader),
+                        path,
+                    },
+                    pipe,
+                )
+            }
+        };
+        if tally {
+            pipe.set_tally(Tally::default());
+        }
+        if let Some(pods) = pods {
+            let wants = pipe.wants_pod();
+            pipe.set_pods(pods(wants));
+        }
+        if let Some(node) = node {
+            pipe.set_node(node);
+        }
+        Ok(Self {
+            input,
+            pipe,
+            options,
+        })
+    }
+
+    /// The clock the run's times are shown with.
+    pub fn clock(&self) -> Clock {
+        self.pipe.clock()
+    }
+
+    /// Whether the API server's answers about pods are asked for.
+    pub fn pods_live(&self) -> bool {
+        self.pipe.pods_live()
+    }
+
+    /// Reads `pid` from `/proc` now (a child sdtrace started itself: the
+    /// kernel side leaves out sdtrace's own forks).
+    pub fn load_process(&mut self, pid: u32) {
+        self.pipe.load_process(pid);
+    }
+
+    /// The handle that changes which syscalls the kernel passes on while
+    /// running; `None` for a file, or once taken.
+    pub fn syscall_switch(&mut self, kernel_paths: bool) -> anyhow::Result<Option<SyscallSwitch>> {
+        match &mut self.input {
+            Input::Live(capture) => Ok(capture.syscall_switch(kernel_paths)?),
+            Input::File { .. } => Ok(None),
+        }
+    }
+
+    /// Runs until a stop condition (the file's end, `-n`, `-M`, Ctrl-C or
+    /// SIGTERM, a closed stdout, or `sink` saying it is done), feeding every
+    /// event to `sink` (printing them when there is none); then lets the sink
+    /// write what it holds and says what happened.
+    pub fn run(mut self, sink: Option<Box<dyn Sink>>) -> anyhow::Result<Report> {
+        if let Some(sink) = sink {
+            self.pipe.set_sink(sink);
+        }
+        let opts = &self.options;
+        let pipe = &mut self.pipe;
+        let end = match &mut self.input {
+            Input::Live(capture) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(run::run(capture, pipe, opts))?
+            }
+            Input::File { reader, path } => run::replay(reader, pipe, opts)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        };
+        if end != End::OutputClosed {
+            match pipe.finish_sink().and_then(|()| pipe.flush()) {
+                Err(e) if !output::is_broken_pipe(&e) => return Err(e.into()),
+                _ => {}
+            }
+        }
+        let wrote = match pipe.take_writer() {
+            Some(w) => {
+                let path = w.current_path();
+                w.finish()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                Some((path, pipe.stats().matched))
+            }
+            None => None,
+        };
+        let containers = pipe.containers_table();
+        let mut stats = pipe.take_stats();
+        let (drops_per_cpu, live) = match &self.input {
+            Input::Live(capture) => {
+                run::count_kernel(capture, &mut stats);
+                (capture.drops_per_cpu(), true)
+            }
+            Input::File { .. } => (Vec::new(), false),
+        };
+        stats.muted_cgroups = pipe.muted_cgroups();
+        Ok(Report {
+            end,
+            stats,
+            drops_per_cpu,
+            live,
+            wrote,
+            containers,
+            sink: pipe.take_sink(),
+        })
+    }
 }
 
 /// Events get their containers from the cgroup hierarchies the kernel side
 /// reports ids from, and the containers' names from their runtimes.
 fn watch_containers(pipe: &mut Pipeline, capture: &Capture, cri: Option<&PathBuf>) {
-    pipe.containers = Containers::new(Mounts {
+    pipe.set_containers(Containers::new(Mounts {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
-    });
+    }));
     if let Some(cri) = cri.filter(|p| !p.exists()) {
         eprintln!(
             "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
             cri.display()
         );
     }
-    pipe.metas = MetaCache::asking(Sockets { cri: cri.cloned() });
-}
-
-impl Live {
-    /// Runs the capture loop until a stop condition.
-    pub fn run(&mut self, opts: &Options) -> anyhow::Result<End> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(run::run(&mut self.capture, &mut self.pipe, opts))
-    }
-}
-
-/// `-r`: the pipeline fed from a capture file; its state (processes,
-/// users, clock, every `/proc` answer) comes from the file, never from
-/// this machine.
-pub fn open_capture(
-    path: &Path,
-    filter: Option<Filter>,
-    opts: &Options,
-) -> anyhow::Result<(ScapReader, Pipeline)> {
-    let mut reader =
-        ScapReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
-    let users = Users::parse(&reader.info.passwd, &reader.info.group);
-    let mut pipe = Pipeline::new(procs, users, filter, opts);
-    pipe.clock = reader.info.clock;
-    Ok((reader, pipe))
+    pipe.set_metas(MetaCache::asking(Sockets { cri: cri.cloned() }));
 }
 
 /// A filter from the command line, or a one-line error with its caret.

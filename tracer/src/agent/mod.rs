@@ -21,7 +21,7 @@ use crate::cli::AgentCli;
 use crate::k8s::PodCache;
 use crate::output::{info::BufferMode, Format};
 use crate::run::Options;
-use crate::session;
+use crate::session::{Plan, Session, Source};
 
 use auth::Token;
 use metrics::Metrics;
@@ -63,23 +63,30 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         latency: cli.latency,
         buffers: BufferMode::Dots,
     };
-    let mut live = session::start(&capture_options, false, None, &opts, cli.live.cri.as_ref())?;
-    let switch = live
-        .capture
+    let mut plan = Plan::new(
+        Source::Live {
+            capture: capture_options,
+            cri: cli.live.cri.clone(),
+        },
+        None,
+        opts,
+    );
+    let pod_node = node.clone();
+    plan.pods = Some(Box::new(move |_| pod_cache(&pod_node)));
+    plan.node = Some(node.clone());
+    let mut session = Session::open(plan)?;
+    let switch = session
         .syscall_switch(cli.kernel_paths)?
         .ok_or_else(|| anyhow::anyhow!("the kernel's syscall table is missing"))?;
-    live.pipe.pods = pod_cache(&node);
-    let pods = live.pipe.pods.is_live();
-    live.pipe.node = Some(node.clone());
     let metrics = Arc::new(Metrics::default());
     let (joining, joined) = std::sync::mpsc::channel();
-    live.pipe.set_sink(Box::new(AgentSink::new(
+    let sink = AgentSink::new(
         joined,
         switch,
         metrics.clone(),
-        pods,
-        live.pipe.clock,
-    )));
+        session.pods_live(),
+        session.clock(),
+    );
     let shared = Shared::new(
         token,
         metrics.clone(),
@@ -90,14 +97,13 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
     server::spawn(listener, Arc::new(shared))?;
     metrics.set_ready();
     eprintln!("sdtrace agent: node {node}, listening on {address}");
-    live.run(&opts)?;
-    live.pipe.finish_sink()?;
+    let report = session.run(Some(Box::new(sink)))?;
     std::thread::sleep(LAST_WORDS);
     let snapshot = metrics.snapshot();
-    let drops = live.capture.drops_per_cpu();
+    let drops = &report.drops_per_cpu;
     eprintln!(
         "sdtrace agent: {} events, {} sent to clients, {} dropped by the kernel (per CPU: {:?}), {} dropped from slow clients' queues",
-        live.pipe.stats.events,
+        report.stats.events,
         snapshot.sent,
         drops.iter().sum::<u64>(),
         drops,

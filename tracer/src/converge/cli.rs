@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::ConvergeCli;
 use crate::session;
-use crate::summary::mode::{self, Source};
+use crate::summary::mode;
 
 use super::engine::Selection;
 use super::{extract, Converger};
@@ -19,9 +19,9 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
     let mut opts = mode::options(&cli.common, false);
     opts.count = cli.count;
-    let source = Source {
-        read: cli.common.read.clone(),
-        capture: CaptureOptions {
+    let source = mode::source_with(
+        &cli.common,
+        CaptureOptions {
             buffer_size: cli.common.live.buffer_size,
             snaplen: cli.snaplen,
             // A change's entry time: a daemon can hear of it (inotify) and
@@ -37,16 +37,15 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
             // fsync on a file renamed since it was opened names where it is.
             kernel_paths: true,
         },
-        cri: cli.common.live.cri.clone(),
-    };
+    );
     let selection = Selection {
         pids: cli.pids.clone(),
         names: cli.daemons.clone(),
     };
     mode::run(
-        &source,
+        source,
         filter,
-        &opts,
+        opts,
         Box::new(Converger::new(selection, cli.json)),
     )?;
     Ok(ExitCode::SUCCESS)

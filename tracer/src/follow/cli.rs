@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::FollowCli;
 use crate::output::{info::BufferMode, Format};
-use crate::run::{End, Options, Sink};
-use crate::session;
+use crate::run::Options;
+use crate::session::{self, Plan, Session, Source};
 
 use super::{seeds::Seeds, translations, Follower};
 
@@ -44,7 +44,14 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         hook: SyscallHook::Auto,
         kernel_paths: false,
     };
-    let mut live = session::start(&capture, false, filter, &opts, cli.live.cri.as_ref())?;
+    let mut session = Session::open(Plan::new(
+        Source::Live {
+            capture,
+            cri: cli.live.cri.clone(),
+        },
+        filter,
+        opts,
+    ))?;
     let mut follower = Follower::new(seeds, translations(), cli.json);
     if let Some((program, args)) = cli.command.split_first() {
         let child = Command::new(program)
@@ -53,24 +60,16 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("follow: cannot start {program}: {e}"))?;
         // The kernel side leaves out sdtrace's own forks: the child is
         // read from /proc now (it has exec'd), its later events come as any.
-        live.pipe.procs.process_or_load(child.id());
+        session.load_process(child.id());
         follower.seeds.pids.push(child.id());
         follower.set_command(child);
     }
-    live.pipe.set_sink(Box::new(follower));
-    let end = live.run(&opts)?;
-    if end != End::OutputClosed {
-        let _ = live.pipe.finish_sink();
-        let _ = live.pipe.flush();
-    }
-    let pipe = &mut live.pipe;
-    pipe.stats.kernel_misses = live.capture.kernel_misses();
-    eprintln!("{}", pipe.stats.line(&live.capture.drops_per_cpu()));
-    let sink = pipe.sink.as_deref();
-    if let Some(line) = sink.and_then(Sink::closing_words) {
+    let report = session.run(Some(Box::new(follower)))?;
+    eprintln!("{}", report.stats_line());
+    if let Some(line) = report.closing_words() {
         eprintln!("{line}");
     }
-    Ok(match sink.and_then(Sink::exit_code) {
+    Ok(match report.exit_code() {
         Some(0) | None => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
     })

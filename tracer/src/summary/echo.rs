@@ -71,6 +71,6 @@ pub fn main(cli: &EchoCli) -> anyhow::Result<std::process::ExitCode> {
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
     let opts = mode::options(&cli.common, false);
     let source = mode::source(&cli.common, cli.snaplen, false);
-    mode::run(&source, filter, &opts, Box::new(EchoFds::default()))?;
+    mode::run(source, filter, opts, Box::new(EchoFds::default()))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

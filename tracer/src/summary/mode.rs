@@ -1,7 +1,6 @@
-//! How `top`, `spy` and `echo` run: a sink fed live from the kernel or
-//! from a capture file (`-r`), through the same pipeline `sdtrace` uses.
+//! How `top`, `spy`, `echo` and `converge` run: a sink fed live from the
+//! kernel or from a capture file (`-r`), through the session every mode uses.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
@@ -9,51 +8,23 @@ use crate::cli::SummaryArgs;
 use crate::filter::Filter;
 use crate::output;
 use crate::output::info::BufferMode;
-use crate::run::{self, End, Options, Sink};
-use crate::session;
-
-/// Where a mode's events come from.
-pub struct Source {
-    /// `-r`: a capture file instead of the kernel.
-    pub read: Option<PathBuf>,
-    pub capture: CaptureOptions,
-    pub cri: Option<PathBuf>,
-}
+use crate::run::{Options, Sink};
+use crate::session::{Plan, Session, Source};
 
 /// Runs `sink` over the events matching `filter` until the file ends, or
-/// live until Ctrl-C or `-M`; then lets it write what it holds.
+/// live until Ctrl-C or `-M`; then lets it write what it holds, and says
+/// how the live capture did.
 pub fn run(
-    source: &Source,
+    source: Source,
     filter: Option<Filter>,
-    opts: &Options,
+    opts: Options,
     sink: Box<dyn Sink>,
 ) -> anyhow::Result<()> {
-    if let Some(path) = &source.read {
-        let (mut reader, mut pipe) = session::open_capture(path, filter, opts)?;
-        pipe.set_sink(sink);
-        let end = run::replay(&mut reader, &mut pipe, opts)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        return finish(&mut pipe, &end);
+    let report = Session::open(Plan::new(source, filter, opts))?.run(Some(sink))?;
+    if report.live {
+        eprintln!("{}", report.stats_line());
     }
-    let mut live = session::start(&source.capture, false, filter, opts, source.cri.as_ref())?;
-    live.pipe.set_sink(sink);
-    let end = live.run(opts)?;
-    finish(&mut live.pipe, &end)?;
-    let pipe = &mut live.pipe;
-    pipe.stats.kernel_misses = live.capture.kernel_misses();
-    eprintln!("{}", pipe.stats.line(&live.capture.drops_per_cpu()));
     Ok(())
-}
-
-/// The sink's last words, unless nobody reads them any more.
-fn finish(pipe: &mut run::Pipeline, end: &End) -> anyhow::Result<()> {
-    if *end == End::OutputClosed {
-        return Ok(());
-    }
-    match pipe.finish_sink().and_then(|()| pipe.flush()) {
-        Err(e) if !output::is_broken_pipe(&e) => Err(e.into()),
-        _ => Ok(()),
-    }
 }
 
 /// The run's options from the command line; `latency`: events carry how
@@ -70,13 +41,13 @@ pub fn options(args: &SummaryArgs, latency: bool) -> Options {
     }
 }
 
-/// Where the events come from, per the command line; `snaplen`: bytes of
-/// each I/O buffer to capture.
+/// Where the events come from, per the command line (`-r`, or the kernel
+/// with every syscall); `snaplen`: bytes of each I/O buffer to capture.
 #[must_use]
 pub fn source(args: &SummaryArgs, snaplen: u32, latency: bool) -> Source {
-    Source {
-        read: args.read.clone(),
-        capture: CaptureOptions {
+    source_with(
+        args,
+        CaptureOptions {
             buffer_size: args.live.buffer_size,
             snaplen,
             latency,
@@ -84,6 +55,17 @@ pub fn source(args: &SummaryArgs, snaplen: u32, latency: bool) -> Source {
             hook: SyscallHook::Auto,
             kernel_paths: false,
         },
-        cri: args.live.cri.clone(),
+    )
+}
+
+/// `-r`'s file, or the kernel with `capture`.
+#[must_use]
+pub fn source_with(args: &SummaryArgs, capture: CaptureOptions) -> Source {
+    match &args.read {
+        Some(path) => Source::File(path.clone()),
+        None => Source::Live {
+            capture,
+            cri: args.live.cri.clone(),
+        },
     }
 }

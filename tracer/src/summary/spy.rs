@@ -135,6 +135,6 @@ pub fn main(cli: &SpyCli) -> anyhow::Result<std::process::ExitCode> {
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
     let opts = mode::options(&cli.common, false);
     let source = mode::source(&cli.common, 0, false);
-    mode::run(&source, filter, &opts, Box::new(SpyUsers::default()))?;
+    mode::run(source, filter, opts, Box::new(SpyUsers::default()))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

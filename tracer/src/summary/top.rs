@@ -110,6 +110,6 @@ pub fn main(cli: &TopCli) -> anyhow::Result<std::process::ExitCode> {
     let opts = mode::options(&cli.common, latency);
     let source = mode::source(&cli.common, 0, latency);
     let top = Top::new(cli.view, cli.rows, cli.json, every);
-    mode::run(&source, filter, &opts, Box::new(top))?;
+    mode::run(source, filter, opts, Box::new(top))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

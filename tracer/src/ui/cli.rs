@@ -16,10 +16,9 @@ use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::UiCli;
 use crate::filter::Filter;
 use crate::output::{info::BufferMode, stats::Stats, Format};
-use crate::run::{self, Options, Pipeline, Sink};
+use crate::run::{Options, Sink};
 use crate::scap::reader::ScapReader;
-use crate::session;
-use crate::state::{ProcFs, ProcessTable, Users};
+use crate::session::{self, Plan, Session, Source};
 use crate::summary::link::{link, Command, LoopEnd, UiEnd};
 use crate::summary::table::View;
 
@@ -50,11 +49,11 @@ pub fn main(cli: &UiCli) -> anyhow::Result<ExitCode> {
     };
     match &cli.read {
         Some(path) => replay(cli, path, app, &opts),
-        None => live(cli, app, &opts),
+        None => live(cli, app, opts),
     }
 }
 
-fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
+fn live(cli: &UiCli, app: App, opts: Options) -> anyhow::Result<ExitCode> {
     let capture = CaptureOptions {
         buffer_size: cli.live.buffer_size,
         snaplen: cli.snaplen,
@@ -65,10 +64,16 @@ fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
         kernel_paths: false,
     };
     // The aggregation filters (its filter changes as the user drills).
-    let mut live = session::start(&capture, false, None, opts, cli.live.cri.as_ref())?;
+    let session = Session::open(Plan::new(
+        Source::Live {
+            capture,
+            cri: cli.live.cri.clone(),
+        },
+        None,
+        opts,
+    ))?;
     let (ui_end, loop_end) = link();
-    live.pipe
-        .set_sink(aggregation(loop_end, app.view(), first_filter(&app)));
+    let sink = aggregation(loop_end, app.view(), first_filter(&app));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -78,14 +83,10 @@ fn live(cli: &UiCli, app: App, opts: &Options) -> anyhow::Result<ExitCode> {
         drop(signal(SignalKind::interrupt())?);
         signal(SignalKind::terminate()).map(drop)
     })?;
-    let (end, ui) = with_screen(cli.log.as_deref(), ui_end, app, || {
-        runtime.block_on(run::run(&mut live.capture, &mut live.pipe, opts))
-    })?;
-    let pipe = &mut live.pipe;
-    pipe.stats.kernel_misses = live.capture.kernel_misses();
-    eprintln!("{}", pipe.stats.line(&live.capture.drops_per_cpu()));
+    let (report, ui) = with_screen(cli.log.as_deref(), ui_end, app, || session.run(Some(sink)))?;
+    let report = report?;
+    eprintln!("{}", report.stats_line());
     ui?;
-    let _ = end?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -123,15 +124,9 @@ fn relay(
         let filter = want.1.as_deref().map(Filter::parse).transpose();
         // The UI checked it; a clause the aggregation wrote is trusted.
         let filter = filter.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut reader = ScapReader::open(path)?;
-        let procs = ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
-        let users = Users::parse(&reader.info.passwd, &reader.info.group);
-        let mut pipe = Pipeline::new(procs, users, None, opts);
-        pipe.clock = reader.info.clock;
-        pipe.set_sink(aggregation(agg_loop, want.0, filter));
-        run::replay(&mut reader, &mut pipe, opts)?;
-        pipe.finish_sink()?;
-        *stats = std::mem::take(&mut pipe.stats);
+        let session = Session::open(Plan::new(Source::File(path.to_owned()), None, opts.clone()))?;
+        let report = session.run(Some(aggregation(agg_loop, want.0, filter)))?;
+        *stats = report.stats;
         let last = agg_ui.take();
         if let Some(snapshot) = &last {
             ui.publish(snapshot.clone());
