@@ -91,7 +91,7 @@ fn nightly_sysroot() -> Result<PathBuf> {
             .env_remove("RUSTUP_TOOLCHAIN")
             .args(["+nightly", "--print", "sysroot"]),
     )
-    .context("the nightly toolchain is required (the image provides it; see BUILDING-EBPF.md)")?;
+    .context("the nightly toolchain is required (rustup toolchain install nightly)")?;
     Ok(PathBuf::from(out))
 }
 

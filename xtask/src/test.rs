@@ -90,7 +90,7 @@ pub fn test(opts: &Options) -> Result<()> {
             }
             // The eBPF crate is outside the workspace: linted on its own, for
             // its real target (panic=abort comes from its profile). Map calls
-            // take references on purpose (BUILDING-EBPF.md: they also compile
+            // take references on purpose (they also compile
             // on aya-ebpf 0.3), which this lint would flag at every call.
             let mut ebpf = ebpf_cargo("clippy")?;
             ebpf.args([
