@@ -12,11 +12,10 @@ use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::follow;
 use tracer::k8s::{self, PodCache};
-use tracer::output::format::OutputFormat;
 use tracer::output::Format;
 use tracer::run::Options;
 use tracer::scap::writer::Rotation;
-use tracer::session::{Plan, Session, Source, Write};
+use tracer::session::{self, Plan, Session, Source, Write};
 use tracer::summary;
 
 fn main() -> ExitCode {
@@ -116,36 +115,13 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
     if cli.reach.is_remote() {
         return tracer::remote::main(cli);
     }
-    // A bad filter is refused before anything is loaded.
-    let filter = match cli.filter_text() {
-        Some(text) => match Filter::parse(&text) {
-            Ok(f) => Some(f),
-            Err(errors) => anyhow::bail!("{errors}"),
-        },
-        None => None,
-    };
-    let print = match cli
-        .print
-        .as_deref()
-        .map(tracer::output::format::print_preset)
-    {
-        Some(text) => Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?),
-        None => None,
-    };
-    let uses = |id: FieldId| {
-        filter.as_ref().is_some_and(|f| f.uses(id))
-            || print
-                .as_ref()
-                .is_some_and(|p| p.fields().any(|f| f.id == id))
-    };
+    // A bad filter or format is refused before anything is loaded.
+    let filter = session::parse_filter(cli.filter_text().as_deref())?;
+    let format =
+        Format::from_options(cli.print.as_deref(), cli.json).map_err(anyhow::Error::msg)?;
+    let uses = |id: FieldId| filter.as_ref().is_some_and(|f| f.uses(id)) || format.uses(id);
     let latency = uses(FieldId::EvtLatency);
     let kernel_paths = cli.kernel_paths || uses(FieldId::FdKname);
-    let format = match (print, cli.json) {
-        (Some(p), true) => Format::CustomJson(p),
-        (Some(p), false) => Format::Custom(p),
-        (None, true) => Format::Json,
-        (None, false) => Format::Text,
-    };
     let opts = Options {
         buffers: cli.buffer_mode(),
         format,

@@ -15,10 +15,13 @@ use crate::container::{
 };
 use crate::filter::Filter;
 use crate::k8s::PodCache;
-use crate::output::{self, clock::Clock, stats::Stats};
-use crate::run::{self, End, Options, Pipeline, Sink};
+use crate::output::{self, clock::Clock, printer::Printer, stats::Stats};
+use crate::pipeline::Pipeline;
+use crate::run::{self, End, Options};
 use crate::scap::reader::ScapReader;
+use crate::scap::sink::CaptureSink;
 use crate::scap::writer::{CaptureInfo, Rotation, ScapWriter};
+use crate::sink::Sink;
 use crate::state::{ProcFs, ProcessTable, Users};
 
 /// Where a run's records come from.
@@ -171,7 +174,7 @@ impl Session {
                     let writer =
                         ScapWriter::create(&w.path, w.compress, w.rotation, info, pipe.procs())
                             .map_err(|e| anyhow::anyhow!("{}: {e}", w.path.display()))?;
-                    pipe.set_writer(writer);
+                    pipe.set_writer(CaptureSink::new(writer));
                 }
                 (Input::Live(Box::new(capture)), pipe)
             }
@@ -236,11 +239,16 @@ impl Session {
 
     /// Runs until a stop condition (the file's end, `-n`, `-M`, Ctrl-C or
     /// SIGTERM, a closed stdout, or `sink` saying it is done), feeding every
-    /// event to `sink` (printing them when there is none); then lets the sink
-    /// write what it holds and says what happened.
+    /// event to `sink` — when there is none, to the printer, unless `-w`
+    /// writes them — then lets the sinks write what they hold and says what
+    /// happened.
     pub fn run(mut self, sink: Option<Box<dyn Sink>>) -> anyhow::Result<Report> {
-        if let Some(sink) = sink {
-            self.pipe.set_sink(sink);
+        match sink {
+            Some(sink) => self.pipe.set_sink(sink),
+            None if !self.pipe.writes() => self
+                .pipe
+                .set_sink(Box::new(Printer::new(self.options.format.clone()))),
+            None => {}
         }
         let opts = &self.options;
         let pipe = &mut self.pipe;
@@ -255,7 +263,7 @@ impl Session {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
         };
         if end != End::OutputClosed {
-            match pipe.finish_sink().and_then(|()| pipe.flush()) {
+            match pipe.finish_sinks().and_then(|()| pipe.flush()) {
                 Err(e) if !output::is_broken_pipe(&e) => return Err(e.into()),
                 _ => {}
             }

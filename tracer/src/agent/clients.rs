@@ -14,7 +14,7 @@ use crate::fields::extract::EventView;
 use crate::filter::Filter;
 use crate::follow::{self, seeds::Seeds, Follower};
 use crate::output::{self, clock::Clock, Format};
-use crate::run::Sink;
+use crate::sink::Sink;
 
 /// A subscription the server accepted: compiled, on its way to the loop.
 pub struct Subscriber {

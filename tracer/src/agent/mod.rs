@@ -19,7 +19,6 @@ use std::time::Duration;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::AgentCli;
 use crate::k8s::PodCache;
-use crate::output::{info::BufferMode, Format};
 use crate::run::Options;
 use crate::session::{Plan, Session, Source};
 
@@ -56,12 +55,9 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         kernel_paths: cli.kernel_paths,
     };
     let opts = Options {
-        format: Format::Text,
-        count: None,
         duration: cli.duration.map(Duration::from_secs_f64),
-        stats_interval: None,
         latency: cli.latency,
-        buffers: BufferMode::Dots,
+        ..Options::default()
     };
     let mut plan = Plan::new(
         Source::Live {

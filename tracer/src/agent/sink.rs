@@ -11,7 +11,7 @@ use super::metrics::{ClientRow, Metrics, Snapshot};
 use crate::capture::SyscallSwitch;
 use crate::fields::extract::EventView;
 use crate::output::clock::Clock;
-use crate::run::{LoopStats, Sink};
+use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::sys::clock::boot_ns;
 
 pub struct AgentSink {
@@ -192,7 +192,11 @@ impl Sink for AgentSink {
         self.publish();
     }
 
-    fn wants_pods(&self) -> bool {
-        self.pods
+    fn wants(&self) -> Wants {
+        Wants {
+            place: true,
+            meta: Need::Wait,
+            pod: if self.pods { Need::Wait } else { Need::No },
+        }
     }
 }

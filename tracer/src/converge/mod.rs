@@ -31,7 +31,7 @@ mod tests;
 
 use crate::fields::extract::EventView;
 use crate::output::clock::Clock;
-use crate::run::Sink;
+use crate::sink::Sink;
 
 use crate::summary::table::{Cell, Row};
 

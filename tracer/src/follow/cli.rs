@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::FollowCli;
-use crate::output::{info::BufferMode, Format};
 use crate::run::Options;
 use crate::session::{self, Plan, Session, Source};
 
@@ -29,12 +28,10 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         );
     }
     let opts = Options {
-        buffers: BufferMode::Dots,
-        format: Format::Text,
         count: cli.count,
         duration: cli.duration.map(Duration::from_secs_f64),
         stats_interval: (cli.stats_interval > 0).then(|| Duration::from_secs(cli.stats_interval)),
-        latency: false,
+        ..Options::default()
     };
     let capture = CaptureOptions {
         buffer_size: cli.live.buffer_size,

@@ -19,7 +19,7 @@ use crate::fields::extract::{event_fd, event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::output::clock::Clock;
 use crate::output::format::write_value;
-use crate::run::Sink;
+use crate::sink::Sink;
 use crate::state::FdKind;
 
 use flow::{TCP, UDP};

@@ -5,7 +5,9 @@ pub mod clock;
 pub mod format;
 pub mod info;
 pub mod num;
+pub mod printer;
 pub mod stats;
+mod tally;
 
 use std::io;
 
@@ -50,9 +52,10 @@ pub const JSON_FIELDS: &[FieldId] = &[
 ];
 
 /// How matched events are printed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Format {
     /// `evt.num evt.time evt.cpu proc.name (thread.tid) evt.dir evt.type evt.info`
+    #[default]
     Text,
     /// One JSON object per event with [`JSON_FIELDS`].
     Json,
@@ -77,6 +80,14 @@ impl Format {
             (None, true) => Format::Json,
             (None, false) => Format::Text,
         })
+    }
+
+    /// Whether it prints field `id`.
+    pub fn uses(&self, id: FieldId) -> bool {
+        match self {
+            Format::Custom(p) | Format::CustomJson(p) => p.fields().any(|f| f.id == id),
+            Format::Text | Format::Json => false,
+        }
     }
 }
 

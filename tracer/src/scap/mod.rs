@@ -17,5 +17,6 @@ pub mod event;
 pub mod ppm_flags;
 pub mod reader;
 pub mod sidecar;
+pub mod sink;
 mod table;
 pub mod writer;

@@ -10,7 +10,7 @@ use crate::filter::Filter;
 use crate::output::clock::Clock;
 use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
-use crate::run::Sink;
+use crate::sink::Sink;
 
 use super::counts::{Counts, Facts};
 use super::histogram::Histogram;

@@ -10,8 +10,8 @@ use crate::fields::extract::EventView;
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::output::clock::Clock;
 use crate::output::info::{self, BufferMode};
-use crate::run::Sink;
 use crate::session;
+use crate::sink::Sink;
 
 use super::mode;
 

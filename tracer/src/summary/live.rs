@@ -4,7 +4,7 @@
 
 use crate::fields::extract::EventView;
 use crate::filter::Filter;
-use crate::run::{LoopStats, Sink};
+use crate::sink::{LoopStats, Sink};
 
 use super::aggregate::Aggregator;
 use super::link::{Command, LoopEnd};

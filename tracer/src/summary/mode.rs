@@ -6,10 +6,9 @@ use std::time::Duration;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::SummaryArgs;
 use crate::filter::Filter;
-use crate::output;
-use crate::output::info::BufferMode;
-use crate::run::{Options, Sink};
+use crate::run::Options;
 use crate::session::{Plan, Session, Source};
+use crate::sink::Sink;
 
 /// Runs `sink` over the events matching `filter` until the file ends, or
 /// live until Ctrl-C or `-M`; then lets it write what it holds, and says
@@ -32,12 +31,10 @@ pub fn run(
 #[must_use]
 pub fn options(args: &SummaryArgs, latency: bool) -> Options {
     Options {
-        format: output::Format::Text,
-        count: None,
         duration: args.duration.map(Duration::from_secs_f64),
         stats_interval: (args.stats_interval > 0).then(|| Duration::from_secs(args.stats_interval)),
         latency,
-        buffers: BufferMode::Dots,
+        ..Options::default()
     }
 }
 

@@ -14,8 +14,8 @@ use crate::fields::extract::EventView;
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::filter::MAX_ANCESTORS;
 use crate::output::clock::Clock;
-use crate::run::Sink;
 use crate::session;
+use crate::sink::Sink;
 use crate::state::{Process, ProcessTable};
 
 use super::mode;

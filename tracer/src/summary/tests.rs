@@ -17,7 +17,7 @@ use crate::fields::extract::{event_fd, EventView};
 use crate::filter::Filter;
 use crate::output::clock::Clock;
 use crate::output::info::BufferMode;
-use crate::run::Sink;
+use crate::sink::Sink;
 use crate::state::{apply, ProcFs, ProcessTable, Users};
 
 use super::aggregate::{Aggregator, Rates, EVENT_LINES};

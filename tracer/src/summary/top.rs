@@ -5,8 +5,8 @@
 use crate::cli::TopCli;
 use crate::fields::extract::EventView;
 use crate::output::clock::Clock;
-use crate::run::Sink;
 use crate::session;
+use crate::sink::Sink;
 
 use super::aggregate::{Aggregator, Rates};
 use super::mode;

@@ -15,10 +15,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::UiCli;
 use crate::filter::Filter;
-use crate::output::{info::BufferMode, stats::Stats, Format};
-use crate::run::{Options, Sink};
+use crate::output::stats::Stats;
+use crate::run::Options;
 use crate::scap::reader::ScapReader;
 use crate::session::{self, Plan, Session, Source};
+use crate::sink::Sink;
 use crate::summary::link::{link, Command, LoopEnd, UiEnd};
 use crate::summary::table::View;
 
@@ -37,15 +38,11 @@ pub fn main(cli: &UiCli) -> anyhow::Result<ExitCode> {
         format!("ui: no view `{}`; views: {}", cli.view, names.join(", "))
     })?;
     let app = App::new(view, filter.clone());
+    // Nothing may write over the screen (no statistics line until the
+    // end); the syscalls view shows latencies.
     let opts = Options {
-        buffers: BufferMode::Dots,
-        format: Format::Text,
-        count: None,
-        duration: None,
-        // Nothing may write over the screen; the final line comes after.
-        stats_interval: None,
-        // The syscalls view shows latencies.
         latency: true,
+        ..Options::default()
     };
     match &cli.read {
         Some(path) => replay(cli, path, app, &opts),
