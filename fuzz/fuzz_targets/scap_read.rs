@@ -8,8 +8,10 @@ use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
 use tracer::filter::Filter;
-use tracer::output::{info::BufferMode, Format};
-use tracer::run::{self, Options, Pipeline};
+use tracer::event::info::BufferMode;
+use tracer::output::Format;
+use tracer::pipeline::{Options, Pipeline};
+use tracer::run;
 use tracer::scap::reader::ScapReader;
 use tracer::state::{ProcFs, ProcessTable, Users};
 

@@ -7,9 +7,14 @@
 //! - `container`, `k8s`: where a process runs, from its runtime and the API server;
 //! - `fields`: the registry of every field name; `filter`: the `-c` language and
 //!   what the kernel may decide of it;
-//! - `session`, `run`: a run from its plan to its report, and the per-record
-//!   pipeline and loop under it;
-//! - `output`: text, `-p` and JSON; `scap`: capture files (`-w`, `-r`).
+//! - `event`: one event as every consumer sees it, and each field's value;
+//! - `sink`: what every output and mode is to the pipeline;
+//! - `session`, `pipeline`, `run`: a run from its plan to its report, the
+//!   per-record path, and the loops that feed it;
+//! - `output`: text, `-p` and JSON, the `--containers` tally; `scap`: capture
+//!   files (`-w`, `-r`).
+//!
+//! Each line uses only the lines above it (`tests/layers.rs` checks).
 //!
 //! The modes, each a sink of the same session: `follow`, `converge`, `summary`
 //! (`top`, `spy`, `echo`), `ui`, `agent` (a node serving clients), `remote`
@@ -24,6 +29,7 @@ pub mod container;
 pub mod converge;
 pub mod decode;
 pub mod error_line;
+pub mod event;
 pub mod fields;
 pub mod filter;
 pub mod follow;

@@ -13,9 +13,8 @@ use tracer::filter::Filter;
 use tracer::follow;
 use tracer::k8s::{self, PodCache};
 use tracer::output::Format;
-use tracer::run::Options;
 use tracer::scap::writer::Rotation;
-use tracer::session::{self, Plan, Session, Source, Write};
+use tracer::session::{self, Options, Plan, Session, Source, Write};
 use tracer::summary;
 
 fn main() -> ExitCode {

@@ -10,17 +10,33 @@ use std::time::{Duration, Instant};
 use crate::capture::mute::CgroupMuter;
 use crate::container::classify::ContainerRef;
 use crate::container::meta::MetaCache;
-use crate::container::table::Tally;
 use crate::container::{self, Containers, Place, CONTAINER_FIELDS, META_FIELDS};
 use crate::decode::{decode, header, Body};
-use crate::fields::extract::{event_fd, EventView};
+use crate::event::extract::{event_fd, EventView};
+use crate::event::{clock::Clock, info::BufferMode};
 use crate::filter::Filter;
 use crate::k8s::{self, PodCache};
-use crate::output::{self, clock::Clock, stats::Stats};
-use crate::run::Options;
+use crate::output::{stats::Stats, tally::Tally, Format};
 use crate::scap::{self, sink::CaptureSink};
 use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::state::{apply, ProcessTable, Users};
+
+/// How a run prints and when it stops; by default sysdig's text line,
+/// until Ctrl-C.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// The printer's (and what the pipeline looks up for it).
+    pub format: Format,
+    /// `-n`: stop after this many results.
+    pub count: Option<u64>,
+    /// `-M`: stop after this long (of capture time, for a file).
+    pub duration: Option<Duration>,
+    /// `-s`: the statistics line every so often.
+    pub stats_interval: Option<Duration>,
+    /// Events carry how long their syscall took (the entry hook).
+    pub latency: bool,
+    pub buffers: BufferMode,
+}
 
 /// Everything the per-record path touches.
 pub struct Pipeline {
@@ -30,7 +46,7 @@ pub struct Pipeline {
     clock: Clock,
     stats: Stats,
     latency: bool,
-    buffers: output::info::BufferMode,
+    buffers: BufferMode,
     /// sysdig's `evt.num` of the next event, matched or not. A syscall is
     /// two scap events (enter and exit; its number is the exit's), a
     /// process exit one, so the numbers are those sysdig gives our captures.

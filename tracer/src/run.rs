@@ -12,8 +12,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::capture::order::Reorder;
 use crate::capture::Capture;
 use crate::decode::decode;
-use crate::output::{self, stats::Stats, Format};
-use crate::pipeline::Pipeline;
+use crate::output::{self, stats::Stats};
+use crate::pipeline::{Options, Pipeline};
 use crate::scap::reader::ScapReader;
 use crate::sink::LoopStats;
 use crate::sys::clock::boot_ns;
@@ -36,23 +36,6 @@ pub enum End {
     /// The mode's sink finished on its own (`follow -- COMMAND`: the
     /// command exited and its traces are done).
     SinkDone,
-}
-
-/// How a run prints and when it stops; by default sysdig's text line,
-/// until Ctrl-C.
-#[derive(Clone, Default)]
-pub struct Options {
-    /// The printer's (and what the pipeline looks up for it).
-    pub format: Format,
-    /// `-n`: stop after this many results.
-    pub count: Option<u64>,
-    /// `-M`: stop after this long (of capture time, for a file).
-    pub duration: Option<Duration>,
-    /// `-s`: the statistics line every so often.
-    pub stats_interval: Option<Duration>,
-    /// Events carry how long their syscall took (the entry hook).
-    pub latency: bool,
-    pub buffers: output::info::BufferMode,
 }
 
 /// How often a sink is told the loop's statistics (a map read per CPU).

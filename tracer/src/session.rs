@@ -10,14 +10,15 @@ use crate::capture::{Capture, CaptureOptions, SyscallSwitch};
 use crate::container::{
     cgroups::Mounts,
     meta::{MetaCache, Sockets},
-    table::Tally,
     Containers,
 };
+use crate::event::clock::Clock;
 use crate::filter::Filter;
 use crate::k8s::PodCache;
-use crate::output::{self, clock::Clock, printer::Printer, stats::Stats};
+use crate::output::{self, printer::Printer, stats::Stats, tally::Tally};
+pub use crate::pipeline::Options;
 use crate::pipeline::Pipeline;
-use crate::run::{self, End, Options};
+use crate::run::{self, End};
 use crate::scap::reader::ScapReader;
 use crate::scap::sink::CaptureSink;
 use crate::scap::writer::{CaptureInfo, Rotation, ScapWriter};

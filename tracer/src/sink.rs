@@ -6,8 +6,8 @@
 use std::io;
 
 use crate::decode::Record;
-use crate::fields::extract::EventView;
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::state::ProcessTable;
 
 /// Where events go.

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use super::protocol::{Frame, Mode, Subscribe};
 use super::queue::{Offer, QueueTx};
 use crate::converge::{self, engine::Selection, Converger};
-use crate::fields::extract::EventView;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::filter::Filter;
 use crate::follow::{self, seeds::Seeds, Follower};
-use crate::output::{self, clock::Clock, Format};
+use crate::output::{self, Format};
 use crate::sink::Sink;
 
 /// A subscription the server accepted: compiled, on its way to the loop.

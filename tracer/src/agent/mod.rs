@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::AgentCli;
 use crate::k8s::PodCache;
-use crate::run::Options;
+use crate::session::Options;
 use crate::session::{Plan, Session, Source};
 
 use auth::Token;

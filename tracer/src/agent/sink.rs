@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::clients::{union_of_syscalls, Client, Sent, Subscriber};
 use super::metrics::{ClientRow, Metrics, Snapshot};
 use crate::capture::SyscallSwitch;
-use crate::fields::extract::EventView;
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::sys::clock::boot_ns;
 

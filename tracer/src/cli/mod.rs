@@ -531,8 +531,8 @@ pub struct UiCli {
 
 impl Cli {
     /// How -A, -x and -X ask for buffers to be printed.
-    pub fn buffer_mode(&self) -> crate::output::info::BufferMode {
-        use crate::output::info::BufferMode;
+    pub fn buffer_mode(&self) -> crate::event::info::BufferMode {
+        use crate::event::info::BufferMode;
         match (self.print_ascii, self.print_hex, self.print_hex_ascii) {
             (true, _, _) => BufferMode::Ascii,
             (_, true, _) => BufferMode::Hex,

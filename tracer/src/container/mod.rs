@@ -10,7 +10,6 @@ pub mod cri;
 pub mod cri;
 pub mod docker;
 pub mod meta;
-pub mod table;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use tracer_common::syscall_names::nr;
 use crate::decode::args::{arg_named, ArgValue};
 use crate::decode::kpath::TRUNCATED_PREFIX;
 use crate::decode::{kernel_path, Body, SyscallEvent};
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::state::{resolve, FdKind, AT_FDCWD};
 
 use super::engine::Engine;

@@ -29,8 +29,8 @@ pub mod resource;
 #[cfg(test)]
 mod tests;
 
-use crate::fields::extract::EventView;
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::sink::Sink;
 
 use crate::summary::table::{Cell, Row};

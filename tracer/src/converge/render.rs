@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
 
 use super::engine::Row;
 use super::model::{Derived, Kind};

@@ -5,7 +5,6 @@
 //! event side's job: it implements `filter::FieldSource` by matching on
 //! [`FieldId`].
 
-pub mod extract;
 mod registry;
 pub mod transform;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::FollowCli;
-use crate::run::Options;
+use crate::session::Options;
 use crate::session::{self, Plan, Session, Source};
 
 use super::{seeds::Seeds, translations, Follower};

@@ -15,9 +15,9 @@ use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::decode::Body;
-use crate::fields::extract::{event_fd, event_type, EventView};
+use crate::event::clock::Clock;
+use crate::event::extract::{event_fd, event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
-use crate::output::clock::Clock;
 use crate::output::format::write_value;
 use crate::sink::Sink;
 use crate::state::FdKind;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
 
 use super::trace::{Kind, Line, Span, Trace};
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::state::ProcessTable;
 
 /// Deepest ancestry walked to find a seed process (a fork bomb's depth

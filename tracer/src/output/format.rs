@@ -7,10 +7,10 @@
 
 use std::fmt;
 
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::fields::{parse_field_ref, FieldExpr, FieldRef, Transformer, Value};
 
-use super::num::{push_i64, push_u64};
+use crate::event::num::{push_i64, push_u64};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Piece {
@@ -264,7 +264,7 @@ pub fn print_preset(format: &str) -> &str {
 mod tests {
     use super::*;
     use crate::decode::{decode, tests::syscall_record};
-    use crate::output::clock::Clock;
+    use crate::event::clock::Clock;
     use crate::state::{ProcFs, ProcessTable, Users};
     use tracer_common::{syscall_names::nr, CaptureKind};
 
@@ -281,7 +281,7 @@ mod tests {
             users: &users,
             clock: &clock,
             latency: false,
-            buffers: crate::output::info::BufferMode::Dots,
+            buffers: crate::event::info::BufferMode::Dots,
             place: None,
             meta: None,
             pod: None,

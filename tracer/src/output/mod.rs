@@ -1,17 +1,15 @@
 //! Turning matched events into lines: sysdig's default text line, or one JSON
 //! object per event; and the statistics that report drops.
 
-pub mod clock;
 pub mod format;
-pub mod info;
-pub mod num;
 pub mod printer;
 pub mod stats;
-mod tally;
+pub mod tally;
 
 use std::io;
 
-use crate::fields::extract::{event_type, EventView};
+use crate::event::extract::{event_type, EventView};
+use crate::event::num;
 use crate::fields::{FieldId, FieldRef, Value};
 
 /// Fields of every `-j` object, in this order; fields without a value for an

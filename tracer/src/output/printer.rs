@@ -1,8 +1,9 @@
 //! The default mode's sink: every event the filter lets through, printed as
 //! sysdig's text line, a `-p` format, or JSON.
 
-use crate::fields::extract::EventView;
-use crate::output::{clock::Clock, write_event, Format};
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
+use crate::output::{write_event, Format};
 use crate::sink::{Sink, Wants};
 
 pub struct Printer {

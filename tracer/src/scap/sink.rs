@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::writer::ScapWriter;
 use crate::decode::Record;
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::sink::{Need, Sink, Wants};
 use crate::state::ProcessTable;
 
@@ -52,7 +52,7 @@ impl Sink for CaptureSink {
         self.writer.record(raw, rec, procs, shown)
     }
 
-    fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &crate::output::clock::Clock) -> u64 {
+    fn write_ready(&mut self, _out: &mut Vec<u8>, _clock: &crate::event::clock::Clock) -> u64 {
         std::mem::take(&mut self.written)
     }
 

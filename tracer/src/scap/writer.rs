@@ -18,7 +18,7 @@ use super::encode::{self, EventHead};
 use super::ppm_flags;
 use super::sidecar;
 use crate::decode::{Body, Record};
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
 use crate::state::{FdInfo, FdKind, L4Proto, Process, ProcessTable, Users};
 
 /// When to start a new file (sysdig's `-C`, `-G`, `-W`).

@@ -5,9 +5,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::converge;
-use crate::fields::extract::EventView;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::filter::Filter;
-use crate::output::clock::Clock;
 use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 use crate::sink::Sink;

@@ -4,7 +4,7 @@
 use tracer_common::syscall_names::nr;
 
 use crate::decode::Body;
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::state::FdKind;
 

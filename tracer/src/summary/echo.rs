@@ -6,10 +6,10 @@ use std::io::Write;
 
 use crate::cli::EchoCli;
 use crate::decode::Body;
-use crate::fields::extract::EventView;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
+use crate::event::info::{self, BufferMode};
 use crate::fields::{FieldId, FieldRef, Value};
-use crate::output::clock::Clock;
-use crate::output::info::{self, BufferMode};
 use crate::session;
 use crate::sink::Sink;
 

@@ -2,7 +2,7 @@
 //! its orders from the UI over the [`link`](super::link) and publishes a
 //! snapshot a few times a second, never waiting on the UI.
 
-use crate::fields::extract::EventView;
+use crate::event::extract::EventView;
 use crate::filter::Filter;
 use crate::sink::{LoopStats, Sink};
 

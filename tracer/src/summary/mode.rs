@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::SummaryArgs;
 use crate::filter::Filter;
-use crate::run::Options;
+use crate::session::Options;
 use crate::session::{Plan, Session, Source};
 use crate::sink::Sink;
 

@@ -10,10 +10,10 @@ use tracer_common::syscall_names::nr;
 
 use crate::cli::SpyCli;
 use crate::decode::Body;
-use crate::fields::extract::EventView;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::filter::MAX_ANCESTORS;
-use crate::output::clock::Clock;
 use crate::session;
 use crate::sink::Sink;
 use crate::state::{Process, ProcessTable};

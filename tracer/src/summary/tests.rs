@@ -13,10 +13,10 @@ use crate::container::classify::{ContainerRef, Runtime};
 use crate::container::docker::Meta;
 use crate::container::Place;
 use crate::decode::{decode, tests::syscall_record};
-use crate::fields::extract::{event_fd, EventView};
+use crate::event::clock::Clock;
+use crate::event::extract::{event_fd, EventView};
+use crate::event::info::BufferMode;
 use crate::filter::Filter;
-use crate::output::clock::Clock;
-use crate::output::info::BufferMode;
 use crate::sink::Sink;
 use crate::state::{apply, ProcFs, ProcessTable, Users};
 

@@ -3,8 +3,8 @@
 //! topconns... chisels.
 
 use crate::cli::TopCli;
-use crate::fields::extract::EventView;
-use crate::output::clock::Clock;
+use crate::event::clock::Clock;
+use crate::event::extract::EventView;
 use crate::session;
 use crate::sink::Sink;
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use tracer_common::syscall_names::nr;
 
-use crate::fields::extract::{event_type, EventView};
+use crate::event::extract::{event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::state::FdKind;
 

@@ -10,13 +10,13 @@ use tracer_common::syscalls::ArgType;
 use crate::container::{docker::Meta, Place};
 use crate::decode::args::{self, ArgValue};
 use crate::decode::{flags, Body, Record};
+use crate::event::clock::Clock;
+use crate::event::info::{self, returns_fd, FdLabel};
 use crate::filter::FieldSource;
 use crate::k8s::PodInfo;
-use crate::output::clock::Clock;
-use crate::output::info::{self, returns_fd, FdLabel};
 use crate::state::{resolve, FdInfo, FdKind, Process, ProcessTable, Users, AT_FDCWD};
 
-use super::{FieldArg, FieldId, FieldRef, Value};
+use crate::fields::{FieldArg, FieldId, FieldRef, Value};
 
 /// One event with everything needed to answer any field about it.
 pub struct EventView<'a> {
@@ -46,7 +46,7 @@ pub struct EventView<'a> {
 pub fn event_type(rec: &Record<'_>) -> Cow<'static, str> {
     match rec.body {
         Body::Exit(_) => Cow::Borrowed("procexit"),
-        _ => super::syscall_name(u32::from(rec.hdr.nr)),
+        _ => crate::fields::syscall_name(u32::from(rec.hdr.nr)),
     }
 }
 
