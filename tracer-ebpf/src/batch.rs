@@ -13,9 +13,9 @@
 use aya_ebpf::helpers::bpf_get_smp_processor_id;
 
 use crate::capture::bound;
-use crate::maps::{BATCH, COUNTERS, EVENTS, cfg, config};
-use crate::record::{NO_WAKEUP, now};
-use tracer_common::{BATCH_MAX, COUNTER_DROPS, SyscallRecord};
+use crate::maps::{cfg, config, BATCH, COUNTERS, EVENTS};
+use crate::record::{now, NO_WAKEUP};
+use tracer_common::{SyscallRecord, BATCH_MAX, COUNTER_DROPS};
 
 /// The data area is twice the capacity, so a masked offset plus a masked
 /// length always stays inside it (what the verifier checks).
@@ -105,7 +105,10 @@ fn append_with(ts: u64, len: u32, write: impl FnOnce(*mut u8, usize) -> bool) ->
         flush(b);
         used = 0;
     }
-    let written = write(unsafe { (*b).data.as_mut_ptr() }, bound(used, OFFSET_MASK) as usize);
+    let written = write(
+        unsafe { (*b).data.as_mut_ptr() },
+        bound(used, OFFSET_MASK) as usize,
+    );
     unsafe {
         if written {
             if (*b).count == 0 {
@@ -156,7 +159,9 @@ pub fn tick(force: bool) {
         if core::ptr::read_volatile(&(*b).busy) != 0 || core::ptr::read_volatile(&(*b).used) == 0 {
             return;
         }
-        if force || now().wrapping_sub((*b).first_ts) >= u64::from(cfg(&config().batch_age_us)) * 1000 {
+        if force
+            || now().wrapping_sub((*b).first_ts) >= u64::from(cfg(&config().batch_age_us)) * 1000
+        {
             flush(b);
         }
     }

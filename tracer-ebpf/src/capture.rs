@@ -11,17 +11,17 @@ use core::mem::offset_of;
 use aya_ebpf::helpers::{
     bpf_get_current_task, bpf_probe_read_user,
     generated::{
-        bpf_probe_read_kernel as bpf_probe_read_kernel_raw, bpf_probe_read_kernel_str, bpf_probe_read_user as read_user_raw,
-        bpf_probe_read_user_str,
+        bpf_probe_read_kernel as bpf_probe_read_kernel_raw, bpf_probe_read_kernel_str,
+        bpf_probe_read_user as read_user_raw, bpf_probe_read_user_str,
     },
 };
 
 use crate::kernel::{off, ptr, read};
 use tracer_common::abi::{AF_INET, AF_INET6, EINPROGRESS};
 use tracer_common::{
-    ARGS_MAX, Capture, CaptureKind, ItemHeader, KernelOffsets, PATH_MAX, PATH_NAME_MAX, PATH_WALK_DETACHED,
-    PATH_WALK_ROOT, PATH_WALK_STEPS, PATH_WALK_TRUNCATED, SCRATCH_MASK, SNAPLEN_MAX, SOCKADDR_MAX, SockTuple,
-    WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
+    Capture, CaptureKind, ItemHeader, KernelOffsets, SockTuple, ARGS_MAX, PATH_MAX, PATH_NAME_MAX,
+    PATH_WALK_DETACHED, PATH_WALK_ROOT, PATH_WALK_STEPS, PATH_WALK_TRUNCATED, SCRATCH_MASK,
+    SNAPLEN_MAX, SOCKADDR_MAX, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
 };
 
 const ITEM_HDR: u32 = core::mem::size_of::<ItemHeader>() as u32;
@@ -43,13 +43,21 @@ pub struct Call {
 /// (`off` when the fd has no file).
 #[inline(always)]
 pub fn path_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
-    let fd = if cap.kind == CaptureKind::FilePathArgFd as u8 { arg(call, cap.arg) as u32 as u64 } else { call.ret as u64 };
+    let fd = if cap.kind == CaptureKind::FilePathArgFd as u8 {
+        arg(call, cap.arg) as u32 as u64
+    } else {
+        call.ret as u64
+    };
     let data = off + ITEM_HDR;
     let len = write_path(buf, data, fd);
     if len == 0 {
         return off;
     }
-    let kind = if cap.kind == CaptureKind::FilePathArgFd as u8 { CaptureKind::FilePathArgFd } else { CaptureKind::FilePathRetFd };
+    let kind = if cap.kind == CaptureKind::FilePathArgFd as u8 {
+        CaptureKind::FilePathArgFd
+    } else {
+        CaptureKind::FilePathRetFd
+    };
     write_item_header(buf, off, slot, kind, len);
     data + len
 }
@@ -76,8 +84,16 @@ fn io_len(call: &Call) -> u32 {
     if call.ret <= 0 {
         return 0;
     }
-    let n = if (call.ret as u64) < call.snaplen as u64 { call.ret as u32 } else { call.snaplen };
-    if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n }
+    let n = if (call.ret as u64) < call.snaplen as u64 {
+        call.ret as u32
+    } else {
+        call.snaplen
+    };
+    if n > SNAPLEN_MAX {
+        SNAPLEN_MAX
+    } else {
+        n
+    }
 }
 
 /// `v & mask`, computed so that LLVM cannot drop the mask as redundant: the
@@ -89,8 +105,18 @@ pub fn bound(v: u32, mask: u32) -> u32 {
 
 #[inline(always)]
 fn write_item_header(buf: *mut u8, off: u32, slot: u32, kind: CaptureKind, len: u32) {
-    let hdr = ItemHeader { len: len as u16, slot: slot as u8, kind: kind as u8 };
-    unsafe { core::ptr::write_unaligned(buf.add(bound(off, SCRATCH_MASK) as usize).cast::<ItemHeader>(), hdr) };
+    let hdr = ItemHeader {
+        len: len as u16,
+        slot: slot as u8,
+        kind: kind as u8,
+    };
+    unsafe {
+        core::ptr::write_unaligned(
+            buf.add(bound(off, SCRATCH_MASK) as usize)
+                .cast::<ItemHeader>(),
+            hdr,
+        )
+    };
 }
 
 /// Copies `n` bytes of user memory to `buf + off`; returns the bytes copied.
@@ -108,8 +134,13 @@ fn copy_user(buf: *mut u8, off: u32, src: u64, n: u32) -> u32 {
 #[inline(always)]
 fn copy_user_str(buf: *mut u8, off: u32, src: u64) -> u32 {
     let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
-    let n = unsafe { bpf_probe_read_user_str(dst.cast::<c_void>(), PATH_MAX, src as *const c_void) };
-    if n <= 1 { 0 } else { (n - 1) as u32 }
+    let n =
+        unsafe { bpf_probe_read_user_str(dst.cast::<c_void>(), PATH_MAX, src as *const c_void) };
+    if n <= 1 {
+        0
+    } else {
+        (n - 1) as u32
+    }
 }
 
 /// The item of a capture the copy stage runs (a string, a buffer, a socket
@@ -126,8 +157,17 @@ pub fn copy_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) 
         CaptureKind::BufferRet => copy_user(buf, data, src, io_len(call)),
         CaptureKind::BufferArg => {
             let want = arg(call, cap.aux);
-            let n = if want < call.snaplen as u64 { want as u32 } else { call.snaplen };
-            copy_user(buf, data, src, if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n })
+            let n = if want < call.snaplen as u64 {
+                want as u32
+            } else {
+                call.snaplen
+            };
+            copy_user(
+                buf,
+                data,
+                src,
+                if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n },
+            )
         }
         CaptureKind::Sockaddr => copy_user(buf, data, src, sockaddr_len(arg(call, cap.aux))),
         CaptureKind::SockaddrLenPtr => {
@@ -170,7 +210,13 @@ pub fn tuple_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call)
 #[inline(always)]
 pub fn iovec_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let data = off + ITEM_HDR;
-    let len = copy_iovec(buf, data, arg(call, cap.arg), arg(call, cap.aux), io_len(call));
+    let len = copy_iovec(
+        buf,
+        data,
+        arg(call, cap.arg),
+        arg(call, cap.aux),
+        io_len(call),
+    );
     write_item_header(buf, off, slot, CaptureKind::IovecRet, len);
     data + len
 }
@@ -183,7 +229,11 @@ pub fn msghdr_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call
 
 #[inline(always)]
 fn sockaddr_len(len: u64) -> u32 {
-    if len > SOCKADDR_MAX as u64 { SOCKADDR_MAX } else { len as u32 }
+    if len > SOCKADDR_MAX as u64 {
+        SOCKADDR_MAX
+    } else {
+        len as u32
+    }
 }
 
 /// Copies a NULL-terminated `char *argv[]` as NUL-separated strings.
@@ -223,7 +273,12 @@ fn copy_iovec(buf: *mut u8, data: u32, iov: u64, iovcnt: u64, want: u32) -> u32 
         };
         let room = (want - total) as u64;
         let n = if len < room { len as u32 } else { room as u32 };
-        let copied = copy_user(buf, data + total, base, if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n });
+        let copied = copy_user(
+            buf,
+            data + total,
+            base,
+            if n > SNAPLEN_MAX { SNAPLEN_MAX } else { n },
+        );
         total = bound(total + copied, SCRATCH_MASK);
     }
     total
@@ -279,10 +334,18 @@ fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
     let protocol = read::<u16>(sk, off(|o| &o.sk_protocol)).unwrap_or(0);
     let field = |at: usize| unsafe { t.add(at) };
     unsafe {
-        field(offset_of!(SockTuple, family)).cast::<u16>().write_unaligned(family);
-        field(offset_of!(SockTuple, lport)).cast::<u16>().write_unaligned(lport);
-        field(offset_of!(SockTuple, rport)).cast::<u16>().write_unaligned(rport);
-        field(offset_of!(SockTuple, protocol)).cast::<u16>().write_unaligned(protocol);
+        field(offset_of!(SockTuple, family))
+            .cast::<u16>()
+            .write_unaligned(family);
+        field(offset_of!(SockTuple, lport))
+            .cast::<u16>()
+            .write_unaligned(lport);
+        field(offset_of!(SockTuple, rport))
+            .cast::<u16>()
+            .write_unaligned(rport);
+        field(offset_of!(SockTuple, protocol))
+            .cast::<u16>()
+            .write_unaligned(protocol);
     }
     // The addresses are read by the helper straight into the record.
     let (laddr, raddr, n) = match family {
@@ -291,8 +354,16 @@ fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
         _ => return Some(()),
     };
     unsafe {
-        bpf_probe_read_kernel_raw(field(offset_of!(SockTuple, laddr)).cast(), n, (sk + laddr) as *const c_void);
-        bpf_probe_read_kernel_raw(field(offset_of!(SockTuple, raddr)).cast(), n, (sk + raddr) as *const c_void);
+        bpf_probe_read_kernel_raw(
+            field(offset_of!(SockTuple, laddr)).cast(),
+            n,
+            (sk + laddr) as *const c_void,
+        );
+        bpf_probe_read_kernel_raw(
+            field(offset_of!(SockTuple, raddr)).cast(),
+            n,
+            (sk + raddr) as *const c_void,
+        );
     }
     Some(())
 }
@@ -330,9 +401,10 @@ fn write_path(buf: *mut u8, data: u32, fd: u64) -> u32 {
     let Some(file) = fd_file(fd) else {
         return 0;
     };
-    let (Some(mut dentry), Some(vfsmount)) =
-        (ptr(file, off(|o| &o.file_path_dentry)), ptr(file, off(|o| &o.file_path_mnt)))
-    else {
+    let (Some(mut dentry), Some(vfsmount)) = (
+        ptr(file, off(|o| &o.file_path_dentry)),
+        ptr(file, off(|o| &o.file_path_mnt)),
+    ) else {
         return 0;
     };
     if dentry == 0 || vfsmount == 0 {
@@ -390,6 +462,12 @@ fn write_path(buf: *mut u8, data: u32, fd: u64) -> u32 {
 #[inline(always)]
 fn copy_kernel_str(buf: *mut u8, off: u32, src: u64) -> u32 {
     let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
-    let n = unsafe { bpf_probe_read_kernel_str(dst.cast::<c_void>(), PATH_NAME_MAX, src as *const c_void) };
-    if n <= 0 { 0 } else { n as u32 }
+    let n = unsafe {
+        bpf_probe_read_kernel_str(dst.cast::<c_void>(), PATH_NAME_MAX, src as *const c_void)
+    };
+    if n <= 0 {
+        0
+    } else {
+        n as u32
+    }
 }

@@ -3,10 +3,10 @@
 //! only when its `FILTER_*` bit is on. Small sets live in the read-only
 //! config and are compared in place: on the path of every syscall of every
 //! process, a hash lookup costs more than the syscall it filters.
-use crate::maps::{CGROUP_FILTER, COMM_FILTER, MUTED_CGROUPS, TGID_FILTER, cfg};
+use crate::maps::{cfg, CGROUP_FILTER, COMM_FILTER, MUTED_CGROUPS, TGID_FILTER};
 use tracer_common::{
-    CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID,
-    FILTER_TGID_SMALL, KernelConfig, SMALL_SET,
+    KernelConfig, CGROUP_V1_TAG, COMM_LEN, FILTER_CGROUP, FILTER_COMM, FILTER_COMM_SMALL,
+    FILTER_MUTED, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET,
 };
 
 #[inline(always)]
@@ -30,15 +30,24 @@ pub fn pass_tgid(c: &KernelConfig, filters: u32, tgid: u32) -> bool {
 #[inline(always)]
 pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool {
     if filters & FILTER_COMM_SMALL != 0 {
-        let lo = u64::from_ne_bytes([comm[0], comm[1], comm[2], comm[3], comm[4], comm[5], comm[6], comm[7]]);
-        let hi = u64::from_ne_bytes([comm[8], comm[9], comm[10], comm[11], comm[12], comm[13], comm[14], comm[15]]);
+        let lo = u64::from_ne_bytes([
+            comm[0], comm[1], comm[2], comm[3], comm[4], comm[5], comm[6], comm[7],
+        ]);
+        let hi = u64::from_ne_bytes([
+            comm[8], comm[9], comm[10], comm[11], comm[12], comm[13], comm[14], comm[15],
+        ]);
         let n = cfg(&c.ncomms) as usize;
         for i in 0..SMALL_SET {
             if i >= n {
                 break;
             }
             let entry = c.comms[i].as_ptr().cast::<u64>();
-            let (elo, ehi) = unsafe { (core::ptr::read_volatile(entry), core::ptr::read_volatile(entry.add(1))) };
+            let (elo, ehi) = unsafe {
+                (
+                    core::ptr::read_volatile(entry),
+                    core::ptr::read_volatile(entry.add(1)),
+                )
+            };
             if elo == lo && ehi == hi {
                 return true;
             }

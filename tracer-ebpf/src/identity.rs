@@ -87,8 +87,14 @@ pub fn current_direct() -> TaskIdentity {
     unsafe {
         let nsproxy = load_ptr(task, off(|o| &o.task_nsproxy));
         if !nsproxy.is_null() {
-            id.mnt_ns = load_u32(load_ptr(nsproxy, off(|o| &o.nsproxy_mnt_ns)), off(|o| &o.mnt_ns_inum));
-            id.net_ns = load_u32(load_ptr(nsproxy, off(|o| &o.nsproxy_net_ns)), off(|o| &o.net_inum));
+            id.mnt_ns = load_u32(
+                load_ptr(nsproxy, off(|o| &o.nsproxy_mnt_ns)),
+                off(|o| &o.mnt_ns_inum),
+            );
+            id.net_ns = load_u32(
+                load_ptr(nsproxy, off(|o| &o.nsproxy_net_ns)),
+                off(|o| &o.net_inum),
+            );
         }
         let pid = load_ptr(task, off(|o| &o.task_thread_pid));
         if !pid.is_null() {
@@ -121,7 +127,8 @@ pub fn current_direct() -> TaskIdentity {
             let cgroup = load_ptr(css, off(|o| &o.css_cgroup));
             let kn = load_ptr(cgroup, off(|o| &o.cgroup_kn));
             if !kn.is_null() {
-                id.cgroup_v1_id = core::ptr::read(kn.add(off(|o| &o.kernfs_node_id) as usize).cast::<u64>());
+                id.cgroup_v1_id =
+                    core::ptr::read(kn.add(off(|o| &o.kernfs_node_id) as usize).cast::<u64>());
             }
         }
     }
@@ -133,13 +140,21 @@ pub fn current_direct() -> TaskIdentity {
 pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
     let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
     let at = off(|o| &o.task_comm) as usize;
-    let (lo, hi) = unsafe { (core::ptr::read(task.add(at).cast::<u64>()), core::ptr::read(task.add(at + 8).cast::<u64>())) };
+    let (lo, hi) = unsafe {
+        (
+            core::ptr::read(task.add(at).cast::<u64>()),
+            core::ptr::read(task.add(at + 8).cast::<u64>()),
+        )
+    };
     // The kernel leaves stale bytes after the terminating NUL; clear them so
     // names compare equal to the helper's NUL-padded copy. Word-wise: this
     // runs on every syscall when a name filter is on.
     let (lo, hi) = match tracer_common::keep_through_nul(lo) {
         Some(mask) => (lo & mask, 0),
-        None => (lo, tracer_common::keep_through_nul(hi).map_or(hi, |mask| hi & mask)),
+        None => (
+            lo,
+            tracer_common::keep_through_nul(hi).map_or(hi, |mask| hi & mask),
+        ),
     };
     // From words, not into a zeroed array: see `record::comm`.
     unsafe { core::mem::transmute::<[u64; 2], [u8; tracer_common::COMM_LEN]>([lo, hi]) }

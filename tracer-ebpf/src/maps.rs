@@ -4,7 +4,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use tracer_common::{
-    COMM_LEN, COUNTER_SLOTS, KernelConfig, KernelOffsets, SYSCALL_SLOTS, SyscallSpec, TaskIdentity, stage,
+    stage, KernelConfig, KernelOffsets, SyscallSpec, TaskIdentity, COMM_LEN, COUNTER_SLOTS,
+    SYSCALL_SLOTS,
 };
 
 use crate::scratch::Scratch;

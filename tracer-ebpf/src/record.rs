@@ -3,11 +3,12 @@
 //! the per-CPU batch, or assembled in the per-CPU scratch slot and copied out
 //! (variable size, [`crate::scratch`]).
 use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
+    bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+    bpf_get_smp_processor_id,
     generated::{bpf_get_current_comm, bpf_ktime_get_boot_ns},
 };
 
-use tracer_common::{COMM_LEN, EventHeader, TaskIdentity};
+use tracer_common::{EventHeader, TaskIdentity, COMM_LEN};
 
 /// Ring-buffer submit flag: no wakeup per record. Userspace polls every few
 /// milliseconds; a wakeup per event costs ~290 ns here.

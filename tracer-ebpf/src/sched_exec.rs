@@ -21,7 +21,7 @@ use crate::kernel::{off, ptr};
 use crate::maps::{cfg, config};
 use crate::record::{current_task, fill_header, now};
 use crate::scratch;
-use tracer_common::{ARGS_MAX, EventHeader, ExecPayload, PATH_MAX, RecordKind, SCRATCH_MASK};
+use tracer_common::{EventHeader, ExecPayload, RecordKind, ARGS_MAX, PATH_MAX, SCRATCH_MASK};
 
 const HDR: u32 = size_of::<EventHeader>() as u32;
 const PAYLOAD: u32 = HDR + size_of::<ExecPayload>() as u32;
@@ -47,9 +47,17 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         0
     } else {
         let n = unsafe {
-            bpf_probe_read_kernel_str(buf.add(PAYLOAD as usize).cast::<c_void>(), PATH_MAX, filename as *const c_void)
+            bpf_probe_read_kernel_str(
+                buf.add(PAYLOAD as usize).cast::<c_void>(),
+                PATH_MAX,
+                filename as *const c_void,
+            )
         };
-        if n <= 1 { 0 } else { (n - 1) as u32 }
+        if n <= 1 {
+            0
+        } else {
+            (n - 1) as u32
+        }
     };
 
     let args_at = (PAYLOAD + exe_len) & SCRATCH_MASK;
@@ -61,7 +69,14 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         fill_header(&mut *hdr, &task, RecordKind::ProcExec as u16, 0, 0, now());
         (*hdr).len = end;
         let payload = buf.add(HDR as usize).cast::<ExecPayload>();
-        core::ptr::write_unaligned(payload, ExecPayload { old_tid, exe_len: exe_len as u16, args_len: args_len as u16 });
+        core::ptr::write_unaligned(
+            payload,
+            ExecPayload {
+                old_tid,
+                exe_len: exe_len as u16,
+                args_len: args_len as u16,
+            },
+        );
     }
     scratch::output(buf, end);
     Some(())
@@ -77,7 +92,11 @@ fn read_args(buf: *mut u8, at: u32) -> Option<u32> {
         return Some(0);
     }
     let len = end - start;
-    let len = (if len > ARGS_MAX as u64 { ARGS_MAX as u64 } else { len }) as u32;
+    let len = (if len > ARGS_MAX as u64 {
+        ARGS_MAX as u64
+    } else {
+        len
+    }) as u32;
     let len = bound(len, 2 * ARGS_MAX - 1);
     let dst = unsafe { buf.add(bound(at, SCRATCH_MASK) as usize) };
     if unsafe { bpf_probe_read_user(dst.cast::<c_void>(), len, start as *const c_void) } < 0 {

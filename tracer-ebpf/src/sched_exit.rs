@@ -4,13 +4,15 @@
 //! Prototype (include/trace/events/sched.h, 6.x):
 //!     TP_PROTO(struct task_struct *p, bool group_dead)
 //! Runs in the exiting task's context.
-use aya_ebpf::{helpers::bpf_get_current_task, macros::raw_tracepoint, programs::RawTracePointContext};
+use aya_ebpf::{
+    helpers::bpf_get_current_task, macros::raw_tracepoint, programs::RawTracePointContext,
+};
 
 use crate::identity;
 use crate::kernel::{off, read};
-use crate::maps::{ENTRY_TS, EVENTS, cfg, config, count};
-use crate::record::{NO_WAKEUP, current_task, fill_header, now};
-use tracer_common::{COUNTER_DROPS, EventHeader, ExitPayload, RecordKind};
+use crate::maps::{cfg, config, count, ENTRY_TS, EVENTS};
+use crate::record::{current_task, fill_header, now, NO_WAKEUP};
+use tracer_common::{EventHeader, ExitPayload, RecordKind, COUNTER_DROPS};
 
 #[repr(C)]
 struct ExitRecord {
@@ -31,7 +33,11 @@ fn handle() -> Option<()> {
     if task.tgid == cfg(&config().self_tgid) {
         return None;
     }
-    let exit_code = read::<i32>(unsafe { bpf_get_current_task() }, off(|o| &o.task_exit_code)).unwrap_or(0);
+    let exit_code = read::<i32>(
+        unsafe { bpf_get_current_task() },
+        off(|o| &o.task_exit_code),
+    )
+    .unwrap_or(0);
     crate::batch::flush_current();
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
         count(COUNTER_DROPS);
@@ -39,7 +45,14 @@ fn handle() -> Option<()> {
     };
     let rec = entry.as_mut_ptr();
     unsafe {
-        fill_header(&mut (*rec).hdr, &task, RecordKind::ProcExit as u16, 0, 0, now());
+        fill_header(
+            &mut (*rec).hdr,
+            &task,
+            RecordKind::ProcExit as u16,
+            0,
+            0,
+            now(),
+        );
         (*rec).hdr.len = size_of::<ExitRecord>() as u32;
         (*rec).exit = ExitPayload { exit_code, _pad: 0 };
     }

@@ -6,9 +6,9 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 
 use crate::kernel::{off, read};
-use crate::maps::{EVENTS, cfg, config, count};
-use crate::record::{NO_WAKEUP, current_task, fill_header, now};
-use tracer_common::{COUNTER_DROPS, EventHeader, ForkPayload, RecordKind};
+use crate::maps::{cfg, config, count, EVENTS};
+use crate::record::{current_task, fill_header, now, NO_WAKEUP};
+use tracer_common::{EventHeader, ForkPayload, RecordKind, COUNTER_DROPS};
 
 #[repr(C)]
 struct ForkRecord {
@@ -39,7 +39,14 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     };
     let rec = entry.as_mut_ptr();
     unsafe {
-        fill_header(&mut (*rec).hdr, &task, RecordKind::ProcFork as u16, 0, 0, now());
+        fill_header(
+            &mut (*rec).hdr,
+            &task,
+            RecordKind::ProcFork as u16,
+            0,
+            0,
+            now(),
+        );
         (*rec).hdr.len = size_of::<ForkRecord>() as u32;
         (*rec).fork = fork;
     }

@@ -8,9 +8,9 @@
 use aya_ebpf::helpers::bpf_get_smp_processor_id;
 
 use crate::capture::bound;
-use crate::maps::{EVENTS, SCRATCH, count};
+use crate::maps::{count, EVENTS, SCRATCH};
 use crate::record::NO_WAKEUP;
-use tracer_common::{COUNTER_DROPS, SCRATCH_SIZE, SyscallSpec};
+use tracer_common::{SyscallSpec, COUNTER_DROPS, SCRATCH_SIZE};
 
 #[repr(C)]
 pub struct Scratch {

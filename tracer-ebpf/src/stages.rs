@@ -15,18 +15,19 @@
 //! Every function here is inlined: a program that tail-calls and also makes
 //! bpf-to-bpf calls gets at most 256 bytes of stack per frame.
 use aya_ebpf::{
-    EbpfContext,
     macros::{btf_tracepoint, raw_tracepoint},
     maps::ProgramArray,
     programs::{BtfTracePointContext, RawTracePointContext},
+    EbpfContext,
 };
 
 use crate::batch;
-use crate::capture::{self, Call, applies, bound};
-use crate::maps::{STAGES_BTF, STAGES_RAW, cfg, config, count};
+use crate::capture::{self, applies, bound, Call};
+use crate::maps::{cfg, config, count, STAGES_BTF, STAGES_RAW};
 use crate::scratch::{self, Scratch};
 use tracer_common::{
-    COUNTER_STAGE_MISSES, CaptureKind, EventHeader, MAX_CAPTURES, SCRATCH_MASK, SyscallRecord, stage,
+    stage, CaptureKind, EventHeader, SyscallRecord, COUNTER_STAGE_MISSES, MAX_CAPTURES,
+    SCRATCH_MASK,
 };
 
 /// Runs the captures of the record in `s` (header, arguments and spec

@@ -7,24 +7,25 @@
 //! At exit the saved registers still hold the arguments, so no entry hook is
 //! needed to emit a complete event (as in Falco's modern probe).
 use aya_ebpf::{
-    EbpfContext,
     bindings::pt_regs,
     helpers::bpf_get_current_pid_tgid,
     macros::{btf_tracepoint, raw_tracepoint},
     maps::ProgramArray,
     programs::{BtfTracePointContext, RawTracePointContext},
+    EbpfContext,
 };
 
 use crate::batch;
 use crate::filters::{pass_cgroup, pass_comm, pass_tgid};
 use crate::identity;
 use crate::kernel::read;
-use crate::maps::{ENTRY_TS, EVENTS, SPECS, STAGES_BTF, STAGES_RAW, cfg, config, count};
-use crate::record::{self, NO_WAKEUP, Task, cgroup_id, fill_header, now};
+use crate::maps::{cfg, config, count, ENTRY_TS, EVENTS, SPECS, STAGES_BTF, STAGES_RAW};
+use crate::record::{self, cgroup_id, fill_header, now, Task, NO_WAKEUP};
 use crate::{scratch, stages};
 use tracer_common::{
-    COMM_LEN, COUNTER_DROPS, FILTER_COMM, FILTER_COMM_SMALL, EventHeader, HDR_NO_LATENCY, RecordKind, SPEC_PASS, SYSCALL_SLOTS, SyscallArgs,
-    SyscallRecord, SyscallSpec, TaskIdentity, syscall_names::nr,
+    syscall_names::nr, EventHeader, RecordKind, SyscallArgs, SyscallRecord, SyscallSpec,
+    TaskIdentity, COMM_LEN, COUNTER_DROPS, FILTER_COMM, FILTER_COMM_SMALL, HDR_NO_LATENCY,
+    SPEC_PASS, SYSCALL_SLOTS,
 };
 
 /// `struct pt_regs` on x86_64 from `r10` (offset 56) to `orig_ax` (offset 120):
@@ -66,7 +67,9 @@ struct Typed {
 impl Reader for Typed {
     fn regs(&self) -> Option<Regs> {
         let r = unsafe { &*self.regs };
-        Some([r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax])
+        Some([
+            r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax,
+        ])
     }
     fn comm(&self) -> Option<[u8; COMM_LEN]> {
         Some(identity::comm_direct())
@@ -89,7 +92,12 @@ pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[inline(always)]
-fn handle<C: EbpfContext>(ctx: &C, stages: &ProgramArray, ret: i64, task: &impl Reader) -> Option<()> {
+fn handle<C: EbpfContext>(
+    ctx: &C,
+    stages: &ProgramArray,
+    ret: i64,
+    task: &impl Reader,
+) -> Option<()> {
     let c = config();
     let filters = cfg(&c.filters);
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -129,17 +137,34 @@ fn handle<C: EbpfContext>(ctx: &C, stages: &ProgramArray, ret: i64, task: &impl 
         identity::forget(tid);
     }
     let id = task.identity(tid);
-    let task = Task { tgid, tid, comm, cgroup_id: cgroup_id(), id };
+    let task = Task {
+        tgid,
+        tid,
+        comm,
+        cgroup_id: cgroup_id(),
+        id,
+    };
     if !pass_cgroup(filters, task.cgroup_id, task.id.cgroup_v1_id) {
         return None;
     }
     let ts = now();
     let (latency, flags) = latency(cfg(&c.latency) != 0, tid, ts);
-    let args = SyscallArgs { args: [r[7], r[6], r[5], r[0], r[2], r[1]] };
+    let args = SyscallArgs {
+        args: [r[7], r[6], r[5], r[0], r[2], r[1]],
+    };
 
     if spec.ncap == 0 {
         let batched = batch::append(ts, |rec| unsafe {
-            fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, size_of::<SyscallRecord>() as u32);
+            fill(
+                &mut (*rec).hdr,
+                &task,
+                sysno,
+                ret,
+                ts,
+                latency,
+                flags,
+                size_of::<SyscallRecord>() as u32,
+            );
             (*rec).args = args;
         });
         if batched {
@@ -151,7 +176,16 @@ fn handle<C: EbpfContext>(ctx: &C, stages: &ProgramArray, ret: i64, task: &impl 
         };
         let rec = entry.as_mut_ptr();
         unsafe {
-            fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, size_of::<SyscallRecord>() as u32);
+            fill(
+                &mut (*rec).hdr,
+                &task,
+                sysno,
+                ret,
+                ts,
+                latency,
+                flags,
+                size_of::<SyscallRecord>() as u32,
+            );
             (*rec).args = args;
         }
         entry.submit(NO_WAKEUP);
@@ -171,9 +205,21 @@ fn handle<C: EbpfContext>(ctx: &C, stages: &ProgramArray, ret: i64, task: &impl 
     Some(())
 }
 
-#[expect(clippy::too_many_arguments, reason = "inlined header fill, one call per path")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "inlined header fill, one call per path"
+)]
 #[inline(always)]
-fn fill(hdr: &mut EventHeader, task: &Task, sysno: u16, ret: i64, ts: u64, latency: u64, flags: u16, len: u32) {
+fn fill(
+    hdr: &mut EventHeader,
+    task: &Task,
+    sysno: u16,
+    ret: i64,
+    ts: u64,
+    latency: u64,
+    flags: u16,
+    len: u32,
+) {
     fill_header(hdr, task, RecordKind::Syscall as u16, sysno, ret, ts);
     hdr.latency_ns = latency;
     hdr.flags = flags;
@@ -201,7 +247,10 @@ fn latency(on: bool, tid: u32, ts: u64) -> (u64, u16) {
 #[inline(always)]
 fn copy_spec(dst: &mut SyscallSpec, src: &SyscallSpec) {
     const _: () = assert!(size_of::<SyscallSpec>() == 16);
-    let (d, s) = ((dst as *mut SyscallSpec).cast::<u64>(), (src as *const SyscallSpec).cast::<u64>());
+    let (d, s) = (
+        (dst as *mut SyscallSpec).cast::<u64>(),
+        (src as *const SyscallSpec).cast::<u64>(),
+    );
     unsafe {
         d.write(s.read());
         d.add(1).write(s.add(1).read());
