@@ -10,9 +10,15 @@
 //! `batch_flush`, which userspace runs on a CPU whose batch it sees waiting
 //! (the map is mmapped). `busy` keeps the flush, which runs in an IPI, away
 //! from a batch being written to.
+//!
+//! `b` is always this CPU's slot (`slot`), a map value only programs on
+//! this CPU write: they run with preemption off, so one at a time, and the
+//! flush that can interrupt one in an IPI leaves the batch alone while
+//! `busy` is set. Userspace only reads it. Every access through `b` below
+//! relies on that.
 use aya_ebpf::helpers::bpf_get_smp_processor_id;
 
-use crate::capture::bound;
+use crate::area::{bound, Area, Read};
 use crate::maps::{cfg, config, BATCH, COUNTERS, EVENTS};
 use crate::record::{now, NO_WAKEUP};
 use tracer_common::{SyscallRecord, BATCH_MAX, COUNTER_DROPS};
@@ -43,30 +49,38 @@ const _: () = {
 /// This CPU's batch.
 #[inline(always)]
 pub fn slot() -> Option<*mut Batch> {
+    // SAFETY: the helper takes no arguments and only reports the CPU.
     BATCH.get_ptr_mut(unsafe { bpf_get_smp_processor_id() })
 }
 
 #[inline(always)]
 fn set_busy(b: *mut Batch, busy: u32) {
+    // SAFETY: `b` is this CPU's slot (module doc).
     unsafe { core::ptr::write_volatile(&mut (*b).busy, busy) };
 }
 
 /// Writes the batch to the ring buffer as one record and empties it.
 #[inline(always)]
 fn flush(b: *mut Batch) {
+    // SAFETY: `b` is this CPU's slot (module doc).
     let used = unsafe { core::ptr::read_volatile(&(*b).used) };
     if used == 0 {
         return;
     }
     let len = bound(used, 2 * BATCH_MAX - 1);
     if len <= BATCH_MAX {
+        // SAFETY: `b` is this CPU's slot (module doc), and `len` is at most
+        // `BATCH_MAX`, inside its data area.
         let data = unsafe { core::slice::from_raw_parts((*b).data.as_ptr(), len as usize) };
         if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
             if let Some(c) = COUNTERS.get_ptr_mut(COUNTER_DROPS) {
+                // SAFETY: a per-CPU counter (see `maps::count`); `b` is this
+                // CPU's slot (module doc).
                 unsafe { *c += u64::from((*b).count) };
             }
         }
     }
+    // SAFETY: `b` is this CPU's slot (module doc).
     unsafe {
         (*b).used = 0;
         (*b).count = 0;
@@ -87,11 +101,11 @@ pub fn flush_current() {
     }
 }
 
-/// Appends a record of `len` bytes that `write` puts at `data + at`
-/// (returning whether it could); `false` when batching is off or the record
-/// is larger than a batch, and the caller must write it itself.
+/// Appends a record of `len` bytes that `write` puts at offset `used` of the
+/// data area (returning whether it could); `false` when batching is off or
+/// the record is larger than a batch, and the caller must write it itself.
 #[inline(always)]
-fn append_with(ts: u64, len: u32, write: impl FnOnce(*mut u8, usize) -> bool) -> bool {
+fn append_with(ts: u64, len: u32, write: impl FnOnce(Area<OFFSET_MASK>, u32) -> bool) -> bool {
     let c = config();
     let cap = cfg(&c.batch_bytes);
     let padded = (len + 7) & !7;
@@ -100,15 +114,18 @@ fn append_with(ts: u64, len: u32, write: impl FnOnce(*mut u8, usize) -> bool) ->
     }
     let Some(b) = slot() else { return false };
     set_busy(b, 1);
+    // SAFETY: `b` is this CPU's slot (module doc).
     let mut used = unsafe { core::ptr::read_volatile(&(*b).used) };
     if used + padded > cap {
         flush(b);
         used = 0;
     }
-    let written = write(
-        unsafe { (*b).data.as_mut_ptr() },
-        bound(used, OFFSET_MASK) as usize,
-    );
+    // SAFETY: the data area is `DATA` = 2 * (`OFFSET_MASK` + 1) bytes of
+    // this CPU's slot, this run's alone while `busy` is set (module doc).
+    let data = unsafe { Area::new((*b).data.as_mut_ptr()) };
+    let written = write(data, used);
+    // SAFETY: `b` is this CPU's slot (module doc), and `c` a per-CPU counter
+    // (see `maps::count`).
     unsafe {
         if written {
             if (*b).count == 0 {
@@ -128,11 +145,12 @@ fn append_with(ts: u64, len: u32, write: impl FnOnce(*mut u8, usize) -> bool) ->
     true
 }
 
-/// Appends one fixed-size record that `fill` writes in place.
+/// Appends one fixed-size record that `fill` writes in place: it gets room
+/// for a `SyscallRecord`, 8-byte aligned, that only it writes.
 #[inline(always)]
 pub fn append(ts: u64, fill: impl FnOnce(*mut SyscallRecord)) -> bool {
-    append_with(ts, REC, |data, at| {
-        fill(unsafe { data.add(at).cast::<SyscallRecord>() });
+    append_with(ts, REC, |data, used| {
+        fill(data.at(used).ptr().cast::<SyscallRecord>());
         true
     })
 }
@@ -140,12 +158,9 @@ pub fn append(ts: u64, fill: impl FnOnce(*mut SyscallRecord)) -> bool {
 /// Appends a variable-size record assembled at `src` (the scratch area).
 #[inline(always)]
 pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
-    append_with(ts, len, |data, at| unsafe {
-        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
-            data.add(at).cast(),
-            bound(len, OFFSET_MASK),
-            src.cast(),
-        ) == 0
+    append_with(ts, len, |data, used| {
+        let dst = data.at(used);
+        dst.read(bound(len, OFFSET_MASK), src.cast(), Read::Kernel) == 0
     })
 }
 
@@ -155,6 +170,8 @@ pub fn append_bytes(ts: u64, src: *const u8, len: u32) -> bool {
 #[inline(always)]
 pub fn tick(force: bool) {
     let Some(b) = slot() else { return };
+    // SAFETY: `b` is this CPU's slot; it is only flushed while `busy` is
+    // clear, when no append is under way (module doc).
     unsafe {
         if core::ptr::read_volatile(&(*b).busy) != 0 || core::ptr::read_volatile(&(*b).used) == 0 {
             return;

@@ -2,27 +2,28 @@
 //! scratch area, each piece behind an [`ItemHeader`]: one function per
 //! capture stage ([`crate::stages`]), each run for one slot of the spec.
 //!
-//! Every offset is masked with `SCRATCH_MASK` and every length bounded before a
-//! copy: the scratch area is twice the mask, so the verifier can prove each
-//! copy stays inside it.
+//! Every offset is masked with `SCRATCH_MASK` (by [`Area`]) and every length
+//! bounded before a copy: the scratch area is twice the mask, so the verifier
+//! can prove each copy stays inside it.
 use core::ffi::c_void;
 use core::mem::offset_of;
 
 use aya_ebpf::helpers::{
-    bpf_get_current_task, bpf_probe_read_user,
-    generated::{
-        bpf_probe_read_kernel as bpf_probe_read_kernel_raw, bpf_probe_read_kernel_str,
-        bpf_probe_read_user as read_user_raw, bpf_probe_read_user_str,
-    },
+    bpf_get_current_task, generated::bpf_probe_read_kernel as bpf_probe_read_kernel_raw,
 };
 
-use crate::kernel::{off, ptr, read};
+use crate::area::{bound, Area, Read};
+use crate::kernel::{off, ptr, read, user};
 use tracer_common::abi::{AF_INET, AF_INET6, EINPROGRESS};
 use tracer_common::{
     Capture, CaptureKind, ItemHeader, KernelOffsets, SockTuple, ARGS_MAX, PATH_MAX, PATH_NAME_MAX,
     PATH_WALK_DETACHED, PATH_WALK_ROOT, PATH_WALK_STEPS, PATH_WALK_TRUNCATED, SCRATCH_MASK,
     SNAPLEN_MAX, SOCKADDR_MAX, WHEN_FAILED, WHEN_OK, WHEN_OK_OR_INPROGRESS,
 };
+
+/// A scratch slot's data: `SCRATCH_SIZE` = 2 * (`SCRATCH_MASK` + 1) bytes
+/// (asserted in `scratch`).
+pub type Data = Area<SCRATCH_MASK>;
 
 const ITEM_HDR: u32 = core::mem::size_of::<ItemHeader>() as u32;
 /// argv entries copied for a failed exec at most.
@@ -33,7 +34,8 @@ const MAX_IOV: u64 = 8;
 /// What a capture needs to know about the call.
 pub struct Call {
     /// The six arguments, in the scratch area (a map value: the verifier
-    /// allows a bounded variable index there, not on the stack).
+    /// allows a bounded variable index there, not on the stack). Points at
+    /// six readable words for as long as the `Call` lives.
     pub args: *const u64,
     pub ret: i64,
     pub snaplen: u32,
@@ -42,7 +44,7 @@ pub struct Call {
 /// What a `FilePath*` capture's item holds at `off`; returns the new end
 /// (`off` when the fd has no file).
 #[inline(always)]
-pub fn path_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn path_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let fd = if cap.kind == CaptureKind::FilePathArgFd as u8 {
         arg(call, cap.arg) as u32 as u64
     } else {
@@ -75,6 +77,8 @@ pub fn applies(cap: &Capture, ret: i64) -> bool {
 
 #[inline(always)]
 fn arg(call: &Call, i: u8) -> u64 {
+    // SAFETY: `args` points at the six argument words of the record in the
+    // scratch slot (`stages::run`), and `i % 6` stays among them.
     unsafe { core::ptr::read_unaligned(call.args.add((i % 6) as usize)) }
 }
 
@@ -96,35 +100,22 @@ fn io_len(call: &Call) -> u32 {
     }
 }
 
-/// `v & mask`, computed so that LLVM cannot drop the mask as redundant: the
-/// verifier needs to see the bound right before the access.
 #[inline(always)]
-pub fn bound(v: u32, mask: u32) -> u32 {
-    unsafe { core::ptr::read_volatile(&v) & mask }
-}
-
-#[inline(always)]
-fn write_item_header(buf: *mut u8, off: u32, slot: u32, kind: CaptureKind, len: u32) {
+fn write_item_header(buf: Data, off: u32, slot: u32, kind: CaptureKind, len: u32) {
     let hdr = ItemHeader {
         len: len as u16,
         slot: slot as u8,
         kind: kind as u8,
     };
-    unsafe {
-        core::ptr::write_unaligned(
-            buf.add(bound(off, SCRATCH_MASK) as usize)
-                .cast::<ItemHeader>(),
-            hdr,
-        )
-    };
+    buf.at(off).write(hdr);
 }
 
 /// Copies `n` bytes of user memory to `buf + off`; returns the bytes copied.
 #[inline(always)]
-fn copy_user(buf: *mut u8, off: u32, src: u64, n: u32) -> u32 {
+fn copy_user(buf: Data, off: u32, src: u64, n: u32) -> u32 {
     let n = bound(n, SCRATCH_MASK);
-    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
-    if n == 0 || unsafe { read_user_raw(dst.cast::<c_void>(), n, src as *const c_void) } < 0 {
+    let dst = buf.at(off);
+    if n == 0 || dst.read(n, src as *const c_void, Read::User) < 0 {
         return 0;
     }
     n
@@ -132,10 +123,10 @@ fn copy_user(buf: *mut u8, off: u32, src: u64, n: u32) -> u32 {
 
 /// Copies a NUL-terminated user string (without its NUL); returns its length.
 #[inline(always)]
-fn copy_user_str(buf: *mut u8, off: u32, src: u64) -> u32 {
-    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
-    let n =
-        unsafe { bpf_probe_read_user_str(dst.cast::<c_void>(), PATH_MAX, src as *const c_void) };
+fn copy_user_str(buf: Data, off: u32, src: u64) -> u32 {
+    let n = buf
+        .at(off)
+        .read(PATH_MAX, src as *const c_void, Read::UserStr);
     if n <= 1 {
         0
     } else {
@@ -146,7 +137,7 @@ fn copy_user_str(buf: *mut u8, off: u32, src: u64) -> u32 {
 /// The item of a capture the copy stage runs (a string, a buffer, a socket
 /// address, an fd pair or a small struct) at `off`; returns the new end.
 #[inline(always)]
-pub fn copy_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn copy_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let Ok(kind) = CaptureKind::try_from(cap.kind) else {
         return off;
     };
@@ -171,7 +162,7 @@ pub fn copy_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) 
         }
         CaptureKind::Sockaddr => copy_user(buf, data, src, sockaddr_len(arg(call, cap.aux))),
         CaptureKind::SockaddrLenPtr => {
-            let len = unsafe { bpf_probe_read_user(arg(call, cap.aux) as *const u32) }.unwrap_or(0);
+            let len = user::<u32>(arg(call, cap.aux)).unwrap_or(0);
             copy_user(buf, data, src, sockaddr_len(len as u64))
         }
         CaptureKind::FdPair => copy_user(buf, data, src, 8),
@@ -185,7 +176,7 @@ pub fn copy_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) 
 
 /// A `char *argv[]` item at `off`; returns the new end.
 #[inline(always)]
-pub fn argv_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn argv_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let data = off + ITEM_HDR;
     let len = copy_argv(buf, data, arg(call, cap.arg));
     write_item_header(buf, off, slot, CaptureKind::Argv, len);
@@ -194,7 +185,7 @@ pub fn argv_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) 
 
 /// A socket 4-tuple item at `off`; returns the new end.
 #[inline(always)]
-pub fn tuple_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn tuple_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let (kind, fd) = if cap.kind == CaptureKind::SockTupleRetFd as u8 {
         (CaptureKind::SockTupleRetFd, call.ret as u64)
     } else {
@@ -208,7 +199,7 @@ pub fn tuple_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call)
 
 /// An iovec array's data as an item at `off`; returns the new end.
 #[inline(always)]
-pub fn iovec_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn iovec_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     let data = off + ITEM_HDR;
     let len = copy_iovec(
         buf,
@@ -223,7 +214,7 @@ pub fn iovec_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call)
 
 /// A `struct msghdr`'s items at `off`; returns the new end.
 #[inline(always)]
-pub fn msghdr_item(buf: *mut u8, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
+pub fn msghdr_item(buf: Data, off: u32, slot: u32, cap: &Capture, call: &Call) -> u32 {
     msghdr(buf, off, slot, arg(call, cap.arg), call)
 }
 
@@ -238,10 +229,10 @@ fn sockaddr_len(len: u64) -> u32 {
 
 /// Copies a NULL-terminated `char *argv[]` as NUL-separated strings.
 #[inline(always)]
-fn copy_argv(buf: *mut u8, data: u32, argv: u64) -> u32 {
+fn copy_argv(buf: Data, data: u32, argv: u64) -> u32 {
     let mut total = 0u32;
     for i in 0..MAX_ARGV {
-        let Ok(p) = (unsafe { bpf_probe_read_user((argv + i * 8) as *const u64) }) else {
+        let Ok(p) = user::<u64>(argv + i * 8) else {
             break;
         };
         if p == 0 || total >= ARGS_MAX {
@@ -249,7 +240,7 @@ fn copy_argv(buf: *mut u8, data: u32, argv: u64) -> u32 {
         }
         let n = copy_user_str(buf, data + total, p);
         // Keep the separator: write a NUL after the string.
-        unsafe { *buf.add(bound(data + total + n, SCRATCH_MASK) as usize) = 0 };
+        buf.at(data + total + n).write(0u8);
         // Laundered so every path through this iteration ends in one
         // verifier state (see `run`).
         total = bound(total + n + 1, SCRATCH_MASK);
@@ -259,16 +250,16 @@ fn copy_argv(buf: *mut u8, data: u32, argv: u64) -> u32 {
 
 /// Copies up to `want` bytes from an iovec array.
 #[inline(always)]
-fn copy_iovec(buf: *mut u8, data: u32, iov: u64, iovcnt: u64, want: u32) -> u32 {
+fn copy_iovec(buf: Data, data: u32, iov: u64, iovcnt: u64, want: u32) -> u32 {
     let mut total = 0u32;
     for i in 0..MAX_IOV {
         if i >= iovcnt || total >= want {
             break;
         }
-        let Ok(base) = (unsafe { bpf_probe_read_user((iov + i * 16) as *const u64) }) else {
+        let Ok(base) = user::<u64>(iov + i * 16) else {
             break;
         };
-        let Ok(len) = (unsafe { bpf_probe_read_user((iov + i * 16 + 8) as *const u64) }) else {
+        let Ok(len) = user::<u64>(iov + i * 16 + 8) else {
             break;
         };
         let room = (want - total) as u64;
@@ -286,11 +277,11 @@ fn copy_iovec(buf: *mut u8, data: u32, iov: u64, iovcnt: u64, want: u32) -> u32 
 
 /// `struct user_msghdr`: its address (when present) and its data, as two items.
 #[inline(always)]
-fn msghdr(buf: *mut u8, off: u32, slot: u32, msg: u64, call: &Call) -> u32 {
-    let name = unsafe { bpf_probe_read_user(msg as *const u64) }.unwrap_or(0);
-    let namelen = unsafe { bpf_probe_read_user((msg + 8) as *const u32) }.unwrap_or(0);
-    let iov = unsafe { bpf_probe_read_user((msg + 16) as *const u64) }.unwrap_or(0);
-    let iovlen = unsafe { bpf_probe_read_user((msg + 24) as *const u64) }.unwrap_or(0);
+fn msghdr(buf: Data, off: u32, slot: u32, msg: u64, call: &Call) -> u32 {
+    let name = user::<u64>(msg).unwrap_or(0);
+    let namelen = user::<u32>(msg + 8).unwrap_or(0);
+    let iov = user::<u64>(msg + 16).unwrap_or(0);
+    let iovlen = user::<u64>(msg + 24).unwrap_or(0);
     let mut off = off;
     if name != 0 && namelen > 0 {
         let data = off + ITEM_HDR;
@@ -313,16 +304,19 @@ fn msghdr(buf: *mut u8, off: u32, slot: u32, msg: u64, call: &Call) -> u32 {
 /// assembled on the stack with its `Option` temporaries took a 272-byte
 /// frame, and an unaligned copy of it becomes a call to `memcpy`.
 #[inline(always)]
-fn write_tuple(buf: *mut u8, data: u32, fd: u64) -> u32 {
-    let t = unsafe { buf.add(bound(data, SCRATCH_MASK) as usize) };
+fn write_tuple(buf: Data, data: u32, fd: u64) -> u32 {
+    let t = buf.at(data).ptr();
     // Byte stores the compiler cannot turn into a `memset` call.
     for i in 0..core::mem::size_of::<SockTuple>() {
+        // SAFETY: a `Place` has room for `SCRATCH_MASK + 1` bytes, and a
+        // `SockTuple` is 40.
         unsafe { core::ptr::write_volatile(t.add(i), 0) };
     }
     let _ = fill_tuple(t, fd);
     core::mem::size_of::<SockTuple>() as u32
 }
 
+/// Fills the zeroed tuple at `t`, which has room for a whole `SockTuple`.
 #[inline(always)]
 fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
     let file = fd_file(fd)?;
@@ -332,7 +326,10 @@ fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
     let lport = read::<u16>(sk, off(|o| &o.sk_num))?;
     let rport = u16::from_be(read::<u16>(sk, off(|o| &o.sk_dport))?);
     let protocol = read::<u16>(sk, off(|o| &o.sk_protocol)).unwrap_or(0);
+    // SAFETY: each field's offset is inside the `SockTuple` that `t` has
+    // room for.
     let field = |at: usize| unsafe { t.add(at) };
+    // SAFETY: each store is a `u16` field, inside the tuple, unaligned.
     unsafe {
         field(offset_of!(SockTuple, family))
             .cast::<u16>()
@@ -353,6 +350,8 @@ fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
         AF_INET6 => (off(|o| &o.sk_v6_rcv_saddr), off(|o| &o.sk_v6_daddr), 16),
         _ => return Some(()),
     };
+    // SAFETY: the helper reads kernel memory with fault handling and writes
+    // `n` bytes (4 or 16) into a 16-byte address field of the tuple.
     unsafe {
         bpf_probe_read_kernel_raw(
             field(offset_of!(SockTuple, laddr)).cast(),
@@ -371,6 +370,8 @@ fn fill_tuple(t: *mut u8, fd: u64) -> Option<()> {
 /// The current task's `struct file *` for `fd`: task->files->fdt->fd[fd].
 #[inline(always)]
 fn fd_file(fd: u64) -> Option<u64> {
+    // SAFETY: the helper takes no arguments; it returns the current task's
+    // address, only ever read through the probe-read helpers.
     let task = unsafe { bpf_get_current_task() };
     let files = ptr(task, off(|o| &o.task_files))?;
     let fdt = ptr(files, off(|o| &o.files_fdt))?;
@@ -393,7 +394,7 @@ fn fd_file(fd: u64) -> Option<u64> {
 /// container sees it. This is what `d_path` does against the namespace's root
 /// (it is out of reach: no fentry here to call it from).
 #[inline(always)]
-fn write_path(buf: *mut u8, data: u32, fd: u64) -> u32 {
+fn write_path(buf: Data, data: u32, fd: u64) -> u32 {
     // Userspace marks every walk offset missing when one is.
     if off(|o| &o.file_path_dentry) == KernelOffsets::MISSING as u64 {
         return 0;
@@ -453,18 +454,17 @@ fn write_path(buf: *mut u8, data: u32, fd: u64) -> u32 {
         len = bound(len + n, SCRATCH_MASK);
         dentry = parent;
     }
-    unsafe { *buf.add(bound(data, SCRATCH_MASK) as usize) = status };
+    buf.at(data).write(status);
     len
 }
 
 /// Copies a NUL-terminated kernel string of at most `PATH_NAME_MAX` bytes
 /// (its NUL included); returns the bytes copied with the NUL, 0 on failure.
 #[inline(always)]
-fn copy_kernel_str(buf: *mut u8, off: u32, src: u64) -> u32 {
-    let dst = unsafe { buf.add(bound(off, SCRATCH_MASK) as usize) };
-    let n = unsafe {
-        bpf_probe_read_kernel_str(dst.cast::<c_void>(), PATH_NAME_MAX, src as *const c_void)
-    };
+fn copy_kernel_str(buf: Data, off: u32, src: u64) -> u32 {
+    let n = buf
+        .at(off)
+        .read(PATH_NAME_MAX, src as *const c_void, Read::KernelStr);
     if n <= 0 {
         0
     } else {

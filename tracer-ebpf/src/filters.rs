@@ -23,6 +23,8 @@ pub fn pass_tgid(c: &KernelConfig, filters: u32, tgid: u32) -> bool {
         }
         return false;
     }
+    // SAFETY: only whether the key is present is used: the value is never
+    // read, so another CPU changing or deleting it does not matter.
     filters & FILTER_TGID == 0 || unsafe { TGID_FILTER.get(&tgid) }.is_some()
 }
 
@@ -42,6 +44,11 @@ pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool 
                 break;
             }
             let entry = c.comms[i].as_ptr().cast::<u64>();
+            // SAFETY: two words inside the 16-byte entry of a live config.
+            // They are 8-byte aligned: `comms` is 64 bytes into
+            // `KernelConfig` (asserted in tracer-common), and `CONFIG` starts
+            // the object's .rodata, which the kernel loads as an 8-aligned map
+            // value (the type itself only promises 4).
             let (elo, ehi) = unsafe {
                 (
                     core::ptr::read_volatile(entry),
@@ -54,6 +61,7 @@ pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool 
         }
         return false;
     }
+    // SAFETY: as in `pass_tgid`, only presence is used.
     filters & FILTER_COMM == 0 || unsafe { COMM_FILTER.get(comm) }.is_some()
 }
 
@@ -63,10 +71,12 @@ pub fn pass_comm(c: &KernelConfig, filters: u32, comm: &[u8; COMM_LEN]) -> bool 
 pub fn pass_cgroup(filters: u32, v2: u64, v1: u64) -> bool {
     if filters & FILTER_MUTED != 0 {
         let key = if v1 != 0 { v1 | CGROUP_V1_TAG } else { v2 };
+        // SAFETY: as in `pass_tgid`, only presence is used.
         if unsafe { MUTED_CGROUPS.get(&key) }.is_some() {
             return false;
         }
     }
+    // SAFETY: as in `pass_tgid`, only presence is used (both lookups).
     filters & FILTER_CGROUP == 0
         || unsafe { CGROUP_FILTER.get(&v2) }.is_some()
         || (v1 != 0 && unsafe { CGROUP_FILTER.get(&(v1 | CGROUP_V1_TAG)) }.is_some())

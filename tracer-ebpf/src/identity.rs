@@ -13,9 +13,16 @@ const MAX_PID_NS_LEVEL: u64 = 32;
 /// The current thread's identity, from the cache or read afresh.
 #[inline(always)]
 pub fn current(tid: u32) -> TaskIdentity {
+    // SAFETY: the entry is copied out at once. Another CPU may delete it
+    // meanwhile (`cgroup_attach_task`), and a preallocated element can then
+    // be reused for another thread: at worst a wrong identity for this one
+    // event (any bytes make a `TaskIdentity`), the race the cache accepts.
+    // The memory itself stays the map's.
     if let Some(id) = unsafe { IDENTITY.get(&tid) } {
         return *id;
     }
+    // SAFETY: the helper takes no arguments; the task is only read through
+    // the probe-read helpers.
     let id = read_task(unsafe { bpf_get_current_task() });
     // A full cache only costs speed: the value is still right for this event.
     let _ = IDENTITY.insert(&tid, &id, 0);
@@ -82,8 +89,15 @@ fn cgroup_v1(task: u64) -> Option<u64> {
 /// back to the raw tracepoint with the cached, helper-based read.
 #[inline(always)]
 pub fn current_direct() -> TaskIdentity {
+    // SAFETY: the helper takes no arguments and returns the current task as
+    // a BTF-typed pointer, never null.
     let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
     let mut id = TaskIdentity::default();
+    // SAFETY: every load starts from `task` or a pointer loaded from it,
+    // null-checked first (`load_ptr`, `load_u32`, `kn`), at an offset of a
+    // field of its type (the BTF offsets userspace supplied). The verifier
+    // checks each against the kernel's types and makes it a load that reads
+    // zero on a fault; it refuses the program where it cannot.
     unsafe {
         let nsproxy = load_ptr(task, off(|o| &o.task_nsproxy));
         if !nsproxy.is_null() {
@@ -138,8 +152,11 @@ pub fn current_direct() -> TaskIdentity {
 /// The current thread's name, two direct loads from the BTF-typed task.
 #[inline(always)]
 pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
+    // SAFETY: as in `current_direct`.
     let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() } as *const u8;
     let at = off(|o| &o.task_comm) as usize;
+    // SAFETY: the two words of `task->comm` (16 bytes), checked by the
+    // verifier as in `current_direct`.
     let (lo, hi) = unsafe {
         (
             core::ptr::read(task.add(at).cast::<u64>()),
@@ -157,21 +174,35 @@ pub fn comm_direct() -> [u8; tracer_common::COMM_LEN] {
         ),
     };
     // From words, not into a zeroed array: see `record::comm`.
+    // SAFETY: both are 16 bytes, and any bytes are a valid `[u8; 16]`.
     unsafe { core::mem::transmute::<[u64; 2], [u8; tracer_common::COMM_LEN]>([lo, hi]) }
 }
 
+/// A pointer field at `base + offset`; null for a null `base`.
+///
+/// # Safety
+///
+/// `base` is null or a BTF-typed kernel pointer, and `offset` that of a
+/// pointer field of its type: the verifier then checks the load.
 #[inline(always)]
 unsafe fn load_ptr(base: *const u8, offset: u64) -> *const u8 {
     if base.is_null() {
         return core::ptr::null();
     }
+    // SAFETY: the caller's promise; `base` is not null.
     unsafe { core::ptr::read(base.add(offset as usize).cast::<*const u8>()) }
 }
 
+/// A `u32` field at `base + offset`; 0 for a null `base`.
+///
+/// # Safety
+///
+/// As for [`load_ptr`], with a `u32` field.
 #[inline(always)]
 unsafe fn load_u32(base: *const u8, offset: u64) -> u32 {
     if base.is_null() {
         return 0;
     }
+    // SAFETY: the caller's promise; `base` is not null.
     unsafe { core::ptr::read(base.add(offset as usize).cast::<u32>()) }
 }

@@ -4,7 +4,9 @@
 //! keep events nobody asked for from crossing into userspace.
 #![no_std]
 #![no_main]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
+mod area;
 mod batch;
 mod batch_flush;
 mod capture;
@@ -28,6 +30,8 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+// SAFETY: the section and symbol the loader looks for the license in; no
+// other item uses either.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";

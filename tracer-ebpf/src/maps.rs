@@ -11,10 +11,13 @@ use tracer_common::{
 use crate::scratch::Scratch;
 
 /// Settings userspace fixes at load time.
+// SAFETY: `no_mangle` so that userspace finds it by this name; no other
+// symbol in the object has it.
 #[unsafe(no_mangle)]
 static CONFIG: KernelConfig = KernelConfig::zeroed();
 
 /// Kernel struct field offsets userspace read from BTF.
+// SAFETY: as for `CONFIG`.
 #[unsafe(no_mangle)]
 static OFFSETS: KernelOffsets = KernelOffsets::zeroed();
 
@@ -29,6 +32,8 @@ pub fn config() -> &'static KernelConfig {
 /// Reads one configuration word.
 #[inline(always)]
 pub fn cfg(word: &u32) -> u32 {
+    // SAFETY: a reference is live and aligned; the volatile load only hides
+    // the value from the optimiser.
     unsafe { core::ptr::read_volatile(word) }
 }
 
@@ -98,6 +103,10 @@ pub static STAGES_RAW: ProgramArray = ProgramArray::with_max_entries(stage::SLOT
 #[inline(always)]
 pub fn count(slot: u32) {
     if let Some(c) = COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: a per-CPU map value: only programs on this CPU touch it,
+        // with preemption off. The batch flush may interrupt one in an IPI
+        // on the same CPU, like a signal handler, not a second thread: at
+        // worst an increment is lost.
         unsafe { *c += 1 };
     }
 }

@@ -25,6 +25,7 @@ pub struct Task {
 
 #[inline(always)]
 pub fn now() -> u64 {
+    // SAFETY: the helper takes no arguments and only reads the clock.
     unsafe { bpf_ktime_get_boot_ns() }
 }
 
@@ -62,6 +63,7 @@ pub fn fill_header(hdr: &mut EventHeader, task: &Task, kind: u16, nr: u16, ret: 
     hdr.len = 0;
     hdr.kind = kind;
     hdr.nr = nr;
+    // SAFETY: the helper takes no arguments and only reports the CPU.
     hdr.cpu = unsafe { bpf_get_smp_processor_id() } as u16;
     hdr.flags = 0;
     hdr.comm = task.comm;
@@ -70,6 +72,7 @@ pub fn fill_header(hdr: &mut EventHeader, task: &Task, kind: u16, nr: u16, ret: 
 /// The current task's cgroup v2 id (1, the root, on a v1-only host).
 #[inline(always)]
 pub fn cgroup_id() -> u64 {
+    // SAFETY: the helper takes no arguments and only reads the current task.
     unsafe { bpf_get_current_cgroup_id() }
 }
 
@@ -79,10 +82,13 @@ pub fn cgroup_id() -> u64 {
 #[inline(always)]
 pub fn comm() -> Option<[u8; COMM_LEN]> {
     let mut words = core::mem::MaybeUninit::<[u64; 2]>::uninit();
+    // SAFETY: the helper writes at most `COMM_LEN` bytes to `words`, which
+    // holds 16.
     let ret = unsafe { bpf_get_current_comm(words.as_mut_ptr().cast(), COMM_LEN as u32) };
     if ret != 0 {
         return None;
     }
-    // SAFETY: the helper wrote all 16 bytes.
+    // SAFETY: the helper wrote all 16 bytes, and any bytes are a valid
+    // `[u8; 16]`.
     Some(unsafe { core::mem::transmute::<[u64; 2], [u8; COMM_LEN]>(words.assume_init()) })
 }

@@ -8,15 +8,13 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_task,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
-    },
+    helpers::{bpf_get_current_task, generated::bpf_probe_read_kernel_str},
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 
-use crate::capture::bound;
+use crate::area::{bound, Read};
+use crate::capture::Data;
 use crate::kernel::{off, ptr};
 use crate::maps::{cfg, config};
 use crate::record::{current_task, fill_header, now};
@@ -40,12 +38,16 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     let old_tid: u32 = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
     crate::batch::flush_current();
+    // SAFETY: this CPU's scratch slot, this run's alone (see `scratch`).
     let buf = unsafe { (*scratch::slot()?).data.as_mut_ptr() };
 
     let filename = ptr(bprm, off(|o| &o.binprm_filename)).unwrap_or(0);
     let exe_len = if filename == 0 {
         0
     } else {
+        // SAFETY: the helper reads kernel memory with fault handling and
+        // writes at most `PATH_MAX` bytes from `PAYLOAD`, well inside the
+        // slot's `SCRATCH_SIZE`.
         let n = unsafe {
             bpf_probe_read_kernel_str(
                 buf.add(PAYLOAD as usize).cast::<c_void>(),
@@ -61,10 +63,15 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
     };
 
     let args_at = (PAYLOAD + exe_len) & SCRATCH_MASK;
-    let args_len = read_args(buf, args_at).unwrap_or(0);
+    // SAFETY: the slot's data is `SCRATCH_SIZE` = 2 * (`SCRATCH_MASK` + 1)
+    // bytes (asserted in `scratch`), this run's alone.
+    let args_len = read_args(unsafe { Data::new(buf) }, args_at).unwrap_or(0);
 
     let end = PAYLOAD + exe_len + args_len;
     let hdr = buf.cast::<EventHeader>();
+    // SAFETY: the header and the payload after it lie at the start of the
+    // slot's data, which is 8-byte aligned (a map value, 24 bytes in); the
+    // payload is written unaligned.
     unsafe {
         fill_header(&mut *hdr, &task, RecordKind::ProcExec as u16, 0, 0, now());
         (*hdr).len = end;
@@ -83,7 +90,9 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
 }
 
 /// Copies `mm->arg_start..arg_end` (NUL-separated argv) to `buf + at`.
-fn read_args(buf: *mut u8, at: u32) -> Option<u32> {
+fn read_args(buf: Data, at: u32) -> Option<u32> {
+    // SAFETY: the helper takes no arguments; the task is only read through
+    // the probe-read helpers.
     let task = unsafe { bpf_get_current_task() };
     let mm = ptr(task, off(|o| &o.task_mm))?;
     let start = ptr(mm, off(|o| &o.mm_arg_start))?;
@@ -98,8 +107,7 @@ fn read_args(buf: *mut u8, at: u32) -> Option<u32> {
         len
     }) as u32;
     let len = bound(len, 2 * ARGS_MAX - 1);
-    let dst = unsafe { buf.add(bound(at, SCRATCH_MASK) as usize) };
-    if unsafe { bpf_probe_read_user(dst.cast::<c_void>(), len, start as *const c_void) } < 0 {
+    if buf.at(at).read(len, start as *const c_void, Read::User) < 0 {
         return Some(0);
     }
     Some(len)

@@ -33,6 +33,8 @@ fn handle() -> Option<()> {
     if task.tgid == cfg(&config().self_tgid) {
         return None;
     }
+    // SAFETY: the helper takes no arguments; the task is only read through
+    // the probe-read helpers.
     let exit_code = read::<i32>(
         unsafe { bpf_get_current_task() },
         off(|o| &o.task_exit_code),
@@ -44,6 +46,8 @@ fn handle() -> Option<()> {
         return None;
     };
     let rec = entry.as_mut_ptr();
+    // SAFETY: the reservation is a whole `ExitRecord`, 8-byte aligned, this
+    // program's until it submits it.
     unsafe {
         fill_header(
             &mut (*rec).hdr,

@@ -38,6 +38,8 @@ fn handle(ctx: &RawTracePointContext) -> Option<()> {
         return None;
     };
     let rec = entry.as_mut_ptr();
+    // SAFETY: the reservation is a whole `ForkRecord`, 8-byte aligned, this
+    // program's until it submits it.
     unsafe {
         fill_header(
             &mut (*rec).hdr,

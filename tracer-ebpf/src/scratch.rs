@@ -7,10 +7,10 @@
 //! between. Nothing in a slot outlives the run that wrote it.
 use aya_ebpf::helpers::bpf_get_smp_processor_id;
 
-use crate::capture::bound;
+use crate::area::bound;
 use crate::maps::{count, EVENTS, SCRATCH};
 use crate::record::NO_WAKEUP;
-use tracer_common::{SyscallSpec, COUNTER_DROPS, SCRATCH_SIZE};
+use tracer_common::{SyscallSpec, COUNTER_DROPS, SCRATCH_MASK, SCRATCH_SIZE};
 
 #[repr(C)]
 pub struct Scratch {
@@ -34,9 +34,13 @@ const _: () = {
     assert!(core::mem::align_of::<Scratch>() == 4);
 };
 
+// The data is an `Area<SCRATCH_MASK>` (`capture::Data`).
+const _: () = assert!(SCRATCH_SIZE == 2 * (SCRATCH_MASK as usize + 1));
+
 /// This CPU's scratch slot.
 #[inline(always)]
 pub fn slot() -> Option<*mut Scratch> {
+    // SAFETY: the helper takes no arguments and only reports the CPU.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     SCRATCH.get_ptr_mut(cpu)
 }
@@ -47,6 +51,8 @@ pub fn slot() -> Option<*mut Scratch> {
 pub fn output(buf: *mut u8, len: u32) {
     // The mask is a no-op for real lengths; it proves the bound to the verifier.
     let len = bound(len, (SCRATCH_SIZE - 1) as u32) as usize;
+    // SAFETY: `buf` is the start of this run's scratch data (`SCRATCH_SIZE`
+    // bytes, see the module doc), and the mask keeps `len` below that size.
     let data = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
     if EVENTS.output::<[u8]>(data, NO_WAKEUP).is_err() {
         count(COUNTER_DROPS);

@@ -14,6 +14,10 @@
 //!
 //! Every function here is inlined: a program that tail-calls and also makes
 //! bpf-to-bpf calls gets at most 256 bytes of stack per frame.
+//!
+//! `s` is always this CPU's scratch slot (`scratch::slot`), a map value the
+//! running program has to itself from the hook to the last stage (see
+//! [`crate::scratch`]): every access through it below relies on that.
 use aya_ebpf::{
     macros::{btf_tracepoint, raw_tracepoint},
     maps::ProgramArray,
@@ -21,8 +25,9 @@ use aya_ebpf::{
     EbpfContext,
 };
 
+use crate::area::bound;
 use crate::batch;
-use crate::capture::{self, applies, bound, Call};
+use crate::capture::{self, applies, Call};
 use crate::maps::{cfg, config, count, STAGES_BTF, STAGES_RAW};
 use crate::scratch::{self, Scratch};
 use tracer_common::{
@@ -45,6 +50,9 @@ pub fn start<C: EbpfContext>(ctx: &C, stages: &ProgramArray, s: *mut Scratch) {
 #[inline(always)]
 fn next<C: EbpfContext>(ctx: &C, stages: &ProgramArray, s: *mut Scratch, from: u32) {
     if let Some((st, slot)) = next_stage(s, from) {
+        // SAFETY: `s` is this run's slot (module doc). A tail call that
+        // succeeds never returns, and nothing here needs dropping; one that
+        // fails returns, and the record is written without the stage.
         unsafe {
             (*s).slot = slot;
             stages.tail_call(ctx, st);
@@ -57,7 +65,9 @@ fn next<C: EbpfContext>(ctx: &C, stages: &ProgramArray, s: *mut Scratch, from: u
 /// The stage and slot of the next capture to run, if any.
 #[inline(always)]
 fn next_stage(s: *mut Scratch, from: u32) -> Option<(u32, u32)> {
+    // SAFETY: `s` is this run's slot (module doc).
     let spec = unsafe { (*s).spec };
+    // SAFETY: as above; its record starts with the header.
     let ret = unsafe { (*header(s)).ret };
     let mut path = None;
     for slot in 0..MAX_CAPTURES as u32 {
@@ -82,6 +92,7 @@ fn next_stage(s: *mut Scratch, from: u32) -> Option<(u32, u32)> {
 
 #[inline(always)]
 fn header(s: *mut Scratch) -> *mut EventHeader {
+    // SAFETY: `s` is this run's slot (module doc); only the place is taken.
     unsafe { (*s).data.as_mut_ptr().cast::<EventHeader>() }
 }
 
@@ -89,9 +100,13 @@ fn header(s: *mut Scratch) -> *mut EventHeader {
 /// when it does not fit one.
 #[inline(always)]
 fn emit(s: *mut Scratch) {
+    // SAFETY: `s` is this run's slot (module doc).
     let end = bound(unsafe { (*s).end }, SCRATCH_MASK);
     let hdr = header(s);
+    // SAFETY: as above.
     let buf = unsafe { (*s).data.as_mut_ptr() };
+    // SAFETY: the record in this run's slot starts with its header, and the
+    // data is 8-byte aligned (it follows two `u32`s and a 16-byte spec).
     let ts = unsafe {
         (*hdr).len = end;
         (*hdr).ts_ns
@@ -108,24 +123,38 @@ fn run<C: EbpfContext>(ctx: &C, stages: &ProgramArray, st: u32) -> Option<()> {
     let s = scratch::slot()?;
     // Bounded by a mask and a compare, which the verifier follows (it does
     // not follow the multiplication a `%` compiles to).
+    // SAFETY: `s` is this run's slot (module doc), from the map.
     let slot = bound(unsafe { (*s).slot }, 3);
+    // SAFETY: as above; `get` checks the index.
     let cap = *unsafe { (*s).spec.caps.get(slot as usize) }?;
+    // SAFETY: as above.
     let buf = unsafe { (*s).data.as_mut_ptr() };
+    // SAFETY: the data is `SCRATCH_SIZE` = 2 * (`SCRATCH_MASK` + 1) bytes
+    // (asserted in `scratch`), this run's alone until its last stage ends.
+    let data = unsafe { capture::Data::new(buf) };
     let rec = buf.cast::<SyscallRecord>();
-    let call = Call {
-        args: unsafe { core::ptr::addr_of!((*rec).args.args).cast::<u64>() },
-        ret: unsafe { (*rec).hdr.ret },
-        snaplen: cfg(&config().snaplen),
+    // SAFETY: `sys_exit` wrote a whole `SyscallRecord` at the start of the
+    // 8-byte aligned data before the first stage; only places are taken and
+    // `ret` copied, and the argument words stay in the slot while this stage
+    // runs.
+    let call = unsafe {
+        Call {
+            args: core::ptr::addr_of!((*rec).args.args).cast::<u64>(),
+            ret: (*rec).hdr.ret,
+            snaplen: cfg(&config().snaplen),
+        }
     };
+    // SAFETY: `s` is this run's slot (module doc).
     let off = bound(unsafe { (*s).end }, SCRATCH_MASK);
     let end = match st {
-        stage::COPY => capture::copy_item(buf, off, slot, &cap, &call),
-        stage::ARGV => capture::argv_item(buf, off, slot, &cap, &call),
-        stage::TUPLE => capture::tuple_item(buf, off, slot, &cap, &call),
-        stage::IOVEC => capture::iovec_item(buf, off, slot, &cap, &call),
-        stage::MSGHDR => capture::msghdr_item(buf, off, slot, &cap, &call),
-        _ => capture::path_item(buf, off, slot, &cap, &call),
+        stage::COPY => capture::copy_item(data, off, slot, &cap, &call),
+        stage::ARGV => capture::argv_item(data, off, slot, &cap, &call),
+        stage::TUPLE => capture::tuple_item(data, off, slot, &cap, &call),
+        stage::IOVEC => capture::iovec_item(data, off, slot, &cap, &call),
+        stage::MSGHDR => capture::msghdr_item(data, off, slot, &cap, &call),
+        _ => capture::path_item(data, off, slot, &cap, &call),
     };
+    // SAFETY: as above.
     unsafe { (*s).end = bound(end, SCRATCH_MASK) };
     if st == stage::PATH {
         emit(s);

@@ -66,6 +66,9 @@ struct Typed {
 
 impl Reader for Typed {
     fn regs(&self) -> Option<Regs> {
+        // SAFETY: the tracepoint's `struct pt_regs *` argument, a BTF-typed
+        // pointer to the task's saved registers: the verifier checks each
+        // field read against the type and makes it a fault-safe load.
         let r = unsafe { &*self.regs };
         Some([
             r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax,
@@ -154,6 +157,8 @@ fn handle<C: EbpfContext>(
     };
 
     if spec.ncap == 0 {
+        // SAFETY: `append` hands over room for a whole `SyscallRecord`,
+        // 8-byte aligned, that only this run writes.
         let batched = batch::append(ts, |rec| unsafe {
             fill(
                 &mut (*rec).hdr,
@@ -175,6 +180,8 @@ fn handle<C: EbpfContext>(
             return None;
         };
         let rec = entry.as_mut_ptr();
+        // SAFETY: the reservation is a whole `SyscallRecord`, 8-byte aligned,
+        // this program's until it submits it.
         unsafe {
             fill(
                 &mut (*rec).hdr,
@@ -194,6 +201,9 @@ fn handle<C: EbpfContext>(
 
     // Captures: the record is assembled in the scratch slot by the stages.
     let slot = scratch::slot()?;
+    // SAFETY: this CPU's scratch slot, this run's alone (see `scratch`); its
+    // data, 8-byte aligned (a map value, 24 bytes in), holds a
+    // `SyscallRecord` many times over.
     unsafe {
         let rec = (*slot).data.as_mut_ptr().cast::<SyscallRecord>();
         fill(&mut (*rec).hdr, &task, sysno, ret, ts, latency, flags, 0);
@@ -232,6 +242,9 @@ fn latency(on: bool, tid: u32, ts: u64) -> (u64, u16) {
     if !on {
         return (0, 0);
     }
+    // SAFETY: the entry is keyed by this thread's tid, which only this
+    // thread's own hooks insert or remove, so it cannot change under us; it
+    // is copied out at once.
     match unsafe { ENTRY_TS.get(&tid) } {
         Some(&start) => {
             let _ = ENTRY_TS.remove(&tid);
@@ -251,6 +264,8 @@ fn copy_spec(dst: &mut SyscallSpec, src: &SyscallSpec) {
         (dst as *mut SyscallSpec).cast::<u64>(),
         (src as *const SyscallSpec).cast::<u64>(),
     );
+    // SAFETY: both are 16 bytes (asserted above) and 8-byte aligned (see
+    // above), so each holds two aligned words.
     unsafe {
         d.write(s.read());
         d.add(1).write(s.add(1).read());
