@@ -74,6 +74,14 @@ pub fn test(opts: &Options) -> Result<()> {
             if let Err(e) = util::run(util::cargo().args(["fmt", "--all", "--check"])) {
                 failed.push(format!("formatting (run `cargo fmt --all`): {e}"));
             }
+            // The eBPF crate is outside the workspace, which `--all` does not
+            // leave; the same stable rustfmt checks it.
+            let ebpf = ["--manifest-path", "tracer-ebpf/Cargo.toml"];
+            if let Err(e) = util::run(util::cargo().args(["fmt", "--check"]).args(ebpf)) {
+                failed.push(format!(
+                    "formatting of tracer-ebpf (run `cargo fmt --manifest-path tracer-ebpf/Cargo.toml`): {e}"
+                ));
+            }
         }
         if component_available("clippy", &["clippy", "--version"]) {
             let mut clippy = util::cargo();
