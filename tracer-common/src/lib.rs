@@ -92,7 +92,22 @@ pub struct EventHeader {
     pub comm: [u8; COMM_LEN],
 }
 const _: () = assert!(size_of::<EventHeader>() == 96);
+const _: () = assert!(offset_of!(EventHeader, latency_ns) == 8);
+const _: () = assert!(offset_of!(EventHeader, ret) == 16);
+const _: () = assert!(offset_of!(EventHeader, cgroup_id) == 24);
+const _: () = assert!(offset_of!(EventHeader, cgroup_v1_id) == 32);
 const _: () = assert!(offset_of!(EventHeader, tgid) == 40);
+const _: () = assert!(offset_of!(EventHeader, tid) == 44);
+const _: () = assert!(offset_of!(EventHeader, uid) == 48);
+const _: () = assert!(offset_of!(EventHeader, gid) == 52);
+const _: () = assert!(offset_of!(EventHeader, pid_ns) == 56);
+const _: () = assert!(offset_of!(EventHeader, mnt_ns) == 60);
+const _: () = assert!(offset_of!(EventHeader, net_ns) == 64);
+const _: () = assert!(offset_of!(EventHeader, len) == 68);
+const _: () = assert!(offset_of!(EventHeader, kind) == 72);
+const _: () = assert!(offset_of!(EventHeader, nr) == 74);
+const _: () = assert!(offset_of!(EventHeader, cpu) == 76);
+const _: () = assert!(offset_of!(EventHeader, flags) == 78);
 const _: () = assert!(offset_of!(EventHeader, comm) == 80);
 
 /// The six argument registers of a syscall, read at its exit.
@@ -112,6 +127,7 @@ pub struct SyscallRecord {
     pub args: SyscallArgs,
 }
 const _: () = assert!(size_of::<SyscallRecord>() == 144);
+const _: () = assert!(offset_of!(SyscallRecord, args) == 96);
 
 /// Precedes each captured item of a syscall record.
 #[derive(Clone, Copy, Debug, Default)]
@@ -125,6 +141,8 @@ pub struct ItemHeader {
     pub kind: u8,
 }
 const _: () = assert!(size_of::<ItemHeader>() == 4);
+const _: () = assert!(offset_of!(ItemHeader, slot) == 2);
+const _: () = assert!(offset_of!(ItemHeader, kind) == 3);
 
 /// Payload of [`RecordKind::ProcFork`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -134,6 +152,7 @@ pub struct ForkPayload {
     pub child_tgid: u32,
 }
 const _: () = assert!(size_of::<ForkPayload>() == 8);
+const _: () = assert!(offset_of!(ForkPayload, child_tgid) == 4);
 
 /// Payload of [`RecordKind::ProcExec`]; `exe_len` bytes of path and `args_len`
 /// bytes of NUL-separated argv follow it.
@@ -147,6 +166,8 @@ pub struct ExecPayload {
     pub args_len: u16,
 }
 const _: () = assert!(size_of::<ExecPayload>() == 8);
+const _: () = assert!(offset_of!(ExecPayload, exe_len) == 4);
+const _: () = assert!(offset_of!(ExecPayload, args_len) == 6);
 
 /// Payload of [`RecordKind::ProcExit`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -275,6 +296,9 @@ pub struct Capture {
     pub when: u8,
 }
 const _: () = assert!(size_of::<Capture>() == 4);
+const _: () = assert!(offset_of!(Capture, arg) == 1);
+const _: () = assert!(offset_of!(Capture, aux) == 2);
+const _: () = assert!(offset_of!(Capture, when) == 3);
 
 /// Set in [`SyscallSpec::flags`]: the kernel forwards this syscall (push-down).
 pub const SPEC_PASS: u8 = 1;
@@ -291,6 +315,8 @@ pub struct SyscallSpec {
     pub caps: [Capture; MAX_CAPTURES],
 }
 const _: () = assert!(size_of::<SyscallSpec>() == 16);
+const _: () = assert!(offset_of!(SyscallSpec, ncap) == 1);
+const _: () = assert!(offset_of!(SyscallSpec, caps) == 4);
 
 /// The socket 4-tuple the kernel reads from a `struct sock` (a [`CaptureKind::SockTupleArgFd`] item).
 #[derive(Clone, Copy, Debug, Default)]
@@ -310,6 +336,9 @@ pub struct SockTuple {
     pub raddr: [u8; 16],
 }
 const _: () = assert!(size_of::<SockTuple>() == 40);
+const _: () = assert!(offset_of!(SockTuple, lport) == 2);
+const _: () = assert!(offset_of!(SockTuple, rport) == 4);
+const _: () = assert!(offset_of!(SockTuple, protocol) == 6);
 const _: () = assert!(offset_of!(SockTuple, laddr) == 8);
 const _: () = assert!(offset_of!(SockTuple, raddr) == 24);
 
@@ -347,6 +376,8 @@ pub struct TaskIdentity {
     pub cgroup_v1_id: u64,
 }
 const _: () = assert!(size_of::<TaskIdentity>() == 24);
+const _: () = assert!(offset_of!(TaskIdentity, mnt_ns) == 4);
+const _: () = assert!(offset_of!(TaskIdentity, net_ns) == 8);
 const _: () = assert!(offset_of!(TaskIdentity, cgroup_v1_id) == 16);
 
 /// Field offsets of kernel structs, read from `/sys/kernel/btf/vmlinux` at
