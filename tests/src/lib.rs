@@ -20,6 +20,7 @@ pub mod netns;
 pub mod recorder;
 pub mod session;
 pub mod tmp;
+pub mod watch;
 
 pub use container::Container;
 pub use env::{require_binary, require_docker, require_program, require_tracer, which, Tracer};

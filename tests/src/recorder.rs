@@ -3,25 +3,23 @@
 //! workload lands in the file; one started beside a test's own session
 //! shares that session's turn.
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
-    thread,
+    process::{Command, Output},
+    sync::MutexGuard,
     time::Duration,
 };
 
-use std::sync::MutexGuard;
-
-use crate::session::{serial, signal, wait_deadline};
-use crate::{Session, Tracer};
+use crate::{
+    session::{serial, ATTACHED},
+    watch::{excerpt, Stdout, Watch},
+    Session, Tracer,
+};
 
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Recorder {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
+    watch: Watch,
     pub path: PathBuf,
     _serial: Option<MutexGuard<'static, ()>>,
 }
@@ -41,54 +39,34 @@ impl Recorder {
     }
 
     fn spawn(tracer: &Tracer, path: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(&tracer.bin)
-            .arg("-w")
-            .arg(path)
-            .args(["--stats-interval", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", tracer.bin.display()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("piped");
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[sdtrace -w] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
+        let watch = Watch::spawn(
+            "sdtrace -w",
+            Command::new(&tracer.bin)
+                .arg("-w")
+                .arg(path)
+                .args(["--stats-interval", "0"])
+                .args(args),
+            Stdout::Null,
+        );
+        watch.wait_until("sdtrace -w to attach", ATTACH_TIMEOUT, |out| {
+            out.said(ATTACHED).then_some(())
         });
-        loop {
-            match rx.recv_timeout(ATTACH_TIMEOUT) {
-                Ok(line) if line.trim_end() == "sdtrace: attached" => break,
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!("sdtrace -w did not attach: {e}");
-                }
-            }
-        }
         Self {
-            child,
-            stderr: rx,
+            watch,
             path: path.to_owned(),
             _serial: None,
         }
     }
 
     /// Stops the capture (SIGINT) and returns what it said on stderr.
-    pub fn stop(mut self) -> Vec<String> {
-        signal(self.child.id(), libc::SIGINT);
-        let status = wait_deadline(&mut self.child, EXIT_TIMEOUT).unwrap_or_else(|| {
-            let _ = self.child.kill();
-            panic!("sdtrace -w did not exit within {EXIT_TIMEOUT:?} of SIGINT")
-        });
-        let said: Vec<String> = self.stderr.try_iter().collect();
-        assert!(status.success(), "sdtrace -w failed: {status:?}\n{said:?}");
-        said
+    pub fn stop(self) -> Vec<String> {
+        let (status, out) = self.watch.stop(libc::SIGINT, EXIT_TIMEOUT);
+        assert!(
+            status.success(),
+            "sdtrace -w failed: {status:?}\nstderr: {}",
+            excerpt(&out.stderr)
+        );
+        out.stderr
     }
 }
 

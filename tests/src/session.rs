@@ -1,22 +1,25 @@
 //! One running sdtrace: spawned with `-j` and `--stats-json`, its stdout parsed
-//! into events and its stderr collected on reader threads, stopped with SIGINT
-//! the way a user stops it.
+//! into events and its stderr collected ([`Watch`]), stopped with SIGINT the
+//! way a user stops it.
 //!
 //! Sessions run one at a time (a process-wide lock): a test that floods the
 //! ring buffer must not make another test's event look lost.
 use std::{
     fs,
-    io::{BufRead, BufReader, Read},
     path::PathBuf,
-    process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio},
-    sync::{Arc, Condvar, Mutex, MutexGuard},
-    thread::{self, JoinHandle},
+    process::{Child, Command, ExitStatus},
+    sync::{Mutex, MutexGuard},
+    thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-use crate::{env::Tracer, tmp::TempDir};
+use crate::{
+    env::Tracer,
+    tmp::TempDir,
+    watch::{excerpt, Stdout, Watch},
+};
 
 /// How long loading and attaching may take (BTF parsing, verifier, /proc scan).
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,39 +38,6 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[derive(Default)]
-struct State {
-    events: Vec<Value>,
-    stdout_lines: u64,
-    non_json: Vec<String>,
-    stderr: Vec<String>,
-    attached: bool,
-    stdout_done: bool,
-    stderr_done: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-impl Shared {
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner));
-        self.changed.notify_all();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// The counters sdtrace writes to `--stats-json` at exit.
@@ -119,52 +89,34 @@ impl Finished {
     pub fn stats(&self) -> &Stats {
         self.stats.as_ref().unwrap_or_else(|| {
             panic!(
-                "no stats from sdtrace: {}\nstderr:\n{}",
+                "no stats from sdtrace: {}\nstderr: {}",
                 self.stats_error.as_deref().unwrap_or("?"),
-                self.stderr.join("\n")
+                excerpt(&self.stderr)
             )
         })
     }
 }
 
 pub struct Session {
-    child: Child,
-    shared: Arc<Shared>,
-    readers: Vec<JoinHandle<()>>,
+    watch: Watch,
     stats_path: PathBuf,
-    args: Vec<String>,
     _dir: TempDir,
     _serial: MutexGuard<'static, ()>,
-}
-
-/// Starts sdtrace with `args`, stdin closed, and hands back its stdout and
-/// stderr for the caller's reader threads.
-pub fn spawn_piped(tracer: &Tracer, args: &[String]) -> (Child, ChildStdout, ChildStderr) {
-    let mut child = Command::new(&tracer.bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", tracer.bin.display()));
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    (child, stdout, stderr)
 }
 
 impl Session {
     /// Starts `sdtrace -j --stats-json … <args>` and waits until it has attached.
     pub fn start(tracer: &Tracer, args: &[&str]) -> Self {
-        Self::spawn(tracer, args, true)
+        Self::spawn(tracer, args, Stdout::Json)
     }
 
     /// Like [`Session::start`], but only counts stdout lines: for floods, where
     /// keeping millions of events would measure the harness, not sdtrace.
     pub fn start_discarding(tracer: &Tracer, args: &[&str]) -> Self {
-        Self::spawn(tracer, args, false)
+        Self::spawn(tracer, args, Stdout::Count)
     }
 
-    fn spawn(tracer: &Tracer, args: &[&str], keep: bool) -> Self {
+    fn spawn(tracer: &Tracer, args: &[&str], stdout: Stdout) -> Self {
         let serial = serial();
         let dir = TempDir::new("session");
         let stats_path = dir.path().join("stats.json");
@@ -174,66 +126,22 @@ impl Session {
             stats_path.display().to_string(),
         ];
         full.extend(args.iter().map(ToString::to_string));
-        let (child, stdout, stderr) = spawn_piped(tracer, &full);
-        let shared = Arc::new(Shared::default());
-        let readers = vec![
-            {
-                let shared = Arc::clone(&shared);
-                thread::spawn(move || read_stdout(stdout, &shared, keep))
-            },
-            {
-                let shared = Arc::clone(&shared);
-                thread::spawn(move || read_stderr(stderr, &shared))
-            },
-        ];
-        let session = Self {
-            child,
-            shared,
-            readers,
+        let watch = Watch::spawn("sdtrace", Command::new(&tracer.bin).args(&full), stdout);
+        watch.wait_until(
+            &format!("sdtrace {full:?} to attach"),
+            ATTACH_TIMEOUT,
+            |out| out.said(ATTACHED).then_some(()),
+        );
+        Self {
+            watch,
             stats_path,
-            args: full,
             _dir: dir,
             _serial: serial,
-        };
-        session.wait_attached()
-    }
-
-    fn wait_attached(mut self) -> Self {
-        let deadline = Instant::now() + ATTACH_TIMEOUT;
-        let mut state = self.shared.lock();
-        loop {
-            if state.attached {
-                drop(state);
-                return self;
-            }
-            if state.stderr_done {
-                drop(state);
-                let status = wait_deadline(&mut self.child, EXIT_TIMEOUT);
-                panic!(
-                    "sdtrace {:?} closed stderr before attaching (exit: {status:?})\nstderr:\n{}",
-                    self.args,
-                    self.stderr().join("\n")
-                );
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                drop(state);
-                panic!(
-                    "sdtrace {:?} did not attach within {ATTACH_TIMEOUT:?}\nstderr:\n{}",
-                    self.args,
-                    self.stderr().join("\n")
-                );
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map_or_else(|e| e.into_inner().0, |r| r.0);
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.watch.pid()
     }
 
     /// Waits up to [`EVENT_TIMEOUT`] for an event matching `pred`.
@@ -249,63 +157,23 @@ impl Session {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
+        // Each event is tested once, however many times the check runs.
         let mut seen = 0;
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(ev) = state.events[seen..].iter().find(|e| pred(e)) {
-                return ev.clone();
-            }
-            seen = state.events.len();
-            let now = Instant::now();
-            let why = if state.stdout_done {
-                "sdtrace closed its stdout"
-            } else if now >= deadline {
-                "timed out"
-            } else {
-                state = self
-                    .shared
-                    .changed
-                    .wait_timeout(state, deadline - now)
-                    .map_or_else(|e| e.into_inner().0, |r| r.0);
-                continue;
-            };
-            let tail: Vec<String> = state
-                .events
-                .iter()
-                .rev()
-                .take(10)
-                .map(Value::to_string)
-                .collect();
-            panic!(
-                "waiting for {what}: {why} after {:?}; {} events seen, the last ones (newest first):\n{}\nnon-JSON stdout: {:?}\nstderr:\n{}",
-                timeout,
-                state.events.len(),
-                tail.join("\n"),
-                state.non_json.iter().take(5).collect::<Vec<_>>(),
-                state.stderr.join("\n")
-            );
-        }
+        self.watch.wait_until(what, timeout, |out| {
+            let found = out.values[seen..].iter().find(|e| pred(e)).cloned();
+            seen = out.values.len();
+            found
+        })
     }
 
     /// Everything sdtrace has written to stderr so far.
     pub fn stderr(&self) -> Vec<String> {
-        self.shared.lock().stderr.clone()
+        self.watch.output().stderr.clone()
     }
 
     /// Sends SIGINT, waits for the exit and the readers, and reads the stats.
-    pub fn stop(mut self) -> Finished {
-        signal(self.child.id(), libc::SIGINT);
-        let status = wait_deadline(&mut self.child, EXIT_TIMEOUT).unwrap_or_else(|| {
-            let _ = self.child.kill();
-            panic!(
-                "sdtrace did not exit within {EXIT_TIMEOUT:?} of SIGINT\nstderr:\n{}",
-                self.stderr().join("\n")
-            )
-        });
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
+    pub fn stop(self) -> Finished {
+        let (status, out) = self.watch.stop(libc::SIGINT, EXIT_TIMEOUT);
         let (stats, stats_error) = match fs::read_to_string(&self.stats_path) {
             Ok(text) => match serde_json::from_str(&text)
                 .map_err(|e| format!("{e}: {text:?}"))
@@ -322,66 +190,15 @@ impl Session {
                 Some(format!("read {}: {e}", self.stats_path.display())),
             ),
         };
-        let mut state = self.shared.lock();
         Finished {
             status,
             stats,
             stats_error,
-            stderr: std::mem::take(&mut state.stderr),
-            events: std::mem::take(&mut state.events),
-            stdout_lines: state.stdout_lines,
+            stderr: out.stderr,
+            events: out.values,
+            stdout_lines: out.stdout_lines,
         }
     }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        // Only reached with sdtrace still running when a test panicked.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn read_stdout(stdout: impl Read, shared: &Shared, keep: bool) {
-    let mut reader = BufReader::with_capacity(1 << 16, stdout);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if !keep {
-            shared.lock().stdout_lines += 1;
-            continue;
-        }
-        let parsed = serde_json::from_slice::<Value>(&line);
-        shared.update(|s| {
-            s.stdout_lines += 1;
-            match parsed {
-                Ok(v) => s.events.push(v),
-                Err(_) if s.non_json.len() < 100 => s
-                    .non_json
-                    .push(String::from_utf8_lossy(&line).trim_end().to_owned()),
-                Err(_) => {}
-            }
-        });
-    }
-    shared.update(|s| s.stdout_done = true);
-}
-
-fn read_stderr(stderr: impl Read, shared: &Shared) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        eprintln!("[sdtrace] {line}");
-        shared.update(|s| {
-            s.attached |= line.trim_end() == ATTACHED;
-            s.stderr.push(line);
-        });
-    }
-    shared.update(|s| s.stderr_done = true);
 }
 
 /// Sends `sig` to `pid`.

@@ -6,7 +6,10 @@ use std::{process::ExitStatus, time::Duration};
 
 use serde_json::Value;
 
-use crate::{json_run::JsonRun, Tracer};
+use crate::{
+    json_run::{self, JsonRun},
+    Tracer,
+};
 
 /// How long a derived event may take after the daemon said it acted.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -87,15 +90,9 @@ impl Finished {
             .unwrap_or_else(|| panic!("no SUMMARY of {resource}\n{}", self.describe()))
     }
 
-    /// Everything it printed, for an assertion's message.
+    /// What it printed, each stream cut to its ends, for an assertion's message.
     pub fn describe(&self) -> String {
-        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
-        format!(
-            "exit: {:?}\nevents:\n{}\nstderr:\n{}",
-            self.status,
-            events.join("\n"),
-            self.stderr.join("\n")
-        )
+        json_run::describe(self.status, "events", &self.events, &self.stderr)
     }
 }
 

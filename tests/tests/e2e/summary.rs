@@ -4,20 +4,24 @@
 use std::{
     collections::BTreeMap,
     fs,
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::Path,
     process::{Command, Stdio},
-    sync::mpsc,
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::Value;
 use tests::recorder::{self, Recorder};
-use tests::{require_tracer, TempDir};
+use tests::{
+    require_tracer,
+    session::{ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT},
+    watch::{Stdout, Watch},
+    TempDir,
+};
 
 const WORKLOAD: &str = "topwork";
+/// How long a line may take to show up after what causes it.
+const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes files of known sizes, reads some back, and fails an open.
 fn run_workload(dir: &Path) {
@@ -139,37 +143,6 @@ fn top_files_counts_what_the_events_say() {
     assert_eq!(rows.next(), None, "{text}");
 }
 
-/// Lines of a child's pipe, as they come.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a line `pred` accepts; the lines before it, and it.
-fn wait_line(
-    rx: &mpsc::Receiver<String>,
-    within: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let done = pred(&line);
-        seen.push(line);
-        if done {
-            return seen;
-        }
-    }
-    panic!("no such line within {within:?}; saw {seen:?}");
-}
-
 #[test]
 fn echo_fds_echoes_what_is_written() {
     let Some(tracer) = require_tracer("echo_fds_echoes_what_is_written") else {
@@ -178,26 +151,25 @@ fn echo_fds_echoes_what_is_written() {
     let _turn = tests::session::serial();
     let dir = TempDir::new("echo-fds");
     let target = dir.path().join("said.txt");
-    let mut echo = Command::new(&tracer.bin)
-        .args(["echo", "fds", "-M", "60", "-c"])
-        .arg(format!("fd.name={}", target.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = lines_of(echo.stderr.take().unwrap());
-    let stdout = lines_of(echo.stdout.take().unwrap());
-    wait_line(&stderr, Duration::from_secs(60), |l| {
-        l == "sdtrace: attached"
+    let echo = Watch::spawn(
+        "sdtrace echo",
+        Command::new(&tracer.bin)
+            .args(["echo", "fds", "-M", "60", "-c"])
+            .arg(format!("fd.name={}", target.display())),
+        Stdout::Lines,
+    );
+    echo.wait_until("it to attach", ATTACH_TIMEOUT, |o| {
+        o.said(ATTACHED).then_some(())
     });
     fs::write(&target, "hello from the echo test\n").unwrap();
     let header = format!("------ Write 25B to {} (", target.display());
-    wait_line(&stdout, Duration::from_secs(10), |l| l.starts_with(&header));
-    let text = wait_line(&stdout, Duration::from_secs(10), |_| true);
-    assert_eq!(text, ["hello from the echo test"]);
-    tests::session::signal(echo.id(), libc::SIGINT);
-    assert!(echo.wait().unwrap().success());
+    let text = echo.wait_until("the header and the line after it", LINE_TIMEOUT, |o| {
+        let at = o.stdout.iter().position(|l| l.starts_with(&header))?;
+        o.stdout.get(at + 1).cloned()
+    });
+    assert_eq!(text, "hello from the echo test");
+    let (status, _) = echo.stop(libc::SIGINT, EXIT_TIMEOUT);
+    assert!(status.success());
 }
 
 /// A command typed into a terminal's shell (`script` gives the shell a
@@ -211,17 +183,13 @@ fn spy_users_sees_what_a_terminal_runs() {
         return;
     }
     let _turn = tests::session::serial();
-    let mut spy = Command::new(&tracer.bin)
-        .args(["spy", "users", "-M", "60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = lines_of(spy.stderr.take().unwrap());
-    let stdout = lines_of(spy.stdout.take().unwrap());
-    wait_line(&stderr, Duration::from_secs(60), |l| {
-        l == "sdtrace: attached"
+    let spy = Watch::spawn(
+        "sdtrace spy",
+        Command::new(&tracer.bin).args(["spy", "users", "-M", "60"]),
+        Stdout::Lines,
+    );
+    spy.wait_until("it to attach", ATTACH_TIMEOUT, |o| {
+        o.said(ATTACHED).then_some(())
     });
     // `; true`: the shell forks for ls rather than becoming it.
     let status = Command::new("script")
@@ -231,14 +199,15 @@ fn spy_users_sees_what_a_terminal_runs() {
         .status()
         .unwrap();
     assert!(status.success());
-    let seen = wait_line(&stdout, Duration::from_secs(10), |l| l.ends_with(" ls /"));
-    let line = seen.last().unwrap();
+    let line = spy.wait_until("the line of `ls /`", LINE_TIMEOUT, |o| {
+        o.stdout.iter().find(|l| l.ends_with(" ls /")).cloned()
+    });
     let pid = line.split_whitespace().nth(3).unwrap();
     assert!(
         pid.parse::<u32>().is_ok(),
         "time user container pid cmdline: {line}"
     );
     assert!(line.contains(" host "), "{line}");
-    tests::session::signal(spy.id(), libc::SIGINT);
-    assert!(spy.wait().unwrap().success());
+    let (status, _) = spy.stop(libc::SIGINT, EXIT_TIMEOUT);
+    assert!(status.success());
 }

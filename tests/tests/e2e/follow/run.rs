@@ -5,7 +5,10 @@
 use std::{process::ExitStatus, time::Duration};
 
 use serde_json::Value;
-use tests::{json_run::JsonRun, Tracer};
+use tests::{
+    json_run::{self, JsonRun},
+    Tracer,
+};
 
 pub struct Follow(JsonRun);
 
@@ -17,15 +20,9 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// Everything it printed, for an assertion's message.
+    /// What it printed, each stream cut to its ends, for an assertion's message.
     pub fn describe(&self) -> String {
-        let spans: Vec<String> = self.spans.iter().map(Value::to_string).collect();
-        format!(
-            "exit: {:?}\nspans:\n{}\nstderr:\n{}",
-            self.status,
-            spans.join("\n"),
-            self.stderr.join("\n")
-        )
+        json_run::describe(self.status, "spans", &self.spans, &self.stderr)
     }
 }
 
