@@ -28,3 +28,25 @@ pub use event::EventExt;
 pub use recorder::Recorder;
 pub use session::{Finished, Session, Stats};
 pub use tmp::{unique_name, TempDir};
+
+/// An end-to-end test that needs a [`Tracer`], in the spirit of ripgrep's
+/// `rgtest!`: `e2e!(name, |tracer| { … })` defines `#[test] fn name()`
+/// whose body gets the tracer, or returns after [`require_tracer`] said why
+/// it cannot have one (and fails under `CI=true`).
+/// `e2e!(name, |tracer, test| { … })` also gives the body the test's name,
+/// for its other `require_*` calls. Attributes (docs, `#[ignore]`) go first.
+#[macro_export]
+macro_rules! e2e {
+    ($(#[$attr:meta])* $name:ident, |$tracer:ident $(, $test:ident)?| $body:block) => {
+        $(#[$attr])*
+        #[test]
+        fn $name() {
+            let name: &'static str = stringify!($name);
+            let Some($tracer) = $crate::require_tracer(name) else {
+                return;
+            };
+            $(let $test = name;)?
+            $body
+        }
+    };
+}

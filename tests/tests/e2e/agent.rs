@@ -17,8 +17,8 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    agent::Agent, json_run::JsonRun, netns::NetNs, require_program, require_tracer,
-    session::serial, EventExt, TempDir, Tracer,
+    agent::Agent, e2e, json_run::JsonRun, netns::NetNs, require_program, session::serial, EventExt,
+    TempDir, Tracer,
 };
 
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -108,87 +108,85 @@ fn rawtime(v: &Value) -> u64 {
         .unwrap_or_else(|| panic!("no evt.rawtime in {v}"))
 }
 
-#[test]
-fn two_agents_merge_in_time_order_with_their_node_names() {
-    let test = "two_agents_merge_in_time_order_with_their_node_names";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    if require_program(test, "ip").is_none() {
-        return;
-    }
-    let _turn = serial();
-    let dir = TempDir::new("agents");
-    let ns = NetNs::create("sdt-agent", 1);
-    let a = host_agent(&tracer, "node-a", &dir, &[]);
-    let b = Agent::start(agent_command(
-        &tracer,
-        ns.command("env"),
-        "node-b",
-        &ns.ip,
-        &dir,
-    ));
-    assert!(b.address.starts_with(&ns.ip), "{}", b.address);
+e2e!(
+    two_agents_merge_in_time_order_with_their_node_names,
+    |tracer, test| {
+        if require_program(test, "ip").is_none() {
+            return;
+        }
+        let _turn = serial();
+        let dir = TempDir::new("agents");
+        let ns = NetNs::create("sdt-agent", 1);
+        let a = host_agent(&tracer, "node-a", &dir, &[]);
+        let b = Agent::start(agent_command(
+            &tracer,
+            ns.command("env"),
+            "node-b",
+            &ns.ip,
+            &dir,
+        ));
+        assert!(b.address.starts_with(&ns.ip), "{}", b.address);
 
-    let marker = dir.path().join(tests::unique_name("merged"));
-    std::fs::write(&marker, "x").expect("write the marker");
-    let filter = format!("evt.type=openat and fd.name={}", marker.display());
-    let run = client(&tracer, &[&a, &b], &dir, &["-j", "-c", &filter]);
-    open_times(&marker, 5);
-    let events = run.wait_until("both nodes' five opens", EVENT_TIMEOUT, |out| {
-        (out.values.len() >= 10).then(|| out.values.clone())
-    });
-    let finished = run.interrupt();
-    assert!(finished.status.success(), "{:?}", finished.stderr);
-    assert_eq!(events.len(), 10, "{events:#?}");
-    let times: Vec<u64> = events.iter().map(rawtime).collect();
-    assert!(
-        times.windows(2).all(|w| w[0] <= w[1]),
-        "merged in time order: {times:?}"
-    );
-    // Each agent's own probes stamp the same open a few hundred ns apart,
-    // so the two nodes' copies of one open are told apart by pid.
-    let pids = |node: &str| -> Vec<i64> {
-        events
-            .iter()
-            .filter(|e| node_of(e) == node)
-            .map(|e| {
-                e.int_field("proc.pid")
-                    .unwrap_or_else(|| panic!("a pid in {e}"))
-            })
-            .collect()
-    };
-    let (on_a, on_b) = (pids("node-a"), pids("node-b"));
-    assert_eq!(on_a.len(), 5, "node-a's events in {events:#?}");
-    assert_eq!(
-        on_a, on_b,
-        "each agent saw every open on this machine, in order"
-    );
+        let marker = dir.path().join(tests::unique_name("merged"));
+        std::fs::write(&marker, "x").expect("write the marker");
+        let filter = format!("evt.type=openat and fd.name={}", marker.display());
+        let run = client(&tracer, &[&a, &b], &dir, &["-j", "-c", &filter]);
+        open_times(&marker, 5);
+        let events = run.wait_until("both nodes' five opens", EVENT_TIMEOUT, |out| {
+            (out.values.len() >= 10).then(|| out.values.clone())
+        });
+        let finished = run.interrupt();
+        assert!(finished.status.success(), "{:?}", finished.stderr);
+        assert_eq!(events.len(), 10, "{events:#?}");
+        let times: Vec<u64> = events.iter().map(rawtime).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "merged in time order: {times:?}"
+        );
+        // Each agent's own probes stamp the same open a few hundred ns apart,
+        // so the two nodes' copies of one open are told apart by pid.
+        let pids = |node: &str| -> Vec<i64> {
+            events
+                .iter()
+                .filter(|e| node_of(e) == node)
+                .map(|e| {
+                    e.int_field("proc.pid")
+                        .unwrap_or_else(|| panic!("a pid in {e}"))
+                })
+                .collect()
+        };
+        let (on_a, on_b) = (pids("node-a"), pids("node-b"));
+        assert_eq!(on_a.len(), 5, "node-a's events in {events:#?}");
+        assert_eq!(
+            on_a, on_b,
+            "each agent saw every open on this machine, in order"
+        );
 
-    // A wrong token is refused, and the agent says so.
-    let wrong = dir.path().join("wrong");
-    std::fs::write(&wrong, "not-the-token\n").expect("write the wrong token");
-    let out = Command::new(&tracer.bin)
-        .args(["--agent", &a.address, "--token-file"])
-        .arg(&wrong)
-        .args(["-c", "evt.type=openat"])
-        .output()
-        .expect("run the client");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "refused: {stderr}");
-    assert!(stderr.contains("refused our token"), "{stderr}");
-    assert_eq!(a.metric_sum("sdtrace_unauthorized_requests_total"), 1.0);
-    a.wait_line("to log the refusal", |lines| {
-        lines
-            .iter()
-            .any(|l| l.contains("refused a subscription from 127.0.0.1"))
-            .then_some(())
-    });
-    for agent in [a, b] {
-        let stopped = agent.stop();
-        assert!(stopped.status.success(), "{:?}", stopped.stderr);
+        // A wrong token is refused, and the agent says so.
+        let wrong = dir.path().join("wrong");
+        std::fs::write(&wrong, "not-the-token\n").expect("write the wrong token");
+        let out = Command::new(&tracer.bin)
+            .args(["--agent", &a.address, "--token-file"])
+            .arg(&wrong)
+            .args(["-c", "evt.type=openat"])
+            .output()
+            .expect("run the client");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "refused: {stderr}");
+        assert!(stderr.contains("refused our token"), "{stderr}");
+        assert_eq!(a.metric_sum("sdtrace_unauthorized_requests_total"), 1.0);
+        a.wait_line("to log the refusal", |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains("refused a subscription from 127.0.0.1"))
+                .then_some(())
+        });
+        for agent in [a, b] {
+            let stopped = agent.stop();
+            assert!(stopped.status.success(), "{:?}", stopped.stderr);
+        }
     }
-}
+);
 
 /// Subscribes over HTTP/1.1 and never reads: its queue fills.
 fn stalled_subscriber(address: &str, token: &str, filter: &str) -> TcpStream {
@@ -230,81 +228,79 @@ fn peer_sample(agent: &Agent, family: &str, peer: &str) -> f64 {
         .unwrap_or_else(|| panic!("{family} for {peer}"))
 }
 
-#[test]
-fn a_client_that_stops_reading_loses_only_its_own_events() {
-    let test = "a_client_that_stops_reading_loses_only_its_own_events";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let _turn = serial();
-    let dir = TempDir::new("agent-slow");
-    // Every client's queue. Big enough for the reading client to take the
-    // loop's bursts (1000 events, ~45 KB, every 10 ms) while it lags a few
-    // turns behind (64K dropped a burst in about one run in 16); far below
-    // the megabytes the stalled one is sent.
-    let a = host_agent(&tracer, "node-a", &dir, &["--client-queue", "256K"]);
-    let token = std::fs::read_to_string(token_file(&dir)).expect("the token");
-    let filter = "evt.type=getppid and proc.name=syscall-loop";
-    let stalled = stalled_subscriber(&a.address, token.trim(), filter);
-    let stalled_peer = stalled.local_addr().expect("its address").to_string();
-    let run = client(
-        &tracer,
-        &[&a],
-        &dir,
-        &["-j", "-p", "%proc.pid", "-c", filter],
-    );
-    a.wait_line("to admit both clients", |lines| {
-        (lines.iter().filter(|l| l.contains(" subscribed: ")).count() >= 2).then_some(())
-    });
-
-    // Paced, so the kernel side keeps up and only the queue overflows.
-    const CALLS: usize = 40_000;
-    let out = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
-        .args(["getppid", &CALLS.to_string(), "--rate", "100000"])
-        .output()
-        .expect("run syscall-loop");
-    assert!(out.status.success());
-    let got = run.wait_until("every call at the reading client", EVENT_TIMEOUT, |o| {
-        (o.values.len() >= CALLS).then_some(o.values.len())
-    });
-    assert_eq!(got, CALLS);
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    while peer_sample(&a, "sdtrace_client_dropped_total", &stalled_peer) == 0.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stalled client's queue never overflowed"
+e2e!(
+    a_client_that_stops_reading_loses_only_its_own_events,
+    |tracer| {
+        let _turn = serial();
+        let dir = TempDir::new("agent-slow");
+        // Every client's queue. Big enough for the reading client to take the
+        // loop's bursts (1000 events, ~45 KB, every 10 ms) while it lags a few
+        // turns behind (64K dropped a burst in about one run in 16); far below
+        // the megabytes the stalled one is sent.
+        let a = host_agent(&tracer, "node-a", &dir, &["--client-queue", "256K"]);
+        let token = std::fs::read_to_string(token_file(&dir)).expect("the token");
+        let filter = "evt.type=getppid and proc.name=syscall-loop";
+        let stalled = stalled_subscriber(&a.address, token.trim(), filter);
+        let stalled_peer = stalled.local_addr().expect("its address").to_string();
+        let run = client(
+            &tracer,
+            &[&a],
+            &dir,
+            &["-j", "-p", "%proc.pid", "-c", filter],
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        a.metric_sum("sdtrace_kernel_drops_total"),
-        0.0,
-        "no kernel drops"
-    );
-    let queued = peer_sample(&a, "sdtrace_client_queued_bytes", &stalled_peer);
-    assert!(
-        queued <= 272.0 * 1024.0,
-        "the queue stays near its 256K cap: {queued}"
-    );
-    let dropped = a.metric("sdtrace_client_dropped_total");
-    assert_eq!(dropped.len(), 2, "two clients: {dropped:?}");
-    for (name, n) in &dropped {
-        if !name.contains(&format!("peer=\"{stalled_peer}\"")) {
-            assert_eq!(*n, 0.0, "the reading client lost nothing: {dropped:?}");
+        a.wait_line("to admit both clients", |lines| {
+            (lines.iter().filter(|l| l.contains(" subscribed: ")).count() >= 2).then_some(())
+        });
+
+        // Paced, so the kernel side keeps up and only the queue overflows.
+        const CALLS: usize = 40_000;
+        let out = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+            .args(["getppid", &CALLS.to_string(), "--rate", "100000"])
+            .output()
+            .expect("run syscall-loop");
+        assert!(out.status.success());
+        let got = run.wait_until("every call at the reading client", EVENT_TIMEOUT, |o| {
+            (o.values.len() >= CALLS).then_some(o.values.len())
+        });
+        assert_eq!(got, CALLS);
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        while peer_sample(&a, "sdtrace_client_dropped_total", &stalled_peer) == 0.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the stalled client's queue never overflowed"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+        assert_eq!(
+            a.metric_sum("sdtrace_kernel_drops_total"),
+            0.0,
+            "no kernel drops"
+        );
+        let queued = peer_sample(&a, "sdtrace_client_queued_bytes", &stalled_peer);
+        assert!(
+            queued <= 272.0 * 1024.0,
+            "the queue stays near its 256K cap: {queued}"
+        );
+        let dropped = a.metric("sdtrace_client_dropped_total");
+        assert_eq!(dropped.len(), 2, "two clients: {dropped:?}");
+        for (name, n) in &dropped {
+            if !name.contains(&format!("peer=\"{stalled_peer}\"")) {
+                assert_eq!(*n, 0.0, "the reading client lost nothing: {dropped:?}");
+            }
+        }
+        run.interrupt();
+        drop(stalled);
+        let stopped = a.stop();
+        assert!(
+            stopped
+                .stderr
+                .iter()
+                .any(|l| l.contains("reads too slowly")),
+            "{:?}",
+            stopped.stderr
+        );
     }
-    run.interrupt();
-    drop(stalled);
-    let stopped = a.stop();
-    assert!(
-        stopped
-            .stderr
-            .iter()
-            .any(|l| l.contains("reads too slowly")),
-        "{:?}",
-        stopped.stderr
-    );
-}
+);
 
 /// The per-CPU numbers of the agent's last line, `(per CPU: [a, b])`.
 fn per_cpu_drops(stderr: &[String]) -> Vec<u64> {
@@ -323,126 +319,122 @@ fn per_cpu_drops(stderr: &[String]) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn metrics_count_the_kernels_drops_as_the_agent_does() {
-    let test = "metrics_count_the_kernels_drops_as_the_agent_does";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let _turn = serial();
-    let dir = TempDir::new("agent-drops");
-    let a = host_agent(&tracer, "node-a", &dir, &["--buffer-size", "256K"]);
-    let run = client(
-        &tracer,
-        &[&a],
-        &dir,
-        &[
-            "-j",
-            "-p",
-            "%proc.pid",
-            "-c",
-            "evt.type=getppid and proc.name=syscall-loop",
-        ],
-    );
-    // Unpaced: far more than the agent can take through a small ring.
-    let out = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
-        .args(["getppid", "2000000"])
-        .output()
-        .expect("run syscall-loop");
-    assert!(out.status.success());
-    // The count settles once the flood is over (published every 250 ms).
-    let mut last = -1.0;
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    let scraped = loop {
-        std::thread::sleep(Duration::from_millis(600));
-        let now = a.metric("sdtrace_kernel_drops_total");
-        let sum: f64 = now.iter().map(|(_, v)| v).sum();
-        if sum > 0.0 && sum == last {
-            break now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the drop count never settled: {now:?}"
+e2e!(
+    metrics_count_the_kernels_drops_as_the_agent_does,
+    |tracer| {
+        let _turn = serial();
+        let dir = TempDir::new("agent-drops");
+        let a = host_agent(&tracer, "node-a", &dir, &["--buffer-size", "256K"]);
+        let run = client(
+            &tracer,
+            &[&a],
+            &dir,
+            &[
+                "-j",
+                "-p",
+                "%proc.pid",
+                "-c",
+                "evt.type=getppid and proc.name=syscall-loop",
+            ],
         );
-        last = sum;
-    };
-    let finished = run.interrupt();
-    let stopped = a.stop();
-    let own = per_cpu_drops(&stopped.stderr);
-    let scraped: Vec<u64> = scraped.iter().map(|(_, v)| *v as u64).collect();
-    assert_eq!(scraped, own, "/metrics per CPU vs the agent's own count");
-    assert!(
-        finished
-            .stderr
-            .iter()
-            .any(|l| l.contains(&own.iter().sum::<u64>().to_string())),
-        "the client was told the agent's kernel drops: {:?}",
-        finished.stderr
-    );
-}
-
-#[test]
-fn the_agent_traces_with_only_the_manifests_capabilities() {
-    let test = "the_agent_traces_with_only_the_manifests_capabilities";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    if require_program(test, "setpriv").is_none() {
-        return;
+        // Unpaced: far more than the agent can take through a small ring.
+        let out = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+            .args(["getppid", "2000000"])
+            .output()
+            .expect("run syscall-loop");
+        assert!(out.status.success());
+        // The count settles once the flood is over (published every 250 ms).
+        let mut last = -1.0;
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        let scraped = loop {
+            std::thread::sleep(Duration::from_millis(600));
+            let now = a.metric("sdtrace_kernel_drops_total");
+            let sum: f64 = now.iter().map(|(_, v)| v).sum();
+            if sum > 0.0 && sum == last {
+                break now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the drop count never settled: {now:?}"
+            );
+            last = sum;
+        };
+        let finished = run.interrupt();
+        let stopped = a.stop();
+        let own = per_cpu_drops(&stopped.stderr);
+        let scraped: Vec<u64> = scraped.iter().map(|(_, v)| *v as u64).collect();
+        assert_eq!(scraped, own, "/metrics per CPU vs the agent's own count");
+        assert!(
+            finished
+                .stderr
+                .iter()
+                .any(|l| l.contains(&own.iter().sum::<u64>().to_string())),
+            "the client was told the agent's kernel drops: {:?}",
+            finished.stderr
+        );
     }
-    let caps = tests::deploy::agent_capabilities();
-    let _turn = serial();
-    let dir = TempDir::new("agent-caps");
-    let wanted: Vec<String> = caps
-        .iter()
-        .map(|c| format!("+{}", c.to_lowercase()))
-        .collect();
-    let mut setpriv = Command::new("setpriv");
-    // Root keeps exactly the bounding set across exec.
-    setpriv.arg(format!("--bounding-set=-all,{}", wanted.join(",")));
-    setpriv.args(["--inh-caps=-all", "--"]);
-    let a = Agent::start(agent_command(&tracer, setpriv, "node-a", "127.0.0.1", &dir));
+);
 
-    let manifest = caps
-        .iter()
-        .fold(0u64, |mask, c| mask | 1 << capability_number(c));
-    // What this machine lets any process have (a sandbox may withhold
-    // some, as CI's VM withholds CAP_SYS_RESOURCE).
-    let bounding = capability_set("self", "CapBnd");
-    if manifest & !bounding != 0 {
-        eprintln!(
+e2e!(
+    the_agent_traces_with_only_the_manifests_capabilities,
+    |tracer, test| {
+        if require_program(test, "setpriv").is_none() {
+            return;
+        }
+        let caps = tests::deploy::agent_capabilities();
+        let _turn = serial();
+        let dir = TempDir::new("agent-caps");
+        let wanted: Vec<String> = caps
+            .iter()
+            .map(|c| format!("+{}", c.to_lowercase()))
+            .collect();
+        let mut setpriv = Command::new("setpriv");
+        // Root keeps exactly the bounding set across exec.
+        setpriv.arg(format!("--bounding-set=-all,{}", wanted.join(",")));
+        setpriv.args(["--inh-caps=-all", "--"]);
+        let a = Agent::start(agent_command(&tracer, setpriv, "node-a", "127.0.0.1", &dir));
+
+        let manifest = caps
+            .iter()
+            .fold(0u64, |mask, c| mask | 1 << capability_number(c));
+        // What this machine lets any process have (a sandbox may withhold
+        // some, as CI's VM withholds CAP_SYS_RESOURCE).
+        let bounding = capability_set("self", "CapBnd");
+        if manifest & !bounding != 0 {
+            eprintln!(
             "{test}: this machine's bounding set {bounding:#x} lacks {:#x} of the manifest's {caps:?}; \
              the agent runs with the rest",
             manifest & !bounding
         );
-    }
-    let effective = capability_set(&a.pid().to_string(), "CapEff");
-    assert_eq!(
-        effective,
-        manifest & bounding,
-        "CapEff {effective:#x} is the manifest's {caps:?}"
-    );
+        }
+        let effective = capability_set(&a.pid().to_string(), "CapEff");
+        assert_eq!(
+            effective,
+            manifest & bounding,
+            "CapEff {effective:#x} is the manifest's {caps:?}"
+        );
 
-    let (code, body) = a.get("/healthz");
-    assert_eq!((code, body.trim()), (200, "ok"));
-    let marker = dir.path().join(tests::unique_name("caps"));
-    std::fs::write(&marker, "x").expect("write the marker");
-    let filter = format!(
-        "evt.type=openat and proc.name=cat and fd.name={}",
-        marker.display()
-    );
-    let run = client(&tracer, &[&a], &dir, &["-j", "-c", &filter]);
-    open_times(&marker, 1);
-    let event = run.wait_until(
-        "the open, traced with fewer capabilities",
-        EVENT_TIMEOUT,
-        |o| o.values.first().cloned(),
-    );
-    assert_eq!(event.str_field("proc.name"), Some("cat"), "{event}");
-    assert_eq!(node_of(&event), "node-a");
-    run.interrupt();
-    a.stop();
-}
+        let (code, body) = a.get("/healthz");
+        assert_eq!((code, body.trim()), (200, "ok"));
+        let marker = dir.path().join(tests::unique_name("caps"));
+        std::fs::write(&marker, "x").expect("write the marker");
+        let filter = format!(
+            "evt.type=openat and proc.name=cat and fd.name={}",
+            marker.display()
+        );
+        let run = client(&tracer, &[&a], &dir, &["-j", "-c", &filter]);
+        open_times(&marker, 1);
+        let event = run.wait_until(
+            "the open, traced with fewer capabilities",
+            EVENT_TIMEOUT,
+            |o| o.values.first().cloned(),
+        );
+        assert_eq!(event.str_field("proc.name"), Some("cat"), "{event}");
+        assert_eq!(node_of(&event), "node-a");
+        run.interrupt();
+        a.stop();
+    }
+);
 
 /// A capability set of `/proc/<pid>/status` (`CapEff`, `CapBnd`).
 fn capability_set(pid: &str, name: &str) -> u64 {

@@ -15,7 +15,7 @@ use std::{
 
 use serde_json::Value;
 use tests::recorder::{self, Recorder};
-use tests::{require_program, require_tracer, Session, TempDir, Tracer};
+use tests::{e2e, require_program, Session, TempDir, Tracer};
 
 /// The workload's name: its children have it as their parent's.
 const WORKLOAD: &str = "scapwork";
@@ -148,11 +148,7 @@ fn json_lines(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn write_then_read_gives_the_live_events() {
-    let Some(tracer) = require_tracer("write_then_read_gives_the_live_events") else {
-        return;
-    };
+e2e!(write_then_read_gives_the_live_events, |tracer| {
     let dir = TempDir::new("scap-rw");
     let file = dir.path().join("capture.scap");
     let session = Session::start(&tracer, &["-c", BASE_FILTER]);
@@ -194,15 +190,11 @@ fn write_then_read_gives_the_live_events() {
     for t in ["execve", "openat", "read", "write", "connect", "procexit"] {
         assert!(types.contains(t), "{t} in the capture: {types:?}");
     }
-}
+});
 
-/// A filtered capture keeps only matching events, yet reads back with the
-/// state its events need (the fds opened by events it did not keep).
-#[test]
-fn filtered_write_keeps_the_state_its_events_need() {
-    let Some(tracer) = require_tracer("filtered_write_keeps_the_state_its_events_need") else {
-        return;
-    };
+// A filtered capture keeps only matching events, yet reads back with the
+// state its events need (the fds opened by events it did not keep).
+e2e!(filtered_write_keeps_the_state_its_events_need, |tracer| {
     let dir = TempDir::new("scap-filtered");
     let Recorded { file, work, .. } = record_workload(
         &tracer,
@@ -226,61 +218,61 @@ fn filtered_write_keeps_the_state_its_events_need() {
     let marker = format!("read {}", work.join("done-marker").display());
     assert!(text.lines().any(|l| l == marker), "{marker:?} in:\n{text}");
     assert!(text.lines().all(|l| l.starts_with("read ")), "{text}");
-}
+});
 
-#[test]
-fn a_truncated_capture_reads_up_to_its_last_good_block() {
-    let Some(tracer) = require_tracer("a_truncated_capture_reads_up_to_its_last_good_block") else {
-        return;
-    };
-    let dir = TempDir::new("scap-cut");
-    let Recorded { file, .. } = record_workload(&tracer, &dir, "whole.scap", &["-c", BASE_FILTER]);
-    let whole = recorder::read(&tracer, &file, &["-p", "%evt.num %evt.type"]);
-    assert!(whole.status.success());
-    let whole_lines = String::from_utf8_lossy(&whole.stdout).lines().count();
-    assert!(whole_lines > 20);
+e2e!(
+    a_truncated_capture_reads_up_to_its_last_good_block,
+    |tracer| {
+        let dir = TempDir::new("scap-cut");
+        let Recorded { file, .. } =
+            record_workload(&tracer, &dir, "whole.scap", &["-c", BASE_FILTER]);
+        let whole = recorder::read(&tracer, &file, &["-p", "%evt.num %evt.type"]);
+        assert!(whole.status.success());
+        let whole_lines = String::from_utf8_lossy(&whole.stdout).lines().count();
+        assert!(whole_lines > 20);
 
-    let bytes = fs::read(&file).unwrap();
-    let cut = dir.path().join("cut.scap");
-    fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let part = recorder::read(&tracer, &cut, &["-p", "%evt.num %evt.type"]);
-    let stderr = String::from_utf8_lossy(&part.stderr);
-    assert!(!part.status.success(), "a cut file is an error");
-    assert!(
-        stderr.contains("truncated block at offset") && stderr.contains("cut.scap"),
-        "{stderr}"
-    );
-    let part_lines: Vec<String> = String::from_utf8_lossy(&part.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let whole_text = String::from_utf8_lossy(&whole.stdout);
-    assert!(!part_lines.is_empty() && part_lines.len() < whole_lines);
-    assert!(
-        whole_text.lines().zip(&part_lines).all(|(a, b)| a == b),
-        "what was read before the cut is what the whole file gives"
-    );
+        let bytes = fs::read(&file).unwrap();
+        let cut = dir.path().join("cut.scap");
+        fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let part = recorder::read(&tracer, &cut, &["-p", "%evt.num %evt.type"]);
+        let stderr = String::from_utf8_lossy(&part.stderr);
+        assert!(!part.status.success(), "a cut file is an error");
+        assert!(
+            stderr.contains("truncated block at offset") && stderr.contains("cut.scap"),
+            "{stderr}"
+        );
+        let part_lines: Vec<String> = String::from_utf8_lossy(&part.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let whole_text = String::from_utf8_lossy(&whole.stdout);
+        assert!(!part_lines.is_empty() && part_lines.len() < whole_lines);
+        assert!(
+            whole_text.lines().zip(&part_lines).all(|(a, b)| a == b),
+            "what was read before the cut is what the whole file gives"
+        );
 
-    // A block past the middle whose length field is damaged.
-    let mut at = 0;
-    while at < bytes.len() / 2 {
-        at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        // A block past the middle whose length field is damaged.
+        let mut at = 0;
+        while at < bytes.len() / 2 {
+            at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        let mut damaged = bytes.clone();
+        damaged[at + 4..at + 8].copy_from_slice(&7u32.to_le_bytes());
+        let bad = dir.path().join("bad.scap");
+        fs::write(&bad, &damaged).unwrap();
+        let out = recorder::read(&tracer, &bad, &["-p", "%evt.num"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(&format!(
+                "corrupt block at offset {at}: length 7 is impossible"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    let mut damaged = bytes.clone();
-    damaged[at + 4..at + 8].copy_from_slice(&7u32.to_le_bytes());
-    let bad = dir.path().join("bad.scap");
-    fs::write(&bad, &damaged).unwrap();
-    let out = recorder::read(&tracer, &bad, &["-p", "%evt.num"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains(&format!(
-            "corrupt block at offset {at}: length 7 is impossible"
-        )),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
+);
 
 /// The ones sysdig 0.29 cannot evaluate, with why; sdtrace must still run them.
 struct Filter {
@@ -629,12 +621,7 @@ fn compare(
     })
 }
 
-#[test]
-fn sysdig_reads_our_capture_as_we_do() {
-    let test = "sysdig_reads_our_capture_as_we_do";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
+e2e!(sysdig_reads_our_capture_as_we_do, |tracer, test| {
     let Some(sysdig) = require_program(test, "sysdig") else {
         return;
     };
@@ -705,15 +692,11 @@ fn sysdig_reads_our_capture_as_we_do() {
         total.stdin_lines,
         total.lines
     );
-}
+});
 
-/// `-C 1 -W 2`: a new file every megabyte, the oldest overwritten, each
-/// file readable on its own, and the last one holding the last events.
-#[test]
-fn rotated_files_each_read_alone() {
-    let Some(tracer) = require_tracer("rotated_files_each_read_alone") else {
-        return;
-    };
+// `-C 1 -W 2`: a new file every megabyte, the oldest overwritten, each
+// file readable on its own, and the last one holding the last events.
+e2e!(rotated_files_each_read_alone, |tracer| {
     let dir = TempDir::new("scap-rotate");
     let base = dir.path().join("rot.scap");
     let recorder = Recorder::start(
@@ -769,4 +752,4 @@ fn rotated_files_each_read_alone() {
         total > 1000,
         "the kept files hold the loop's reads: {total}"
     );
-}
+});

@@ -9,7 +9,7 @@ use std::{
 };
 
 use tests::{
-    require_binary, require_tracer,
+    e2e, require_binary,
     session::{serial, signal, wait_deadline, ATTACHED, ATTACH_TIMEOUT},
 };
 
@@ -47,11 +47,7 @@ fn bad_filter_fails_with_a_caret() {
     );
 }
 
-#[test]
-fn broken_pipe_exits_quietly() {
-    let Some(tracer) = require_tracer("broken_pipe_exits_quietly") else {
-        return;
-    };
+e2e!(broken_pipe_exits_quietly, |tracer, test| {
     let _serial = serial();
     let mut child = Command::new(&tracer.bin)
         .arg("-j")
@@ -99,4 +95,4 @@ fn broken_pipe_exits_quietly() {
         status.success() || by_sigpipe,
         "exit 0 (or SIGPIPE, as `head` users expect): {status:?}\n{stderr}"
     );
-}
+});

@@ -10,7 +10,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tests::{require_tracer, EventExt, Session};
+use tests::{e2e, EventExt, Session};
 
 /// The hierarchy sdtrace reads container cgroups from: the v1 memory
 /// controller where v1 is mounted, else the unified hierarchy.
@@ -48,61 +48,56 @@ impl Drop for DockerCgroup {
     }
 }
 
-#[test]
-fn a_process_in_a_docker_cgroup_is_in_that_container() {
-    let Some(tracer) = require_tracer("a_process_in_a_docker_cgroup_is_in_that_container") else {
-        return;
-    };
-    let cgroup = DockerCgroup::create();
-    let short = &cgroup.id[..12];
-    let session = Session::start(
-        &tracer,
-        &[
-            "-c",
-            &format!("container.id={short} and evt.type=openat"),
-            "-p",
-            "%container.id %container.full_id %container.type %proc.name %proc.pid %fd.name",
-        ],
-    );
-    // The shell moves itself into the cgroup, then becomes cat.
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "echo $$ > {}/cgroup.procs && exec cat /etc/hostname",
-            cgroup.dir.display()
-        ))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let ev = session.wait_for("cat's open of /etc/hostname in the container", |e| {
-        e.str_field("fd.name") == Some("/etc/hostname")
-    });
-    assert_eq!(
-        ev.str_field("container.full_id"),
-        Some(cgroup.id.as_str()),
-        "{ev}"
-    );
-    assert_eq!(ev.str_field("container.type"), Some("docker"), "{ev}");
-    assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
-    let done = session.stop();
-    assert!(done.status.success());
-    let others: Vec<&Value> = done
-        .events
-        .iter()
-        .filter(|e| e.str_field("container.id") != Some(short))
-        .collect();
-    assert!(others.is_empty(), "only the container's events: {others:?}");
-    // Its first open (the loader's) is already attributed.
-    let first = done.events.first().expect("events");
-    assert_eq!(first.str_field("proc.name"), Some("cat"), "{first}");
-}
+e2e!(
+    a_process_in_a_docker_cgroup_is_in_that_container,
+    |tracer| {
+        let cgroup = DockerCgroup::create();
+        let short = &cgroup.id[..12];
+        let session = Session::start(
+            &tracer,
+            &[
+                "-c",
+                &format!("container.id={short} and evt.type=openat"),
+                "-p",
+                "%container.id %container.full_id %container.type %proc.name %proc.pid %fd.name",
+            ],
+        );
+        // The shell moves itself into the cgroup, then becomes cat.
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec cat /etc/hostname",
+                cgroup.dir.display()
+            ))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ev = session.wait_for("cat's open of /etc/hostname in the container", |e| {
+            e.str_field("fd.name") == Some("/etc/hostname")
+        });
+        assert_eq!(
+            ev.str_field("container.full_id"),
+            Some(cgroup.id.as_str()),
+            "{ev}"
+        );
+        assert_eq!(ev.str_field("container.type"), Some("docker"), "{ev}");
+        assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
+        let done = session.stop();
+        assert!(done.status.success());
+        let others: Vec<&Value> = done
+            .events
+            .iter()
+            .filter(|e| e.str_field("container.id") != Some(short))
+            .collect();
+        assert!(others.is_empty(), "only the container's events: {others:?}");
+        // Its first open (the loader's) is already attributed.
+        let first = done.events.first().expect("events");
+        assert_eq!(first.str_field("proc.name"), Some("cat"), "{first}");
+    }
+);
 
-#[test]
-fn host_processes_are_in_no_container() {
-    let Some(tracer) = require_tracer("host_processes_are_in_no_container") else {
-        return;
-    };
+e2e!(host_processes_are_in_no_container, |tracer| {
     let session = Session::start(
         &tracer,
         &[
@@ -124,7 +119,7 @@ fn host_processes_are_in_no_container() {
     assert_eq!(ev.str_field("container.id"), Some("host"), "{ev}");
     assert_eq!(ev.str_field("container.type"), Some("host"), "{ev}");
     session.stop();
-}
+});
 
 /// A cgroup2 hierarchy: the host's, or one this test mounts (unmounted when
 /// the test ends).
@@ -171,15 +166,11 @@ impl Drop for Cgroup2 {
     }
 }
 
-/// cgroup v2, as most nodes run: a filter on a cgroup's id is pushed into
-/// the kernel and selects exactly the process in that cgroup, while a busy
-/// process elsewhere costs nothing in userspace.
-#[test]
-fn cgroup_v2_filter_selects_exactly_its_process() {
+// cgroup v2, as most nodes run: a filter on a cgroup's id is pushed into
+// the kernel and selects exactly the process in that cgroup, while a busy
+// process elsewhere costs nothing in userspace.
+e2e!(cgroup_v2_filter_selects_exactly_its_process, |tracer| {
     use std::os::unix::fs::MetadataExt;
-    let Some(tracer) = require_tracer("cgroup_v2_filter_selects_exactly_its_process") else {
-        return;
-    };
     let v2 = Cgroup2::get();
     let leaf = v2.root.join(tests::unique_name("sdtrace-test"));
     fs::create_dir(&leaf).unwrap();
@@ -230,73 +221,71 @@ fn cgroup_v2_filter_selects_exactly_its_process() {
         seen < 20_000,
         "the kernel dropped the busy process's 200 000 syscalls, {seen} reached userspace"
     );
-}
+});
 
-/// A real Docker container: its events carry the name, image and the
-/// Kubernetes labels the runtime reports, and a filter on the name selects
-/// its events and nothing else.
-#[test]
-fn docker_container_has_its_name_image_and_pod() {
-    let test = "docker_container_has_its_name_image_and_pod";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    let image = "sdtrace-e2e-busybox:1";
-    tests::images::busybox_image(&docker, image);
-    let name = tests::unique_name("sdtrace-web");
-    let session = Session::start(
-        &tracer,
-        &[
-            "-c",
-            &format!("container.name={name} and evt.type=openat"),
-            "-p",
-            "%container.name %container.id %container.image %container.image.repository \
+// A real Docker container: its events carry the name, image and the
+// Kubernetes labels the runtime reports, and a filter on the name selects
+// its events and nothing else.
+e2e!(
+    docker_container_has_its_name_image_and_pod,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        let image = "sdtrace-e2e-busybox:1";
+        tests::images::busybox_image(&docker, image);
+        let name = tests::unique_name("sdtrace-web");
+        let session = Session::start(
+            &tracer,
+            &[
+                "-c",
+                &format!("container.name={name} and evt.type=openat"),
+                "-p",
+                "%container.name %container.id %container.image %container.image.repository \
              %container.image.tag %container.type %k8s.pod.name %k8s.ns.name %proc.name %fd.name",
-        ],
-    );
-    // No pause: the container's first events wait for Docker's answer.
-    let status = Command::new(&docker)
-        .args(["run", "--rm", "--name", &name])
-        .args(["--label", "io.kubernetes.pod.name=web-0"])
-        .args(["--label", "io.kubernetes.pod.namespace=shop"])
-        .args([image, "/bin/cat", "/etc/motd"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "docker run");
-    let ev = session.wait_for("cat's open of /etc/motd in the container", |e| {
-        e.str_field("fd.name") == Some("/etc/motd")
-    });
-    assert_eq!(ev.str_field("container.name"), Some(name.as_str()), "{ev}");
-    assert_eq!(ev.str_field("container.image"), Some(image), "{ev}");
-    assert_eq!(
-        ev.str_field("container.image.repository"),
-        Some("sdtrace-e2e-busybox"),
-        "{ev}"
-    );
-    assert_eq!(ev.str_field("container.image.tag"), Some("1"), "{ev}");
-    assert_eq!(ev.str_field("container.type"), Some("docker"), "{ev}");
-    assert_eq!(ev.str_field("k8s.pod.name"), Some("web-0"), "{ev}");
-    assert_eq!(ev.str_field("k8s.ns.name"), Some("shop"), "{ev}");
-    assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
-    let done = session.stop();
-    assert!(done.status.success());
-    assert!(
-        done.events
-            .iter()
-            .all(|e| e.str_field("container.name") == Some(name.as_str())),
-        "only the container's events: {:?}",
-        done.events
-    );
-    // Its very first opens (runc setting it up, inside its cgroup) already
-    // carry the name: they waited for the runtime's answer.
-    let first = done.events.first().expect("events");
-    assert_ne!(
-        first.str_field("proc.name"),
-        Some("cat"),
-        "runc's opens come first: {first}"
-    );
-}
+            ],
+        );
+        // No pause: the container's first events wait for Docker's answer.
+        let status = Command::new(&docker)
+            .args(["run", "--rm", "--name", &name])
+            .args(["--label", "io.kubernetes.pod.name=web-0"])
+            .args(["--label", "io.kubernetes.pod.namespace=shop"])
+            .args([image, "/bin/cat", "/etc/motd"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker run");
+        let ev = session.wait_for("cat's open of /etc/motd in the container", |e| {
+            e.str_field("fd.name") == Some("/etc/motd")
+        });
+        assert_eq!(ev.str_field("container.name"), Some(name.as_str()), "{ev}");
+        assert_eq!(ev.str_field("container.image"), Some(image), "{ev}");
+        assert_eq!(
+            ev.str_field("container.image.repository"),
+            Some("sdtrace-e2e-busybox"),
+            "{ev}"
+        );
+        assert_eq!(ev.str_field("container.image.tag"), Some("1"), "{ev}");
+        assert_eq!(ev.str_field("container.type"), Some("docker"), "{ev}");
+        assert_eq!(ev.str_field("k8s.pod.name"), Some("web-0"), "{ev}");
+        assert_eq!(ev.str_field("k8s.ns.name"), Some("shop"), "{ev}");
+        assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
+        let done = session.stop();
+        assert!(done.status.success());
+        assert!(
+            done.events
+                .iter()
+                .all(|e| e.str_field("container.name") == Some(name.as_str())),
+            "only the container's events: {:?}",
+            done.events
+        );
+        // Its very first opens (runc setting it up, inside its cgroup) already
+        // carry the name: they waited for the runtime's answer.
+        let first = done.events.first().expect("events");
+        assert_ne!(
+            first.str_field("proc.name"),
+            Some("cat"),
+            "runc's opens come first: {first}"
+        );
+    }
+);

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tests::{
     converge::{DerivedExt, Finished},
-    require_program, require_tracer, Tracer,
+    require_program,
 };
 
 /// The minimgmt binary cargo built for these tests.
@@ -25,13 +25,11 @@ fn minimgmt_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_minimgmt"))
 }
 
-/// A tracer and every program named, or `None` after saying why not.
-fn require(test: &str, programs: &[&str]) -> Option<Tracer> {
-    let tracer = require_tracer(test)?;
-    for program in programs {
-        require_program(test, program)?;
-    }
-    Some(tracer)
+/// Whether every program named is installed; `false` after saying why not.
+fn require(test: &str, programs: &[&str]) -> bool {
+    programs
+        .iter()
+        .all(|program| require_program(test, program).is_some())
 }
 
 /// `file:<path>`, the resource name of a file.

@@ -2,13 +2,9 @@
 //! sdtrace counts and reports every one instead of hiding them.
 use std::process::{Command, Stdio};
 
-use tests::{require_tracer, Session};
+use tests::{e2e, Session};
 
-#[test]
-fn flood_into_tiny_buffer_reports_drops() {
-    let Some(tracer) = require_tracer("flood_into_tiny_buffer_reports_drops") else {
-        return;
-    };
+e2e!(flood_into_tiny_buffer_reports_drops, |tracer| {
     let session =
         Session::start_discarding(&tracer, &["--buffer-size", "8192", "--stats-interval", "1"]);
     let out = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
@@ -44,4 +40,4 @@ fn flood_into_tiny_buffer_reports_drops() {
         "sdtrace did not report its {count} drops on stderr:\n{}",
         done.stderr.join("\n")
     );
-}
+});

@@ -1,13 +1,9 @@
 //! Process events: an `execve` carries the new image's command line.
 use std::process::{Command, Stdio};
 
-use tests::{require_tracer, which, EventExt, Session, TempDir};
+use tests::{e2e, which, EventExt, Session, TempDir};
 
-#[test]
-fn execve_carries_the_cmdline() {
-    let Some(tracer) = require_tracer("execve_carries_the_cmdline") else {
-        return;
-    };
+e2e!(execve_carries_the_cmdline, |tracer| {
     let token = TempDir::new("argv").token();
     // The filter as positional words, the other form of the CLI.
     let session = Session::start(&tracer, &["evt.type=execve"]);
@@ -30,4 +26,4 @@ fn execve_carries_the_cmdline() {
     assert_eq!(ev.str_field("proc.name"), Some("echo"), "{ev}");
     assert_eq!(ev.int_field("evt.rawres"), Some(0), "{ev}");
     assert!(session.stop().status.success());
-}
+});

@@ -8,13 +8,9 @@ use std::{
     process::{Child, ChildStdout, Command, Stdio},
 };
 
-use tests::{require_tracer, which, EventExt, Session, TempDir};
+use tests::{e2e, which, EventExt, Session, TempDir};
 
-#[test]
-fn openat_by_cat_names_the_marker_file() {
-    let Some(tracer) = require_tracer("openat_by_cat_names_the_marker_file") else {
-        return;
-    };
+e2e!(openat_by_cat_names_the_marker_file, |tracer| {
     let dir = TempDir::new("openat");
     let marker = dir.path().join(format!("marker-{}", dir.token()));
     fs::write(&marker, "marker\n").unwrap();
@@ -47,13 +43,9 @@ fn openat_by_cat_names_the_marker_file() {
         done.status
     );
     assert!(done.stats().matched >= 1);
-}
+});
 
-#[test]
-fn read_on_fd_opened_before_start_names_the_file() {
-    let Some(tracer) = require_tracer("read_on_fd_opened_before_start_names_the_file") else {
-        return;
-    };
+e2e!(read_on_fd_opened_before_start_names_the_file, |tracer| {
     let dir = TempDir::new("preopened");
     let path = dir.path().join("preopened.txt");
     fs::write(&path, "opened before sdtrace started\n").unwrap();
@@ -86,7 +78,7 @@ fn read_on_fd_opened_before_start_names_the_file() {
     });
     assert_eq!(ev.str_field("fd.type"), Some("file"), "{ev}");
     assert!(session.stop().status.success());
-}
+});
 
 /// `fd-paths <mode> <dir>`, started and waiting for its go.
 fn fd_paths(mode: &str, dir: &std::path::Path) -> (Child, Lines<BufReader<ChildStdout>>) {
@@ -109,11 +101,7 @@ fn go(child: &mut Child, lines: &mut Lines<BufReader<ChildStdout>>) {
     assert!(child.wait().unwrap().success());
 }
 
-#[test]
-fn fchmod_after_rename_names_the_new_path() {
-    let Some(tracer) = require_tracer("fchmod_after_rename_names_the_new_path") else {
-        return;
-    };
+e2e!(fchmod_after_rename_names_the_new_path, |tracer| {
     let dir = TempDir::new("kname-rename");
     let (mut child, mut lines) = fd_paths("rename", dir.path());
     let pid = child.id();
@@ -138,83 +126,79 @@ fn fchmod_after_rename_names_the_new_path() {
         "the file was opened as before, renamed, then fchmod'ed: {ev}"
     );
     assert!(session.stop().status.success());
-}
+});
 
-#[test]
-fn dirfd_relative_open_through_a_symlink_has_its_real_absolute_path() {
-    let test = "dirfd_relative_open_through_a_symlink_has_its_real_absolute_path";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let dir = TempDir::new("kname-dirfd");
-    let (mut child, mut lines) = fd_paths("dirfd", dir.path());
-    let pid = child.id();
-    // Using fd.kname turns kernel paths on for opens and writes too.
-    let session = Session::start(
-        &tracer,
-        &[
-            "-c",
-            &format!("proc.pid={pid} and evt.type in (openat, fsync)"),
-            "-p",
-            "%evt.type %proc.pid %fd.num %fd.name %fd.kname",
-        ],
-    );
-    go(&mut child, &mut lines);
-    let real = dir.path().join("sub/rel");
-    let real = real.to_str().unwrap();
-    let open = session.wait_for(&format!("openat of rel by pid {pid}"), |e| {
-        e.evt_type() == Some("openat") && e.str_field("fd.kname") == Some(real)
-    });
-    // The dirfd was opened as DIR/link; the kernel resolved the symlink, and
-    // the fd table keeps the kernel's path rather than DIR/link/rel.
-    assert_eq!(open.str_field("fd.name"), Some(real), "{open}");
-    let sync = session.wait_for(&format!("fsync of {real} by pid {pid}"), |e| {
-        e.evt_type() == Some("fsync")
-    });
-    assert_eq!(sync.str_field("fd.kname"), Some(real), "{sync}");
-    assert_eq!(sync.str_field("fd.name"), Some(real), "{sync}");
-    assert_eq!(sync.int_field("fd.num"), open.int_field("fd.num"), "{sync}");
-    assert!(session.stop().status.success());
-}
-
-/// A container's file reads as the container sees it: the walk stops at
-/// the root of the container's mount namespace, past the overlay's root
-/// and the bind mount Docker puts on /etc/hostname.
-#[test]
-fn container_file_kname_is_relative_to_the_container_root() {
-    let test = "container_file_kname_is_relative_to_the_container_root";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    let image = "sdtrace-e2e-busybox:1";
-    tests::images::busybox_image(&docker, image);
-    let name = tests::unique_name("sdtrace-kname");
-    let session = Session::start(
-        &tracer,
-        &[
-            "-c",
-            &format!("container.name={name} and evt.type=openat and proc.name=cat"),
-            "-p",
-            "%container.name %proc.name %fd.name %fd.kname",
-        ],
-    );
-    let status = Command::new(&docker)
-        .args(["run", "--rm", "--name", &name])
-        .args([image, "/bin/cat", "/etc/motd", "/etc/hostname"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "docker run");
-    for path in ["/etc/motd", "/etc/hostname"] {
-        let file = path.rsplit('/').next().unwrap();
-        let ev = session.wait_for(&format!("cat's open of {path} in the container"), |e| {
-            e.str_field("fd.kname").is_some_and(|k| k.ends_with(file))
+e2e!(
+    dirfd_relative_open_through_a_symlink_has_its_real_absolute_path,
+    |tracer| {
+        let dir = TempDir::new("kname-dirfd");
+        let (mut child, mut lines) = fd_paths("dirfd", dir.path());
+        let pid = child.id();
+        // Using fd.kname turns kernel paths on for opens and writes too.
+        let session = Session::start(
+            &tracer,
+            &[
+                "-c",
+                &format!("proc.pid={pid} and evt.type in (openat, fsync)"),
+                "-p",
+                "%evt.type %proc.pid %fd.num %fd.name %fd.kname",
+            ],
+        );
+        go(&mut child, &mut lines);
+        let real = dir.path().join("sub/rel");
+        let real = real.to_str().unwrap();
+        let open = session.wait_for(&format!("openat of rel by pid {pid}"), |e| {
+            e.evt_type() == Some("openat") && e.str_field("fd.kname") == Some(real)
         });
-        assert_eq!(ev.str_field("fd.kname"), Some(path), "{ev}");
-        assert_eq!(ev.str_field("fd.name"), Some(path), "{ev}");
+        // The dirfd was opened as DIR/link; the kernel resolved the symlink, and
+        // the fd table keeps the kernel's path rather than DIR/link/rel.
+        assert_eq!(open.str_field("fd.name"), Some(real), "{open}");
+        let sync = session.wait_for(&format!("fsync of {real} by pid {pid}"), |e| {
+            e.evt_type() == Some("fsync")
+        });
+        assert_eq!(sync.str_field("fd.kname"), Some(real), "{sync}");
+        assert_eq!(sync.str_field("fd.name"), Some(real), "{sync}");
+        assert_eq!(sync.int_field("fd.num"), open.int_field("fd.num"), "{sync}");
+        assert!(session.stop().status.success());
     }
-    assert!(session.stop().status.success());
-}
+);
+
+// A container's file reads as the container sees it: the walk stops at
+// the root of the container's mount namespace, past the overlay's root
+// and the bind mount Docker puts on /etc/hostname.
+e2e!(
+    container_file_kname_is_relative_to_the_container_root,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        let image = "sdtrace-e2e-busybox:1";
+        tests::images::busybox_image(&docker, image);
+        let name = tests::unique_name("sdtrace-kname");
+        let session = Session::start(
+            &tracer,
+            &[
+                "-c",
+                &format!("container.name={name} and evt.type=openat and proc.name=cat"),
+                "-p",
+                "%container.name %proc.name %fd.name %fd.kname",
+            ],
+        );
+        let status = Command::new(&docker)
+            .args(["run", "--rm", "--name", &name])
+            .args([image, "/bin/cat", "/etc/motd", "/etc/hostname"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker run");
+        for path in ["/etc/motd", "/etc/hostname"] {
+            let file = path.rsplit('/').next().unwrap();
+            let ev = session.wait_for(&format!("cat's open of {path} in the container"), |e| {
+                e.str_field("fd.kname").is_some_and(|k| k.ends_with(file))
+            });
+            assert_eq!(ev.str_field("fd.kname"), Some(path), "{ev}");
+            assert_eq!(ev.str_field("fd.name"), Some(path), "{ev}");
+        }
+        assert!(session.stop().status.success());
+    }
+);

@@ -19,8 +19,7 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    env::unavailable, images, require_docker, require_program, require_tracer, Container, EventExt,
-    TempDir, Tracer,
+    e2e, env::unavailable, images, require_docker, require_program, Container, EventExt, TempDir,
 };
 
 use net::{bridge_gateway, docker_proxy_serves, token, virtual_ip, NatChains};
@@ -37,14 +36,14 @@ const MAX_SECONDS: &str = "45";
 const NGINX_IMAGE: &str = "sdtrace-e2e-follow-nginx:1";
 const BUSYBOX_IMAGE: &str = "sdtrace-e2e-busybox:1";
 
-/// What every follow test needs: a tracer, Docker, and the programs named.
-fn require(test: &str, programs: &[&str]) -> Option<(Tracer, PathBuf)> {
-    let tracer = require_tracer(test)?;
+/// What every follow test needs beside its tracer: Docker, and the
+/// programs named.
+fn require(test: &str, programs: &[&str]) -> Option<PathBuf> {
     let docker = require_docker(test)?;
     for program in programs {
         require_program(test, program)?;
     }
-    Some((tracer, docker))
+    Some(docker)
 }
 
 /// The nginx image, built once per test binary.
@@ -166,91 +165,91 @@ fn assert_nat_joins(client: &Value, nat: &Value, server_tuple: &str) {
     );
 }
 
-#[test]
-fn curl_to_a_published_port_is_followed_into_nginx() {
-    let test = "curl_to_a_published_port_is_followed_into_nginx";
-    let Some((tracer, docker)) = require(test, &["curl"]) else {
-        return;
-    };
-    let Some(image) = nginx_image(test, &docker) else {
-        return;
-    };
-    let web = nginx(&docker, image, "web", &["-p", "80"]);
-    let (gateway, port, web_ip) = (bridge_gateway(&docker), web.host_port(80), web.ip());
-    // The gateway, not 127.0.0.1: Docker's DNAT in the nat OUTPUT chain
-    // applies to it. curl's page goes to /dev/null, so sdtrace's stdout (the
-    // same terminal for a user) holds JSON only.
-    let url = format!("http://{gateway}:{port}/");
-    let curl = tests::which("curl");
-    let curl = curl.to_str().expect("a UTF-8 path");
-    let run =
-        Follow::start(&tracer, &["--", curl, "-s", "-o", "/dev/null", &url]).wait(RUN_TIMEOUT);
-    assert!(
-        run.status.success(),
-        "sdtrace exits with curl's status\n{}",
-        run.describe()
-    );
-    let trace = &exactly(&run, 1)[0];
+e2e!(
+    curl_to_a_published_port_is_followed_into_nginx,
+    |tracer, test| {
+        let Some(docker) = require(test, &["curl"]) else {
+            return;
+        };
+        let Some(image) = nginx_image(test, &docker) else {
+            return;
+        };
+        let web = nginx(&docker, image, "web", &["-p", "80"]);
+        let (gateway, port, web_ip) = (bridge_gateway(&docker), web.host_port(80), web.ip());
+        // The gateway, not 127.0.0.1: Docker's DNAT in the nat OUTPUT chain
+        // applies to it. curl's page goes to /dev/null, so sdtrace's stdout (the
+        // same terminal for a user) holds JSON only.
+        let url = format!("http://{gateway}:{port}/");
+        let curl = tests::which("curl");
+        let curl = curl.to_str().expect("a UTF-8 path");
+        let run =
+            Follow::start(&tracer, &["--", curl, "-s", "-o", "/dev/null", &url]).wait(RUN_TIMEOUT);
+        assert!(
+            run.status.success(),
+            "sdtrace exits with curl's status\n{}",
+            run.describe()
+        );
+        let trace = &exactly(&run, 1)[0];
 
-    let client = trace.root();
-    assert_eq!(client.kind(), "client", "{trace}");
-    assert_eq!(str_of(client, "proc.name"), "curl", "{trace}");
-    let connect = client
-        .first_event(&["connect"])
-        .unwrap_or_else(|| panic!("curl's connect in {client}"));
-    assert!(
-        connect
-            .str_field("fd.name")
-            .is_some_and(|n| n.ends_with(&format!("{gateway}:{port}"))),
-        "curl connected to {gateway}:{port}: {connect}"
-    );
+        let client = trace.root();
+        assert_eq!(client.kind(), "client", "{trace}");
+        assert_eq!(str_of(client, "proc.name"), "curl", "{trace}");
+        let connect = client
+            .first_event(&["connect"])
+            .unwrap_or_else(|| panic!("curl's connect in {client}"));
+        assert!(
+            connect
+                .str_field("fd.name")
+                .is_some_and(|n| n.ends_with(&format!("{gateway}:{port}"))),
+            "curl connected to {gateway}:{port}: {connect}"
+        );
 
-    let nat = trace.child(client, "nat");
-    let server = trace.child(nat, "server");
-    assert_nat_joins(client, nat, str_of(server, "tuple"));
-    assert!(
-        str_of(nat, "translated").ends_with(&format!("->{web_ip}:80")),
-        "DNAT'd to the container's port 80: {nat}"
-    );
+        let nat = trace.child(client, "nat");
+        let server = trace.child(nat, "server");
+        assert_nat_joins(client, nat, str_of(server, "tuple"));
+        assert!(
+            str_of(nat, "translated").ends_with(&format!("->{web_ip}:80")),
+            "DNAT'd to the container's port 80: {nat}"
+        );
 
-    let first_write = assert_nginx_served(server, &web, "/index.html");
-    let carries = |e: &Value, text: &str| e.str_field("evt.info").is_some_and(|i| i.contains(text));
-    assert!(
-        carries(first_write, "200 OK"),
-        "nginx wrote the answer: {first_write}"
-    );
-    let answer = client
-        .events()
-        .iter()
-        .find(|e| is_type(e, READS) && carries(e, "200 OK"))
-        .unwrap_or_else(|| panic!("curl read the answer: {client}"));
-    // Event times are syscall returns, and curl's read may return before
-    // nginx's write does (nginx preempted once the bytes are queued): the
-    // answer is ordered after the request nginx read before writing it.
-    let request = server
-        .events()
-        .iter()
-        .find(|e| is_type(e, READS) && carries(e, "GET / "))
-        .unwrap_or_else(|| panic!("nginx read the request: {server}"));
-    assert!(
-        event_ms(answer) > event_ms(request),
-        "curl's read of the answer {answer} comes after nginx's read of the request {request}"
-    );
+        let first_write = assert_nginx_served(server, &web, "/index.html");
+        let carries =
+            |e: &Value, text: &str| e.str_field("evt.info").is_some_and(|i| i.contains(text));
+        assert!(
+            carries(first_write, "200 OK"),
+            "nginx wrote the answer: {first_write}"
+        );
+        let answer = client
+            .events()
+            .iter()
+            .find(|e| is_type(e, READS) && carries(e, "200 OK"))
+            .unwrap_or_else(|| panic!("curl read the answer: {client}"));
+        // Event times are syscall returns, and curl's read may return before
+        // nginx's write does (nginx preempted once the bytes are queued): the
+        // answer is ordered after the request nginx read before writing it.
+        let request = server
+            .events()
+            .iter()
+            .find(|e| is_type(e, READS) && carries(e, "GET / "))
+            .unwrap_or_else(|| panic!("nginx read the request: {server}"));
+        assert!(
+            event_ms(answer) > event_ms(request),
+            "curl's read of the answer {answer} comes after nginx's read of the request {request}"
+        );
 
-    for span in &trace.spans {
-        if span.kind() != "nat" {
-            assert!(
-                matches!(span.str_field("proc.name"), Some("curl" | "nginx")),
-                "only curl and nginx: {span}"
-            );
+        for span in &trace.spans {
+            if span.kind() != "nat" {
+                assert!(
+                    matches!(span.str_field("proc.name"), Some("curl" | "nginx")),
+                    "only curl and nginx: {span}"
+                );
+            }
         }
     }
-}
+);
 
-#[test]
-fn through_docker_proxy_is_one_more_hop() {
-    let test = "through_docker_proxy_is_one_more_hop";
-    let Some((tracer, docker)) = require(test, &["curl"]) else {
+e2e!(through_docker_proxy_is_one_more_hop, |tracer, test| {
+    let Some(docker) = require(test, &["curl"]) else {
         return;
     };
     let Some(image) = nginx_image(test, &docker) else {
@@ -308,74 +307,74 @@ fn through_docker_proxy_is_one_more_hop() {
         "no NAT on this path\n{trace}"
     );
     assert_eq!(trace.spans.len(), 4, "four hops\n{trace}");
-}
+});
 
-#[test]
-fn container_to_container_through_kube_proxy_style_dnat() {
-    let test = "container_to_container_through_kube_proxy_style_dnat";
-    let Some((tracer, docker)) = require(test, &["iptables"]) else {
-        return;
-    };
-    let Some(image) = nginx_image(test, &docker) else {
-        return;
-    };
-    let web = nginx(&docker, image, "web", &[]);
-    let web_ip = web.ip();
-    images::busybox_image(&docker, BUSYBOX_IMAGE);
-    let client_name = format!("sdtrace-follow-client-{}", token());
-    let client_box = Container::run(&docker, &client_name, &[BUSYBOX_IMAGE, "/bin/sleep", "600"]);
+e2e!(
+    container_to_container_through_kube_proxy_style_dnat,
+    |tracer, test| {
+        let Some(docker) = require(test, &["iptables"]) else {
+            return;
+        };
+        let Some(image) = nginx_image(test, &docker) else {
+            return;
+        };
+        let web = nginx(&docker, image, "web", &[]);
+        let web_ip = web.ip();
+        images::busybox_image(&docker, BUSYBOX_IMAGE);
+        let client_name = format!("sdtrace-follow-client-{}", token());
+        let client_box =
+            Container::run(&docker, &client_name, &[BUSYBOX_IMAGE, "/bin/sleep", "600"]);
 
-    // A ClusterIP as kube-proxy (iptables mode) makes one: DNAT in a chain
-    // of its own, jumped to from PREROUTING and OUTPUT, and masquerading of
-    // what was DNAT'd.
-    let tok = token();
-    let vip = virtual_ip(&tok);
-    let mut chains = NatChains::create(&tok);
-    chains.dnat(&vip, 80, &format!("{web_ip}:80"));
-    chains.masquerade(&vip, 80);
+        // A ClusterIP as kube-proxy (iptables mode) makes one: DNAT in a chain
+        // of its own, jumped to from PREROUTING and OUTPUT, and masquerading of
+        // what was DNAT'd.
+        let tok = token();
+        let vip = virtual_ip(&tok);
+        let mut chains = NatChains::create(&tok);
+        chains.dnat(&vip, 80, &format!("{web_ip}:80"));
+        chains.masquerade(&vip, 80);
 
-    let follow = Follow::start(
-        &tracer,
-        &["--conn", &format!("{vip}:80"), "-n", "1", "-M", MAX_SECONDS],
-    );
-    // busybox's wget stands for curl: no image with curl can be pulled here.
-    let fetched = client_box
-        .exec_command(&["wget", "-q", "-O", "/dev/null", &format!("http://{vip}/")])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(fetched.success(), "wget of http://{vip}/ in {client_name}");
-    let run = follow.wait(RUN_TIMEOUT);
-    assert!(run.status.success(), "{}", run.describe());
-    let trace = &exactly(&run, 1)[0];
+        let follow = Follow::start(
+            &tracer,
+            &["--conn", &format!("{vip}:80"), "-n", "1", "-M", MAX_SECONDS],
+        );
+        // busybox's wget stands for curl: no image with curl can be pulled here.
+        let fetched = client_box
+            .exec_command(&["wget", "-q", "-O", "/dev/null", &format!("http://{vip}/")])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(fetched.success(), "wget of http://{vip}/ in {client_name}");
+        let run = follow.wait(RUN_TIMEOUT);
+        assert!(run.status.success(), "{}", run.describe());
+        let trace = &exactly(&run, 1)[0];
 
-    let client = trace.root();
-    assert_eq!(client.kind(), "client", "{trace}");
-    assert_eq!(str_of(client, "proc.name"), "wget", "{trace}");
-    assert_eq!(str_of(client, "container.name"), client_name, "{trace}");
-    assert!(
-        str_of(client, "tuple").ends_with(&format!("->{vip}:80")),
-        "{client}"
-    );
-    let nat = trace.child(client, "nat");
-    let server = trace.child(nat, "server");
-    assert_nat_joins(client, nat, str_of(server, "tuple"));
-    assert!(
-        str_of(nat, "rule").contains(&chains.service),
-        "the rule names the test's chain {}: {nat}",
-        chains.service
-    );
-    assert!(
-        str_of(nat, "translated").ends_with(&format!("->{web_ip}:80")),
-        "{nat}"
-    );
-    assert_nginx_served(server, &web, "/index.html");
-}
+        let client = trace.root();
+        assert_eq!(client.kind(), "client", "{trace}");
+        assert_eq!(str_of(client, "proc.name"), "wget", "{trace}");
+        assert_eq!(str_of(client, "container.name"), client_name, "{trace}");
+        assert!(
+            str_of(client, "tuple").ends_with(&format!("->{vip}:80")),
+            "{client}"
+        );
+        let nat = trace.child(client, "nat");
+        let server = trace.child(nat, "server");
+        assert_nat_joins(client, nat, str_of(server, "tuple"));
+        assert!(
+            str_of(nat, "rule").contains(&chains.service),
+            "the rule names the test's chain {}: {nat}",
+            chains.service
+        );
+        assert!(
+            str_of(nat, "translated").ends_with(&format!("->{web_ip}:80")),
+            "{nat}"
+        );
+        assert_nginx_served(server, &web, "/index.html");
+    }
+);
 
-#[test]
-fn two_concurrent_requests_are_not_mixed() {
-    let test = "two_concurrent_requests_are_not_mixed";
-    let Some((tracer, docker)) = require(test, &["curl"]) else {
+e2e!(two_concurrent_requests_are_not_mixed, |tracer, test| {
+    let Some(docker) = require(test, &["curl"]) else {
         return;
     };
     let Some(image) = nginx_image(test, &docker) else {
@@ -456,12 +455,10 @@ fn two_concurrent_requests_are_not_mixed() {
     }
     served.sort_unstable();
     assert_eq!(served, ["a.html", "b.html"], "{}", run.describe());
-}
+});
 
-#[test]
-fn a_refused_request_says_where_it_failed() {
-    let test = "a_refused_request_says_where_it_failed";
-    let Some((tracer, docker)) = require(test, &["curl", "iptables"]) else {
+e2e!(a_refused_request_says_where_it_failed, |tracer, test| {
+    let Some(docker) = require(test, &["curl", "iptables"]) else {
         return;
     };
     let Some(image) = nginx_image(test, &docker) else {
@@ -520,4 +517,4 @@ fn a_refused_request_says_where_it_failed() {
             .any(|s| s.str_field("error").is_some_and(|e| e.contains("refused"))),
         "the client or NAT span says the connection was refused\n{trace}"
     );
-}
+});

@@ -15,7 +15,7 @@ use std::time::Duration;
 use fake_apiserver::{write_kubeconfig, FakeApiServer};
 use serde_json::Value;
 use tests::recorder::Recorder;
-use tests::{require_tracer, EventExt, Session, TempDir, Tracer};
+use tests::{e2e, EventExt, Session, TempDir, Tracer};
 
 use tests::images::busybox_image;
 
@@ -87,140 +87,132 @@ fn assert_api_pod(ev: &Value) {
     }
 }
 
-#[test]
-fn a_watched_pods_container_has_its_deployment_and_services() {
-    let test = "a_watched_pods_container_has_its_deployment_and_services";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    busybox_image(&docker, IMAGE);
-    let server = FakeApiServer::start(&fixtures(), Duration::from_secs(60));
-    let dir = TempDir::new("k8s");
-    let kubeconfig = server.kubeconfig(dir.path());
-    let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
-    assert_api_pod(&ev);
-    let done = session.stop();
-    assert!(done.status.success());
-    assert!(
-        !done.stderr.iter().any(|l| l.contains("Kubernetes")),
-        "{:?}",
-        done.stderr
-    );
-    let requests = server.requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.target.starts_with("/api/v1/pods")
-                && r.target.contains("spec.nodeName%3Dnode-a")),
-        "{requests:?}"
-    );
-    // ReplicaSets are fetched as metadata only, pods in full.
-    for r in &requests {
-        let rs = r.target.starts_with("/apis/apps/v1/replicasets");
-        let pods = r.target.starts_with("/api/v1/pods");
-        assert!(!(rs || pods) || r.metadata_only == rs, "{r:?}");
-    }
-}
-
-#[test]
-fn capture_files_keep_the_api_servers_answers() {
-    let test = "capture_files_keep_the_api_servers_answers";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    busybox_image(&docker, IMAGE);
-    let dir = TempDir::new("k8s-capture");
-    let file = dir.path().join("pod.scap");
-    let name = tests::unique_name("sdt-k8s");
-    {
+e2e!(
+    a_watched_pods_container_has_its_deployment_and_services,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        busybox_image(&docker, IMAGE);
         let server = FakeApiServer::start(&fixtures(), Duration::from_secs(60));
+        let dir = TempDir::new("k8s");
         let kubeconfig = server.kubeconfig(dir.path());
-        // A filter on a service makes the container's first events wait for
-        // the pod, as a live run printing it would.
-        let recorder = Recorder::start(
-            &tracer,
-            &file,
-            &[
-                "--kubeconfig",
-                &kubeconfig.display().to_string(),
-                "--k8s-node",
-                "node-a",
-                "-c",
-                &format!("container.name={name} and k8s.svc.name contains api"),
-            ],
+        let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
+        assert_api_pod(&ev);
+        let done = session.stop();
+        assert!(done.status.success());
+        assert!(
+            !done.stderr.iter().any(|l| l.contains("Kubernetes")),
+            "{:?}",
+            done.stderr
         );
-        run_pod_container(&docker, &name);
-        recorder.stop();
+        let requests = server.requests();
+        assert!(
+            requests.iter().any(|r| r.target.starts_with("/api/v1/pods")
+                && r.target.contains("spec.nodeName%3Dnode-a")),
+            "{requests:?}"
+        );
+        // ReplicaSets are fetched as metadata only, pods in full.
+        for r in &requests {
+            let rs = r.target.starts_with("/apis/apps/v1/replicasets");
+            let pods = r.target.starts_with("/api/v1/pods");
+            assert!(!(rs || pods) || r.metadata_only == rs, "{r:?}");
+        }
     }
-    // Read back with no server and no kubeconfig.
-    let out = Command::new(&tracer.bin)
-        .arg("-r")
-        .arg(&file)
-        .args([
-            "-j",
-            "-c",
-            &format!("container.name={name} and evt.type=openat"),
-        ])
-        .args(["-p", FORMAT])
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let motd = events
-        .iter()
-        .find(|e| e.str_field("fd.name") == Some("/etc/motd"))
-        .unwrap_or_else(|| panic!("cat's open of /etc/motd in {events:?}"));
-    assert_api_pod(motd);
-}
+);
 
-#[test]
-fn without_an_api_server_runtime_labels_still_work_and_one_line_says_why() {
-    let test = "without_an_api_server_runtime_labels_still_work_and_one_line_says_why";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    busybox_image(&docker, IMAGE);
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = TempDir::new("k8s-none");
-    let kubeconfig = write_kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}"));
-    let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
-    assert_eq!(ev.str_field("k8s.pod.name"), Some(API_POD), "{ev}");
-    for field in [
-        "k8s.deployment.name",
-        "k8s.svc.name",
-        "k8s.pod.ip",
-        "k8s.node.name",
-    ] {
-        assert_eq!(ev.str_field(field), None, "{field}: {ev}");
+e2e!(
+    capture_files_keep_the_api_servers_answers,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        busybox_image(&docker, IMAGE);
+        let dir = TempDir::new("k8s-capture");
+        let file = dir.path().join("pod.scap");
+        let name = tests::unique_name("sdt-k8s");
+        {
+            let server = FakeApiServer::start(&fixtures(), Duration::from_secs(60));
+            let kubeconfig = server.kubeconfig(dir.path());
+            // A filter on a service makes the container's first events wait for
+            // the pod, as a live run printing it would.
+            let recorder = Recorder::start(
+                &tracer,
+                &file,
+                &[
+                    "--kubeconfig",
+                    &kubeconfig.display().to_string(),
+                    "--k8s-node",
+                    "node-a",
+                    "-c",
+                    &format!("container.name={name} and k8s.svc.name contains api"),
+                ],
+            );
+            run_pod_container(&docker, &name);
+            recorder.stop();
+        }
+        // Read back with no server and no kubeconfig.
+        let out = Command::new(&tracer.bin)
+            .arg("-r")
+            .arg(&file)
+            .args([
+                "-j",
+                "-c",
+                &format!("container.name={name} and evt.type=openat"),
+            ])
+            .args(["-p", FORMAT])
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let motd = events
+            .iter()
+            .find(|e| e.str_field("fd.name") == Some("/etc/motd"))
+            .unwrap_or_else(|| panic!("cat's open of /etc/motd in {events:?}"));
+        assert_api_pod(motd);
     }
-    let done = session.stop();
-    let k8s_lines: Vec<&String> = done
-        .stderr
-        .iter()
-        .filter(|l| l.contains("Kubernetes"))
-        .collect();
-    assert_eq!(k8s_lines.len(), 1, "{:?}", done.stderr);
-    assert!(k8s_lines[0].contains("not reachable"), "{}", k8s_lines[0]);
-}
+);
+
+e2e!(
+    without_an_api_server_runtime_labels_still_work_and_one_line_says_why,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        busybox_image(&docker, IMAGE);
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = TempDir::new("k8s-none");
+        let kubeconfig = write_kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}"));
+        let (session, ev) = trace_pod_container(&tracer, &docker, &kubeconfig);
+        assert_eq!(ev.str_field("k8s.pod.name"), Some(API_POD), "{ev}");
+        for field in [
+            "k8s.deployment.name",
+            "k8s.svc.name",
+            "k8s.pod.ip",
+            "k8s.node.name",
+        ] {
+            assert_eq!(ev.str_field(field), None, "{field}: {ev}");
+        }
+        let done = session.stop();
+        let k8s_lines: Vec<&String> = done
+            .stderr
+            .iter()
+            .filter(|l| l.contains("Kubernetes"))
+            .collect();
+        assert_eq!(k8s_lines.len(), 1, "{:?}", done.stderr);
+        assert!(k8s_lines[0].contains("not reachable"), "{}", k8s_lines[0]);
+    }
+);

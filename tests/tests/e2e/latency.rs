@@ -2,13 +2,9 @@
 //! it took, and the filter compares durations with units.
 use std::process::Command;
 
-use tests::{require_tracer, which, EventExt, Session};
+use tests::{e2e, which, EventExt, Session};
 
-#[test]
-fn latency_of_a_sleep_is_measured() {
-    let Some(tracer) = require_tracer("latency_of_a_sleep_is_measured") else {
-        return;
-    };
+e2e!(latency_of_a_sleep_is_measured, |tracer| {
     let session = Session::start(&tracer, &["-c", "proc.name=sleep and evt.latency > 30ms"]);
     let child = Command::new(which("sleep")).arg("0.05").spawn().unwrap();
     let pid = child.id();
@@ -26,4 +22,4 @@ fn latency_of_a_sleep_is_measured() {
     );
     assert!(ev.evt_type().is_some_and(|t| t.contains("sleep")), "{ev}");
     assert!(session.stop().status.success());
-}
+});

@@ -4,16 +4,12 @@
 //! with helpers and a per-thread cache).
 use std::{fs, process::Command};
 
-use tests::{require_tracer, which, EventExt, Session, TempDir};
+use tests::{e2e, which, EventExt, Session, TempDir, Tracer};
 
 /// Nesting levels: deeper than the four the typed loads reach directly.
 const DEPTH: usize = 5;
 
-fn nested_pid_namespace_is_the_process_own(hook: &str) {
-    let test = format!("nested_pid_namespace_is_the_process_own ({hook})");
-    let Some(tracer) = require_tracer(&test) else {
-        return;
-    };
+fn nested_pid_namespace_is_the_process_own(tracer: &Tracer, hook: &str) {
     let dir = TempDir::new("pidns");
     let marker = dir.path().join(format!("marker-{}", dir.token()));
     let ns_file = dir.path().join("ns");
@@ -21,7 +17,7 @@ fn nested_pid_namespace_is_the_process_own(hook: &str) {
     let marker = marker.to_str().unwrap().to_owned();
 
     let session = Session::start(
-        &tracer,
+        tracer,
         &[
             "--syscall-hook",
             hook,
@@ -70,12 +66,10 @@ fn nested_pid_namespace_is_the_process_own(hook: &str) {
     assert!(session.stop().status.success());
 }
 
-#[test]
-fn nested_pid_namespace_on_the_btf_tracepoint() {
-    nested_pid_namespace_is_the_process_own("btf");
-}
+e2e!(nested_pid_namespace_on_the_btf_tracepoint, |tracer| {
+    nested_pid_namespace_is_the_process_own(&tracer, "btf");
+});
 
-#[test]
-fn nested_pid_namespace_on_the_raw_tracepoint() {
-    nested_pid_namespace_is_the_process_own("raw");
-}
+e2e!(nested_pid_namespace_on_the_raw_tracepoint, |tracer| {
+    nested_pid_namespace_is_the_process_own(&tracer, "raw");
+});

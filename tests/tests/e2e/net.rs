@@ -1,13 +1,9 @@
 //! Socket events: both ends of a loopback TCP connection carry its addresses.
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
-use tests::{require_tracer, EventExt, Session};
+use tests::{e2e, EventExt, Session};
 
-#[test]
-fn connect_and_accept_carry_the_tuple() {
-    let Some(tracer) = require_tracer("connect_and_accept_carry_the_tuple") else {
-        return;
-    };
+e2e!(connect_and_accept_carry_the_tuple, |tracer| {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let server_port = i64::from(listener.local_addr().unwrap().port());
     let pid = std::process::id();
@@ -40,4 +36,4 @@ fn connect_and_accept_carry_the_tuple() {
     assert_eq!(accept.str_field("fd.sip"), Some("127.0.0.1"), "{accept}");
     assert_eq!(accept.int_field("fd.sport"), Some(server_port), "{accept}");
     assert!(session.stop().status.success());
-}
+});

@@ -15,8 +15,7 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    images, recorder, require_docker, require_tracer, Container, EventExt, Recorder, Session,
-    TempDir,
+    e2e, images, recorder, require_docker, Container, EventExt, Recorder, Session, TempDir,
 };
 
 /// Each thread's opens, in order: (proc.name, fd.name). Two sdtrace
@@ -34,25 +33,22 @@ fn opens_by_thread(events: &[Value]) -> BTreeMap<i64, Vec<(String, String)>> {
     by_tid
 }
 
-#[test]
-fn nginx_in_docker_is_traced_from_its_first_open() {
-    let test = "nginx_in_docker_is_traced_from_its_first_open";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = require_docker(test) else {
-        return;
-    };
-    let image = "sdtrace-e2e-nginx:1";
-    if images::nginx_image(&docker, image).is_none() {
-        tests::env::unavailable::<()>(
+e2e!(
+    nginx_in_docker_is_traced_from_its_first_open,
+    |tracer, test| {
+        let Some(docker) = require_docker(test) else {
+            return;
+        };
+        let image = "sdtrace-e2e-nginx:1";
+        if images::nginx_image(&docker, image).is_none() {
+            tests::env::unavailable::<()>(
             test,
             "Debian's nginx package is not downloaded (`cargo xtask setup` fetches it into $SDTRACE_DEBS)",
         );
-        return;
-    }
-    let name = "web";
-    let session = Session::start(
+            return;
+        }
+        let name = "web";
+        let session = Session::start(
         &tracer,
         &[
             "-c",
@@ -62,127 +58,123 @@ fn nginx_in_docker_is_traced_from_its_first_open() {
              %proc.name %thread.tid %fd.name",
         ],
     );
-    let dir = TempDir::new("nginx");
-    let reference = dir.path().join("containers.scap");
-    let recorder = Recorder::start_beside(
-        &session,
-        &tracer,
-        &reference,
-        &["-c", "evt.type=openat and container.id != host"],
-    );
-    let started = Instant::now();
-    let web = Container::run(
-        &docker,
-        name,
-        &[image, "/usr/sbin/nginx", "-g", "daemon off;"],
-    );
-    let full_id = web.full_id();
-    // nginx answers once it listens; busybox's wget asks from inside.
-    let page = [
-        "wget",
-        "-q",
-        "-O",
-        "/dev/null",
-        "http://127.0.0.1/index.html",
-    ];
-    while !web.exec(&page) {
+        let dir = TempDir::new("nginx");
+        let reference = dir.path().join("containers.scap");
+        let recorder = Recorder::start_beside(
+            &session,
+            &tracer,
+            &reference,
+            &["-c", "evt.type=openat and container.id != host"],
+        );
+        let started = Instant::now();
+        let web = Container::run(
+            &docker,
+            name,
+            &[image, "/usr/sbin/nginx", "-g", "daemon off;"],
+        );
+        let full_id = web.full_id();
+        // nginx answers once it listens; busybox's wget asks from inside.
+        let page = [
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1/index.html",
+        ];
+        while !web.exec(&page) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "nginx in the container never answered"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        session.wait_for("nginx's open of the page it served", |e| {
+            e.str_field("fd.name") == Some("/www/index.html")
+        });
+        // Busy on the host with the very syscall the filter asks for: the
+        // kernel drops them once the host's cgroup is muted.
+        let busy = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+            .args(["openat", "200000"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(busy.success());
+        drop(web);
+        recorder.stop();
+        let done = session.stop();
+        assert!(done.status.success());
+
+        // Zero <NA>: every event names the container, its id and its image.
+        assert!(!done.events.is_empty());
+        for e in &done.events {
+            assert_eq!(e.str_field("container.name"), Some(name), "{e}");
+            assert_eq!(
+                e.str_field("container.full_id"),
+                Some(full_id.as_str()),
+                "{e}"
+            );
+            assert_eq!(e.str_field("container.id"), Some(&full_id[..12]), "{e}");
+            assert_eq!(e.str_field("container.image"), Some(image), "{e}");
+            assert_eq!(e.str_field("container.type"), Some("docker"), "{e}");
+        }
+
+        // Every open the container made, from its first, is in the stream.
+        let out = recorder::read(
+            &tracer,
+            &reference,
+            &[
+                "-j",
+                "-c",
+                &format!("container.full_id = {full_id}"),
+                "-p",
+                "*%proc.name %thread.tid %fd.name",
+            ],
+        );
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "nginx in the container never answered"
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    session.wait_for("nginx's open of the page it served", |e| {
-        e.str_field("fd.name") == Some("/www/index.html")
-    });
-    // Busy on the host with the very syscall the filter asks for: the
-    // kernel drops them once the host's cgroup is muted.
-    let busy = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
-        .args(["openat", "200000"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(busy.success());
-    drop(web);
-    recorder.stop();
-    let done = session.stop();
-    assert!(done.status.success());
-
-    // Zero <NA>: every event names the container, its id and its image.
-    assert!(!done.events.is_empty());
-    for e in &done.events {
-        assert_eq!(e.str_field("container.name"), Some(name), "{e}");
-        assert_eq!(
-            e.str_field("container.full_id"),
-            Some(full_id.as_str()),
-            "{e}"
-        );
-        assert_eq!(e.str_field("container.id"), Some(&full_id[..12]), "{e}");
-        assert_eq!(e.str_field("container.image"), Some(image), "{e}");
-        assert_eq!(e.str_field("container.type"), Some("docker"), "{e}");
-    }
-
-    // Every open the container made, from its first, is in the stream.
-    let out = recorder::read(
-        &tracer,
-        &reference,
-        &[
-            "-j",
-            "-c",
-            &format!("container.full_id = {full_id}"),
-            "-p",
-            "*%proc.name %thread.tid %fd.name",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let first_nginx = all
-        .iter()
-        .find(|e| e.str_field("proc.name") == Some("nginx"))
-        .expect("the reference saw nginx open files");
-    assert!(
-        done.events
+        let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let first_nginx = all
             .iter()
-            .any(|e| e.str_field("proc.name") == Some("nginx")
-                && e.int_field("thread.tid") == first_nginx.int_field("thread.tid")
-                && e.str_field("fd.name") == first_nginx.str_field("fd.name")),
-        "nginx's first open {first_nginx} is missing"
-    );
-    assert_eq!(
-        opens_by_thread(&done.events),
-        opens_by_thread(&all),
-        "the filtered stream has exactly the container's opens"
-    );
+            .find(|e| e.str_field("proc.name") == Some("nginx"))
+            .expect("the reference saw nginx open files");
+        assert!(
+            done.events
+                .iter()
+                .any(|e| e.str_field("proc.name") == Some("nginx")
+                    && e.int_field("thread.tid") == first_nginx.int_field("thread.tid")
+                    && e.str_field("fd.name") == first_nginx.str_field("fd.name")),
+            "nginx's first open {first_nginx} is missing"
+        );
+        assert_eq!(
+            opens_by_thread(&done.events),
+            opens_by_thread(&all),
+            "the filtered stream has exactly the container's opens"
+        );
 
-    // The host's 200 000 opens stayed in the kernel.
-    let stats = done.stats();
-    let muted = stats.raw.get("muted_cgroups").and_then(Value::as_u64);
-    assert!(
-        muted.is_some_and(|m| m >= 1),
-        "no cgroup muted: {:?}",
-        stats.raw
-    );
-    assert!(
-        stats.events < 50_000,
-        "the kernel dropped the host's syscalls, yet {} records reached userspace",
-        stats.events
-    );
-}
+        // The host's 200 000 opens stayed in the kernel.
+        let stats = done.stats();
+        let muted = stats.raw.get("muted_cgroups").and_then(Value::as_u64);
+        assert!(
+            muted.is_some_and(|m| m >= 1),
+            "no cgroup muted: {:?}",
+            stats.raw
+        );
+        assert!(
+            stats.events < 50_000,
+            "the kernel dropped the host's syscalls, yet {} records reached userspace",
+            stats.events
+        );
+    }
+);
 
-/// A container that lives about 50 ms: its opens are named too.
-#[test]
-fn a_50_ms_container_is_named() {
-    let test = "a_50_ms_container_is_named";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
+// A container that lives about 50 ms: its opens are named too.
+e2e!(a_50_ms_container_is_named, |tracer, test| {
     let Some(docker) = require_docker(test) else {
         return;
     };
@@ -249,4 +241,4 @@ fn a_50_ms_container_is_named() {
         Some(image),
         "read back: {ev}"
     );
-}
+});

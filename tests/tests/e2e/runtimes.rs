@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use tests::{require_tracer, EventExt, Session, TempDir};
+use tests::{e2e, EventExt, Session, TempDir};
 use tracer::container::cri::{api, connect};
 
 use tests::images::{busybox_image, busybox_image_with};
@@ -139,169 +139,167 @@ fn node_network() -> Option<api::LinuxSandboxSecurityContext> {
     })
 }
 
-#[test]
-fn containerd_cri_container_has_its_pod_and_labels() {
-    let test = "containerd_cri_container_has_its_pod_and_labels";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(docker) = tests::require_docker(test) else {
-        return;
-    };
-    let Some(containerd) = tests::require_program(test, "containerd") else {
-        return;
-    };
-    let Some(ctr) = tests::require_program(test, "ctr") else {
-        return;
-    };
-    let ctd = Containerd::start(&containerd);
+e2e!(
+    containerd_cri_container_has_its_pod_and_labels,
+    |tracer, test| {
+        let Some(docker) = tests::require_docker(test) else {
+            return;
+        };
+        let Some(containerd) = tests::require_program(test, "containerd") else {
+            return;
+        };
+        let Some(ctr) = tests::require_program(test, "ctr") else {
+            return;
+        };
+        let ctd = Containerd::start(&containerd);
 
-    // The image: built by Docker, handed over as `docker save`'s tarball.
-    busybox_image_with(&docker, IMAGE, &[r#"CMD ["/bin/sleep","3600"]"#]);
-    let tarball = ctd.dir.path().join("image.tar");
-    let saved = Command::new(&docker)
-        .args(["save", "-o"])
-        .arg(&tarball)
-        .arg(IMAGE)
-        .status()
-        .unwrap();
-    assert!(saved.success(), "docker save");
-    let imported = Command::new(&ctr)
-        .arg("-a")
-        .arg(ctd.sock())
-        .args([
-            "-n",
-            "k8s.io",
-            "images",
-            "import",
-            "--snapshotter",
-            "native",
-        ])
-        .arg(&tarball)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(imported.success(), "ctr images import: {}", ctd.log());
+        // The image: built by Docker, handed over as `docker save`'s tarball.
+        busybox_image_with(&docker, IMAGE, &[r#"CMD ["/bin/sleep","3600"]"#]);
+        let tarball = ctd.dir.path().join("image.tar");
+        let saved = Command::new(&docker)
+            .args(["save", "-o"])
+            .arg(&tarball)
+            .arg(IMAGE)
+            .status()
+            .unwrap();
+        assert!(saved.success(), "docker save");
+        let imported = Command::new(&ctr)
+            .arg("-a")
+            .arg(ctd.sock())
+            .args([
+                "-n",
+                "k8s.io",
+                "images",
+                "import",
+                "--snapshotter",
+                "native",
+            ])
+            .arg(&tarball)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(imported.success(), "ctr images import: {}", ctd.log());
 
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let pod = format!("sdt-rt-pod-{nanos}");
-    let ns = "sdt-rt-ns";
-    let uid = format!("{nanos:x}");
-    let logs = ctd.dir.path().join("logs");
-    fs::create_dir_all(&logs).unwrap();
-    let data = ctd.dir.path().join("data");
-    fs::create_dir_all(&data).unwrap();
-    fs::write(data.join("motd"), "hello from the pod\n").unwrap();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let pod = format!("sdt-rt-pod-{nanos}");
+        let ns = "sdt-rt-ns";
+        let uid = format!("{nanos:x}");
+        let logs = ctd.dir.path().join("logs");
+        fs::create_dir_all(&logs).unwrap();
+        let data = ctd.dir.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        fs::write(data.join("motd"), "hello from the pod\n").unwrap();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let sock = ctd.sock();
-    let mut client = rt.block_on(async {
-        api::runtime_service_client::RuntimeServiceClient::new(connect(&sock).await.unwrap())
-    });
-    let sandbox_config = api::PodSandboxConfig {
-        metadata: Some(api::PodSandboxMetadata {
-            name: pod.clone(),
-            uid: uid.clone(),
-            namespace: ns.to_owned(),
-            attempt: 0,
-        }),
-        log_directory: logs.display().to_string(),
-        labels: kube_labels(&pod, ns, &uid, None),
-        linux: Some(api::LinuxPodSandboxConfig {
-            // Where kubelet's cgroupfs driver puts a best-effort pod.
-            cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
-            security_context: node_network(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let sandbox = rt
-        .block_on(client.run_pod_sandbox(api::RunPodSandboxRequest {
-            config: Some(sandbox_config.clone()),
-            runtime_handler: String::new(),
-        }))
-        .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", ctd.log()))
-        .into_inner()
-        .pod_sandbox_id;
-    let _pod = Pod {
-        sock: sock.clone(),
-        id: sandbox.clone(),
-        uid: uid.clone(),
-    };
-
-    let label = "container.label[io.kubernetes.container.name]";
-    let session = Session::start(
-        &tracer,
-        &[
-            "--cri",
-            &sock.display().to_string(),
-            "-c",
-            &format!("k8s.pod.name={pod} and evt.type=openat"),
-            "-p",
-            &format!(
-                "%container.name %container.type %k8s.pod.name %k8s.ns.name %{label} \
-                 %container.image %container.mounts %proc.name %fd.name"
-            ),
-        ],
-    );
-    let container = rt
-        .block_on(client.create_container(api::CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(api::ContainerConfig {
-                metadata: Some(api::ContainerMetadata {
-                    name: "sdt-rt-cat".into(),
-                    attempt: 0,
-                }),
-                image: Some(api::ImageSpec {
-                    image: IMAGE.into(),
-                    ..Default::default()
-                }),
-                command: vec!["/bin/cat".into(), "/data/motd".into()],
-                labels: kube_labels(&pod, ns, &uid, Some("sdt-rt-cat")),
-                log_path: "cat.log".into(),
-                mounts: vec![api::Mount {
-                    container_path: "/data".into(),
-                    host_path: data.display().to_string(),
-                    readonly: true,
-                    ..Default::default()
-                }],
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sock = ctd.sock();
+        let mut client = rt.block_on(async {
+            api::runtime_service_client::RuntimeServiceClient::new(connect(&sock).await.unwrap())
+        });
+        let sandbox_config = api::PodSandboxConfig {
+            metadata: Some(api::PodSandboxMetadata {
+                name: pod.clone(),
+                uid: uid.clone(),
+                namespace: ns.to_owned(),
+                attempt: 0,
+            }),
+            log_directory: logs.display().to_string(),
+            labels: kube_labels(&pod, ns, &uid, None),
+            linux: Some(api::LinuxPodSandboxConfig {
+                // Where kubelet's cgroupfs driver puts a best-effort pod.
+                cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
+                security_context: node_network(),
                 ..Default::default()
             }),
-            sandbox_config: Some(sandbox_config),
-        }))
-        .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", ctd.log()))
-        .into_inner()
-        .container_id;
-    rt.block_on(client.start_container(api::StartContainerRequest {
-        container_id: container.clone(),
-    }))
-    .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctd.log()));
+            ..Default::default()
+        };
+        let sandbox = rt
+            .block_on(client.run_pod_sandbox(api::RunPodSandboxRequest {
+                config: Some(sandbox_config.clone()),
+                runtime_handler: String::new(),
+            }))
+            .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", ctd.log()))
+            .into_inner()
+            .pod_sandbox_id;
+        let _pod = Pod {
+            sock: sock.clone(),
+            id: sandbox.clone(),
+            uid: uid.clone(),
+        };
 
-    let ev = session.wait_for("cat's open of /data/motd in the pod", |e| {
-        e.str_field("fd.name") == Some("/data/motd")
-    });
-    assert_eq!(ev.str_field("container.name"), Some("sdt-rt-cat"), "{ev}");
-    assert_eq!(ev.str_field("container.type"), Some("containerd"), "{ev}");
-    assert_eq!(ev.str_field("k8s.pod.name"), Some(pod.as_str()), "{ev}");
-    assert_eq!(ev.str_field("k8s.ns.name"), Some(ns), "{ev}");
-    assert_eq!(ev.str_field(label), Some("sdt-rt-cat"), "{ev}");
-    assert_eq!(ev.str_field("container.image"), Some(IMAGE), "{ev}");
-    let mount = format!("{}:/data::false:private", data.display());
-    assert!(
-        ev.str_field("container.mounts")
-            .is_some_and(|m| m.split(',').any(|x| x == mount)),
-        "{mount} in {ev}"
-    );
-    assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
-    let done = session.stop();
-    assert!(done.status.success());
-}
+        let label = "container.label[io.kubernetes.container.name]";
+        let session = Session::start(
+            &tracer,
+            &[
+                "--cri",
+                &sock.display().to_string(),
+                "-c",
+                &format!("k8s.pod.name={pod} and evt.type=openat"),
+                "-p",
+                &format!(
+                    "%container.name %container.type %k8s.pod.name %k8s.ns.name %{label} \
+                 %container.image %container.mounts %proc.name %fd.name"
+                ),
+            ],
+        );
+        let container = rt
+            .block_on(client.create_container(api::CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(api::ContainerConfig {
+                    metadata: Some(api::ContainerMetadata {
+                        name: "sdt-rt-cat".into(),
+                        attempt: 0,
+                    }),
+                    image: Some(api::ImageSpec {
+                        image: IMAGE.into(),
+                        ..Default::default()
+                    }),
+                    command: vec!["/bin/cat".into(), "/data/motd".into()],
+                    labels: kube_labels(&pod, ns, &uid, Some("sdt-rt-cat")),
+                    log_path: "cat.log".into(),
+                    mounts: vec![api::Mount {
+                        container_path: "/data".into(),
+                        host_path: data.display().to_string(),
+                        readonly: true,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                sandbox_config: Some(sandbox_config),
+            }))
+            .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", ctd.log()))
+            .into_inner()
+            .container_id;
+        rt.block_on(client.start_container(api::StartContainerRequest {
+            container_id: container.clone(),
+        }))
+        .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctd.log()));
+
+        let ev = session.wait_for("cat's open of /data/motd in the pod", |e| {
+            e.str_field("fd.name") == Some("/data/motd")
+        });
+        assert_eq!(ev.str_field("container.name"), Some("sdt-rt-cat"), "{ev}");
+        assert_eq!(ev.str_field("container.type"), Some("containerd"), "{ev}");
+        assert_eq!(ev.str_field("k8s.pod.name"), Some(pod.as_str()), "{ev}");
+        assert_eq!(ev.str_field("k8s.ns.name"), Some(ns), "{ev}");
+        assert_eq!(ev.str_field(label), Some("sdt-rt-cat"), "{ev}");
+        assert_eq!(ev.str_field("container.image"), Some(IMAGE), "{ev}");
+        let mount = format!("{}:/data::false:private", data.display());
+        assert!(
+            ev.str_field("container.mounts")
+                .is_some_and(|m| m.split(',').any(|x| x == mount)),
+            "{mount} in {ev}"
+        );
+        assert_eq!(ev.str_field("proc.name"), Some("cat"), "{ev}");
+        let done = session.stop();
+        assert!(done.status.success());
+    }
+);
 
 /// A pod sandbox stopped and removed on drop, pass or fail (its sandbox
 /// process would otherwise outlive the test under its shim).
@@ -353,14 +351,9 @@ fn remove_pod_cgroups(uid: &str) {
     }
 }
 
-/// A Docker container's labels by key and its bind mount, as sysdig shows
-/// them; and `--containers` lists it at the end with its name and image.
-#[test]
-fn docker_container_labels_mounts_and_table() {
-    let test = "docker_container_labels_mounts_and_table";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
+// A Docker container's labels by key and its bind mount, as sysdig shows
+// them; and `--containers` lists it at the end with its name and image.
+e2e!(docker_container_labels_mounts_and_table, |tracer, test| {
     let Some(docker) = tests::require_docker(test) else {
         return;
     };
@@ -418,4 +411,4 @@ fn docker_container_labels_mounts_and_table() {
     assert_eq!(cells[3], image, "{row}");
     let events: u64 = cells[6].parse().unwrap();
     assert!(events >= done.events.len() as u64, "{row}");
-}
+});

@@ -13,7 +13,7 @@ use std::{
 use serde_json::Value;
 use tests::recorder::{self, Recorder};
 use tests::{
-    require_tracer,
+    e2e,
     session::{ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT},
     watch::{Stdout, Watch},
     TempDir,
@@ -55,11 +55,7 @@ fn lines(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn top_files_counts_what_the_events_say() {
-    let Some(tracer) = require_tracer("top_files_counts_what_the_events_say") else {
-        return;
-    };
+e2e!(top_files_counts_what_the_events_say, |tracer| {
     let dir = TempDir::new("top-files");
     let file = dir.path().join("top.scap");
     let filter = format!("proc.name={WORKLOAD} or proc.pname={WORKLOAD}");
@@ -141,13 +137,9 @@ fn top_files_counts_what_the_events_say() {
     let busiest = said.iter().max_by_key(|(_, b)| **b).unwrap().0;
     assert!(rows.next().unwrap().starts_with(busiest.as_str()), "{text}");
     assert_eq!(rows.next(), None, "{text}");
-}
+});
 
-#[test]
-fn echo_fds_echoes_what_is_written() {
-    let Some(tracer) = require_tracer("echo_fds_echoes_what_is_written") else {
-        return;
-    };
+e2e!(echo_fds_echoes_what_is_written, |tracer, test| {
     let _turn = tests::session::serial();
     let dir = TempDir::new("echo-fds");
     let target = dir.path().join("said.txt");
@@ -170,16 +162,12 @@ fn echo_fds_echoes_what_is_written() {
     assert_eq!(text, "hello from the echo test");
     let (status, _) = echo.stop(libc::SIGINT, EXIT_TIMEOUT);
     assert!(status.success());
-}
+});
 
-/// A command typed into a terminal's shell (`script` gives the shell a
-/// pseudo-terminal, as sshd would), indented below it.
-#[test]
-fn spy_users_sees_what_a_terminal_runs() {
-    let Some(tracer) = require_tracer("spy_users_sees_what_a_terminal_runs") else {
-        return;
-    };
-    if tests::require_program("spy_users_sees_what_a_terminal_runs", "script").is_none() {
+// A command typed into a terminal's shell (`script` gives the shell a
+// pseudo-terminal, as sshd would), indented below it.
+e2e!(spy_users_sees_what_a_terminal_runs, |tracer, test| {
+    if tests::require_program(test, "script").is_none() {
         return;
     }
     let _turn = tests::session::serial();
@@ -210,4 +198,4 @@ fn spy_users_sees_what_a_terminal_runs() {
     assert!(line.contains(" host "), "{line}");
     let (status, _) = spy.stop(libc::SIGINT, EXIT_TIMEOUT);
     assert!(status.success());
-}
+});

@@ -10,9 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tests::{
-    images, require_docker, require_program, require_tracer, session::serial, Container, TempDir,
-};
+use tests::{e2e, images, require_docker, require_program, session::serial, Container, TempDir};
 
 /// The pane's size: a terminal of a usual size, fixed so the table's
 /// columns are too.
@@ -87,115 +85,113 @@ impl Drop for Pane {
     }
 }
 
-#[test]
-fn ui_finds_a_containers_file_and_drills_into_its_events() {
-    let test = "ui_finds_a_containers_file_and_drills_into_its_events";
-    let Some(tracer) = require_tracer(test) else {
-        return;
-    };
-    let Some(tmux) = require_program(test, "tmux") else {
-        return;
-    };
-    let Some(docker) = require_docker(test) else {
-        return;
-    };
-    let image = "sdtrace-e2e-busybox:1";
-    images::busybox_image(&docker, image);
-    let _serial = serial();
-    let dir = TempDir::new("ui");
-    // Names unique to this run: the container, and the file it rewrites
-    // every 50 ms.
-    let container = format!("sdtrace-ui-{}", std::process::id());
-    let file = format!("/tick-{}", std::process::id());
-    let log = dir.path().join("ui.log");
-    let command = format!(
-        "{} ui --log {}; echo sdtrace-exit=$?; sleep 60",
-        tracer.bin.display(),
-        log.display()
-    );
-    let pane = Pane::start(&tmux, &format!("sdtrace-e2e-{}", dir.token()), &command);
-    let log_text = || fs::read_to_string(&log).unwrap_or_default();
-    pane.wait_for("header", |s| {
-        s.contains(" sdtrace ") && s.contains("view: containers")
-    });
-    let script = format!("while :; do echo tick > {file}; sleep 0.05; done");
-    let _writer = Container::run(&docker, &container, &[image, "/bin/sh", "-c", &script]);
+e2e!(
+    ui_finds_a_containers_file_and_drills_into_its_events,
+    |tracer, test| {
+        let Some(tmux) = require_program(test, "tmux") else {
+            return;
+        };
+        let Some(docker) = require_docker(test) else {
+            return;
+        };
+        let image = "sdtrace-e2e-busybox:1";
+        images::busybox_image(&docker, image);
+        let _serial = serial();
+        let dir = TempDir::new("ui");
+        // Names unique to this run: the container, and the file it rewrites
+        // every 50 ms.
+        let container = format!("sdtrace-ui-{}", std::process::id());
+        let file = format!("/tick-{}", std::process::id());
+        let log = dir.path().join("ui.log");
+        let command = format!(
+            "{} ui --log {}; echo sdtrace-exit=$?; sleep 60",
+            tracer.bin.display(),
+            log.display()
+        );
+        let pane = Pane::start(&tmux, &format!("sdtrace-e2e-{}", dir.token()), &command);
+        let log_text = || fs::read_to_string(&log).unwrap_or_default();
+        pane.wait_for("header", |s| {
+            s.contains(" sdtrace ") && s.contains("view: containers")
+        });
+        let script = format!("while :; do echo tick > {file}; sleep 0.05; done");
+        let _writer = Container::run(&docker, &container, &[image, "/bin/sh", "-c", &script]);
 
-    // F2's picker: containers, pods, namespaces, procs, threads, files.
-    pane.keys(&["v"], false);
-    pane.wait_for("view picker", |s| s.contains("Views"));
-    pane.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"], false);
-    pane.wait_for("files view", |s| s.contains("view: files"));
+        // F2's picker: containers, pods, namespaces, procs, threads, files.
+        pane.keys(&["v"], false);
+        pane.wait_for("view picker", |s| s.contains("Views"));
+        pane.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"], false);
+        pane.wait_for("files view", |s| s.contains("view: files"));
 
-    // A typo first: refused where it was typed, with its caret.
-    pane.keys(&["/"], false);
-    pane.keys(&[&format!("fd.nme = {file}")], true);
-    pane.keys(&["Enter"], false);
-    pane.wait_for("filter error", |s| {
-        s.contains("filter error at column 1") && s.contains("^^^^^^")
-    });
-    pane.keys(&["C-u"], false);
-    let filter = format!("fd.name = {file}");
-    pane.keys(&[&filter], true);
-    pane.keys(&["Enter"], false);
-    // Its row, the first (where the cursor is), under a header that shows
-    // the filter: FILE, then CONTAINER with the container's name (its id
-    // until Docker's metadata is in).
-    let filtered = format!("filter: {filter}");
-    let screen = pane.wait_for("the file's row under the container's name", |s| {
-        s.contains(&filtered)
-            && s.lines().nth(3).is_some_and(|l| {
-                let mut cells = l.split_whitespace();
-                cells.next() == Some(&file) && cells.next() == Some(&container)
-            })
-    });
-    assert!(
-        screen
-            .lines()
-            .nth(2)
-            .is_some_and(|l| l.starts_with("FILE") && l.contains("CONTAINER")),
-        "{screen}"
-    );
-
-    // Into its events: the breadcrumb names the file, the lines (between
-    // it and the keys) are the container's opens and writes of it.
-    pane.keys(&["Enter"], false);
-    let event_lines = |s: &str| -> Vec<String> {
-        let lines = s.lines().skip(2).take_while(|l| !l.starts_with("F2/v"));
-        lines.filter(|l| !l.is_empty()).map(str::to_owned).collect()
-    };
-    let screen = pane.wait_for("the file's events", |s| {
-        s.contains(&format!("view: files > {file} > events"))
-            && event_lines(s).iter().any(|l| l.contains("< write "))
-    });
-    for line in event_lines(&screen) {
+        // A typo first: refused where it was typed, with its caret.
+        pane.keys(&["/"], false);
+        pane.keys(&[&format!("fd.nme = {file}")], true);
+        pane.keys(&["Enter"], false);
+        pane.wait_for("filter error", |s| {
+            s.contains("filter error at column 1") && s.contains("^^^^^^")
+        });
+        pane.keys(&["C-u"], false);
+        let filter = format!("fd.name = {file}");
+        pane.keys(&[&filter], true);
+        pane.keys(&["Enter"], false);
+        // Its row, the first (where the cursor is), under a header that shows
+        // the filter: FILE, then CONTAINER with the container's name (its id
+        // until Docker's metadata is in).
+        let filtered = format!("filter: {filter}");
+        let screen = pane.wait_for("the file's row under the container's name", |s| {
+            s.contains(&filtered)
+                && s.lines().nth(3).is_some_and(|l| {
+                    let mut cells = l.split_whitespace();
+                    cells.next() == Some(&file) && cells.next() == Some(&container)
+                })
+        });
         assert!(
-            line.contains(&file) && line.contains(&container),
-            "{line}\n{screen}"
+            screen
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.starts_with("FILE") && l.contains("CONTAINER")),
+            "{screen}"
+        );
+
+        // Into its events: the breadcrumb names the file, the lines (between
+        // it and the keys) are the container's opens and writes of it.
+        pane.keys(&["Enter"], false);
+        let event_lines = |s: &str| -> Vec<String> {
+            let lines = s.lines().skip(2).take_while(|l| !l.starts_with("F2/v"));
+            lines.filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        };
+        let screen = pane.wait_for("the file's events", |s| {
+            s.contains(&format!("view: files > {file} > events"))
+                && event_lines(s).iter().any(|l| l.contains("< write "))
+        });
+        for line in event_lines(&screen) {
+            assert!(
+                line.contains(&file) && line.contains(&container),
+                "{line}\n{screen}"
+            );
+        }
+        pane.keys(&["BSpace"], false);
+        pane.wait_for("back in files", |s| {
+            s.lines()
+                .nth(1)
+                .is_some_and(|l| l.trim_end().ends_with("view: files"))
+        });
+
+        pane.keys(&["q"], false);
+        let screen = pane.wait_for("exit", |s| s.contains("sdtrace-exit="));
+        assert!(
+            screen.contains("sdtrace-exit=0"),
+            "exit status\n{screen}\nlog:\n{}",
+            log_text()
+        );
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.starts_with("sdtrace: ") && l.contains(" events")),
+            "the statistics line, after the terminal is back:\n{screen}"
+        );
+        assert!(
+            log_text().contains("sdtrace: attached"),
+            "diagnostics went to --log"
         );
     }
-    pane.keys(&["BSpace"], false);
-    pane.wait_for("back in files", |s| {
-        s.lines()
-            .nth(1)
-            .is_some_and(|l| l.trim_end().ends_with("view: files"))
-    });
-
-    pane.keys(&["q"], false);
-    let screen = pane.wait_for("exit", |s| s.contains("sdtrace-exit="));
-    assert!(
-        screen.contains("sdtrace-exit=0"),
-        "exit status\n{screen}\nlog:\n{}",
-        log_text()
-    );
-    assert!(
-        screen
-            .lines()
-            .any(|l| l.starts_with("sdtrace: ") && l.contains(" events")),
-        "the statistics line, after the terminal is back:\n{screen}"
-    );
-    assert!(
-        log_text().contains("sdtrace: attached"),
-        "diagnostics went to --log"
-    );
-}
+);

@@ -10,7 +10,7 @@ use tests::{
         puppet::{self, PuppetFile},
         Converge, Daemon, DerivedExt,
     },
-    TempDir,
+    e2e, TempDir,
 };
 
 use super::{file_res, minimgmt_bin, require};
@@ -19,12 +19,10 @@ fn daemon_of(e: &Value) -> &str {
     e.get("daemon").and_then(Value::as_str).unwrap_or("")
 }
 
-#[test]
-fn daemons_are_found_without_being_named() {
-    let test = "daemons_are_found_without_being_named";
-    let Some(tracer) = require(test, &["puppet"]) else {
+e2e!(daemons_are_found_without_being_named, |tracer, test| {
+    if !require(test, &["puppet"]) {
         return;
-    };
+    }
     let dir = TempDir::new("converge-auto");
     let watched = dir.path().join("watched.conf");
     let pulled = dir.path().join("pulled.conf");
@@ -71,4 +69,4 @@ fn daemons_are_found_without_being_named() {
         Some("scheduled"),
         "{pulled_ev}"
     );
-}
+});

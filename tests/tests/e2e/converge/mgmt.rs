@@ -12,7 +12,7 @@ use tests::{
         fixtures::{self, Package, Service},
         Converge, Daemon, DerivedExt,
     },
-    TempDir,
+    e2e, TempDir,
 };
 
 use super::{
@@ -103,12 +103,10 @@ fn outside(script: &str, file: &Path) -> u64 {
     pid
 }
 
-#[test]
-fn minimgmt_repairs_each_outside_change_once() {
-    let test = "minimgmt_repairs_each_outside_change_once";
-    let Some(tracer) = require(test, &["dpkg", "dpkg-deb", "dpkg-query"]) else {
+e2e!(minimgmt_repairs_each_outside_change_once, |tracer, test| {
+    if !require(test, &["dpkg", "dpkg-deb", "dpkg-query"]) {
         return;
-    };
+    }
     let dir = TempDir::new("converge-mgmt");
     let deb = fixtures::build_deb(dir.path());
     let file = dir.path().join("app.conf");
@@ -346,4 +344,4 @@ fn minimgmt_repairs_each_outside_change_once() {
             .is_some_and(|c| c.starts_with("drift")),
         "{pkg_sum}"
     );
-}
+});
