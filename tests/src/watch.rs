@@ -333,6 +333,14 @@ impl Drop for Watch {
     }
 }
 
+/// Echoes `text` as [`Watch`] echoes a stream, for a child run to
+/// completion: its first [`ECHO_LINES`] lines with `tag`, then how many more.
+pub fn echo(tag: &str, text: &str) {
+    let mut echo = Echo { tag, lines: 0 };
+    text.lines().for_each(|line| echo.line(line.as_bytes()));
+    echo.end();
+}
+
 /// Echoes the first [`ECHO_LINES`] lines with `tag`, then counts.
 struct Echo<'a> {
     tag: &'a str,

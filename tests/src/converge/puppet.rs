@@ -8,6 +8,8 @@ use std::{
     process::{Command, Stdio},
 };
 
+use crate::watch;
+
 /// A file resource of a manifest. `${facts['sdt_run']}` in `content` is the
 /// run number [`apply`] passes, so content can differ on every run.
 pub struct PuppetFile<'a> {
@@ -47,13 +49,12 @@ pub fn apply(manifest: &Path, run: u32) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for line in text.lines() {
-        eprintln!("[puppet {run}] {line}");
-    }
+    watch::echo(&format!("[puppet {run}]"), &text);
     assert!(
         out.status.success(),
-        "puppet apply {}: {text}",
-        manifest.display()
+        "puppet apply {}: {}",
+        manifest.display(),
+        watch::excerpt(&text.lines().collect::<Vec<_>>())
     );
 }
 
@@ -74,12 +75,11 @@ pub fn apply_loop(manifest: &Path, runs: u32) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for line in text.lines() {
-        eprintln!("[puppet loop] {line}");
-    }
+    watch::echo("[puppet loop]", &text);
     assert!(
         out.status.success(),
-        "puppet apply loop {}: {text}",
-        manifest.display()
+        "puppet apply loop {}: {}",
+        manifest.display(),
+        watch::excerpt(&text.lines().collect::<Vec<_>>())
     );
 }
