@@ -32,12 +32,23 @@ pub struct Subscriber {
     /// When it subscribed (kernel time): older events, still in the
     /// reorder window then, are not its.
     since: u64,
+    /// Its first frame, sent once the capture loop has admitted it (the
+    /// client says "attached" on it: nothing it then runs may be missed).
+    pub hello: Bytes,
+    /// What it asked for, for the log.
+    pub asked: String,
 }
 
 impl Subscriber {
     /// Compiles what `sub` asks for; the error is the filter's or the
     /// format's, with its caret lines.
-    pub fn new(id: u64, peer: String, sub: &Subscribe, queue: QueueTx) -> Result<Self, String> {
+    pub fn new(
+        id: u64,
+        peer: String,
+        sub: &Subscribe,
+        queue: QueueTx,
+        hello: Bytes,
+    ) -> Result<Self, String> {
         let filter = match sub.filter.as_deref().filter(|t| !t.trim().is_empty()) {
             Some(text) => Some(Filter::parse(text).map_err(|errors| errors.to_string())?),
             None => None,
@@ -68,6 +79,13 @@ impl Subscriber {
             syscalls,
             queue,
             since: crate::sys::clock::boot_ns(),
+            hello,
+            asked: format!(
+                "filter {:?}, format {:?}{}",
+                sub.filter.as_deref().unwrap_or(""),
+                sub.print.as_deref().unwrap_or("default"),
+                if sub.json { ", json" } else { "" }
+            ),
         })
     }
 }
@@ -281,7 +299,7 @@ mod tests {
             json: false,
             mode: None,
         };
-        let s = Subscriber::new(1, "peer".into(), &sub, tx).unwrap();
+        let s = Subscriber::new(1, "peer".into(), &sub, tx, Bytes::new()).unwrap();
         assert_eq!(s.syscalls, Some([libc::SYS_openat as u16].into()));
 
         let (tx, _body) = super::super::queue::queue(1 << 20);
@@ -289,7 +307,9 @@ mod tests {
             filter: Some("evt.typ=openat".into()),
             ..Subscribe::default()
         };
-        let err = Subscriber::new(2, "peer".into(), &bad, tx).err().unwrap();
+        let err = Subscriber::new(2, "peer".into(), &bad, tx, Bytes::new())
+            .err()
+            .unwrap();
         assert!(err.contains("evt.typ"), "{err}");
         assert!(err.contains('^'), "the caret: {err}");
     }

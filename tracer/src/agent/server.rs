@@ -163,17 +163,16 @@ async fn subscribe(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) ->
     };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, body) = queue(shared.queue_bytes);
-    let subscriber = match Subscriber::new(id, peer.to_string(), &sub, tx) {
-        Ok(s) => s,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
-    };
     let mut hello = Vec::new();
     Frame::Hello {
         node: &shared.node,
         version: env!("CARGO_PKG_VERSION"),
     }
     .write(&mut hello);
-    subscriber.queue.force(Bytes::from(hello));
+    let subscriber = match Subscriber::new(id, peer.to_string(), &sub, tx, Bytes::from(hello)) {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
     let joined = shared
         .joining
         .lock()
@@ -182,12 +181,6 @@ async fn subscribe(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) ->
     if joined.is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping\n");
     }
-    eprintln!(
-        "sdtrace agent: client {id} ({peer}) subscribed: filter {:?}, format {:?}{}",
-        sub.filter.as_deref().unwrap_or(""),
-        sub.print.as_deref().unwrap_or("default"),
-        if sub.json { ", json" } else { "" }
-    );
     let mut response = Response::new(body.boxed_unsync());
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -64,13 +64,26 @@ impl AgentSink {
     }
 
     /// Clients that subscribed since the last turn join.
+    /// The kernel passes their syscalls before they hear hello (on which
+    /// `sdtrace --agent` says it is attached), so nothing a client's user
+    /// runs after that is missed.
     fn admit(&mut self) -> bool {
-        let mut joined = false;
+        let first = self.clients.len();
         while let Ok(sub) = self.joining.try_recv() {
             self.clients.push(Client::new(sub));
-            joined = true;
         }
-        joined
+        if self.clients.len() == first {
+            return false;
+        }
+        self.push_down();
+        for c in &self.clients[first..] {
+            c.sub.queue.force(c.sub.hello.clone());
+            eprintln!(
+                "sdtrace agent: client {} ({}) subscribed: {}",
+                c.sub.id, c.sub.peer, c.sub.asked
+            );
+        }
+        true
     }
 
     fn forget(&mut self, at: usize) {
@@ -143,14 +156,15 @@ impl Sink for AgentSink {
         }
         self.now = now;
         let wall = self.clock.epoch_ns(now);
-        let mut changed = self.admit();
+        let joined = self.admit();
+        let mut left = false;
         let drops = self.stats.drops();
         let mut i = 0;
         while i < self.clients.len() {
             match self.clients[i].send(now, wall, &self.clock, drops) {
                 Sent::Gone => {
                     self.forget(i);
-                    changed = true;
+                    left = true;
                     continue;
                 }
                 Sent::Dropped(n) => {
@@ -166,8 +180,10 @@ impl Sink for AgentSink {
             }
             i += 1;
         }
-        if changed {
+        if left {
             self.push_down();
+        }
+        if joined || left {
             self.publish();
         }
     }
