@@ -17,13 +17,9 @@ impl Clock {
     pub fn now() -> Self {
         let boot = crate::sys::clock::ns(libc::CLOCK_BOOTTIME);
         let real = crate::sys::clock::ns(libc::CLOCK_REALTIME);
-        let secs = (real / 1_000_000_000) as libc::time_t;
-        // SAFETY: localtime_r writes only into `tm`.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        unsafe { libc::localtime_r(&secs, &mut tm) };
         Clock {
             boot_to_epoch_ns: real - boot,
-            utc_offset_s: tm.tm_gmtoff,
+            utc_offset_s: crate::sys::host::utc_offset_s((real / 1_000_000_000) as i64),
         }
     }
 

@@ -357,21 +357,14 @@ fn entry(b: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
 }
 
 fn machine_info(b: &mut Vec<u8>) {
-    // SAFETY: sysconf has no preconditions.
-    let (cpus, pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_NPROCESSORS_ONLN),
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
+    let (cpus, pages, page) = crate::sys::host::memory_and_cpus();
     let max_pid = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(0);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     b.extend_from_slice(&(cpus.max(1) as u32).to_le_bytes());
-    b.extend_from_slice(&(pages.max(0) as u64 * page.max(0) as u64).to_le_bytes());
+    b.extend_from_slice(&(pages * page).to_le_bytes());
     b.extend_from_slice(&max_pid.to_le_bytes());
     let mut name = [0u8; 128];
     let host = host.trim().as_bytes();

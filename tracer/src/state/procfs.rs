@@ -136,9 +136,7 @@ pub struct Snapshot {
 impl ProcFs {
     /// A `/proc` mounted (or faked) at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let ticks_per_sec = u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100);
+        let ticks_per_sec = crate::sys::host::clock_ticks_per_sec().unwrap_or(100);
         Self {
             source: Source::Live {
                 root: root.into(),

@@ -1,6 +1,10 @@
 //! The raw system calls sdtrace makes itself, each behind a safe function
-//! (as aya keeps its own behind `sys/`): the clocks, and the `bpf()`
-//! commands aya does not wrap.
+//! (as aya keeps its own behind `sys/`): the clocks, the `bpf()` commands
+//! aya does not wrap, a netfilter netlink socket, descriptors (pipes,
+//! poll, stderr's redirection) and the host's configuration (sysconf).
 
 pub mod bpf;
 pub mod clock;
+pub mod fd;
+pub mod host;
+pub mod netlink;

@@ -6,10 +6,10 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::IntoRawFd;
+use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use ratatui::backend::CrosstermBackend;
@@ -22,6 +22,7 @@ use ratatui::Terminal;
 
 use crate::summary::link::{Command, UiEnd};
 use crate::summary::table::Snapshot;
+use crate::sys::fd::{redirect_stderr, SavedStderr};
 
 use super::app::App;
 use super::draw::draw;
@@ -32,8 +33,8 @@ const FRAME: Duration = Duration::from_millis(250);
 /// Whether raw mode is on, so restoring happens once, whoever gets there
 /// first (the guard, the panic hook).
 static RAW: AtomicBool = AtomicBool::new(false);
-/// The real stderr while fd 2 points at the log; -1 when it does not.
-static SAVED_STDERR: AtomicI32 = AtomicI32::new(-1);
+/// The real stderr while fd 2 points at the log.
+static SAVED_STDERR: Mutex<Option<SavedStderr>> = Mutex::new(None);
 
 /// The terminal is the live view's until this is dropped.
 pub struct Screen(());
@@ -71,14 +72,12 @@ pub fn restore() {
         let _ = disable_raw_mode();
         let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
     }
-    let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
-    if saved >= 0 {
-        // SAFETY: `saved` is the descriptor stderr_to duplicated, owned
-        // here alone (the swap above hands it to one caller).
-        unsafe {
-            libc::dup2(saved, libc::STDERR_FILENO);
-            libc::close(saved);
-        }
+    let saved = SAVED_STDERR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(saved) = saved {
+        saved.restore();
     }
 }
 
@@ -91,22 +90,8 @@ fn stderr_to(path: &Path) -> io::Result<()> {
         .append(true)
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("--log {}: {e}", path.display())))?;
-    let log = log.into_raw_fd();
-    // SAFETY: plain descriptor calls on descriptors this function owns
-    // (`log`) or that exist for the whole process (2).
-    unsafe {
-        let saved = libc::dup(libc::STDERR_FILENO);
-        if saved < 0 || libc::dup2(log, libc::STDERR_FILENO) < 0 {
-            let e = io::Error::last_os_error();
-            libc::close(log);
-            if saved >= 0 {
-                libc::close(saved);
-            }
-            return Err(e);
-        }
-        libc::close(log);
-        SAVED_STDERR.store(saved, Ordering::SeqCst);
-    }
+    let saved = redirect_stderr(OwnedFd::from(log))?;
+    *SAVED_STDERR.lock().unwrap_or_else(PoisonError::into_inner) = Some(saved);
     Ok(())
 }
 

@@ -8,16 +8,20 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::flow::{Flow, TCP, UDP};
+use crate::sys::{fd, netlink};
 use table::Table;
 
-mod netlink;
+/// NFNLGRP_CONNTRACK_NEW (1), _UPDATE (2) and _DESTROY (3), as the
+/// legacy bind bitmask (group n is bit n-1).
+const EVENT_GROUPS: u32 = 1 | 2 | 4;
+
 mod table;
 mod wire;
 
@@ -35,6 +39,8 @@ const LINGER: Duration = Duration::from_secs(10);
 /// Asked of the kernel for the event socket: bursts of new connections
 /// overrun the default ~200 KB quickly.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+/// How often the reader expires old entries, even when no event comes.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// The largest datagram read; netlink dump replies are at most a few pages.
 const DATAGRAM: usize = 64 * 1024;
 
@@ -128,7 +134,7 @@ impl Conntrack {
     /// the reader thread. Needs CAP_NET_ADMIN and ctnetlink.
     pub fn start() -> io::Result<Conntrack> {
         events_enabled()?;
-        let events = netlink::Socket::open(netlink::EVENT_GROUPS).map_err(|e| explain_open(&e))?;
+        let events = netlink::Socket::open(EVENT_GROUPS).map_err(|e| explain_open(&e))?;
         events.set_receive_buffer(RECEIVE_BUFFER);
 
         let shared = Arc::new(Shared {
@@ -153,7 +159,7 @@ impl Conntrack {
             }
         }
 
-        let (stop_read, stop_write) = pipe()?;
+        let (stop_read, stop_write) = fd::pipe()?;
         let reader_shared = Arc::clone(&shared);
         let reader = std::thread::Builder::new()
             .name("conntrack".into())
@@ -355,31 +361,17 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
     let mut buf = vec![0u8; DATAGRAM];
     let mut batch = Vec::new();
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: events.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: `fds` is a valid array of two pollfd for the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        let ready = match fd::wait_readable([events.as_fd(), stop.as_fd()], EXPIRE_EVERY) {
+            Ok(ready) => ready,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!(
+                    "conntrack: polling for events failed, so NAT hops are no longer followed: {e}"
+                );
+                return;
             }
-            log::warn!(
-                "conntrack: polling for events failed, so NAT hops are no longer followed: {e}"
-            );
-            return;
-        }
-        if fds[1].revents != 0 {
+        };
+        if ready[1] {
             return;
         }
         // Drained without blocking, parsed outside the lock, applied under
@@ -415,16 +407,6 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
         }
         table.expire(now);
     }
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both are open descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// One ctnetlink message understood: the entry it describes, and conntrack's

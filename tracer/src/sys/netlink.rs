@@ -1,15 +1,18 @@
-//! The netlink socket itself.
+//! A netfilter netlink socket (ctnetlink speaks over it), its options, and
+//! whole-datagram sends and receives.
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// NFNLGRP_CONNTRACK_NEW (1), _UPDATE (2) and _DESTROY (3), as the
-/// legacy bind bitmask (group n is bit n-1).
-pub const EVENT_GROUPS: u32 = 1 | 2 | 4;
-
 pub struct Socket(OwnedFd);
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 impl Socket {
     /// A NETLINK_NETFILTER socket bound to `groups`.
