@@ -636,10 +636,15 @@ mod tests {
 #[cfg(feature = "user")]
 mod pod {
     use super::*;
-    // SAFETY: each type is repr(C), made only of integers and integer arrays,
-    // with no implicit padding (checked by the size assertions above).
+    // Each type is repr(C), made only of integers and integer arrays, with
+    // no implicit padding (checked by the size assertions above), so any
+    // bytes are a valid value.
+    // SAFETY: as above.
     unsafe impl aya::Pod for KernelOffsets {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for KernelConfig {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for SyscallSpec {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for TaskIdentity {}
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::{build_ebpf::build_ebpf, util};
 
-pub fn build() -> Result<()> {
+pub(crate) fn build() -> Result<()> {
     build_ebpf()?;
     util::run(util::cargo().args(["build", "--release", "-p", "tracer"]))?;
     crate::manuals::install(&util::sdtrace_bin())

@@ -10,7 +10,7 @@ use crate::{setup, stack_budget, util};
 /// `tracer/build.rs` embeds the object from.
 /// Fails when a program's call chain is over the stack budget that every
 /// kernel users run enforces ([`stack_budget`]).
-pub fn build_ebpf() -> Result<()> {
+pub(crate) fn build_ebpf() -> Result<()> {
     util::run(&mut ebpf_cargo("build")?)?;
     let object = object_path();
     let elf = std::fs::read(&object).with_context(|| format!("read {}", object.display()))?;
@@ -18,13 +18,13 @@ pub fn build_ebpf() -> Result<()> {
 }
 
 /// The object `build_ebpf` writes.
-pub fn object_path() -> std::path::PathBuf {
+pub(crate) fn object_path() -> std::path::PathBuf {
     util::target_dir().join("ebpf/bpfel-unknown-none/release/tracer")
 }
 
 /// `cargo +nightly <subcommand> --release --target bpfel-unknown-none -Z
 /// build-std=core` in `tracer-ebpf/`, with our bpf-linker first on `PATH`.
-pub fn ebpf_cargo(subcommand: &str) -> Result<Command> {
+pub(crate) fn ebpf_cargo(subcommand: &str) -> Result<Command> {
     let linker_dir = setup::bpf_linker_bin_dir()?;
     let path = env::join_paths(
         std::iter::once(linker_dir).chain(env::var_os("PATH").iter().flat_map(env::split_paths)),

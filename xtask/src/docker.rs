@@ -19,7 +19,7 @@ fn answers() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub fn ensure_dockerd() -> Result<()> {
+pub(crate) fn ensure_dockerd() -> Result<()> {
     if answers() {
         return Ok(());
     }

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::{setup::cargo_fuzz_bin_dir, util};
 
 /// How long each target runs under `cargo xtask test`.
-pub const DEFAULT_SECONDS: u64 = 20;
+pub(crate) const DEFAULT_SECONDS: u64 = 20;
 
 /// `cargo +nightly fuzz <subcommand>`, run from the repository root with the
 /// cargo-fuzz that setup installed first on `PATH`.
@@ -33,7 +33,7 @@ fn cargo_fuzz(subcommand: &str) -> Result<Command> {
 }
 
 /// Every target in `fuzz/Cargo.toml`.
-pub fn targets() -> Result<Vec<String>> {
+pub(crate) fn targets() -> Result<Vec<String>> {
     let out = util::output(&mut cargo_fuzz("list")?)?;
     Ok(out
         .lines()
@@ -45,7 +45,7 @@ pub fn targets() -> Result<Vec<String>> {
 
 /// Runs each of `targets` (all of them when empty) for `seconds`; fails
 /// when one crashes, with the name of every target that did.
-pub fn fuzz(targets_wanted: &[String], seconds: u64) -> Result<()> {
+pub(crate) fn fuzz(targets_wanted: &[String], seconds: u64) -> Result<()> {
     let all = targets()?;
     let chosen: Vec<&String> = if targets_wanted.is_empty() {
         all.iter().collect()

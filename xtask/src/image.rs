@@ -25,7 +25,7 @@ const BIN_IN_IMAGE: &str = "/usr/bin/sdtrace";
 /// (Kubernetes and Docker mount `/etc/hosts` and `/etc/resolv.conf`).
 const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files dns\n";
 
-pub fn image() -> Result<()> {
+pub(crate) fn image() -> Result<()> {
     setup()?;
     build()?;
     docker::ensure_dockerd()?;
@@ -117,7 +117,7 @@ fn populate(rootfs: &Path, bin: &Path) -> Result<()> {
 
 /// The files `ldd` resolves `bin`'s dependencies to, the dynamic loader
 /// included; the vDSO has no file and is skipped.
-pub fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
     let listing = util::output(Command::new("ldd").arg(bin))?;
     if let Some(missing) = listing.lines().find(|l| l.contains("not found")) {
         bail!(

@@ -41,7 +41,7 @@ fn targets(modes: &str) -> Vec<(String, String, PathBuf)> {
 
 /// Generates every page and completion script into `target/manuals/` and,
 /// as root, installs them.
-pub fn install(sdtrace: &Path) -> Result<()> {
+pub(crate) fn install(sdtrace: &Path) -> Result<()> {
     let dir = util::target_dir().join("manuals");
     fs::create_dir_all(&dir)?;
     let mut installed = 0;

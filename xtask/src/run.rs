@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use crate::{build::build, setup::setup, util};
 
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     setup()?;
     build()?;
     let bin = util::sdtrace_bin();

@@ -63,7 +63,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("puppet-agent", "puppet"),
 ];
 
-pub fn setup() -> Result<()> {
+pub(crate) fn setup() -> Result<()> {
     let start = Instant::now();
     let sysroot = nightly_sysroot()?;
     ensure_rust_src(&sysroot)?;
@@ -76,12 +76,12 @@ pub fn setup() -> Result<()> {
 }
 
 /// The directory holding the bpf-linker binary xtask installed.
-pub fn bpf_linker_bin_dir() -> Result<PathBuf> {
+pub(crate) fn bpf_linker_bin_dir() -> Result<PathBuf> {
     Ok(util::cache_dir()?.join("bpf-linker/bin"))
 }
 
 /// The directory holding the cargo-fuzz binary xtask installed.
-pub fn cargo_fuzz_bin_dir() -> Result<PathBuf> {
+pub(crate) fn cargo_fuzz_bin_dir() -> Result<PathBuf> {
     Ok(util::cache_dir()?.join("cargo-fuzz/bin"))
 }
 
@@ -264,7 +264,7 @@ fn ensure_packages() -> Result<()> {
 const IMAGE_DEBS: &[&str] = &["nginx"];
 
 /// Where [`IMAGE_DEBS`] are kept; the tests find them through `SDTRACE_DEBS`.
-pub fn debs_dir() -> Result<PathBuf> {
+pub(crate) fn debs_dir() -> Result<PathBuf> {
     Ok(util::cache_dir()?.join("debs"))
 }
 

@@ -16,17 +16,17 @@ use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind,
 
 /// The verifier's limit is 512; the margin leaves room for a compiler that
 /// spills a little more than today's.
-pub const BUDGET: u32 = 448;
+pub(crate) const BUDGET: u32 = 448;
 
 /// The verifier's per-frame rounding (kernels before 6.8 round every frame,
 /// even an empty one, up to 32 bytes; later ones round JITed frames to 16).
-pub fn rounded(depth: u32) -> u32 {
+pub(crate) fn rounded(depth: u32) -> u32 {
     depth.max(1).div_ceil(32) * 32
 }
 
 /// One function of the object: a program or a subprogram.
 #[derive(Debug, Clone)]
-pub struct Function {
+pub(crate) struct Function {
     pub name: String,
     /// Deepest byte below the frame pointer it touches.
     pub frame: u32,
@@ -40,18 +40,18 @@ pub struct Function {
 }
 
 /// The functions of an object and the calls between them.
-pub struct Analysis {
+pub(crate) struct Analysis {
     pub functions: Vec<Function>,
 }
 
 /// A program's deepest call chain.
-pub struct Chain<'a> {
+pub(crate) struct Chain<'a> {
     pub frames: Vec<&'a Function>,
 }
 
 /// With both bpf-to-bpf calls and tail calls in a chain, the x86 JIT
 /// limits every frame to this (the stack is carried across the tail call).
-pub const TAIL_CALL_FRAME: u32 = 256;
+pub(crate) const TAIL_CALL_FRAME: u32 = 256;
 
 impl Chain<'_> {
     /// Whether the chain has calls and a tail call, and a frame over `limit`.
@@ -62,7 +62,7 @@ impl Chain<'_> {
     }
 
     /// Stack the verifier counts for the chain.
-    pub fn total(&self) -> u32 {
+    pub(crate) fn total(&self) -> u32 {
         self.frames.iter().map(|f| rounded(f.frame)).sum()
     }
 }
@@ -203,7 +203,7 @@ fn scan(insns: &[Insn]) -> Scan {
 /// section) and resolves its bpf-to-bpf calls, through the call's relocation
 /// when it crosses sections (the target is the symbol plus `imm + 1`
 /// instructions, as libbpf reads it) and by the relative offset otherwise.
-pub fn analyse(elf: &[u8]) -> Result<Analysis> {
+pub(crate) fn analyse(elf: &[u8]) -> Result<Analysis> {
     let file = object::File::parse(elf).context("the eBPF object is not a readable ELF file")?;
     // (section index, offset) -> function index.
     let mut at: BTreeMap<(usize, u64), usize> = BTreeMap::new();
@@ -286,7 +286,7 @@ pub fn analyse(elf: &[u8]) -> Result<Analysis> {
 
 impl Analysis {
     /// Each program with its deepest chain, deepest first.
-    pub fn chains(&self) -> Result<Vec<Chain<'_>>> {
+    pub(crate) fn chains(&self) -> Result<Vec<Chain<'_>>> {
         let mut out = Vec::new();
         for (i, f) in self.functions.iter().enumerate() {
             if f.program.is_some() {
@@ -324,7 +324,7 @@ impl Analysis {
 }
 
 /// Prints every program's deepest chain and fails when one is over [`BUDGET`].
-pub fn check(elf: &[u8]) -> Result<()> {
+pub(crate) fn check(elf: &[u8]) -> Result<()> {
     let analysis = analyse(elf)?;
     let chains = analysis.chains()?;
     let over: Vec<&Chain> = chains

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, util};
 
-pub struct Options {
+pub(crate) struct Options {
     pub lint: bool,
     /// Run the kernel matrix.
     pub kernels: bool,
@@ -25,7 +25,7 @@ pub struct Options {
     pub cargo_test_args: Vec<String>,
 }
 
-pub fn test(opts: &Options) -> Result<()> {
+pub(crate) fn test(opts: &Options) -> Result<()> {
     setup()?;
     build()?;
     let mut failed = Vec::new();

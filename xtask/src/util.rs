@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 /// The workspace root (the parent of `xtask/`).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
@@ -18,17 +18,17 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Where cargo puts this workspace's build output.
-pub fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from)
 }
 
 /// The release sdtrace binary `cargo xtask build` produces.
-pub fn sdtrace_bin() -> PathBuf {
+pub(crate) fn sdtrace_bin() -> PathBuf {
     target_dir().join("release/sdtrace")
 }
 
 /// `~/.cache/sdtrace` (or `$XDG_CACHE_HOME/sdtrace`): tools xtask installs for itself.
-pub fn cache_dir() -> Result<PathBuf> {
+pub(crate) fn cache_dir() -> Result<PathBuf> {
     if let Some(xdg) = env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(xdg).join("sdtrace"));
     }
@@ -37,7 +37,7 @@ pub fn cache_dir() -> Result<PathBuf> {
 }
 
 /// Runs `cmd` to completion with inherited stdio; a non-zero exit is an error.
-pub fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()
         .with_context(|| format!("cannot start {}", describe(cmd)))?;
@@ -48,7 +48,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 /// Runs `cmd` and returns its trimmed stdout; a non-zero exit is an error.
-pub fn output(cmd: &mut Command) -> Result<String> {
+pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .output()
         .with_context(|| format!("cannot start {}", describe(cmd)))?;
@@ -64,7 +64,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 }
 
 /// A shell-like rendering of a command line for messages.
-pub fn describe(cmd: &Command) -> String {
+pub(crate) fn describe(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(OsStr::to_string_lossy)
@@ -74,7 +74,7 @@ pub fn describe(cmd: &Command) -> String {
 
 /// A `cargo` command that ignores the toolchain the outer `cargo xtask` runs
 /// with, so `+nightly` (or the default) is chosen by the arguments alone.
-pub fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(repo_root())
         .env_remove("RUSTUP_TOOLCHAIN")
@@ -84,12 +84,12 @@ pub fn cargo() -> Command {
 }
 
 /// Whether `name` resolves to an executable on `PATH`.
-pub fn on_path(name: &str) -> bool {
+pub(crate) fn on_path(name: &str) -> bool {
     find_on_path(name).is_some()
 }
 
 /// The first executable called `name` on `PATH`.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     env::split_paths(&env::var_os("PATH")?)
         .map(|dir| dir.join(name))
@@ -100,12 +100,12 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Whether this process runs with effective uid 0.
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// Whether we run under CI (`CI=true`), where a missing capability is a failure.
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }

@@ -125,6 +125,7 @@ fn main() -> ExitCode {
 fn pin_to(cpu: usize) -> std::io::Result<()> {
     // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET stays in it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past its end.
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: set is a valid cpu_set_t of the size passed.
     if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } == 0 {

@@ -21,11 +21,11 @@ use tests::{
     TempDir, Tracer,
 };
 
-pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// An `sdtrace agent` command line: `--node-name node`, listening on
 /// `ip` (any free port), with the token in `dir`.
-pub fn agent_command(
+pub(crate) fn agent_command(
     tracer: &Tracer,
     program: Command,
     node: &str,
@@ -45,7 +45,7 @@ pub fn agent_command(
     cmd
 }
 
-pub fn token_file(dir: &TempDir) -> std::path::PathBuf {
+pub(crate) fn token_file(dir: &TempDir) -> std::path::PathBuf {
     let path = dir.path().join("token");
     if !path.exists() {
         std::fs::write(&path, format!("t-{}\n", tests::unique_name("token")))
@@ -55,7 +55,7 @@ pub fn token_file(dir: &TempDir) -> std::path::PathBuf {
 }
 
 /// The agent started directly (no namespace, all of root's capabilities).
-pub fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&str]) -> Agent {
+pub(crate) fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&str]) -> Agent {
     let mut cmd = Command::new(&tracer.bin);
     cmd.args([
         "agent",
@@ -97,7 +97,7 @@ fn open_times(path: &Path, times: usize) {
     }
 }
 
-pub fn node_of(v: &Value) -> &str {
+pub(crate) fn node_of(v: &Value) -> &str {
     v.str_field("k8s.node.name")
         .unwrap_or_else(|| panic!("no k8s.node.name in {v}"))
 }

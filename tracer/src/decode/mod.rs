@@ -200,7 +200,7 @@ pub(crate) mod tests {
     }
 
     /// Builds a syscall record like the kernel does: header, args, items.
-    pub fn syscall_record(
+    pub(crate) fn syscall_record(
         nr: u16,
         ret: i64,
         args: [u64; 6],

@@ -243,7 +243,7 @@ fn contains_ascii_nocase(hay: &[u8], lower_needle: &[u8]) -> bool {
 impl Test {
     /// Whether a present value passes. A value of the wrong variant for the
     /// field's type (an event-side bug) passes nothing.
-    pub fn passes(&self, value: &Value<'_>) -> bool {
+    pub(super) fn passes(&self, value: &Value<'_>) -> bool {
         match self {
             Test::Exists => true,
             Test::TextEq(lit) => bytes(value) == Some(&**lit),
@@ -362,7 +362,7 @@ impl Leaf {
 
     /// Whether a leaf compared with literals passes for an event whose field
     /// has `value`; `None` for a leaf compared with another field.
-    pub fn passes_value(&self, value: Value<'_>) -> Option<bool> {
+    pub(super) fn passes_value(&self, value: Value<'_>) -> Option<bool> {
         match &self.rhs {
             Rhs::Literal(test) => Some(self.passes(test, value)),
             Rhs::Field(_) => None,
@@ -371,7 +371,7 @@ impl Leaf {
 }
 
 impl Node {
-    pub fn eval<S: FieldSource + ?Sized>(&self, src: &mut S) -> bool {
+    pub(super) fn eval<S: FieldSource + ?Sized>(&self, src: &mut S) -> bool {
         match self {
             Node::And(items) => items.iter().all(|n| n.eval(src)),
             Node::Or(items) => items.iter().any(|n| n.eval(src)),
@@ -383,7 +383,7 @@ impl Node {
     /// The filter's result for every event that has the values `src` gives
     /// for the fields `known` admits, whatever the other fields: `None` when
     /// the others can still change it (Kleene's three-valued logic).
-    pub fn decide<S: FieldSource + ?Sized>(
+    pub(super) fn decide<S: FieldSource + ?Sized>(
         &self,
         src: &mut S,
         known: &impl Fn(FieldId) -> bool,

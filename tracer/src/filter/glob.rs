@@ -31,7 +31,7 @@ impl Tok {
 pub(crate) struct Glob(Vec<Tok>);
 
 impl Glob {
-    pub fn new(pattern: &[u8]) -> Glob {
+    pub(super) fn new(pattern: &[u8]) -> Glob {
         let mut toks = Vec::new();
         let mut i = 0;
         while i < pattern.len() {
@@ -62,7 +62,7 @@ impl Glob {
         Glob(toks)
     }
 
-    pub fn matches(&self, text: &[u8]) -> bool {
+    pub(super) fn matches(&self, text: &[u8]) -> bool {
         let toks = &self.0;
         let (mut p, mut i) = (0, 0);
         // Where the last `*` was, and where in the text it is retried from.

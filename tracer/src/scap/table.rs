@@ -5,7 +5,7 @@
 use super::event::{EventInfo, Param};
 
 #[rustfmt::skip]
-pub static EVENTS: [EventInfo; 336] = [
+pub(super) static EVENTS: [EventInfo; 336] = [
     EventInfo::new("syscall", 0, &[Param::new("ID", 18), Param::new("nativeID", 6)]), // 0
     EventInfo::new("syscall", 0, &[Param::new("ID", 18)]), // 1
     EventInfo::new("open", 33, &[Param::new("name", 17), Param::new("flags", 30), Param::new("mode", 7)]), // 2
@@ -347,7 +347,7 @@ pub static EVENTS: [EventInfo; 336] = [
 /// `(enter event, exit event, ppm syscall code)` by native syscall number;
 /// generic events (0, 1) for syscalls without their own layout.
 #[rustfmt::skip]
-pub static SYSCALLS: [(u16, u16, u16); 512] = [
+pub(super) static SYSCALLS: [(u16, u16, u16); 512] = [
     (6, 7, 3), (8, 9, 4), (2, 3, 5), (4, 5, 6), (66, 67, 14), (70, 71, 20), (68, 69, 50), (80, 81, 105),
     (86, 87, 15), (160, 161, 55), (328, 329, 75), (164, 165, 56), (158, 159, 32), (0, 1, 107), (0, 1, 108), (0, 1, 298),
     (170, 171, 34), (112, 113, 294), (114, 115, 295), (116, 117, 87), (118, 119, 88), (264, 265, 23), (60, 61, 30), (82, 83, 84),

@@ -13,7 +13,7 @@ use super::window::Window;
 
 /// What the tables need of one event, read from it once.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Facts {
+pub(super) struct Facts {
     pub ts: u64,
     pub failed: bool,
     /// Bytes a read-family call returned; bytes a write-family call wrote.
@@ -33,7 +33,7 @@ fn flag(ev: &EventView<'_>, id: FieldId) -> bool {
 
 impl Facts {
     #[must_use]
-    pub fn of(ev: &EventView<'_>) -> Facts {
+    pub(super) fn of(ev: &EventView<'_>) -> Facts {
         let h = &ev.rec.hdr;
         let mut facts = Facts {
             ts: h.ts_ns,
@@ -72,7 +72,7 @@ impl Facts {
 
 /// A row's numbers since its view was set.
 #[derive(Clone, Debug, Default)]
-pub struct Counts {
+pub(super) struct Counts {
     pub events: u64,
     pub errors: u64,
     pub bytes_in: u64,
@@ -85,7 +85,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn add(&mut self, f: &Facts) {
+    pub(super) fn add(&mut self, f: &Facts) {
         self.events += 1;
         self.errors += u64::from(f.failed);
         self.bytes_in += f.bytes_in;

@@ -17,7 +17,7 @@ use super::table::{Cell, Column, ColumnKind, View};
 
 /// What a row shows of its subject (the cells before its numbers), and how
 /// to narrow to it.
-pub struct Labels {
+pub(super) struct Labels {
     pub cells: Vec<Cell>,
     pub narrow: Option<String>,
     /// Whether every cell is known: a container's name comes when its
@@ -77,14 +77,14 @@ fn process_name(ev: &EventView<'_>) -> String {
 
 /// Whether the event changed the process's name (a successful exec), so
 /// rows showing it are labelled again.
-pub fn renames(ev: &EventView<'_>) -> bool {
+pub(super) fn renames(ev: &EventView<'_>) -> bool {
     matches!(ev.rec.hdr.nr, nr::EXECVE | nr::EXECVEAT) && ev.rec.hdr.ret == 0
 }
 
 /// Writes the key `ev` is counted by in `view` into `out`; `false` when the
 /// view has no row for it (a pod view's host process, a files view's
 /// socket read).
-pub fn key(view: View, ev: &EventView<'_>, out: &mut String) -> bool {
+pub(super) fn key(view: View, ev: &EventView<'_>, out: &mut String) -> bool {
     out.clear();
     let h = &ev.rec.hdr;
     match view {
@@ -146,7 +146,7 @@ fn comm<'a>(ev: &EventView<'a>) -> Cow<'a, str> {
 }
 
 /// What a new row (or an incomplete one, again) shows of `ev`'s subject.
-pub fn labels(view: View, ev: &EventView<'_>) -> Labels {
+pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
     let h = &ev.rec.hdr;
     let (container, named) = container(ev);
     let id = text(ev, FieldId::ContainerId);
@@ -381,7 +381,7 @@ impl View {
 
 /// A row's numbers, after its labels, in its view's column order; `rate`:
 /// its syscalls per second.
-pub fn numbers(view: View, c: &Counts, rate: f64) -> Vec<Cell> {
+pub(super) fn numbers(view: View, c: &Counts, rate: f64) -> Vec<Cell> {
     let io = [Cell::Bytes(c.bytes_in), Cell::Bytes(c.bytes_out)];
     let quantile = |q| {
         c.latency

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub struct FakeApiServer {
+pub(crate) struct FakeApiServer {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
-pub struct Request {
+pub(crate) struct Request {
     /// Path and query.
     pub target: String,
     /// Whether it asked for metadata only.
@@ -217,7 +217,7 @@ fn serve(mut stream: TcpStream, fixtures: &Path, hold: Duration, requests: &Mute
 
 impl FakeApiServer {
     /// Serves `fixtures`; each watch stays open for `hold`.
-    pub fn start(fixtures: &Path, hold: Duration) -> Self {
+    pub(crate) fn start(fixtures: &Path, hold: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -233,18 +233,18 @@ impl FakeApiServer {
     }
 
     /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 
     /// Writes a kubeconfig for this server into `dir`.
-    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+    pub(crate) fn kubeconfig(&self, dir: &Path) -> PathBuf {
         write_kubeconfig(dir, &format!("http://{}", self.addr))
     }
 }
 
 /// A kubeconfig naming `server`, with a token as most clusters' users have.
-pub fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
+pub(crate) fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
     let path = dir.join("kubeconfig");
     std::fs::write(
         &path,

@@ -16,7 +16,7 @@ use super::tracers::{Background, Ready};
 const TARGET_MS: f64 = 1000.0;
 
 /// Milliseconds to attach, once per run.
-pub fn measure(sdtrace: &Path, runs: usize) -> Result<Vec<f64>> {
+pub(super) fn measure(sdtrace: &Path, runs: usize) -> Result<Vec<f64>> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let mut cmd = Command::new(sdtrace);
@@ -29,7 +29,7 @@ pub fn measure(sdtrace: &Path, runs: usize) -> Result<Vec<f64>> {
     Ok(times)
 }
 
-pub fn render(out: &mut String, times: &Result<Vec<f64>, String>) {
+pub(super) fn render(out: &mut String, times: &Result<Vec<f64>, String>) {
     let _ = writeln!(out, "\n## Time to attach\n");
     match times {
         Ok(t) if !t.is_empty() => {

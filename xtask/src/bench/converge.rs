@@ -30,7 +30,7 @@ const WANTED: &str = "managed=1\n";
 /// How long one repair may take before the run is abandoned.
 const REPAIR_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct Measured {
+pub(super) struct Measured {
     baseline: Vec<Run>,
     traced: Vec<Run>,
     /// Converges sdtrace reported and the median of its times to converge.
@@ -55,11 +55,11 @@ impl Drop for Daemon {
 }
 
 /// Where `cargo build -p tests --bin minimgmt` puts the daemon.
-pub fn daemon_bin() -> PathBuf {
+pub(super) fn daemon_bin() -> PathBuf {
     util::target_dir().join("release/minimgmt")
 }
 
-pub fn measure(sdtrace: &Path, runs: usize) -> Result<Measured> {
+pub(super) fn measure(sdtrace: &Path, runs: usize) -> Result<Measured> {
     let dir = std::env::temp_dir().join(format!("sdtrace-bench-converge-{}", std::process::id()));
     fs::create_dir_all(&dir)?;
     let file = dir.join("app.conf");
@@ -173,7 +173,7 @@ fn p99(mut v: Vec<f64>) -> f64 {
         .unwrap_or(0.0)
 }
 
-pub fn render(out: &mut String, measured: &Result<Measured, String>) {
+pub(super) fn render(out: &mut String, measured: &Result<Measured, String>) {
     let _ = writeln!(
         out,
         "\n## A config daemon watched (`minimgmt` repairing {DRIFTS} drifts of one file per run)\n"

@@ -28,7 +28,7 @@ use crate::{build::build, setup::setup, util};
 use tracers::{Sample, Tracer, Workload};
 
 #[derive(clap::Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Syscalls per run at most.
     #[arg(long, default_value_t = 5_000_000)]
     iterations: u64,
@@ -58,7 +58,7 @@ struct Row {
     result: Result<Vec<Sample>, String>,
 }
 
-pub fn bench(opts: &Options) -> Result<()> {
+pub(crate) fn bench(opts: &Options) -> Result<()> {
     setup()?;
     build()?;
     util::run(util::cargo().args([

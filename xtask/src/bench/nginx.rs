@@ -31,7 +31,7 @@ const STDERR_TAIL: usize = 5;
 
 /// Requests per second of each run, with and without the tracer, for
 /// each way of loading the server.
-pub struct Measured {
+pub(super) struct Measured {
     url: String,
     shapes: Vec<Shape>,
 }
@@ -59,7 +59,7 @@ impl Drop for Container {
 
 /// Builds the image with the tests crate's `nginx-image` (built beside
 /// `syscall-loop`), runs it, and measures `runs` pairs of `ab` runs.
-pub fn measure(sdtrace: &Path, image_builder: &Path, runs: usize) -> Result<Measured> {
+pub(super) fn measure(sdtrace: &Path, image_builder: &Path, runs: usize) -> Result<Measured> {
     if !util::on_path("ab") {
         bail!("`ab` is not installed (`cargo xtask setup` installs apache2-utils)");
     }
@@ -174,7 +174,7 @@ fn ab(url: &str, keepalive: bool) -> Result<(f64, u64)> {
 }
 
 /// The section of the report: two rows, or why there are none.
-pub fn render(out: &mut String, measured: &Result<Measured, String>) {
+pub(super) fn render(out: &mut String, measured: &Result<Measured, String>) {
     let _ = writeln!(
         out,
         "\n## nginx in a container, followed (`ab -q [-k] -n {REQUESTS} -c {CONCURRENCY}`)\n"
@@ -228,7 +228,7 @@ pub fn render(out: &mut String, measured: &Result<Measured, String>) {
 }
 
 /// Where `cargo build -p tests --bin nginx-image` puts the image builder.
-pub fn image_builder() -> PathBuf {
+pub(super) fn image_builder() -> PathBuf {
     util::target_dir().join("release/nginx-image")
 }
 

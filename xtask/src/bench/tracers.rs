@@ -23,7 +23,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 const BPFTRACE_READY: &str = "sdtrace-bench: attached";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Tracer {
+pub(super) enum Tracer {
     None,
     SdtraceAll,
     /// All syscalls printed with `-pc`: each event's container looked up.
@@ -41,7 +41,7 @@ pub enum Tracer {
     Bpftrace,
 }
 
-pub const ALL: [Tracer; 9] = [
+pub(super) const ALL: [Tracer; 9] = [
     Tracer::None,
     Tracer::SdtraceAll,
     Tracer::SdtraceAgent,
@@ -54,7 +54,7 @@ pub const ALL: [Tracer; 9] = [
 ];
 
 impl Tracer {
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Self::None => "no tracer",
             Self::SdtraceAll => "sdtrace, all syscalls, text > /dev/null",
@@ -68,7 +68,7 @@ impl Tracer {
         }
     }
 
-    pub fn is_sdtrace(self) -> bool {
+    pub(super) fn is_sdtrace(self) -> bool {
         matches!(
             self,
             Self::SdtraceAll
@@ -80,7 +80,7 @@ impl Tracer {
     }
 
     /// Why this tracer cannot run here, if it cannot.
-    pub fn unavailable(self, sdtrace: &Path) -> Option<String> {
+    pub(super) fn unavailable(self, sdtrace: &Path) -> Option<String> {
         let tool = match self {
             Self::None => return None,
             Self::SdtraceAll
@@ -99,7 +99,7 @@ impl Tracer {
 }
 
 /// One timed workload run under a tracer.
-pub struct Sample {
+pub(super) struct Sample {
     pub loop_ns: u64,
     /// sdtrace's `--stats-json`, when the tracer is sdtrace.
     pub stats: Option<Value>,
@@ -108,7 +108,7 @@ pub struct Sample {
 }
 
 /// What to run: the workload binary and its arguments.
-pub struct Workload<'a> {
+pub(super) struct Workload<'a> {
     pub bin: &'a Path,
     pub kind: &'a str,
     pub iterations: u64,
@@ -130,7 +130,7 @@ impl Workload<'_> {
 }
 
 /// Runs `work` once under `tracer` and returns the loop's own timing.
-pub fn sample(
+pub(super) fn sample(
     tracer: Tracer,
     sdtrace: &Path,
     extra_sdtrace_args: &[&str],

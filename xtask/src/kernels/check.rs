@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// The output of `smoke.sh`, by section.
-pub struct Sections {
+pub(super) struct Sections {
     pub release: Option<String>,
     parts: BTreeMap<String, String>,
 }
@@ -19,7 +19,7 @@ pub struct Sections {
 const PACKED: &str = " gzip+base64";
 
 impl Sections {
-    pub fn parse(data: &str) -> Self {
+    pub(super) fn parse(data: &str) -> Self {
         let mut parts: BTreeMap<String, String> = BTreeMap::new();
         let mut release = None;
         let mut current: Option<String> = None;
@@ -50,11 +50,11 @@ impl Sections {
         Self { release, parts }
     }
 
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.parts.get(name).map_or("", String::as_str)
     }
 
-    pub fn complete(&self) -> bool {
+    pub(super) fn complete(&self) -> bool {
         self.parts.contains_key("end")
     }
 
@@ -72,7 +72,7 @@ impl Sections {
 
 /// The verdict on one kernel.
 #[derive(Default)]
-pub struct Outcome {
+pub(super) struct Outcome {
     /// The hook `sdtrace check` attached, e.g. `tp_btf/sys_exit`.
     pub hook: String,
     pub fallbacks: Vec<String>,
@@ -86,7 +86,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn passed(&self) -> bool {
+    pub(super) fn passed(&self) -> bool {
         self.failures.is_empty()
     }
 
@@ -126,7 +126,7 @@ fn int_of(e: &Value, key: &str) -> Option<i64> {
 }
 
 /// Checks everything one kernel's run printed.
-pub fn check(s: &Sections) -> Outcome {
+pub(super) fn check(s: &Sections) -> Outcome {
     let mut o = Outcome::default();
     if !s.complete() {
         o.failures
@@ -144,7 +144,7 @@ pub fn check(s: &Sections) -> Outcome {
 /// The most instructions one program may cost a kernel's verifier: a
 /// quarter of its 1 M limit, since older verifiers prune less (6.1 needed
 /// ten times what 6.18 does for the same program).
-pub const INSNS_BUDGET: u64 = 250_000;
+pub(super) const INSNS_BUDGET: u64 = 250_000;
 
 fn check_load(s: &Sections, o: &mut Outcome) {
     let Some(report) = s.json("check") else {

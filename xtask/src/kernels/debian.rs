@@ -16,7 +16,7 @@ use crate::util;
 
 /// One kernel of the matrix.
 #[derive(Clone, Copy, Debug)]
-pub struct Line {
+pub(super) struct Line {
     /// Its name in the table and on the command line: `5.10`, `6.12-rt`, …
     pub name: &'static str,
     /// The meta-package that depends on the newest image of the line.
@@ -30,7 +30,7 @@ pub struct Line {
 
 /// The kernels users run on Debian: bullseye's, bookworm's, and
 /// bookworm-backports' 6.12 with its PREEMPT_RT build.
-pub const LINES: &[Line] = &[
+pub(super) const LINES: &[Line] = &[
     Line {
         name: "5.10",
         meta: "linux-image-amd64",
@@ -66,7 +66,7 @@ deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian
 ";
 
 /// Where the matrix keeps apt's state, the packages and the kernels.
-pub fn cache() -> Result<PathBuf> {
+pub(super) fn cache() -> Result<PathBuf> {
     Ok(util::cache_dir()?.join("kernels"))
 }
 
@@ -91,7 +91,7 @@ fn apt(program: &str, dir: &Path) -> Command {
 }
 
 /// Refreshes the package lists (once per run).
-pub fn update() -> Result<()> {
+pub(super) fn update() -> Result<()> {
     let dir = cache()?;
     fs::create_dir_all(dir.join("lists/partial"))?;
     fs::create_dir_all(dir.join("apt-cache/archives/partial"))?;
@@ -127,7 +127,7 @@ fn resolve(line: &Line) -> Result<(String, String)> {
 }
 
 /// A fetched kernel.
-pub struct Kernel {
+pub(super) struct Kernel {
     pub line: Line,
     /// The image package, e.g. `linux-image-6.1.0-57-amd64`.
     pub package: String,
@@ -136,7 +136,7 @@ pub struct Kernel {
 
 /// The `vmlinuz` of the newest kernel of `line`, downloaded and extracted
 /// unless the cache has it. Without network, the newest one cached is used.
-pub fn fetch(line: &Line, online: bool) -> Result<Kernel> {
+pub(super) fn fetch(line: &Line, online: bool) -> Result<Kernel> {
     let dir = cache()?;
     let boot = dir.join("boot");
     fs::create_dir_all(&boot)?;

@@ -40,7 +40,7 @@ poweroff -f
 "#;
 
 /// The script both the guests and the host run.
-pub const SMOKE: &str = include_str!("smoke.sh");
+pub(super) const SMOKE: &str = include_str!("smoke.sh");
 
 /// One file of the archive.
 struct Entry {
@@ -51,7 +51,7 @@ struct Entry {
 
 /// Builds the initramfs at `dest` with `sdtrace` and `workload` as
 /// `/usr/bin/sdtrace` and `/usr/bin/kernel-smoke`.
-pub fn build(sdtrace: &Path, workload: &Path, dest: &Path) -> Result<()> {
+pub(super) fn build(sdtrace: &Path, workload: &Path, dest: &Path) -> Result<()> {
     let busybox = util::find_on_path("busybox")
         .or_else(|| Some(PathBuf::from("/bin/busybox")).filter(|p| p.is_file()))
         .context("busybox is not installed (cargo xtask setup installs busybox-static)")?;

@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use crate::util;
 
 #[derive(clap::Args, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Only these kernels (`5.10`, `6.1`, `6.12`, `6.12-rt`, `host`); all by default.
     #[arg(long = "kernel", value_name = "NAME")]
     pub kernels: Vec<String>,
@@ -30,7 +30,7 @@ pub struct Options {
 
 impl Options {
     /// Every kernel, with the default timeout (what `cargo xtask test` runs).
-    pub fn default_run() -> Self {
+    pub(crate) fn default_run() -> Self {
         Self {
             kernels: Vec::new(),
             timeout_minutes: 20,
@@ -49,7 +49,7 @@ struct Row {
 
 /// Builds the workload, fetches the kernels, runs them all (the guests in
 /// parallel) and the host, prints the table, and fails if one failed.
-pub fn kernels(opts: &Options) -> Result<()> {
+pub(crate) fn kernels(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let wanted = |name: &str| opts.kernels.is_empty() || opts.kernels.iter().any(|k| k == name);
     let dir = util::target_dir().join("kernels");

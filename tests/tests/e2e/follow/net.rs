@@ -11,7 +11,7 @@ use std::{
 
 /// A short token unique to this run and call: container names, chain
 /// names and the virtual address are made from it.
-pub fn token() -> String {
+pub(super) fn token() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -24,7 +24,7 @@ pub fn token() -> String {
 /// A service address in 10.222.0.0/16 chosen from `token`, never a
 /// network or broadcast address. Nothing routes there: only the test's DNAT
 /// gives it a destination, and it is installed before any packet is sent.
-pub fn virtual_ip(token: &str) -> String {
+pub(super) fn virtual_ip(token: &str) -> String {
     let n = u32::from_str_radix(token, 16).expect("tokens are hex");
     let (a, b) = (n % 254 + 1, (n >> 8) % 254 + 1);
     format!("10.222.{a}.{b}")
@@ -36,7 +36,7 @@ pub fn virtual_ip(token: &str) -> String {
 /// through docker-proxy instead. Read from the bridge interface itself: a
 /// first `dockerd` start on a new machine leaves the gateway out of the
 /// network's IPAM config (`{"Subnet":"172.17.0.0/16"}`).
-pub fn bridge_gateway(docker: &Path) -> String {
+pub(super) fn bridge_gateway(docker: &Path) -> String {
     let docker_out = |args: &[&str]| {
         let out = Command::new(docker).args(args).output().unwrap();
         assert!(
@@ -79,7 +79,7 @@ pub fn bridge_gateway(docker: &Path) -> String {
 
 /// Whether a `docker-proxy` process serves `host_port` (dockerd runs one
 /// per published port unless started with `--userland-proxy=false`).
-pub fn docker_proxy_serves(host_port: u16) -> bool {
+pub(super) fn docker_proxy_serves(host_port: u16) -> bool {
     let wanted = host_port.to_string();
     let Ok(procs) = fs::read_dir("/proc") else {
         return false;
@@ -99,7 +99,7 @@ pub fn docker_proxy_serves(host_port: u16) -> bool {
 
 /// The test's own chains in the nat table, removed with every jump to them
 /// when the test ends, passed or not.
-pub struct NatChains {
+pub(super) struct NatChains {
     /// Jumped to from PREROUTING and OUTPUT: the DNAT rules.
     pub service: String,
     /// Jumped to from POSTROUTING: the MASQUERADE rules.
@@ -111,7 +111,7 @@ pub struct NatChains {
 impl NatChains {
     /// Creates `SDTF<token>-SVC` and `SDTF<token>-MASQ` (iptables allows 28
     /// characters; these are 17).
-    pub fn create(token: &str) -> Self {
+    pub(super) fn create(token: &str) -> Self {
         let chains = Self {
             service: format!("SDTF{token}-SVC"),
             masquerade: format!("SDTF{token}-MASQ"),
@@ -124,7 +124,7 @@ impl NatChains {
 
     /// Sends TCP to `vip`:`port`, from a container (PREROUTING) or the host
     /// (OUTPUT), on to `to` (`ip:port`).
-    pub fn dnat(&mut self, vip: &str, port: u16, to: &str) {
+    pub(super) fn dnat(&mut self, vip: &str, port: u16, to: &str) {
         let port = port.to_string();
         let matches = ["-d", &format!("{vip}/32"), "-p", "tcp", "--dport", &port];
         let mut rule: Vec<&str> = vec!["-A", &self.service];
@@ -145,7 +145,7 @@ impl NatChains {
     /// server on the same bridge would otherwise answer each other directly,
     /// past the host's connection tracking, when the bridge does not call
     /// iptables (no br_netfilter).
-    pub fn masquerade(&mut self, vip: &str, port: u16) {
+    pub(super) fn masquerade(&mut self, vip: &str, port: u16) {
         let port = port.to_string();
         let vip = format!("{vip}/32");
         iptables(&[

@@ -10,10 +10,10 @@ use tests::{
     Tracer,
 };
 
-pub struct Follow(JsonRun);
+pub(super) struct Follow(JsonRun);
 
 /// What a finished run printed.
-pub struct Finished {
+pub(super) struct Finished {
     pub status: ExitStatus,
     pub spans: Vec<Value>,
     pub stderr: Vec<String>,
@@ -21,19 +21,19 @@ pub struct Finished {
 
 impl Finished {
     /// What it printed, each stream cut to its ends, for an assertion's message.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         json_run::describe(self.status, "spans", &self.spans, &self.stderr)
     }
 }
 
 impl Follow {
     /// Starts `sdtrace follow -j <args>` and waits until it has attached.
-    pub fn start(tracer: &Tracer, args: &[&str]) -> Self {
+    pub(super) fn start(tracer: &Tracer, args: &[&str]) -> Self {
         Self(JsonRun::start(tracer, "follow", args))
     }
 
     /// Waits up to `timeout` for sdtrace to exit by itself.
-    pub fn wait(self, timeout: Duration) -> Finished {
+    pub(super) fn wait(self, timeout: Duration) -> Finished {
         let done = self.0.wait_exit(timeout);
         Finished {
             status: done.status,

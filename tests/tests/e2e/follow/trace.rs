@@ -7,13 +7,13 @@ use serde_json::Value;
 use tests::EventExt;
 
 /// The spans of one trace, in the order sdtrace printed them.
-pub struct Trace {
+pub(super) struct Trace {
     pub spans: Vec<Value>,
 }
 
 /// Splits the spans into traces, checking what the output promises: a
 /// trace's spans are printed together, each after its parent.
-pub fn traces(spans: &[Value]) -> Vec<Trace> {
+pub(super) fn traces(spans: &[Value]) -> Vec<Trace> {
     let mut found: Vec<(i64, Trace)> = Vec::new();
     for span in spans {
         let id = span
@@ -50,7 +50,7 @@ pub fn traces(spans: &[Value]) -> Vec<Trace> {
 }
 
 /// Reading one span.
-pub trait SpanExt {
+pub(super) trait SpanExt {
     fn id(&self) -> i64;
     fn parent(&self) -> Option<i64>;
     fn kind(&self) -> &str;
@@ -87,19 +87,19 @@ impl SpanExt for Value {
 }
 
 impl Trace {
-    pub fn of_kind(&self, kind: &str) -> Vec<&Value> {
+    pub(super) fn of_kind(&self, kind: &str) -> Vec<&Value> {
         self.spans.iter().filter(|s| s.kind() == kind).collect()
     }
 
     /// The trace's root: its one span without a parent.
-    pub fn root(&self) -> &Value {
+    pub(super) fn root(&self) -> &Value {
         let roots: Vec<&Value> = self.spans.iter().filter(|s| s.parent().is_none()).collect();
         assert_eq!(roots.len(), 1, "one root span in\n{self}");
         roots[0]
     }
 
     /// The one child of `parent` of `kind`; panics with the trace otherwise.
-    pub fn child(&self, parent: &Value, kind: &str) -> &Value {
+    pub(super) fn child(&self, parent: &Value, kind: &str) -> &Value {
         let children: Vec<&Value> = self
             .spans
             .iter()
@@ -125,7 +125,7 @@ impl fmt::Display for Trace {
 }
 
 /// The `rel_ms` of an event (a number on every event).
-pub fn event_ms(event: &Value) -> f64 {
+pub(super) fn event_ms(event: &Value) -> f64 {
     event
         .get("rel_ms")
         .and_then(Value::as_f64)

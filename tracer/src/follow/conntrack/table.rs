@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::{Entry, Flow, Parsed};
 
 /// Entries by original tuple, with an index by reply tuple.
-pub struct Table {
+pub(super) struct Table {
     by_original: HashMap<Flow, Slot>,
     /// Reply tuple -> original tuple of the same entry.
     original_of_reply: HashMap<Flow, Flow>,
@@ -28,7 +28,7 @@ struct Slot {
 }
 
 impl Table {
-    pub fn new(capacity: usize, linger: Duration) -> Table {
+    pub(super) fn new(capacity: usize, linger: Duration) -> Table {
         Table {
             by_original: HashMap::new(),
             original_of_reply: HashMap::new(),
@@ -40,22 +40,22 @@ impl Table {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.by_original.len()
     }
 
     #[cfg(test)]
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+    pub(super) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.by_original.values().map(|slot| &slot.entry)
     }
 
-    pub fn by_original(&self, orig: &Flow) -> Option<&Entry> {
+    pub(super) fn by_original(&self, orig: &Flow) -> Option<&Entry> {
         self.by_original.get(orig).map(|slot| &slot.entry)
     }
 
     /// The newest of the last `scan` entries sent from `src` (any
     /// port) to `dst`.
-    pub fn newest_between(
+    pub(super) fn newest_between(
         &self,
         proto: u8,
         src: IpAddr,
@@ -72,13 +72,13 @@ impl Table {
             })
     }
 
-    pub fn by_reply(&self, reply: &Flow) -> Option<&Entry> {
+    pub(super) fn by_reply(&self, reply: &Flow) -> Option<&Entry> {
         let orig = self.original_of_reply.get(reply)?;
         self.by_original(orig)
     }
 
     /// Folds one message into the table.
-    pub fn apply(&mut self, parsed: Parsed, now: Instant) {
+    pub(super) fn apply(&mut self, parsed: Parsed, now: Instant) {
         let Parsed { entry, id } = parsed;
         let key = entry.original;
         if let Some(slot) = self.by_original.get_mut(&key) {
@@ -139,7 +139,7 @@ impl Table {
     }
 
     /// Drops the destroyed entries older than `linger`.
-    pub fn expire(&mut self, now: Instant) {
+    pub(super) fn expire(&mut self, now: Instant) {
         while let Some(&(died, born)) = self.dying.front() {
             if now.saturating_duration_since(died) < self.linger {
                 break;

@@ -3,8 +3,8 @@
 
 use super::*;
 
-pub const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
-pub const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
+pub(super) const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+pub(super) const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
 
 const NLMSG_HDRLEN: usize = 16;
 /// struct nfgenmsg: family, version, resource id.
@@ -15,29 +15,29 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 const NLA_F_NESTED: u16 = 0x8000;
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
-pub const CT_NEW: u16 = NFNL_SUBSYS_CTNETLINK << 8;
-pub const CT_GET: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | 1;
-pub const CT_DELETE: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | 2;
+pub(super) const CT_NEW: u16 = NFNL_SUBSYS_CTNETLINK << 8;
+pub(super) const CT_GET: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | 1;
+pub(super) const CT_DELETE: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | 2;
 
-pub const CTA_TUPLE_ORIG: u16 = 1;
-pub const CTA_TUPLE_REPLY: u16 = 2;
-pub const CTA_STATUS: u16 = 3;
-pub const CTA_PROTOINFO: u16 = 4;
-pub const CTA_ID: u16 = 12;
-pub const CTA_TUPLE_IP: u16 = 1;
-pub const CTA_TUPLE_PROTO: u16 = 2;
-pub const CTA_IP_V4_SRC: u16 = 1;
-pub const CTA_IP_V4_DST: u16 = 2;
-pub const CTA_IP_V6_SRC: u16 = 3;
-pub const CTA_IP_V6_DST: u16 = 4;
-pub const CTA_PROTO_NUM: u16 = 1;
-pub const CTA_PROTO_SRC_PORT: u16 = 2;
-pub const CTA_PROTO_DST_PORT: u16 = 3;
-pub const CTA_PROTOINFO_TCP: u16 = 1;
-pub const CTA_PROTOINFO_TCP_STATE: u16 = 1;
+pub(super) const CTA_TUPLE_ORIG: u16 = 1;
+pub(super) const CTA_TUPLE_REPLY: u16 = 2;
+pub(super) const CTA_STATUS: u16 = 3;
+pub(super) const CTA_PROTOINFO: u16 = 4;
+pub(super) const CTA_ID: u16 = 12;
+pub(super) const CTA_TUPLE_IP: u16 = 1;
+pub(super) const CTA_TUPLE_PROTO: u16 = 2;
+pub(super) const CTA_IP_V4_SRC: u16 = 1;
+pub(super) const CTA_IP_V4_DST: u16 = 2;
+pub(super) const CTA_IP_V6_SRC: u16 = 3;
+pub(super) const CTA_IP_V6_DST: u16 = 4;
+pub(super) const CTA_PROTO_NUM: u16 = 1;
+pub(super) const CTA_PROTO_SRC_PORT: u16 = 2;
+pub(super) const CTA_PROTO_DST_PORT: u16 = 3;
+pub(super) const CTA_PROTOINFO_TCP: u16 = 1;
+pub(super) const CTA_PROTOINFO_TCP_STATE: u16 = 1;
 
-pub const IPS_SEEN_REPLY: u32 = 1 << 1;
-pub const IPS_ASSURED: u32 = 1 << 2;
+pub(super) const IPS_SEEN_REPLY: u32 = 1 << 1;
+pub(super) const IPS_ASSURED: u32 = 1 << 2;
 
 const fn align4(len: usize) -> usize {
     (len + 3) & !3
@@ -55,13 +55,13 @@ fn u32_be(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
 }
 
-pub struct Header {
+pub(super) struct Header {
     pub kind: u16,
     pub seq: u32,
 }
 
 impl Header {
-    pub fn parse(msg: &[u8]) -> Option<Header> {
+    pub(super) fn parse(msg: &[u8]) -> Option<Header> {
         Some(Header {
             kind: u16_ne(msg, 4)?,
             seq: u32_ne(msg, 8)?,
@@ -70,7 +70,7 @@ impl Header {
 }
 
 /// The messages of one datagram, each cut to its own `nlmsg_len`.
-pub fn messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = buf;
     std::iter::from_fn(move || {
         let len = u32_ne(rest, 0)? as usize;
@@ -84,7 +84,7 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The errno of an NLMSG_ERROR message (0 is an acknowledgement).
-pub fn error_code(msg: &[u8]) -> Option<i32> {
+pub(super) fn error_code(msg: &[u8]) -> Option<i32> {
     let code = u32_ne(msg, NLMSG_HDRLEN)? as i32;
     Some(-code)
 }
@@ -112,7 +112,7 @@ fn attr(buf: &[u8], kind: u16) -> Option<&[u8]> {
 
 /// A conntrack NEW (event, dump or get reply) or DELETE message, for a
 /// TCP or UDP connection; anything else, or anything malformed, is None.
-pub fn parse_message(msg: &[u8]) -> Option<Parsed> {
+pub(super) fn parse_message(msg: &[u8]) -> Option<Parsed> {
     let kind = u16_ne(msg, 4)?;
     let destroyed = match kind {
         CT_NEW => false,
@@ -187,14 +187,14 @@ fn addresses(ip: &[u8]) -> Option<(IpAddr, IpAddr)> {
 }
 
 /// Builds a netlink request (and, in tests, kernel-like messages).
-pub struct Writer {
+pub(super) struct Writer {
     buf: Vec<u8>,
 }
 
 impl Writer {
     /// A message of `kind` for address `family`, header and nfgenmsg
     /// written, its length filled in by [`Writer::finish`].
-    pub fn message(kind: u16, flags: u16, seq: u32, family: u8) -> Writer {
+    pub(super) fn message(kind: u16, flags: u16, seq: u32, family: u8) -> Writer {
         let mut buf = Vec::with_capacity(128);
         buf.extend_from_slice(&0u32.to_ne_bytes());
         buf.extend_from_slice(&kind.to_ne_bytes());
@@ -206,7 +206,7 @@ impl Writer {
         Writer { buf }
     }
 
-    pub fn attr(&mut self, kind: u16, payload: &[u8]) {
+    pub(super) fn attr(&mut self, kind: u16, payload: &[u8]) {
         let len = (NLA_HDRLEN + payload.len()) as u16;
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -214,7 +214,7 @@ impl Writer {
         self.pad();
     }
 
-    pub fn nested(&mut self, kind: u16, fill: impl FnOnce(&mut Writer)) {
+    pub(super) fn nested(&mut self, kind: u16, fill: impl FnOnce(&mut Writer)) {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; NLA_HDRLEN]);
         fill(self);
@@ -224,7 +224,7 @@ impl Writer {
     }
 
     /// A CTA_TUPLE_ORIG or CTA_TUPLE_REPLY nest for `flow`.
-    pub fn tuple(&mut self, kind: u16, flow: &Flow) {
+    pub(super) fn tuple(&mut self, kind: u16, flow: &Flow) {
         self.nested(kind, |w| {
             w.nested(CTA_TUPLE_IP, |w| match (flow.src.ip(), flow.dst.ip()) {
                 (IpAddr::V4(src), IpAddr::V4(dst)) => {
@@ -248,7 +248,7 @@ impl Writer {
         self.buf.resize(align4(self.buf.len()), 0);
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    pub(super) fn finish(mut self) -> Vec<u8> {
         let len = self.buf.len() as u32;
         self.buf[..4].copy_from_slice(&len.to_ne_bytes());
         self.buf
