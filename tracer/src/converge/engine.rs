@@ -47,6 +47,19 @@ impl Selection {
     }
 }
 
+/// A process alive at the start, as the process table has it.
+#[derive(Clone, Debug)]
+pub struct ProcessInfo<'a> {
+    /// Its tgid.
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: &'a str,
+    /// The executable's path.
+    pub exe: &'a str,
+    /// argv[0] first.
+    pub argv: Vec<String>,
+}
+
 struct Daemon {
     name: String,
     agent: Option<Agent>,
@@ -209,23 +222,20 @@ impl Engine {
 
     /// Takes the processes alive at the start: the daemons among them, and
     /// their descendants (given parent first or not: ancestry is walked).
-    pub fn adopt<'p>(
-        &mut self,
-        procs: impl Iterator<Item = (u32, u32, &'p str, &'p str, Vec<String>)>,
-    ) {
+    pub fn adopt<'p>(&mut self, procs: impl Iterator<Item = ProcessInfo<'p>>) {
         let procs: Vec<_> = procs.collect();
-        let parents: HashMap<u32, u32> = procs.iter().map(|p| (p.0, p.1)).collect();
-        for (pid, _, comm, exe, argv) in &procs {
-            if let Some(d) = self.recognise(*pid, comm, exe, argv) {
-                self.make_root(*pid, d);
+        let parents: HashMap<u32, u32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
+        for p in &procs {
+            if let Some(d) = self.recognise(p.pid, p.comm, p.exe, &p.argv) {
+                self.make_root(p.pid, d);
             }
         }
-        for (pid, ..) in &procs {
-            let mut at = *pid;
+        for p in &procs {
+            let mut at = p.pid;
             for _ in 0..64 {
                 let Some(&up) = parents.get(&at) else { break };
                 if let Some(m) = self.members.get(&up).copied() {
-                    self.members.entry(*pid).or_insert(m);
+                    self.members.entry(p.pid).or_insert(m);
                     break;
                 }
                 if up == at || up == 0 {

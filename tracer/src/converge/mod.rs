@@ -35,7 +35,7 @@ use crate::sink::Sink;
 
 use crate::summary::table::{Cell, Row};
 
-use engine::{Engine, Selection};
+use engine::{Engine, ProcessInfo, Selection};
 
 /// The engine fed from the pipeline: the processes alive at the start are
 /// adopted before the first event.
@@ -69,7 +69,13 @@ impl Tracker {
                 let argv = std::iter::once(p.exe.clone())
                     .chain(p.args.iter().cloned())
                     .collect();
-                (p.tgid, p.ppid, p.comm.as_str(), p.exepath.as_str(), argv)
+                ProcessInfo {
+                    pid: p.tgid,
+                    ppid: p.ppid,
+                    comm: p.comm.as_str(),
+                    exe: p.exepath.as_str(),
+                    argv,
+                }
             }));
         }
         extract::feed(&mut self.engine, view, shown);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::engine::{Engine, Selection, IDLE_NS};
+use super::engine::{Engine, ProcessInfo, Selection, IDLE_NS};
 use super::inotify::Event;
 use super::model::{Actor, CauseKind, Derived, Fact, FileOp, Kind, Via};
 use super::resource::{self, Resource};
@@ -486,12 +486,18 @@ fn an_unnamed_process_that_watches_then_writes_a_path_is_a_daemon() {
 #[test]
 fn processes_alive_at_the_start_belong_by_ancestry() {
     let mut s = Script::named(&["minimgmt"]);
-    let argv = |a: &[&str]| a.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let process = |pid, ppid, comm, exe, argv: &[&str]| ProcessInfo {
+        pid,
+        ppid,
+        comm,
+        exe,
+        argv: argv.iter().map(|x| (*x).to_owned()).collect(),
+    };
     s.engine.adopt(
         vec![
-            (10, 1, "minimgmt", "/usr/bin/minimgmt", argv(&["minimgmt"])),
-            (12, 11, "sh", "/bin/sh", argv(&["sh"])),
-            (11, 10, "sh", "/bin/sh", argv(&["sh"])),
+            process(10, 1, "minimgmt", "/usr/bin/minimgmt", &["minimgmt"]),
+            process(12, 11, "sh", "/bin/sh", &["sh"]),
+            process(11, 10, "sh", "/bin/sh", &["sh"]),
         ]
         .into_iter(),
     );
