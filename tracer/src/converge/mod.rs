@@ -16,15 +16,21 @@
 //!   resource it had just changed, by a scheduled run, or by its startup.
 //!
 //! The facts come from syscalls in [`extract`]; [`engine`] derives the
-//! events; [`render`] prints them.
+//! events from what it keeps in `membership`, `operations`, `causes`,
+//! `flaps` and `summary`; [`render`] prints them.
 
+mod causes;
 pub mod cli;
 pub mod engine;
 pub mod extract;
+mod flaps;
 pub mod inotify;
+mod membership;
 pub mod model;
+mod operations;
 pub mod render;
 pub mod resource;
+mod summary;
 
 #[cfg(test)]
 mod tests;

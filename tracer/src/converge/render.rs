@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 
 use crate::event::clock::Clock;
 
-use super::engine::Row;
 use super::model::{Derived, Kind};
+use super::summary::Row;
 
 fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
