@@ -27,7 +27,7 @@ pub use super::causes::{PENDING_NS, REFRESH_NS};
 pub use super::flaps::FLAP_SWITCHES;
 pub use super::membership::{ProcessInfo, Selection};
 pub use super::operations::IDLE_NS;
-pub use super::summary::Row;
+pub use super::summary::{Row, SummaryRow};
 
 #[derive(Default)]
 pub struct Engine {
@@ -138,10 +138,10 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
-    /// The summary: (resource, daemon) → counts, in resource order; a
+    /// The summary: a row per resource and daemon, in resource order; a
     /// resource's flaps are the most changes of hands between two writers.
     #[must_use]
-    pub fn summary(&self) -> Vec<(String, String, Row)> {
+    pub fn summary(&self) -> Vec<SummaryRow> {
         self.summary.rows(&self.flaps.counts())
     }
 

@@ -41,7 +41,7 @@ use crate::sink::Sink;
 
 use crate::summary::table::{Cell, Row};
 
-use engine::{Engine, ProcessInfo, Selection};
+use engine::{Engine, ProcessInfo, Selection, SummaryRow};
 
 /// The engine fed from the pipeline: the processes alive at the start are
 /// adopted before the first event.
@@ -112,8 +112,13 @@ impl Tracker {
         self.engine
             .summary()
             .into_iter()
-            .map(|(resource, daemon, row)| {
-                let stats = render::ttc_stats(&row);
+            .map(|line| {
+                let SummaryRow {
+                    resource,
+                    daemon,
+                    counts,
+                } = line;
+                let stats = render::ttc_stats(&counts);
                 let nanos = |v: Option<u64>| v.map_or(Cell::Empty, Cell::Nanos);
                 let narrow = resource
                     .strip_prefix("file:")
@@ -122,13 +127,13 @@ impl Tracker {
                     cells: vec![
                         Cell::Text(resource),
                         Cell::Text(daemon),
-                        Cell::Count(row.checks),
-                        Cell::Count(row.drifts),
-                        Cell::Count(row.converges),
+                        Cell::Count(counts.checks),
+                        Cell::Count(counts.drifts),
+                        Cell::Count(counts.converges),
                         nanos(stats.map(|s| s.0)),
                         nanos(stats.map(|s| s.1)),
-                        Cell::Count(row.flaps),
-                        row.last_cause.map_or(Cell::Empty, Cell::Text),
+                        Cell::Count(counts.flaps),
+                        counts.last_cause.map_or(Cell::Empty, Cell::Text),
                     ],
                     narrow,
                 }

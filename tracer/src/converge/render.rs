@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::event::clock::Clock;
 
 use super::model::{Derived, Kind};
-use super::summary::Row;
+use super::summary::{Row, SummaryRow};
 
 fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
@@ -111,8 +111,13 @@ pub fn ttc_stats(row: &Row) -> Option<(u64, u64)> {
     Some((v[(v.len() - 1) / 2], v[v.len() - 1]))
 }
 
-pub fn summary_json(out: &mut Vec<u8>, rows: &[(String, String, Row)]) {
-    for (resource, daemon, row) in rows {
+pub fn summary_json(out: &mut Vec<u8>, rows: &[SummaryRow]) {
+    for SummaryRow {
+        resource,
+        daemon,
+        counts: row,
+    } in rows
+    {
         let stats = ttc_stats(row);
         let _ = serde_json::to_writer(
             &mut *out,
@@ -133,24 +138,34 @@ pub fn summary_json(out: &mut Vec<u8>, rows: &[(String, String, Row)]) {
     }
 }
 
-pub fn summary_text(out: &mut Vec<u8>, rows: &[(String, String, Row)]) {
+pub fn summary_text(out: &mut Vec<u8>, rows: &[SummaryRow]) {
     if rows.is_empty() {
         let _ = writeln!(out, "\nno resource of a daemon was seen");
         return;
     }
     let width = rows
         .iter()
-        .map(|r| r.0.len())
+        .map(|r| r.resource.len())
         .max()
         .unwrap_or(8)
         .clamp(8, 60);
-    let dwidth = rows.iter().map(|r| r.1.len()).max().unwrap_or(6).max(6);
+    let dwidth = rows
+        .iter()
+        .map(|r| r.daemon.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let _ = writeln!(
         out,
         "\n{:<width$} {:<dwidth$} {:>6} {:>6} {:>9} {:>9} {:>9}  {:<8} LAST CAUSE",
         "RESOURCE", "DAEMON", "CHECKS", "DRIFTS", "CONVERGES", "TTC P50", "TTC MAX", "FLAPPING"
     );
-    for (resource, daemon, row) in rows {
+    for SummaryRow {
+        resource,
+        daemon,
+        counts: row,
+    } in rows
+    {
         let stats = ttc_stats(row);
         let t = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| format!("{}ms", ms(n)));
         let flapping = if row.flaps > 0 {

@@ -16,6 +16,15 @@ pub struct Row {
     pub flaps: u64,
 }
 
+/// One line of the summary: a resource, the daemon it belongs to, and its
+/// counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub resource: String,
+    pub daemon: String,
+    pub counts: Row,
+}
+
 /// The rows by (resource, daemon).
 #[derive(Default)]
 pub(super) struct Summary {
@@ -47,15 +56,18 @@ impl Summary {
         }
     }
 
-    /// (resource, daemon, row) in resource order, each row with its
-    /// resource's flaps.
-    pub(super) fn rows(&self, flaps: &HashMap<String, u64>) -> Vec<(String, String, Row)> {
+    /// The rows in resource order, each with its resource's flaps.
+    pub(super) fn rows(&self, flaps: &HashMap<String, u64>) -> Vec<SummaryRow> {
         self.rows
             .iter()
             .map(|((r, d), row)| {
-                let mut row = row.clone();
-                row.flaps = flaps.get(r).copied().unwrap_or(0);
-                (r.clone(), d.clone(), row)
+                let mut counts = row.clone();
+                counts.flaps = flaps.get(r).copied().unwrap_or(0);
+                SummaryRow {
+                    resource: r.clone(),
+                    daemon: d.clone(),
+                    counts,
+                }
             })
             .collect()
     }

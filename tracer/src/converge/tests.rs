@@ -458,9 +458,9 @@ fn two_daemons_fighting_over_a_file_make_one_flap() {
     let rows = s.engine.summary();
     let row = rows
         .iter()
-        .find(|r| r.0 == "file:/etc/app.conf" && r.1 == "minimgmt")
+        .find(|r| r.resource == "file:/etc/app.conf" && r.daemon == "minimgmt")
         .unwrap();
-    assert!(row.2.flaps >= 3);
+    assert!(row.counts.flaps >= 3);
     // minimgmt's repairs undo puppet's change.
     let c = s
         .of(Kind::Converge)
