@@ -8,11 +8,10 @@
 //! everything its process tree does folded in.
 //!
 //! The engine applies each fact across the state it composes: which
-//! processes are whose ([`membership`](super::membership)), the operations
-//! under way and who manages what ([`operations`](super::operations)),
-//! watches and notifications ([`causes`](super::causes)), who changed a
-//! resource last ([`flaps`](super::flaps)), and the counts
-//! ([`summary`](super::summary)).
+//! processes are whose (`membership`), the operations under way and who
+//! manages what (`operations`), watches and notifications and what they
+//! caused (`causes`), who changed a resource last and the flaps that makes
+//! (`flaps`), and the counts (`summary`).
 
 use super::causes::{self, Causes, Deferred, PathChange, SyscallTime};
 use super::flaps::{Change, Flaps};
