@@ -229,7 +229,10 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one fact's facets, each from a different field of the syscall"
+    )]
     fn start_command(
         &mut self,
         ts: u64,
@@ -506,7 +509,10 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one fact's facets, each from a different field of the syscall"
+    )]
     fn touch(
         &mut self,
         ts: u64,

@@ -71,7 +71,10 @@ impl LoopEnd {
     }
 
     /// The next command, without waiting; `Err(())` once the UI is gone.
-    #[allow(clippy::result_unit_err)]
+    #[expect(
+        clippy::result_unit_err,
+        reason = "the only error is that the UI is gone; there is nothing to say"
+    )]
     pub fn poll(&self) -> Result<Option<Command>, ()> {
         match self.commands.try_recv() {
             Ok(c) => Ok(Some(c)),
