@@ -11,7 +11,7 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    session::{serial, ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT},
+    session::{serial, spawn_attached, EXIT_TIMEOUT},
     watch::{excerpt, Stdout, Watch},
     Tracer,
 };
@@ -50,12 +50,7 @@ impl JsonRun {
 
     fn launch(tracer: &Tracer, full: Vec<String>, turn: Option<MutexGuard<'static, ()>>) -> Self {
         let name = format!("sdtrace {}", full.first().map_or("", String::as_str));
-        let watch = Watch::spawn(&name, Command::new(&tracer.bin).args(&full), Stdout::Json);
-        watch.wait_until(
-            &format!("sdtrace {full:?} to attach"),
-            ATTACH_TIMEOUT,
-            |out| out.said(ATTACHED).then_some(()),
-        );
+        let watch = spawn_attached(&name, Command::new(&tracer.bin).args(&full), Stdout::Json);
         Self {
             watch,
             args: full,

@@ -34,7 +34,8 @@ pub use tmp::{unique_name, TempDir};
 /// whose body gets the tracer, or returns after [`require_tracer`] said why
 /// it cannot have one (and fails under `CI=true`).
 /// `e2e!(name, |tracer, test| { … })` also gives the body the test's name,
-/// for its other `require_*` calls. Attributes (docs, `#[ignore]`) go first.
+/// for its other `require_*` calls. Attributes (`#[cfg]`, comments as docs)
+/// go first.
 #[macro_export]
 macro_rules! e2e {
     ($(#[$attr:meta])* $name:ident, |$tracer:ident $(, $test:ident)?| $body:block) => {

@@ -10,12 +10,11 @@ use std::{
 };
 
 use crate::{
-    session::{serial, ATTACHED},
+    session::{serial, spawn_attached},
     watch::{excerpt, Stdout, Watch},
     Session, Tracer,
 };
 
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Recorder {
@@ -39,7 +38,7 @@ impl Recorder {
     }
 
     fn spawn(tracer: &Tracer, path: &Path, args: &[&str]) -> Self {
-        let watch = Watch::spawn(
+        let watch = spawn_attached(
             "sdtrace -w",
             Command::new(&tracer.bin)
                 .arg("-w")
@@ -48,9 +47,6 @@ impl Recorder {
                 .args(args),
             Stdout::Null,
         );
-        watch.wait_until("sdtrace -w to attach", ATTACH_TIMEOUT, |out| {
-            out.said(ATTACHED).then_some(())
-        });
         Self {
             watch,
             path: path.to_owned(),

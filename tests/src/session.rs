@@ -31,6 +31,16 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The line sdtrace prints on stderr once it captures.
 pub const ATTACHED: &str = "sdtrace: attached";
 
+/// Spawns an sdtrace (`command`, known as `name`) and waits up to
+/// [`ATTACH_TIMEOUT`] until it says it is attached.
+pub fn spawn_attached(name: &str, command: &mut Command, stdout: Stdout) -> Watch {
+    let watch = Watch::spawn(name, command, stdout);
+    watch.wait_until(&format!("{name} to attach"), ATTACH_TIMEOUT, |out| {
+        out.said(ATTACHED).then_some(())
+    });
+    watch
+}
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Holds off every other sdtrace the harness starts while the guard lives.
@@ -126,12 +136,8 @@ impl Session {
             stats_path.display().to_string(),
         ];
         full.extend(args.iter().map(ToString::to_string));
-        let watch = Watch::spawn("sdtrace", Command::new(&tracer.bin).args(&full), stdout);
-        watch.wait_until(
-            &format!("sdtrace {full:?} to attach"),
-            ATTACH_TIMEOUT,
-            |out| out.said(ATTACHED).then_some(()),
-        );
+        let name = format!("sdtrace {full:?}");
+        let watch = spawn_attached(&name, Command::new(&tracer.bin).args(&full), stdout);
         Self {
             watch,
             stats_path,

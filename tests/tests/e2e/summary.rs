@@ -14,8 +14,8 @@ use serde_json::Value;
 use tests::recorder::{self, Recorder};
 use tests::{
     e2e,
-    session::{ATTACHED, ATTACH_TIMEOUT, EXIT_TIMEOUT},
-    watch::{Stdout, Watch},
+    session::{spawn_attached, EXIT_TIMEOUT},
+    watch::Stdout,
     TempDir,
 };
 
@@ -143,16 +143,13 @@ e2e!(echo_fds_echoes_what_is_written, |tracer, test| {
     let _turn = tests::session::serial();
     let dir = TempDir::new("echo-fds");
     let target = dir.path().join("said.txt");
-    let echo = Watch::spawn(
+    let echo = spawn_attached(
         "sdtrace echo",
         Command::new(&tracer.bin)
             .args(["echo", "fds", "-M", "60", "-c"])
             .arg(format!("fd.name={}", target.display())),
         Stdout::Lines,
     );
-    echo.wait_until("it to attach", ATTACH_TIMEOUT, |o| {
-        o.said(ATTACHED).then_some(())
-    });
     fs::write(&target, "hello from the echo test\n").unwrap();
     let header = format!("------ Write 25B to {} (", target.display());
     let text = echo.wait_until("the header and the line after it", LINE_TIMEOUT, |o| {
@@ -171,14 +168,11 @@ e2e!(spy_users_sees_what_a_terminal_runs, |tracer, test| {
         return;
     }
     let _turn = tests::session::serial();
-    let spy = Watch::spawn(
+    let spy = spawn_attached(
         "sdtrace spy",
         Command::new(&tracer.bin).args(["spy", "users", "-M", "60"]),
         Stdout::Lines,
     );
-    spy.wait_until("it to attach", ATTACH_TIMEOUT, |o| {
-        o.said(ATTACHED).then_some(())
-    });
     // `; true`: the shell forks for ls rather than becoming it.
     let status = Command::new("script")
         .args(["-qc", "sh -c 'ls / >/dev/null; true'", "/dev/null"])
