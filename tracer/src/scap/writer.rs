@@ -163,9 +163,16 @@ impl ScapWriter {
         self.opened += 1;
         self.file_bytes = 0;
         self.file_start_ns = None;
-        // Answers already given are part of the state written below.
+        // Answers already given are part of the state written below, but
+        // for those the caches keep (cgroups, containers, pods), which a
+        // reader of this file alone needs again.
         drop(procs.procfs().take_journal());
         self.write_header(procs);
+        let lasting = procs.procfs().lasting_answers();
+        if !lasting.is_empty() {
+            let json = serde_json::to_vec(&lasting).expect("plain data serializes");
+            sidecar::push(&mut self.pending, sidecar::ANSWERS, &json);
+        }
         self.flush_buf()
     }
 
@@ -531,5 +538,48 @@ fn fd_body(b: &mut Vec<u8>, info: &FdInfo) {
             });
             put_str(b, info.name.as_bytes(), PATH_MAX_LEN);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scap::reader::ScapReader;
+    use crate::state::ProcFs;
+
+    /// A rotated file stands alone: a container seen in an earlier file
+    /// keeps its cgroup (and so its name) in the later ones.
+    #[test]
+    fn a_rotated_file_carries_the_cgroups_known_before_it() {
+        let dir = std::env::temp_dir().join(format!("sdtrace-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let procs = ProcessTable::restore(ProcFs::new("/nonexistent").journaled(), Vec::new());
+        let path = procs
+            .procfs()
+            .cgroup_path(7, false, || Some("/docker/abc".into()));
+        assert_eq!(path.as_deref(), Some("/docker/abc"));
+        let info = CaptureInfo {
+            sdtrace: "test".into(),
+            clock: Clock::fixed(0, 0),
+            passwd: String::new(),
+            group: String::new(),
+        };
+        let rotation = Rotation {
+            bytes: Some(1),
+            ..Rotation::default()
+        };
+        let base = dir.join("cap.scap");
+        let mut w = ScapWriter::create(&base, false, rotation, info, &procs).unwrap();
+        w.before_record(1, &procs).unwrap();
+        let second = w.current_path();
+        w.finish().unwrap();
+        assert_ne!(second, base.with_file_name("cap.scap0"), "rotated");
+
+        let mut reader = ScapReader::open(&second).unwrap();
+        let replay = ProcFs::replaying();
+        assert!(reader.next_item(&replay).unwrap().is_none());
+        let path = replay.cgroup_path(7, false, || None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(path.as_deref(), Some("/docker/abc"));
     }
 }

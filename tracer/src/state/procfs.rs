@@ -22,7 +22,19 @@ use super::StateError;
 pub struct ProcFs {
     source: Source,
     /// Every answer given, oldest first, while journaling is on.
-    journal: Option<RefCell<Vec<ProcAnswer>>>,
+    journal: Option<RefCell<Journal>>,
+}
+
+/// What a journaling `ProcFs` keeps.
+#[derive(Clone, Debug, Default)]
+struct Journal {
+    /// Answers not yet taken, oldest first.
+    given: Vec<ProcAnswer>,
+    /// The latest answer about each cgroup, container and pod. Caches keep
+    /// these and never ask again, so a reader that starts later (a rotated
+    /// file, an agent's new client) needs them again; what processes and
+    /// fds were is in the process table it starts from.
+    lasting: HashMap<Query, ProcAnswer>,
 }
 
 #[derive(Clone, Debug)]
@@ -173,7 +185,17 @@ impl ProcFs {
     pub fn take_journal(&self) -> Vec<ProcAnswer> {
         self.journal
             .as_ref()
-            .map(|j| std::mem::take(&mut *j.borrow_mut()))
+            .map(|j| std::mem::take(&mut j.borrow_mut().given))
+            .unwrap_or_default()
+    }
+
+    /// The latest answer about every cgroup, container and pod asked about
+    /// so far (journaling only): what a reader starting now needs besides
+    /// the process table.
+    pub fn lasting_answers(&self) -> Vec<ProcAnswer> {
+        self.journal
+            .as_ref()
+            .map(|j| j.borrow().lasting.values().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -202,7 +224,16 @@ impl ProcFs {
 
     fn record(&self, answer: &ProcAnswer) {
         if let Some(j) = &self.journal {
-            j.borrow_mut().push(answer.clone());
+            let mut j = j.borrow_mut();
+            if matches!(
+                answer,
+                ProcAnswer::Cgroup { .. }
+                    | ProcAnswer::ContainerMeta { .. }
+                    | ProcAnswer::PodInfo { .. }
+            ) {
+                j.lasting.insert(answer.query(), answer.clone());
+            }
+            j.given.push(answer.clone());
         }
     }
 
