@@ -6,7 +6,8 @@
 //! xtask bench` run: `syscall-loop` (a timed loop of cheap syscalls),
 //! `hold-fd` and `fd-paths`; and for the convergence tests, `minimgmt` (a
 //! small mgmt-like daemon) with the package, service and Puppet runs it is
-//! tested with. And the deploy/ manifests, typed (`deploy`).
+//! tested with. And the deploy/ manifests, typed (`deploy`); and a tmux
+//! pane to drive `sdtrace ui` in as a person would (`tmux`).
 pub mod agent;
 pub mod container;
 pub mod converge;
@@ -20,6 +21,7 @@ pub mod netns;
 pub mod recorder;
 pub mod session;
 pub mod tmp;
+pub mod tmux;
 pub mod watch;
 
 pub use container::Container;

@@ -2,87 +2,56 @@
 //! container writes a file, the view is switched by keys, a filter typed,
 //! the file's row found under the container's name and drilled into its
 //! events, `q` giving the terminal back with the statistics line.
-use std::{
-    fs,
-    path::Path,
-    process::{Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+use std::{fs, process};
+
+use tests::{
+    e2e, images, require_docker, require_program, session::serial, tmux::Pane, Container, TempDir,
 };
 
-use tests::{e2e, images, require_docker, require_program, session::serial, Container, TempDir};
-
-/// The pane's size: a terminal of a usual size, fixed so the table's
-/// columns are too.
-const COLUMNS: &str = "160";
-const LINES: &str = "45";
-
-/// How long the screen has to show what a step waits for.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A detached tmux session, killed when the test ends, passed or not.
-struct Pane {
-    tmux: std::path::PathBuf,
-    name: String,
+/// The breadcrumb, the screen's second line: `containers > web > procs`.
+pub(crate) fn breadcrumb(screen: &str) -> &str {
+    let line = screen.lines().nth(1).unwrap_or("").trim();
+    line.strip_prefix("view:").map_or(line, str::trim_start)
 }
 
-impl Pane {
-    fn start(tmux: &Path, name: &str, command: &str) -> Pane {
-        let pane = Pane {
-            tmux: tmux.to_owned(),
-            name: name.to_owned(),
-        };
-        let status = Command::new(tmux)
-            .args(["new-session", "-d", "-s", name, "-x", COLUMNS, "-y", LINES])
-            .arg(command)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tmux new-session");
-        pane
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new(&self.tmux)
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// tmux key names (`Enter`, `Down`) or, with `literal`, text.
-    fn keys(&self, keys: &[&str], literal: bool) {
-        let mut cmd = Command::new(&self.tmux);
-        cmd.args(["send-keys", "-t", &self.name]);
-        if literal {
-            cmd.arg("-l");
-        }
-        assert!(cmd.args(keys).status().unwrap().success(), "send-keys");
-    }
-
-    /// The screen once it shows what `want` looks for.
-    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let screen = self.screen();
-            if want(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} on screen within {DEADLINE:?}:\n{screen}"
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
+/// The view the picker's cursor is on, while the picker is up.
+fn picker_cursor(screen: &str) -> Option<&str> {
+    screen.lines().find_map(|l| {
+        let (_, item) = l.split_once("│> ")?;
+        item.split(['│', ' ']).next().filter(|v| !v.is_empty())
+    })
 }
 
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.tmux)
-            .args(["kill-session", "-t", &self.name])
-            .stderr(Stdio::null())
-            .status();
+/// Picks `view` in the F2/`v` picker as a person would: down its list
+/// until the cursor is on it, then Enter; returns once the breadcrumb ends
+/// with it. Reads the list from the screen, so a view added to it moves
+/// nothing here.
+pub(crate) fn pick_view(pane: &Pane, view: &str) {
+    pane.keys(&["v"], false);
+    let mut screen = pane.wait_for("the view picker", |s| {
+        s.contains(" Views ") && picker_cursor(s).is_some()
+    });
+    let mut passed: Vec<String> = Vec::new();
+    loop {
+        let at = picker_cursor(&screen).expect("the picker is up").to_owned();
+        if at == view {
+            break;
+        }
+        assert!(
+            !passed.contains(&at),
+            "no {view} in the view picker (went round {passed:?}):\n{screen}"
+        );
+        pane.keys(&["Down"], false);
+        screen = pane.wait_for("the picker's cursor to move down", |s| {
+            picker_cursor(s).is_some_and(|now| now != at)
+        });
+        passed.push(at);
     }
+    pane.keys(&["Enter"], false);
+    pane.wait_for(&format!("the {view} view"), |s| {
+        picker_cursor(s).is_none()
+            && (breadcrumb(s) == view || breadcrumb(s).ends_with(&format!(" > {view}")))
+    });
 }
 
 e2e!(
@@ -100,8 +69,8 @@ e2e!(
         let dir = TempDir::new("ui");
         // Names unique to this run: the container, and the file it rewrites
         // every 50 ms.
-        let container = format!("sdtrace-ui-{}", std::process::id());
-        let file = format!("/tick-{}", std::process::id());
+        let container = format!("sdtrace-ui-{}", process::id());
+        let file = format!("/tick-{}", process::id());
         let log = dir.path().join("ui.log");
         let command = format!(
             "{} ui --log {}; echo sdtrace-exit=$?; sleep 60",
@@ -116,11 +85,8 @@ e2e!(
         let script = format!("while :; do echo tick > {file}; sleep 0.05; done");
         let _writer = Container::run(&docker, &container, &[image, "/bin/sh", "-c", &script]);
 
-        // F2's picker: containers, pods, namespaces, procs, threads, files.
-        pane.keys(&["v"], false);
-        pane.wait_for("view picker", |s| s.contains("Views"));
-        pane.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"], false);
-        pane.wait_for("files view", |s| s.contains("view: files"));
+        // F2's picker, down to files.
+        pick_view(&pane, "files");
 
         // A typo first: refused where it was typed, with its caret.
         pane.keys(&["/"], false);
