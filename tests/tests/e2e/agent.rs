@@ -4,8 +4,10 @@
 //! refused; a client that stops reading losing only its own events; the
 //! kernel's drops in `/metrics` as the agent counts them; and the agent
 //! tracing with only the capabilities its DaemonSet grants. And the modes
-//! the agents run for their clients (`modes`).
+//! the agents run for their clients (`modes`); and `sdtrace ui` and `sdtrace
+//! top` over agents, a NODE column first and a `nodes` view (`ui`).
 mod modes;
+mod ui;
 
 use std::{
     io::Write,

@@ -14,6 +14,41 @@ pub(crate) fn breadcrumb(screen: &str) -> &str {
     line.strip_prefix("view:").map_or(line, str::trim_start)
 }
 
+/// The table's column titles (its header, the third line), without the
+/// arrow on the sorted one.
+pub(crate) fn titles(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .nth(2)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|t| t.trim_end_matches(['▲', '▼']))
+        .collect()
+}
+
+/// The column the table is sorted by, and whether from the smallest
+/// (`▲`) or the largest (`▼`).
+pub(crate) fn sorted_by(screen: &str) -> Option<(&str, bool)> {
+    let header = screen.lines().nth(2)?;
+    header.split_whitespace().find_map(|t| {
+        t.strip_suffix('▲')
+            .map(|t| (t, true))
+            .or_else(|| t.strip_suffix('▼').map(|t| (t, false)))
+    })
+}
+
+/// The table's rows as shown, a list of cells each (a cell holds no
+/// space): the lines between its header and the keys.
+pub(crate) fn rows(screen: &str) -> Vec<Vec<&str>> {
+    screen
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with("F2/v"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cells| !cells.is_empty() && cells != &["(no", "events", "yet)"])
+        .collect()
+}
+
 /// The view the picker's cursor is on, while the picker is up.
 fn picker_cursor(screen: &str) -> Option<&str> {
     screen.lines().find_map(|l| {
