@@ -38,15 +38,12 @@ pub struct Options {
     pub buffers: BufferMode,
 }
 
-/// Everything the per-record path touches.
-pub struct Pipeline {
+/// A machine whose records the pipeline handles: this one's kernel, a
+/// capture file's, or an agent's node. Each has its own processes, users,
+/// containers and answers; the filter, the sinks and the output are shared.
+pub struct Origin {
     procs: ProcessTable,
     users: Users,
-    filter: Option<Filter>,
-    clock: Clock,
-    stats: Stats,
-    latency: bool,
-    buffers: BufferMode,
     /// sysdig's `evt.num` of the next event, matched or not. A syscall is
     /// two scap events (enter and exit; its number is the exit's), a
     /// process exit one, so the numbers are those sysdig gives our captures.
@@ -57,11 +54,80 @@ pub struct Pipeline {
     metas: MetaCache,
     /// Pods as the Kubernetes API server describes them.
     pods: PodCache,
-    /// The node every event happens on, when sdtrace runs as its agent.
+    /// The node every event happens on: the agent's, or the node an
+    /// agent's client reads from.
     node: Option<String>,
+}
+
+impl Origin {
+    pub fn new(procs: ProcessTable, users: Users) -> Self {
+        Self {
+            procs,
+            users,
+            next_num: 1,
+            containers: Containers::default(),
+            metas: MetaCache::default(),
+            pods: PodCache::default(),
+            node: None,
+        }
+    }
+
+    /// Every event of this origin happens on `node`.
+    #[must_use]
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    pub fn procs(&self) -> &ProcessTable {
+        &self.procs
+    }
+
+    /// Where `cgroup_id`'s process runs, its container's metadata and pod,
+    /// as far as `wants` asks.
+    fn place(
+        &mut self,
+        wants: Wants,
+        cgroup_id: u64,
+        cgroup_v1_id: u64,
+    ) -> (
+        Option<Place>,
+        Option<Arc<container::docker::Meta>>,
+        Option<Arc<k8s::PodInfo>>,
+    ) {
+        let procfs = self.procs.procfs();
+        let place = if wants.place {
+            self.containers.place(procfs, cgroup_id, cgroup_v1_id)
+        } else {
+            None
+        };
+        let meta = match &place {
+            Some(Place::Container(c)) if wants.meta != Need::No => self.metas.get(procfs, c),
+            _ => None,
+        };
+        let pod = match &meta {
+            Some(m) if wants.pod != Need::No => {
+                k8s::pod_key(&m.labels).and_then(|key| self.pods.get(procfs, &key))
+            }
+            _ => None,
+        };
+        (place, meta, pod)
+    }
+}
+
+/// Everything the per-record path touches.
+pub struct Pipeline {
+    /// Where records come from; the first is the only one but with agents.
+    origins: Vec<Origin>,
+    filter: Option<Filter>,
+    clock: Clock,
+    stats: Stats,
+    latency: bool,
+    buffers: BufferMode,
     /// Records waiting, in order, for a new container's runtime to answer
-    /// (see [`Pipeline::release_held`]), and since when.
-    held: VecDeque<(Vec<u8>, bool)>,
+    /// (see [`Pipeline::release_held`]), and since when: their origin, the
+    /// record, and whether it is shown.
+    held: VecDeque<(usize, Vec<u8>, bool)>,
     held_since: Option<Instant>,
     /// What the filter, the format and the sinks need to know of each
     /// event beyond its process.
@@ -97,6 +163,11 @@ impl Pipeline {
     /// A pipeline whose filter (and `opts.format`, the printer's) decide
     /// what it looks up.
     pub fn new(procs: ProcessTable, users: Users, filter: Option<Filter>, opts: &Options) -> Self {
+        Self::of_origins(vec![Origin::new(procs, users)], filter, opts)
+    }
+
+    /// A pipeline for records from several origins (agents' nodes).
+    pub fn of_origins(origins: Vec<Origin>, filter: Option<Filter>, opts: &Options) -> Self {
         let uses = |id| filter.as_ref().is_some_and(|f| f.uses(id)) || opts.format.uses(id);
         let wait_if = |wanted: bool| if wanted { Need::Wait } else { Need::No };
         let pod = wait_if(k8s::API_FIELDS.into_iter().any(&uses));
@@ -105,13 +176,8 @@ impl Pipeline {
         let place = CONTAINER_FIELDS.into_iter().any(uses);
         let wants = Wants { place, meta, pod }.and(Wants::NOTHING);
         Pipeline {
-            procs,
-            users,
+            origins,
             filter,
-            containers: Containers::default(),
-            metas: MetaCache::default(),
-            pods: PodCache::default(),
-            node: None,
             held: VecDeque::new(),
             held_since: None,
             wants,
@@ -122,19 +188,28 @@ impl Pipeline {
             stats: Stats::default(),
             latency: opts.latency,
             buffers: opts.buffers,
-            next_num: 1,
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
     }
 
+    /// The first origin's processes (this machine's, or the file's).
     pub fn procs(&self) -> &ProcessTable {
-        &self.procs
+        &self.origins[0].procs
+    }
+
+    /// Where records come from.
+    pub fn origins(&self) -> &[Origin] {
+        &self.origins
+    }
+
+    fn local(&mut self) -> &mut Origin {
+        &mut self.origins[0]
     }
 
     /// Reads `pid` from `/proc` now, unless it is known.
     pub fn load_process(&mut self, pid: u32) {
-        self.procs.process_or_load(pid);
+        self.local().procs.process_or_load(pid);
     }
 
     pub fn clock(&self) -> Clock {
@@ -159,11 +234,11 @@ impl Pipeline {
     }
 
     pub fn set_containers(&mut self, containers: Containers) {
-        self.containers = containers;
+        self.local().containers = containers;
     }
 
     pub fn set_metas(&mut self, metas: MetaCache) {
-        self.metas = metas;
+        self.local().metas = metas;
     }
 
     /// `--containers`: count every event's container.
@@ -173,17 +248,17 @@ impl Pipeline {
     }
 
     pub fn set_pods(&mut self, pods: PodCache) {
-        self.pods = pods;
+        self.local().pods = pods;
     }
 
     /// Whether the API server is asked about pods.
     pub fn pods_live(&self) -> bool {
-        self.pods.is_live()
+        self.origins[0].pods.is_live()
     }
 
     /// The node every event is said to happen on.
     pub fn set_node(&mut self, node: String) {
-        self.node = Some(node);
+        self.local().node = Some(node);
     }
 
     /// The cgroups the filter can never match are muted through `muter`.
@@ -238,7 +313,7 @@ impl Pipeline {
     /// precede any more); whether it wrote anything.
     pub fn write_ready(&mut self, now: Option<u64>) -> io::Result<bool> {
         // A record held for its container's runtime is still to come.
-        let held = self.held.front().and_then(|(b, _)| header(b).ok());
+        let held = self.held.front().and_then(|(_, b, _)| header(b).ok());
         let now = now.map(|now| held.map_or(now, |h| now.min(h.ts_ns.saturating_sub(1))));
         let mut n = 0;
         for sink in self.sinks.each() {
@@ -279,37 +354,44 @@ impl Pipeline {
     /// (and every later one behind it, to keep their order) for at most
     /// [`HOLD_MAX`].
     pub fn handle_record(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
-        if !self.held.is_empty() || self.unanswered(bytes, shown).is_some() {
-            self.held.push_back((bytes.to_vec(), shown));
+        self.handle_from(0, bytes, shown)
+    }
+
+    /// [`Pipeline::handle_record`] for a record of origin `origin`.
+    pub fn handle_from(&mut self, origin: usize, bytes: &[u8], shown: bool) -> io::Result<bool> {
+        if !self.held.is_empty() || self.unanswered(origin, bytes, shown).is_some() {
+            self.held.push_back((origin, bytes.to_vec(), shown));
             self.held_since.get_or_insert_with(Instant::now);
             return Ok(false);
         }
-        self.handle_now(bytes, shown)
+        self.handle_now(origin, bytes, shown)
     }
 
     /// What a record whose output needs its container's metadata (or its
     /// pod's) waits for, when that may still come but has not yet.
-    fn unanswered(&mut self, bytes: &[u8], shown: bool) -> Option<Waiting> {
+    fn unanswered(&mut self, origin: usize, bytes: &[u8], shown: bool) -> Option<Waiting> {
         if !(self.wants.meta == Need::Wait && shown) {
             return None;
         }
+        let o = &mut self.origins[origin];
+        let procfs = o.procs.procfs();
         // Only whose record it is: handle_now decodes the rest.
         let hdr = header(bytes).ok()?;
-        let Place::Container(c) =
-            self.containers
-                .place(self.procs.procfs(), hdr.cgroup_id, hdr.cgroup_v1_id)?
+        let Place::Container(c) = o
+            .containers
+            .place(procfs, hdr.cgroup_id, hdr.cgroup_v1_id)?
         else {
             return None;
         };
-        let meta = self.metas.get(self.procs.procfs(), &c);
+        let meta = o.metas.get(procfs, &c);
         let Some(meta) = meta else {
-            return self.metas.may_answer(&c).then_some(Waiting::Meta(c));
+            return o.metas.may_answer(&c).then_some(Waiting::Meta(c));
         };
         // A pod the API server has not shown yet: kubelet starts a pod's
         // containers after the pod was bound to this node, so it is usually
         // on its way in the watch stream.
         let key = k8s::pod_key(&meta.labels).filter(|_| self.wants.pod == Need::Wait)?;
-        (self.pods.may_answer(&key) && self.pods.get(self.procs.procfs(), &key).is_none())
+        (o.pods.may_answer(&key) && o.pods.get(procfs, &key).is_none())
             .then(|| Waiting::Pod(key.into_owned()))
     }
 
@@ -321,23 +403,24 @@ impl Pipeline {
         let Some(since) = self.held_since else {
             return Ok(false);
         };
-        let (first, shown) = self.held.front().cloned().expect("held_since implies held");
-        let waiting = self.unanswered(&first, shown);
+        let (origin, first, shown) = self.held.front().cloned().expect("held_since implies held");
+        let waiting = self.unanswered(origin, &first, shown);
+        let o = &mut self.origins[origin];
         match waiting {
-            Some(Waiting::Meta(c)) if now || since.elapsed() >= HOLD_MAX => self.metas.give_up(&c),
+            Some(Waiting::Meta(c)) if now || since.elapsed() >= HOLD_MAX => o.metas.give_up(&c),
             Some(Waiting::Pod(key)) if now || since.elapsed() >= HOLD_MAX => {
-                self.pods.give_up(&key);
+                o.pods.give_up(&key);
             }
             Some(_) => return Ok(false),
             None => {}
         }
         let held = std::mem::take(&mut self.held);
         self.held_since = None;
-        for (bytes, shown) in held {
+        for (origin, bytes, shown) in held {
             let printed = if now && self.held.is_empty() {
-                self.handle_now(&bytes, shown)?
+                self.handle_now(origin, &bytes, shown)?
             } else {
-                self.handle_record(&bytes, shown)?
+                self.handle_from(origin, &bytes, shown)?
             };
             if printed && count.is_some_and(|n| self.stats.matched >= n) {
                 return Ok(true);
@@ -346,7 +429,7 @@ impl Pipeline {
         Ok(false)
     }
 
-    fn handle_now(&mut self, bytes: &[u8], shown: bool) -> io::Result<bool> {
+    fn handle_now(&mut self, origin: usize, bytes: &[u8], shown: bool) -> io::Result<bool> {
         self.stats.events += 1;
         let rec = match decode(bytes) {
             Ok(r) => r,
@@ -355,13 +438,14 @@ impl Pipeline {
                 return Ok(false);
             }
         };
+        let o = &mut self.origins[origin];
         for sink in self.sinks.each() {
-            sink.before_record(&rec, &self.procs)?;
+            sink.before_record(&rec, &o.procs)?;
         }
-        apply::before(&mut self.procs, &rec);
+        apply::before(&mut o.procs, &rec);
         if matches!(rec.body, Body::Fork(_) | Body::Exec { .. }) {
             for sink in self.sinks.each() {
-                sink.record(bytes, &rec, &self.procs, true)?;
+                sink.record(bytes, &rec, &o.procs, true)?;
             }
             return Ok(false);
         }
@@ -372,45 +456,28 @@ impl Pipeline {
         } else {
             0
         };
-        let num = self.next_num + events.max(1) - 1;
-        self.next_num += events;
+        let num = o.next_num + events.max(1) - 1;
+        o.next_num += events;
         // Resolve what started before sdtrace (or while filtered out) once.
-        self.procs.process_or_load(rec.hdr.tgid);
+        o.procs.process_or_load(rec.hdr.tgid);
         if let Some(fd) = event_fd(&rec).and_then(|fd| i32::try_from(fd).ok()) {
-            if self.procs.fd(rec.hdr.tgid, fd).is_none() {
-                self.procs.fd_or_load(rec.hdr.tgid, fd);
+            if o.procs.fd(rec.hdr.tgid, fd).is_none() {
+                o.procs.fd_or_load(rec.hdr.tgid, fd);
             }
         }
-        let place = if self.wants.place {
-            self.containers
-                .place(self.procs.procfs(), rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id)
-        } else {
-            None
-        };
-        let meta = match &place {
-            Some(Place::Container(c)) if self.wants.meta != Need::No => {
-                self.metas.get(self.procs.procfs(), c)
-            }
-            _ => None,
-        };
-        let pod = match &meta {
-            Some(m) if self.wants.pod != Need::No => {
-                k8s::pod_key(&m.labels).and_then(|key| self.pods.get(self.procs.procfs(), &key))
-            }
-            _ => None,
-        };
+        let (place, meta, pod) = o.place(self.wants, rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
         let mut view = EventView {
             num,
             rec: &rec,
-            procs: &self.procs,
-            users: &self.users,
+            procs: &o.procs,
+            users: &o.users,
             clock: &self.clock,
             latency: self.latency,
             buffers: self.buffers,
             place: place.as_ref(),
             meta: meta.as_deref(),
             pod: pod.as_deref(),
-            node: self.node.as_deref(),
+            node: o.node.as_deref(),
         };
         let ids = (rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
         let mute = match (&self.muter, &self.filter, &place) {
@@ -432,9 +499,9 @@ impl Pipeline {
                 m.mute(ids.0, ids.1);
             }
         }
-        apply::after(&mut self.procs, &rec);
+        apply::after(&mut o.procs, &rec);
         for sink in self.sinks.each() {
-            sink.record(bytes, &rec, &self.procs, matched)?;
+            sink.record(bytes, &rec, &o.procs, matched)?;
         }
         self.write_ready(None)
     }
@@ -442,7 +509,7 @@ impl Pipeline {
     /// Counts `n` events that carry no record (a capture file's internal
     /// events), so evt.num stays the number sysdig gives each event.
     pub fn skip_events(&mut self, n: u64) {
-        self.next_num += n;
+        self.local().next_num += n;
     }
 
     fn write_pending(&mut self) -> io::Result<()> {
@@ -462,18 +529,18 @@ impl Pipeline {
     pub fn containers_table(&mut self) -> Option<String> {
         let tally = self.sinks.tally.as_ref()?;
         let deadline = Instant::now() + HOLD_MAX;
+        let Origin { procs, metas, .. } = &mut self.origins[0];
+        let procfs = procs.procfs();
         loop {
-            let procfs = self.procs.procfs();
             let waiting = tally
                 .containers()
-                .any(|c| self.metas.may_answer(c) && self.metas.get(procfs, c).is_none());
+                .any(|c| metas.may_answer(c) && metas.get(procfs, c).is_none());
             if !waiting || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let procfs = self.procs.procfs();
-        Some(tally.render(&self.clock, |c| self.metas.get(procfs, c)))
+        Some(tally.render(&self.clock, |c| metas.get(procfs, c)))
     }
 }
 
