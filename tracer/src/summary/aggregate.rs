@@ -14,7 +14,7 @@ use crate::sink::Sink;
 
 use super::counts::{Counts, Facts};
 use super::histogram::Histogram;
-use super::table::{Cell, Row, Snapshot, Table, Totals, View};
+use super::table::{Cell, Column, ColumnKind, Row, Snapshot, Table, Totals, View};
 use super::views;
 use super::window::Window;
 
@@ -65,6 +65,8 @@ pub struct Aggregator {
     /// The converge view's engine: it sees every event (ownership is by
     /// ancestry), and keys its own rows.
     converge: Option<converge::Tracker>,
+    /// Whether events come from agents' nodes: rows then say which.
+    nodes: bool,
 }
 
 impl Aggregator {
@@ -87,6 +89,7 @@ impl Aggregator {
                 .expect("sdtrace's -pc preset parses"),
             line: Vec::new(),
             converge: (view == View::Converge).then(converge::Tracker::default),
+            nodes: false,
         }
     }
 
@@ -141,6 +144,7 @@ impl Aggregator {
     /// Counts one event (one the pipeline's own filter let through).
     pub fn add(&mut self, ev: &EventView<'_>) {
         let ts = ev.rec.hdr.ts_ns;
+        self.nodes |= ev.node.is_some();
         self.advance(ts);
         self.events += 1;
         self.started.get_or_insert(ts);
@@ -240,9 +244,19 @@ impl Aggregator {
                 }
             })
             .collect();
+        let mut columns = self.view.columns();
+        if self.nodes && views::has_node_column(self.view) {
+            columns.insert(
+                0,
+                Column {
+                    title: super::table::NODE,
+                    kind: ColumnKind::Text,
+                },
+            );
+        }
         Table {
             view: self.view,
-            columns: self.view.columns(),
+            columns,
             rows,
         }
     }

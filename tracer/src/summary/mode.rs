@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
-use crate::cli::SummaryArgs;
+use crate::cli::{Reach, SummaryArgs};
 use crate::filter::Filter;
 use crate::session::Options;
-use crate::session::{Plan, Session, Source};
+use crate::session::{Agents, Plan, Session, Source};
 use crate::sink::Sink;
 
 /// Runs `sink` over the events matching `filter` until the file ends, or
@@ -65,4 +65,25 @@ pub fn source_with(args: &SummaryArgs, capture: CaptureOptions) -> Source {
             cri: args.live.cri.clone(),
         },
     }
+}
+
+/// The agents `reach` names (their records, filtered by `args`' filter
+/// there already), else [`source`].
+pub fn source_or_agents(
+    args: &SummaryArgs,
+    reach: &Reach,
+    snaplen: u32,
+    latency: bool,
+) -> anyhow::Result<Source> {
+    if !reach.is_remote() {
+        return Ok(source(args, snaplen, latency));
+    }
+    if args.read.is_some() {
+        anyhow::bail!("--agent and --cluster read the agents' events: -r reads a capture file");
+    }
+    Ok(Source::Agents(Agents {
+        reach: reach.clone(),
+        kubeconfig: None,
+        filter: args.filter.clone(),
+    }))
 }

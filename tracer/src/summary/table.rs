@@ -8,6 +8,8 @@ use std::fmt;
 /// One way of looking at the events, as csysdig's views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
+    /// The nodes whose agents the events come from (`--agent`, `--cluster`).
+    Nodes,
     Containers,
     Pods,
     Namespaces,
@@ -25,7 +27,8 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [View; 11] = [
+    pub const ALL: [View; 12] = [
+        View::Nodes,
         View::Containers,
         View::Pods,
         View::Namespaces,
@@ -43,6 +46,7 @@ impl View {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            View::Nodes => "nodes",
             View::Containers => "containers",
             View::Pods => "pods",
             View::Namespaces => "namespaces",
@@ -66,6 +70,7 @@ impl View {
     #[must_use]
     pub fn drill_down(self) -> View {
         match self {
+            View::Nodes => View::Containers,
             View::Namespaces => View::Pods,
             View::Pods => View::Containers,
             View::Containers => View::Processes,
@@ -128,6 +133,20 @@ pub struct Table {
     pub view: View,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
+}
+
+/// The title of the column that says which node a row is on.
+pub const NODE: &str = "NODE";
+
+impl Table {
+    /// The column rows are ranked by by default: the view's, past the
+    /// node column when the events come from several nodes.
+    #[must_use]
+    pub fn main_column(&self) -> usize {
+        let node_first =
+            self.view != View::Nodes && self.columns.first().is_some_and(|c| c.title == NODE);
+        self.view.main_column() + usize::from(node_first)
+    }
 }
 
 /// What the header line shows besides the table.

@@ -167,7 +167,12 @@ fn feed(sink: &mut dyn Sink, events: &[Ev]) {
     feed_in(world(), sink, events);
 }
 
-fn feed_in(mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
+fn feed_in(w: World, sink: &mut dyn Sink, events: &[Ev]) {
+    feed_on(None, w, sink, events);
+}
+
+/// [`feed_in`], the events happening on `node` (as an agent's do).
+fn feed_on(node: Option<&str>, mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
     for (i, e) in events.iter().enumerate() {
         let bytes = record(e, 100 * SEC + i as u64 * SEC / 100);
         let rec = decode(&bytes).unwrap();
@@ -188,7 +193,7 @@ fn feed_in(mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
             place: Some(if in_web { &w.web } else { &w.host }),
             meta: in_web.then_some(&w.meta),
             pod: None,
-            node: None,
+            node,
         };
         sink.observe(&view, true);
         apply::after(&mut w.procs, &rec);
@@ -196,10 +201,51 @@ fn feed_in(mut w: World, sink: &mut dyn Sink, events: &[Ev]) {
 }
 
 fn table(view: View, filter: Option<&str>, events: &[Ev]) -> Table {
+    table_on(&[None], view, filter, events)
+}
+
+/// The table of `events` happening on each of `nodes` (the same pids on
+/// each, as two machines have).
+fn table_on(nodes: &[Option<&str>], view: View, filter: Option<&str>, events: &[Ev]) -> Table {
     let filter = filter.map(|f| Filter::parse(f).unwrap_or_else(|e| panic!("{f}: {e}")));
     let mut agg = Aggregator::new(view, filter).with_rates(Rates::Whole);
-    feed(&mut agg, events);
+    for node in nodes {
+        feed_on(*node, world(), &mut agg, events);
+    }
     agg.table()
+}
+
+const TWO_NODES: [Option<&str>; 2] = [Some("node-a"), Some("node-b")];
+
+#[test]
+fn events_from_two_nodes_are_rows_of_each_node() {
+    let s = script();
+    let procs = table_on(&TWO_NODES, View::Processes, None, &s);
+    assert_eq!(procs.columns[0].title, "NODE");
+    assert_eq!(procs.main_column(), View::Processes.main_column() + 1);
+    assert_eq!(
+        rows(&procs),
+        [
+            "node-a | 100 | cat | host | 200 | 7 | 1",
+            "node-a | 200 | nginx | web | 10 | 50 | 1",
+            "node-b | 100 | cat | host | 200 | 7 | 1",
+            "node-b | 200 | nginx | web | 10 | 50 | 1",
+        ]
+    );
+    let nodes = table_on(&TWO_NODES, View::Nodes, None, &s);
+    let titles: Vec<&str> = nodes.columns.iter().map(|c| c.title).collect();
+    assert_eq!(titles, ["NODE", "SYSCALLS/S", "IN", "OUT", "ERRORS"]);
+    assert_eq!(
+        rows(&nodes),
+        ["node-a | 210 | 57 | 2", "node-b | 210 | 57 | 2"]
+    );
+    assert_eq!(
+        nodes.rows.iter().filter_map(|r| r.narrow.as_deref()).min(),
+        Some("k8s.node.name=\"node-a\"")
+    );
+    // A single machine's events have no node column, and no nodes.
+    assert_ne!(table(View::Processes, None, &s).columns[0].title, "NODE");
+    assert!(table(View::Nodes, None, &s).rows.is_empty());
 }
 
 fn text(c: &Cell) -> String {
@@ -305,23 +351,28 @@ fn syscalls_with_latency_and_errors() {
 #[test]
 fn drill_down_clauses_select_their_row() {
     let s = script();
-    for view in View::ALL {
-        let whole = table(view, None, &s);
-        // The script has no sockets, and no daemon (see the converge
-        // view's own test).
-        if matches!(view, View::Events | View::Connections | View::Converge) {
-            assert!(whole.rows.is_empty());
-            continue;
-        }
-        assert!(!whole.rows.is_empty(), "{view}");
-        for row in &whole.rows {
-            let clause = row.narrow.as_deref().expect("every row narrows");
-            let narrowed = table(view, Some(clause), &s);
-            let alone = Table {
-                rows: vec![row.clone()],
-                ..whole.clone()
-            };
-            assert_eq!(rows(&narrowed), rows(&alone), "{view}: {clause}");
+    for nodes in [&[None][..], &TWO_NODES] {
+        for view in View::ALL {
+            let whole = table_on(nodes, view, None, &s);
+            // The script has no sockets, and no daemon (see the converge
+            // view's own test); one machine's events have no node.
+            let single = nodes[0].is_none();
+            if matches!(view, View::Events | View::Connections | View::Converge)
+                || (view == View::Nodes && single)
+            {
+                assert!(whole.rows.is_empty());
+                continue;
+            }
+            assert!(!whole.rows.is_empty(), "{view}");
+            for row in &whole.rows {
+                let clause = row.narrow.as_deref().expect("every row narrows");
+                let narrowed = table_on(nodes, view, Some(clause), &s);
+                let alone = Table {
+                    rows: vec![row.clone()],
+                    ..whole.clone()
+                };
+                assert_eq!(rows(&narrowed), rows(&alone), "{view}: {clause}");
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ impl Top {
     #[must_use]
     pub fn render(&self) -> String {
         let table = self.agg.table();
-        let rows = render::top_rows(&table, table.view.main_column(), self.rows);
+        let rows = render::top_rows(&table, table.main_column(), self.rows);
         let mut out = String::new();
         if self.json {
             render::write_json(&mut out, &table, &rows);
@@ -108,7 +108,7 @@ pub fn main(cli: &TopCli) -> anyhow::Result<std::process::ExitCode> {
         None => None,
     };
     let opts = mode::options(&cli.common, latency);
-    let source = mode::source(&cli.common, 0, latency);
+    let source = mode::source_or_agents(&cli.common, &cli.reach, 0, latency)?;
     let top = Top::new(cli.view, cli.rows, cli.json, every);
     mode::run(source, filter, opts, Box::new(top))?;
     Ok(std::process::ExitCode::SUCCESS)

@@ -87,7 +87,16 @@ pub(super) fn renames(ev: &EventView<'_>) -> bool {
 pub(super) fn key(view: View, ev: &EventView<'_>, out: &mut String) -> bool {
     out.clear();
     let h = &ev.rec.hdr;
+    // The same pid (file, container) on two nodes is two rows.
+    if let Some(node) = ev.node.filter(|_| has_node_column(view)) {
+        out.push_str(node);
+        out.push('\0');
+    }
     match view {
+        View::Nodes => match ev.node {
+            Some(node) => out.push_str(node),
+            None => return false,
+        },
         View::Containers => match text(ev, FieldId::ContainerId) {
             Some(id) => out.push_str(&id),
             None => return false,
@@ -156,6 +165,13 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         complete: true,
     };
     let mut labels = match view {
+        View::Nodes => {
+            let node = ev.node.unwrap_or_default();
+            Labels {
+                narrow: Some(narrow::text_is("k8s.node.name", node)),
+                ..complete(vec![Cell::Text(node.to_owned())])
+            }
+        }
         View::Containers => {
             let id = id.unwrap_or_default();
             let host = id == "host";
@@ -266,7 +282,21 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
     if labels.cells.is_empty() {
         labels.narrow = None;
     }
+    if let Some(node) = ev
+        .node
+        .filter(|_| has_node_column(view) && !labels.cells.is_empty())
+    {
+        labels.cells.insert(0, Cell::Text(node.to_owned()));
+        let on_node = narrow::text_is("k8s.node.name", node);
+        labels.narrow = labels.narrow.map(|clause| narrow::all(&[on_node, clause]));
+    }
     labels
+}
+
+/// Whether rows of `view` say which node they are on, when events come
+/// from agents.
+pub(super) fn has_node_column(view: View) -> bool {
+    !matches!(view, View::Nodes | View::Converge | View::Events)
 }
 
 fn col(title: &'static str, kind: ColumnKind) -> Column {
@@ -292,6 +322,7 @@ impl View {
                 col("SYSCALLS/S", Rate),
             ],
             View::Namespaces => vec![col("NAMESPACE", Text), col("SYSCALLS/S", Rate)],
+            View::Nodes => vec![col(super::table::NODE, Text), col("SYSCALLS/S", Rate)],
             View::Processes => vec![
                 col("PID", Count),
                 col("NAME", Text),
@@ -353,7 +384,7 @@ impl View {
                 cols.extend(io());
                 cols.extend([col("NET", Bytes), col("ERRORS", Count)]);
             }
-            View::Pods | View::Namespaces | View::Processes | View::Threads => {
+            View::Nodes | View::Pods | View::Namespaces | View::Processes | View::Threads => {
                 cols.extend(io());
                 cols.push(col("ERRORS", Count));
             }
@@ -370,7 +401,7 @@ impl View {
         match self {
             View::Containers | View::Processes => 3,
             View::Pods | View::Files => 2,
-            View::Namespaces | View::Syscalls => 1,
+            View::Nodes | View::Namespaces | View::Syscalls => 1,
             View::Threads | View::Connections => 4,
             View::Errors => 3,
             View::Converge => 4,
@@ -396,7 +427,7 @@ pub(super) fn numbers(view: View, c: &Counts, rate: f64) -> Vec<Cell> {
             v.extend([Cell::Bytes(c.net_bytes), Cell::Count(c.errors)]);
             v
         }
-        View::Pods | View::Namespaces | View::Processes | View::Threads => {
+        View::Nodes | View::Pods | View::Namespaces | View::Processes | View::Threads => {
             let mut v = vec![Cell::Rate(rate)];
             v.extend(io);
             v.push(Cell::Count(c.errors));

@@ -6,7 +6,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::summary::link::Command;
-use crate::summary::table::{Cell, Row, Snapshot, Table, View};
+use crate::summary::table::{Cell, Row, Snapshot, Table, View, NODE};
 
 use super::editor::{Edit, Editor};
 use super::sort::Sort;
@@ -305,14 +305,18 @@ impl App {
 const NAMING: [&str; 2] = ["NAME", "POD"];
 
 /// How the breadcrumb names a row: its name, else its first text (the
-/// key the view is by: a file, a connection, a syscall).
+/// key the view is by: a file, a connection, a syscall) but the node it
+/// is on, unless nodes are what the view is of.
 fn label(table: &Table, row: &Row) -> Option<String> {
     let text = |i: usize| match row.cells.get(i) {
         Some(Cell::Text(t)) if !t.is_empty() => Some(t.clone()),
         _ => None,
     };
+    let by_node = |i: &usize| {
+        table.view != View::Nodes && table.columns.get(*i).is_some_and(|c| c.title == NODE)
+    };
     let named = table.columns.iter().position(|c| NAMING.contains(&c.title));
     named
         .and_then(text)
-        .or_else(|| (0..row.cells.len()).find_map(text))
+        .or_else(|| (0..row.cells.len()).filter(|i| !by_node(i)).find_map(text))
 }
