@@ -36,6 +36,8 @@ pub enum End {
     /// The mode's sink finished on its own (`follow -- COMMAND`: the
     /// command exited and its traces are done).
     SinkDone,
+    /// Every agent's stream ended.
+    AgentsGone,
 }
 
 /// How often a sink is told the loop's statistics (a map read per CPU).

@@ -18,6 +18,8 @@ use crate::k8s::PodCache;
 use crate::output::{self, printer::Printer, stats::Stats, tally::Tally};
 pub use crate::pipeline::Options;
 use crate::pipeline::Pipeline;
+pub use crate::remote::records::Agents;
+use crate::remote::records::{self, Attachment};
 use crate::run::{self, End};
 use crate::scap::reader::ScapReader;
 use crate::scap::sink::CaptureSink;
@@ -36,6 +38,9 @@ pub enum Source {
     /// A capture file (`-r`): its state (processes, users, clock, every
     /// `/proc` answer) comes from the file, never from this machine.
     File(PathBuf),
+    /// `sdtrace agent`s (`--agent`, `--cluster`): each node's records and
+    /// state, as a capture file holds them, merged in time order.
+    Agents(Agents),
 }
 
 /// `-w`: where matched events are written instead of printed.
@@ -63,6 +68,9 @@ pub struct Plan {
     pub node: Option<String>,
     /// Mute, in the kernel, the cgroups the filter can never match.
     pub muting: bool,
+    /// Keep every `/proc` and runtime answer for a reader elsewhere (the
+    /// agent's records clients; `-w` does anyway).
+    pub journal: bool,
 }
 
 impl Plan {
@@ -77,6 +85,7 @@ impl Plan {
             pods: None,
             node: None,
             muting: false,
+            journal: false,
         }
     }
 }
@@ -87,6 +96,7 @@ enum Input {
         reader: Box<ScapReader>,
         path: PathBuf,
     },
+    Agents(Box<Attachment>),
 }
 
 /// A capture ready to run.
@@ -102,8 +112,11 @@ pub struct Report {
     pub stats: Stats,
     /// Records the kernel could not write, per CPU (empty for a file).
     pub drops_per_cpu: Vec<u64>,
-    /// Whether the events came from this machine's kernel.
+    /// Whether the events came live (from this machine's kernel, or
+    /// agents'), not from a file.
     pub live: bool,
+    /// A line per agent: its events and drops.
+    pub agents: Vec<String>,
     /// `-w`: the file written last, and how many events went to it.
     pub wrote: Option<(PathBuf, u64)>,
     /// `--containers`' table.
@@ -113,9 +126,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// The statistics line for stderr.
+    /// The statistics line for stderr (and a line per agent under it).
     pub fn stats_line(&self) -> String {
-        self.stats.line(&self.drops_per_cpu)
+        let mut text = self.stats.line(&self.drops_per_cpu);
+        for line in &self.agents {
+            text.push('\n');
+            text.push_str(line);
+        }
+        text
     }
 
     /// `--stats-json`.
@@ -147,11 +165,12 @@ impl Session {
             pods,
             node,
             muting,
+            journal,
         } = plan;
         let (input, mut pipe) = match source {
             Source::Live { capture, cri } => {
                 let mut capture = Capture::start(&capture)?;
-                let procfs = if write.is_some() {
+                let procfs = if write.is_some() || journal {
                     ProcFs::default().journaled()
                 } else {
                     ProcFs::default()
@@ -195,6 +214,13 @@ impl Session {
                     pipe,
                 )
             }
+            Source::Agents(agents) => {
+                let local = Clock::now();
+                let (attachment, origins) = records::attach(&agents, &local)?;
+                let mut pipe = Pipeline::of_origins(origins, filter, &options);
+                pipe.set_clock(local);
+                (Input::Agents(Box::new(attachment)), pipe)
+            }
         };
         if tally {
             pipe.set_tally(Tally::default());
@@ -234,7 +260,7 @@ impl Session {
     pub fn syscall_switch(&mut self, kernel_paths: bool) -> anyhow::Result<Option<SyscallSwitch>> {
         match &mut self.input {
             Input::Live(capture) => Ok(capture.syscall_switch(kernel_paths)?),
-            Input::File { .. } => Ok(None),
+            Input::File { .. } | Input::Agents(_) => Ok(None),
         }
     }
 
@@ -253,6 +279,7 @@ impl Session {
         }
         let opts = &self.options;
         let pipe = &mut self.pipe;
+        let mut agents = Vec::new();
         let end = match &mut self.input {
             Input::Live(capture) => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -262,6 +289,11 @@ impl Session {
             }
             Input::File { reader, path } => run::replay(reader, pipe, opts)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            Input::Agents(attachment) => {
+                let (end, lines) = attachment.run(pipe, opts)?;
+                agents = lines;
+                end
+            }
         };
         if end != End::OutputClosed {
             match pipe.finish_sinks().and_then(|()| pipe.flush()) {
@@ -286,6 +318,7 @@ impl Session {
                 (capture.drops_per_cpu(), true)
             }
             Input::File { .. } => (Vec::new(), false),
+            Input::Agents(_) => (Vec::new(), true),
         };
         stats.muted_cgroups = pipe.muted_cgroups();
         Ok(Report {
@@ -293,6 +326,7 @@ impl Session {
             stats,
             drops_per_cpu,
             live,
+            agents,
             wrote,
             containers,
             sink: pipe.take_sink(),

@@ -5,16 +5,19 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 
 use super::protocol::{Frame, Mode, Subscribe};
 use super::queue::{Offer, QueueTx};
 use crate::converge::{self, engine::Selection, Converger};
+use crate::decode::{Body, Record};
 use crate::event::clock::Clock;
 use crate::event::extract::EventView;
 use crate::filter::Filter;
 use crate::follow::{self, seeds::Seeds, Follower};
 use crate::output::{self, Format};
+use crate::scap::sidecar;
 use crate::sink::Sink;
 
 /// A subscription the server accepted: compiled, on its way to the loop.
@@ -66,7 +69,7 @@ impl Subscriber {
             }
             // The filter decides which of the mode's syscalls count.
             Some(Mode::Converge { .. }) => Some(converge::extract::syscalls()),
-            None => filter
+            Some(Mode::Records) | None => filter
                 .as_ref()
                 .and_then(|f| f.pushdown().syscalls.map(|s| s.numbers())),
         };
@@ -80,12 +83,17 @@ impl Subscriber {
             queue,
             since: crate::sys::clock::boot_ns(),
             hello,
-            asked: format!(
-                "filter {:?}, format {:?}{}",
-                sub.filter.as_deref().unwrap_or(""),
-                sub.print.as_deref().unwrap_or("default"),
-                if sub.json { ", json" } else { "" }
-            ),
+            asked: match sub.mode {
+                Some(Mode::Records) => {
+                    format!("records, filter {:?}", sub.filter.as_deref().unwrap_or(""))
+                }
+                _ => format!(
+                    "filter {:?}, format {:?}{}",
+                    sub.filter.as_deref().unwrap_or(""),
+                    sub.print.as_deref().unwrap_or("default"),
+                    if sub.json { ", json" } else { "" }
+                ),
+            },
         })
     }
 }
@@ -95,9 +103,10 @@ impl Subscriber {
 pub const MARK_EVERY: Duration = Duration::from_millis(100);
 
 /// The mode's own sink, made in the capture loop (it owns what the mode
-/// reads, such as a conntrack subscription).
-fn mode_sink(mode: &Mode, json: bool) -> Box<dyn Sink> {
-    match mode {
+/// reads, such as a conntrack subscription); none for records, which the
+/// client's own pipeline reads.
+fn mode_sink(mode: &Mode, json: bool) -> Option<Box<dyn Sink>> {
+    Some(match mode {
         Mode::Follow { pids, comms, conns } => {
             let seeds = Seeds {
                 pids: pids.clone(),
@@ -113,6 +122,15 @@ fn mode_sink(mode: &Mode, json: bool) -> Box<dyn Sink> {
             };
             Box::new(Converger::new(selection, json))
         }
+        Mode::Records => return None,
+    })
+}
+
+impl Subscriber {
+    /// Whether it asked for the records themselves.
+    #[must_use]
+    pub fn wants_records(&self) -> bool {
+        matches!(self.mode, Some((Mode::Records, _)))
     }
 }
 
@@ -121,6 +139,9 @@ pub struct Client {
     pub sub: Subscriber,
     /// The mode it runs, fed every event.
     mode: Option<Box<dyn Sink>>,
+    /// A records client: whether its filter matched the event being
+    /// handled (its record comes next).
+    matched: Option<bool>,
     /// Event frames not sent yet.
     pending: Vec<u8>,
     pending_events: u64,
@@ -143,7 +164,8 @@ impl Client {
     #[must_use]
     pub fn new(sub: Subscriber) -> Self {
         Client {
-            mode: sub.mode.as_ref().map(|(m, json)| mode_sink(m, *json)),
+            mode: sub.mode.as_ref().and_then(|(m, json)| mode_sink(m, *json)),
+            matched: None,
             sub,
             pending: Vec::new(),
             pending_events: 0,
@@ -156,7 +178,10 @@ impl Client {
     /// Writes the event's frame when the client's filter matches it;
     /// whether it did.
     pub fn offer_event(&mut self, view: &EventView<'_>) -> bool {
-        if view.rec.hdr.ts_ns < self.sub.since {
+        let records = self.sub.wants_records();
+        // A records client started from the state as of its admission:
+        // every record since then is its, whatever its time.
+        if view.rec.hdr.ts_ns < self.sub.since && !records {
             return false;
         }
         let shown = self
@@ -164,6 +189,10 @@ impl Client {
             .filter
             .as_ref()
             .is_none_or(|f| f.matches(&mut EventView { ..*view }));
+        if records {
+            self.matched = Some(shown);
+            return shown;
+        }
         if let Some(mode) = &mut self.mode {
             // Every event: a mode keeps its own state (a followed
             // server's fds) from those it does not show.
@@ -195,6 +224,37 @@ impl Client {
         }
         self.pending_events += 1;
         true
+    }
+
+    /// A records client's frame for a record the tables have applied:
+    /// `answers` (JSON, or empty) are the `/proc` and runtime answers its
+    /// handling used. Sent when the filter matched it, or as context when
+    /// it keeps the tables exact; the answers go either way.
+    pub fn offer_record(&mut self, raw: &[u8], rec: &Record<'_>, answers: &[u8], clock: &Clock) {
+        let matched = self.matched.take() == Some(true);
+        let context = match &rec.body {
+            Body::Syscall(_) => tracer_common::syscalls::STATE_SYSCALLS.contains(&rec.hdr.nr),
+            Body::Fork(_) | Body::Exec { .. } | Body::Exit(_) => true,
+        };
+        let mut items = Vec::new();
+        if !answers.is_empty() {
+            sidecar::push(&mut items, sidecar::ANSWERS, answers);
+        }
+        if matched || context {
+            let kind = if matched {
+                sidecar::SHOWN
+            } else {
+                sidecar::CONTEXT
+            };
+            sidecar::push(&mut items, kind, raw);
+        }
+        if items.is_empty() {
+            return;
+        }
+        let data = base64::engine::general_purpose::STANDARD.encode(&items);
+        let ts = clock.epoch_ns(rec.hdr.ts_ns);
+        Frame::Record { ts, data: &data }.write(&mut self.pending);
+        self.pending_events += 1;
     }
 
     /// What the mode printed since the last turn (`now`: the kernel time

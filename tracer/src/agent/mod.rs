@@ -70,6 +70,7 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
     let pod_node = node.clone();
     plan.pods = Some(Box::new(move |_| pod_cache(&pod_node)));
     plan.node = Some(node.clone());
+    plan.journal = true;
     let mut session = Session::open(plan)?;
     let switch = session
         .syscall_switch(cli.kernel_paths)?
@@ -82,6 +83,10 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         metrics.clone(),
         session.pods_live(),
         session.clock(),
+        sink::Users {
+            passwd: std::fs::read_to_string("/etc/passwd").unwrap_or_default(),
+            group: std::fs::read_to_string("/etc/group").unwrap_or_default(),
+        },
     );
     let shared = Shared::new(
         token,

@@ -12,10 +12,20 @@
 //! Events come in time order, and a [`Frame::Mark`] promises that nothing
 //! older than its time will follow: a client merging several agents
 //! prints an event once every stream's mark has passed it.
+//!
+//! A client that runs its own pipeline (`sdtrace ui --agent`, `top
+//! --agent`) asks for [`Mode::Records`] instead: after hello it gets the
+//! node's state ([`Frame::State`]: processes, users, clock, the answers
+//! about cgroups, containers and pods so far), then a [`Frame::Record`] per
+//! record, exactly as the agent's kernel wrote it, with the `/proc` and
+//! runtime answers its handling used: what a capture file (`-w`) holds.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::scap::writer::CaptureInfo;
+use crate::state::{ProcAnswer, Process};
 
 /// Where a client subscribes.
 pub const EVENTS_PATH: &str = "/v1/events";
@@ -68,6 +78,19 @@ pub enum Mode {
         #[serde(default)]
         pids: Vec<u32>,
     },
+    /// The records the filter matches, those that keep the process and fd
+    /// tables exact, and the state to read them from: the client runs
+    /// every mode on them itself.
+    Records,
+}
+
+/// What a records client starts from: [`Frame::State`]'s JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Start {
+    pub info: CaptureInfo,
+    pub processes: Vec<Process>,
+    /// The latest answer about every cgroup, container and pod so far.
+    pub answers: Vec<ProcAnswer>,
 }
 
 /// One line of the stream.
@@ -90,6 +113,12 @@ pub enum Frame<'a> {
     },
     /// The agent ends the stream, and why.
     Bye { reason: &'a str },
+    /// Records clients, after hello: a [`Start`] as JSON.
+    State { json: &'a str },
+    /// Records clients: one record at `ts` (as [`Frame::Event`]'s), base64
+    /// of capture-file items (`scap::sidecar`): the answers its handling
+    /// used, then the record, shown (the filter matched) or context.
+    Record { ts: u64, data: &'a str },
 }
 
 /// A line that is not a frame.
@@ -151,6 +180,16 @@ impl Frame<'_> {
                 out.extend_from_slice(b"bye ");
                 one_line(reason, out);
             }
+            Frame::State { json } => {
+                out.extend_from_slice(b"state ");
+                one_line(json, out);
+            }
+            Frame::Record { ts, data } => {
+                out.extend_from_slice(b"rec ");
+                out.extend_from_slice(num.format(*ts).as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(data.as_bytes());
+            }
         }
         out.push(b'\n');
     }
@@ -186,6 +225,14 @@ impl Frame<'_> {
                 Ok(frame)
             }
             "bye" => Ok(Frame::Bye { reason: rest }),
+            "state" => Ok(Frame::State { json: rest }),
+            "rec" => {
+                let (ts, data) = rest.split_once(' ').ok_or_else(bad)?;
+                Ok(Frame::Record {
+                    ts: number(ts)?,
+                    data,
+                })
+            }
             _ => Err(bad()),
         }
     }
@@ -223,6 +270,13 @@ mod tests {
         round_trip(&Frame::Bye {
             reason: "the agent is stopping",
         });
+        round_trip(&Frame::State {
+            json: r#"{"processes":[]}"#,
+        });
+        round_trip(&Frame::Record {
+            ts: 5,
+            data: "AwAAAAA=",
+        });
     }
 
     #[test]
@@ -245,6 +299,8 @@ mod tests {
             "mark 1 2",
             "mark 1 2 3 4",
             "hello onlynode",
+            "rec 5",
+            "rec x AA==",
             "what 1",
         ] {
             assert!(Frame::parse(line).is_err(), "{line:?}");

@@ -3,20 +3,37 @@
 //! leave, the kernel passes what they ask for, and the metrics are
 //! published.
 
+use std::io;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::clients::{union_of_syscalls, Client, Sent, Subscriber};
 use super::metrics::{ClientRow, Metrics, Snapshot};
+use super::protocol::{Frame, Start};
 use crate::capture::SyscallSwitch;
+use crate::decode::Record;
 use crate::event::clock::Clock;
 use crate::event::extract::EventView;
+use crate::scap::writer::CaptureInfo;
 use crate::sink::{LoopStats, Need, Sink, Wants};
+use crate::state::ProcessTable;
 use crate::sys::clock::boot_ns;
+
+/// The node's users, as records clients resolve user names with them.
+pub struct Users {
+    pub passwd: String,
+    pub group: String,
+}
 
 pub struct AgentSink {
     clients: Vec<Client>,
     joining: Receiver<Subscriber>,
+    /// Records clients waiting for their start: the state is taken
+    /// between two records.
+    starting: Vec<Subscriber>,
+    users: Users,
     switch: SyscallSwitch,
     metrics: Arc<Metrics>,
     /// Whether pods are known from the API server.
@@ -46,10 +63,13 @@ impl AgentSink {
         metrics: Arc<Metrics>,
         pods: bool,
         clock: Clock,
+        users: Users,
     ) -> Self {
         AgentSink {
             clients: Vec::new(),
             joining,
+            starting: Vec::new(),
+            users,
             switch,
             metrics,
             pods,
@@ -70,20 +90,58 @@ impl AgentSink {
     fn admit(&mut self) -> bool {
         let first = self.clients.len();
         while let Ok(sub) = self.joining.try_recv() {
-            self.clients.push(Client::new(sub));
+            if sub.wants_records() {
+                self.starting.push(sub);
+            } else {
+                self.clients.push(Client::new(sub));
+            }
         }
+        self.welcome(first, None)
+    }
+
+    /// The clients from `first` on have joined: the kernel passes what
+    /// they ask for, then they hear hello (and records clients, `state`).
+    fn welcome(&mut self, first: usize, state: Option<&Bytes>) -> bool {
         if self.clients.len() == first {
             return false;
         }
         self.push_down();
         for c in &self.clients[first..] {
             c.sub.queue.force(c.sub.hello.clone());
+            if let Some(state) = state {
+                c.sub.queue.force(state.clone());
+            }
             eprintln!(
                 "sdtrace agent: client {} ({}) subscribed: {}",
                 c.sub.id, c.sub.peer, c.sub.asked
             );
         }
         true
+    }
+
+    /// Records clients join with the tables as they are now (between two
+    /// records): hello, then that state.
+    fn start_records(&mut self, procs: &ProcessTable) -> io::Result<()> {
+        let start = Start {
+            info: CaptureInfo {
+                sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
+                clock: self.clock,
+                passwd: self.users.passwd.clone(),
+                group: self.users.group.clone(),
+            },
+            processes: procs.snapshot(),
+            answers: procs.procfs().lasting_answers(),
+        };
+        let json = serde_json::to_string(&start).map_err(io::Error::other)?;
+        let mut frame = Vec::new();
+        Frame::State { json: &json }.write(&mut frame);
+        let first = self.clients.len();
+        for sub in self.starting.drain(..) {
+            self.clients.push(Client::new(sub));
+        }
+        self.welcome(first, Some(&Bytes::from(frame)));
+        self.publish();
+        Ok(())
     }
 
     fn forget(&mut self, at: usize) {
@@ -139,6 +197,35 @@ impl AgentSink {
 }
 
 impl Sink for AgentSink {
+    fn before_record(&mut self, _rec: &Record<'_>, procs: &ProcessTable) -> io::Result<()> {
+        if self.starting.is_empty() {
+            return Ok(());
+        }
+        self.start_records(procs)
+    }
+
+    /// Records clients get the record and the answers its handling used
+    /// (taken every record, so the journal never grows).
+    fn record(
+        &mut self,
+        raw: &[u8],
+        rec: &Record<'_>,
+        procs: &ProcessTable,
+        _shown: bool,
+    ) -> io::Result<()> {
+        let answers = procs.procfs().take_journal();
+        let mut json = None;
+        for c in self.clients.iter_mut().filter(|c| c.sub.wants_records()) {
+            let json = match &mut json {
+                Some(json) => json,
+                None if answers.is_empty() => json.insert(Vec::new()),
+                None => json.insert(serde_json::to_vec(&answers).map_err(io::Error::other)?),
+            };
+            c.offer_record(raw, rec, json, &self.clock);
+        }
+        Ok(())
+    }
+
     fn observe(&mut self, view: &EventView<'_>, _shown: bool) {
         let mut offered = false;
         for c in &mut self.clients {

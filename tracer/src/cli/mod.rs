@@ -161,7 +161,7 @@ pub struct Cli {
 
 /// Where events come from instead of this machine's kernel: sdtrace
 /// agents, found through Kubernetes or named.
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct Reach {
     /// Trace every node of a Kubernetes cluster: find the sdtrace agents
     /// (deploy/) through the API server and read each through its
@@ -411,7 +411,7 @@ pub struct ConvergeCli {
 #[command(
     name = "sdtrace top",
     about = "The top files, processes, connections, containers, pods, syscalls or errors, as sysdig's topfiles/topprocs/topconns chisels",
-    after_help = "Examples:\n  sdtrace top files -M 10\n  sdtrace top procs -c \"container.name=web\" --interval 2\n  sdtrace top syscalls -r trace.scap -n 20\n  sdtrace top errors -j"
+    after_help = "Examples:\n  sdtrace top files -M 10\n  sdtrace top procs -c \"container.name=web\" --interval 2\n  sdtrace top syscalls -r trace.scap -n 20\n  sdtrace top errors -j\n  sdtrace top nodes --cluster -M 10\n  sdtrace top procs --agent node1:7373,node2:7373 --token-file token"
 )]
 pub struct TopCli {
     /// What to rank: files, procs, conns, containers, pods, namespaces, threads, syscalls, errors.
@@ -432,6 +432,9 @@ pub struct TopCli {
     /// One JSON object per row.
     #[arg(short = 'j', long = "json")]
     pub json: bool,
+
+    #[command(flatten)]
+    pub reach: Reach,
 }
 
 /// `sdtrace spy users`: what people type, as sysdig's spy_users chisel.
@@ -495,7 +498,7 @@ fn parse_view(name: &str) -> Result<crate::summary::table::View, String> {
 #[command(
     name = "sdtrace ui",
     about = "A live view of containers, processes, files, connections and syscalls, drilled into row by row (as csysdig)",
-    after_help = "Keys: F2/v views, Enter drill down, Backspace back, F4 or / filter, < > F9 sort column, s F6 reverse, p pause, q quit.\n\nExamples:\n  sdtrace ui\n  sdtrace ui -c \"container.name=web\" --view procs\n  sdtrace ui -r trace.scap --log ui.log"
+    after_help = "Keys: F2/v views, Enter drill down, Backspace back, F4 or / filter, < > F9 sort column, s F6 reverse, p pause, q quit.\n\nExamples:\n  sdtrace ui\n  sdtrace ui -c \"container.name=web\" --view procs\n  sdtrace ui -r trace.scap --log ui.log\n  sdtrace ui --cluster --view nodes\n  sdtrace ui --agent node1:7373,node2:7373 --token-file token"
 )]
 pub struct UiCli {
     /// Show only events matching this filter (sysdig's language); `/` changes it.
@@ -527,6 +530,9 @@ pub struct UiCli {
 
     #[command(flatten)]
     pub live: LiveArgs,
+
+    #[command(flatten)]
+    pub reach: Reach,
 }
 
 impl Cli {

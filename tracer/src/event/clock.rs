@@ -36,6 +36,17 @@ impl Clock {
         (boot_ns as i128 + self.boot_to_epoch_ns).max(0) as u64
     }
 
+    /// The kernel timestamp of a time since the Unix epoch.
+    pub fn boot_ns(&self, epoch_ns: u64) -> u64 {
+        (epoch_ns as i128 - self.boot_to_epoch_ns).max(0) as u64
+    }
+
+    /// What to add to this clock's kernel times to have `other`'s for the
+    /// same moments (two machines booted at different times).
+    pub fn shift_to(&self, other: &Clock) -> i128 {
+        self.boot_to_epoch_ns - other.boot_to_epoch_ns
+    }
+
     fn local(&self, boot_ns: u64) -> (i64, u64) {
         let ns = self.epoch_ns(boot_ns);
         let secs = (ns / 1_000_000_000) as i64 + self.utc_offset_s;

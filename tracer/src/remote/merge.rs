@@ -136,7 +136,7 @@ impl Merge {
 
     /// The oldest time every holding stream has promised past; `None`
     /// when one has promised nothing yet.
-    fn bound(&self, now: Instant) -> Option<u64> {
+    pub fn bound(&self, now: Instant) -> Option<u64> {
         self.streams
             .iter()
             .filter(|s| s.holds(now, self.patience))

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod direct;
 pub mod label;
 pub mod merge;
+pub mod records;
 pub mod relay;
 pub mod stream;
 pub mod tally;
@@ -134,10 +135,11 @@ fn given_token(reach: &Reach) -> anyhow::Result<Option<String>> {
 
 #[cfg(feature = "k8s-api")]
 async fn cluster_dials(
-    remote: &Remote<'_>,
+    reach: &Reach,
+    kubeconfig: Option<&std::path::Path>,
     token: Option<String>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    let (dials, token) = cluster::dials(remote.reach, remote.kubeconfig, token)
+    let (dials, token) = cluster::dials(reach, kubeconfig, token)
         .await
         .map_err(|e| anyhow!(causes(&e)))?;
     Ok((dials, Some(token)))
@@ -145,10 +147,29 @@ async fn cluster_dials(
 
 #[cfg(not(feature = "k8s-api"))]
 async fn cluster_dials(
-    _: &Remote<'_>,
+    _: &Reach,
+    _: Option<&std::path::Path>,
     _: Option<String>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
     bail!("--cluster needs the Kubernetes API client, which this sdtrace was built without; use --agent HOST:PORT")
+}
+
+/// Every agent `reach` names (through the API server for `--cluster`),
+/// and the token to show them.
+async fn dials(
+    reach: &Reach,
+    kubeconfig: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
+    let token = given_token(reach)?;
+    let (dials, token) = if reach.cluster {
+        cluster_dials(reach, kubeconfig, token).await?
+    } else {
+        (direct::dials(&reach.agents)?, token)
+    };
+    if dials.is_empty() {
+        bail!("--agent names no agent");
+    }
+    Ok((dials, token))
 }
 
 /// Every agent's stream, opened at once; the ones that cannot be reached
@@ -226,10 +247,6 @@ pub async fn attach_all(
 /// print what comes back, and when to stop.
 struct Remote<'a> {
     reach: &'a Reach,
-    #[cfg_attr(
-        not(feature = "k8s-api"),
-        expect(dead_code, reason = "only --cluster reads it, which needs k8s-api")
-    )]
     kubeconfig: Option<&'a std::path::Path>,
     subscribe: Subscribe,
     label: Label,
@@ -239,15 +256,7 @@ struct Remote<'a> {
 
 impl Remote<'_> {
     async fn run(self) -> anyhow::Result<ExitCode> {
-        let token = given_token(self.reach)?;
-        let (dials, token) = if self.reach.cluster {
-            cluster_dials(&self, token).await?
-        } else {
-            (direct::dials(&self.reach.agents)?, token)
-        };
-        if dials.is_empty() {
-            bail!("--agent names no agent");
-        }
+        let (dials, token) = dials(self.reach, self.kubeconfig).await?;
         let say = |line: &str| eprintln!("{line}");
         let (attached, lost) = attach_all(dials, token, self.subscribe, &say).await?;
         say("sdtrace: attached");

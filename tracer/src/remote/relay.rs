@@ -1,6 +1,8 @@
-//! The attached streams, through the merge, to stdout: until every agent
-//! is gone, `-n` lines are out, `-M` is up, or Ctrl-C or SIGTERM comes;
-//! then what the merge still holds is printed, and a line per agent.
+//! The attached streams, through the merge, to a [`Consumer`] (stdout, or
+//! a records client's pipeline): until every agent is gone, the consumer
+//! has had enough (`-n`, a closed stdout, the mode ended), `-M` is up, or
+//! Ctrl-C or SIGTERM comes; then what the merge still holds goes too, and
+//! there is a line per agent.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -32,13 +34,40 @@ pub struct Limits {
     pub duration: Option<Duration>,
 }
 
-/// Why printing stopped before the merge ran out.
-enum Halt {
-    /// `-n` lines are out.
+/// Why the consumer stopped before the merge ran out.
+#[derive(Debug)]
+pub enum Halt {
+    /// `-n` results are out.
     Enough,
     /// Nobody reads stdout any more: a normal end (`| head`).
     Closed,
+    /// The mode's sink ended on its own (the live view was closed).
+    Done,
     Failed(io::Error),
+}
+
+/// Where released events go.
+pub trait Consumer {
+    /// The events let out of the merge, in time order; `tallies[r.stream]`
+    /// is each one's agent.
+    fn take(&mut self, released: Vec<Released>, tallies: &[Tally]) -> Result<(), Halt>;
+    /// Once a turn, after [`Consumer::take`]: every stream has promised
+    /// nothing older than `bound` (agents' wall-clock ns) will follow.
+    fn turn(&mut self, _bound: Option<u64>) -> Result<(), Halt> {
+        Ok(())
+    }
+}
+
+/// How a relay ended.
+pub struct Relayed {
+    /// Why the consumer stopped early, if it did.
+    pub halted: Option<Halt>,
+    /// Whether an agent was lost on the way (or before).
+    pub lost: bool,
+    /// Whether every agent's stream ended.
+    pub ended: bool,
+    /// A line per agent: its events and drops.
+    pub summaries: Vec<String>,
 }
 
 /// stdout (or a test's buffer), counting lines.
@@ -74,8 +103,10 @@ impl<W: Write> Out<W> {
         }
         Ok(())
     }
+}
 
-    fn print_all(&mut self, released: Vec<Released>, tallies: &[Tally]) -> Result<(), Halt> {
+impl<W: Write> Consumer for Out<W> {
+    fn take(&mut self, released: Vec<Released>, tallies: &[Tally]) -> Result<(), Halt> {
         for r in released {
             self.print(&tallies[r.stream].node, &r.line)?;
         }
@@ -140,6 +171,35 @@ pub async fn run(
     writer: impl Write,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<std::process::ExitCode> {
+    let mut out = Out {
+        writer,
+        line: Vec::new(),
+        label,
+        left: limits.count,
+    };
+    let relayed = relay(attached, limits.duration, lost_before, &mut out, say).await?;
+    if let Some(Halt::Failed(e)) = relayed.halted {
+        return Err(anyhow::anyhow!("writing to stdout: {e}"));
+    }
+    for line in &relayed.summaries {
+        say(line);
+    }
+    Ok(if relayed.lost {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+/// Feeds `consumer` until the end (or `duration`), saying what happens to
+/// the agents through `say` (`lost_before`: one was lost at attach time).
+pub async fn relay(
+    attached: Vec<Attached>,
+    duration: Option<Duration>,
+    lost_before: bool,
+    consumer: &mut impl Consumer,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<Relayed> {
     let start = Instant::now();
     let (to_merge, mut from_streams) = mpsc::channel(IN_FLIGHT);
     let mut streams = Streams {
@@ -152,22 +212,17 @@ pub async fn run(
         tokio::spawn(stream.pump(i, to_merge.clone()));
     }
     drop(to_merge);
-    let mut out = Out {
-        writer,
-        line: Vec::new(),
-        label,
-        left: limits.count,
-    };
     let mut sigterm = signal(SignalKind::terminate())?;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let deadline = limits
-        .duration
-        .map(|d| tokio::time::Instant::from_std(start + d));
+    let deadline = duration.map(|d| tokio::time::Instant::from_std(start + d));
 
     let halted = loop {
         let now = Instant::now();
-        if let Err(h) = out.print_all(streams.merge.ready(now), &streams.tallies) {
+        let taken = consumer
+            .take(streams.merge.ready(now), &streams.tallies)
+            .and_then(|()| consumer.turn(streams.merge.bound(now)));
+        if let Err(h) = taken {
             break Some(h);
         }
         if streams.merge.is_done() {
@@ -202,20 +257,19 @@ pub async fn run(
             }
         }
     };
+    let ended = halted.is_none() && streams.merge.is_done();
     let halted = match halted {
-        None => out.print_all(streams.merge.drain(), &streams.tallies).err(),
+        None => consumer
+            .take(streams.merge.drain(), &streams.tallies)
+            .and_then(|()| consumer.turn(None))
+            .err(),
         some => some,
     };
-    if let Some(Halt::Failed(e)) = halted {
-        return Err(anyhow::anyhow!("writing to stdout: {e}"));
-    }
-    for tally in &streams.tallies {
-        say(&tally.summary());
-    }
-    Ok(if streams.lost {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
+    Ok(Relayed {
+        halted,
+        lost: streams.lost,
+        ended,
+        summaries: streams.tallies.iter().map(Tally::summary).collect(),
     })
 }
 

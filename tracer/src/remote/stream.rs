@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::agent::protocol::{BadFrame, Frame, Subscribe, EVENTS_PATH};
+use crate::agent::protocol::{BadFrame, Frame, Mode, Subscribe, EVENTS_PATH};
 
 /// A byte stream to an agent.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -27,6 +27,10 @@ pub type Connect = Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Io>>> + S
 /// The longest line a stream may send: a frame is one event's line, and
 /// a stream that sends this much without a newline is not an agent's.
 const MAX_LINE: usize = 1 << 20;
+
+/// The longest state a records client takes (a node's processes with
+/// their fds, as JSON: a few MiB on a busy node).
+const MAX_STATE: usize = 256 << 20;
 
 /// The most of an error answer's body kept (it is one line and its carets).
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -81,6 +85,10 @@ pub enum StreamError {
     NoWord { agent: String },
     #[error("agent {agent} said hello twice")]
     Rehello { agent: String },
+    #[error("agent {agent} did not send its state after hello (is it older than this sdtrace?)")]
+    NoState { agent: String },
+    #[error("agent {agent} sent its state twice")]
+    Restate { agent: String },
 }
 
 impl StreamError {
@@ -134,6 +142,8 @@ pub struct Attached {
     /// The node, as its agent said in hello.
     pub node: String,
     pub version: String,
+    /// A records subscription's start (the agent's [`Frame::State`] JSON).
+    pub state: Option<String>,
     lines: Lines,
 }
 
@@ -210,10 +220,15 @@ pub async fn attach(
             agent: agent.to_owned(),
         });
     };
+    let state = match subscribe.mode {
+        Some(Mode::Records) => Some(lines.state().await?),
+        _ => None,
+    };
     Ok(Attached {
         agent: agent.to_owned(),
         node: node.to_owned(),
         version: version.to_owned(),
+        state,
         lines,
     })
 }
@@ -252,8 +267,17 @@ impl Attached {
                         kernel_drops,
                         queue_drops,
                     },
+                    // A record merges like an event: its payload is what
+                    // the records client decodes.
+                    Ok(Frame::Record { ts, data }) => Said::Event {
+                        ts,
+                        line: data.to_owned(),
+                    },
                     Ok(Frame::Bye { reason }) => Said::Bye(reason.to_owned()),
                     Ok(Frame::Hello { .. }) => Said::Failed(StreamError::Rehello {
+                        agent: self.agent.clone(),
+                    }),
+                    Ok(Frame::State { .. }) => Said::Failed(StreamError::Restate {
                         agent: self.agent.clone(),
                     }),
                     Err(e) => Said::Failed(e),
@@ -275,6 +299,8 @@ struct Lines {
     agent: String,
     body: Incoming,
     buf: Vec<u8>,
+    /// The longest line taken.
+    max: usize,
     /// Where the next line begins in `buf` (what is before was handed out).
     start: usize,
     /// Up to where `buf` is known to hold no newline.
@@ -287,8 +313,25 @@ impl Lines {
             agent: agent.to_owned(),
             body,
             buf: Vec::new(),
+            max: MAX_LINE,
             start: 0,
             scanned: 0,
+        }
+    }
+
+    /// A records subscription's state: the line after hello, which may be
+    /// longer than any other.
+    async fn state(&mut self) -> Result<String, StreamError> {
+        self.max = MAX_STATE;
+        let line = self.next().await;
+        self.max = MAX_LINE;
+        let no_state = || StreamError::NoState {
+            agent: self.agent.clone(),
+        };
+        let line = line?.ok_or_else(no_state)?;
+        match Frame::parse(&line) {
+            Ok(Frame::State { json }) => Ok(json.to_owned()),
+            _ => Err(no_state()),
         }
     }
 
@@ -311,7 +354,7 @@ impl Lines {
             self.buf.drain(..self.start);
             self.start = 0;
             self.scanned = self.buf.len();
-            if self.buf.len() > MAX_LINE {
+            if self.buf.len() > self.max {
                 return Err(StreamError::LineTooLong {
                     agent: self.agent.clone(),
                 });

@@ -20,6 +20,17 @@ pub fn push(buf: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
+/// The whole items in `bytes`, in order (an incomplete last one is left).
+pub fn split(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let (&kind, rest) = bytes.split_first()?;
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let body = rest.get(4..4 + len)?;
+        bytes = &rest[4 + len..];
+        Some((kind, body))
+    })
+}
+
 /// Items reassembled from the extra parameters as they are read.
 #[derive(Default)]
 pub struct Items {

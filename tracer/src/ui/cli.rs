@@ -18,7 +18,7 @@ use crate::filter::Filter;
 use crate::output::stats::Stats;
 use crate::scap::reader::ScapReader;
 use crate::session::Options;
-use crate::session::{self, Plan, Session, Source};
+use crate::session::{self, Agents, Plan, Session, Source};
 use crate::sink::Sink;
 use crate::summary::link::{link, Command, LoopEnd, UiEnd};
 use crate::summary::table::View;
@@ -45,12 +45,23 @@ pub fn main(cli: &UiCli) -> anyhow::Result<ExitCode> {
         ..Options::default()
     };
     match &cli.read {
+        Some(_) if cli.reach.is_remote() => anyhow::bail!(
+            "ui: --agent and --cluster read the agents' events: -r reads a capture file"
+        ),
         Some(path) => replay(cli, path, app, &opts),
         None => live(cli, app, opts),
     }
 }
 
-fn live(cli: &UiCli, app: App, opts: Options) -> anyhow::Result<ExitCode> {
+/// The kernel's events, or the agents' (all of them: the view's filter
+/// changes as the user drills).
+fn live_source(cli: &UiCli) -> Source {
+    if cli.reach.is_remote() {
+        return Source::Agents(Agents {
+            reach: cli.reach.clone(),
+            ..Agents::default()
+        });
+    }
     let capture = CaptureOptions {
         buffer_size: cli.live.buffer_size,
         snaplen: cli.snaplen,
@@ -60,15 +71,15 @@ fn live(cli: &UiCli, app: App, opts: Options) -> anyhow::Result<ExitCode> {
         hook: SyscallHook::Auto,
         kernel_paths: false,
     };
+    Source::Live {
+        capture,
+        cri: cli.live.cri.clone(),
+    }
+}
+
+fn live(cli: &UiCli, app: App, opts: Options) -> anyhow::Result<ExitCode> {
     // The aggregation filters (its filter changes as the user drills).
-    let session = Session::open(Plan::new(
-        Source::Live {
-            capture,
-            cri: cli.live.cri.clone(),
-        },
-        None,
-        opts,
-    ))?;
+    let session = Session::open(Plan::new(live_source(cli), None, opts))?;
     let (ui_end, loop_end) = link();
     let sink = aggregation(loop_end, app.view(), first_filter(&app));
     let runtime = tokio::runtime::Builder::new_current_thread()
