@@ -30,8 +30,23 @@ const LAYERS: &[&[&str]] = &[
     &["sink"],
     // The outputs.
     &["output", "scap"],
-    // A run.
-    &["pipeline", "run", "session"],
+    // A run, from the kernel, a file or agents (the protocol, reaching
+    // them, their streams merged, and their records as a source).
+    &[
+        "pipeline",
+        "run",
+        "session",
+        "agent::protocol",
+        "remote::reach",
+        "remote::connect",
+        "remote::direct",
+        "remote::cluster",
+        "remote::stream",
+        "remote::merge",
+        "remote::tally",
+        "remote::relay",
+        "remote::records",
+    ],
     // The modes and their command line.
     &[
         "summary", "converge", "follow", "ui", "agent", "remote", "check", "cli",

@@ -9,12 +9,12 @@ use kube::{Api, Client};
 
 use std::path::Path;
 
+use super::reach::Reach;
 use crate::agent::protocol::DEFAULT_PORT;
-use crate::cli::Reach;
 use crate::k8s::config;
 
+use super::connect::{causes, Dial};
 use super::stream::{Connect, Io};
-use super::{causes, Dial};
 
 /// The label the agents' DaemonSet (deploy/) gives its pods.
 pub const SELECTOR: &str = "app.kubernetes.io/name=sdtrace-agent";

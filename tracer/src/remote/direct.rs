@@ -2,8 +2,8 @@
 
 use crate::agent::protocol::DEFAULT_PORT;
 
+use super::connect::Dial;
 use super::stream::{Connect, Io};
-use super::Dial;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentListError {

@@ -2,67 +2,43 @@
 //! `sdtrace agent`s instead of this machine's kernel. Each agent filters
 //! and formats its node's events as asked; the client checks the request
 //! first (a typo gets its caret here, before anything connects), opens a
-//! stream to every agent (`stream`), merges them in time order (`merge`,
-//! by the wall-clock times the agents stamp), labels each line with its
-//! node (`label`) and prints it (`relay`).
+//! stream to every agent (`connect`, `stream`), merges them in time order
+//! (`merge`, by the wall-clock times the agents stamp, in `relay`'s loop),
+//! labels each line with its node (`label`) and prints it (`print`).
+//!
+//! The modes that run here on the agents' records (`ui`, `top`) read them
+//! through the session instead (`records`); `reach`, `connect`, `stream`,
+//! `merge`, `relay`, `tally` and `records` are that source, below the
+//! session, and the rest of this module the printing client above it.
 
 #[cfg(feature = "k8s-api")]
 pub mod cluster;
+pub mod connect;
 pub mod direct;
 pub mod label;
 pub mod merge;
+pub mod print;
+pub mod reach;
 pub mod records;
 pub mod relay;
 pub mod stream;
 pub mod tally;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
-use tokio::task::JoinSet;
+use anyhow::{anyhow, bail};
 
 use crate::agent::protocol::{Mode, Subscribe};
-use crate::cli::{Cli, ConvergeCli, FollowCli, Reach};
-use crate::filter::Filter;
+use crate::cli::{Cli, ConvergeCli, FollowCli};
 use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 
+pub use self::connect::{attach_all, causes, Dial, ATTACH_WITHIN};
+use self::connect::{checked_filter, dials};
 use self::label::Label;
-use self::relay::Limits;
-use self::stream::{Attached, Connect, StreamError};
-
-/// How long an agent has to take the connection, accept the subscription
-/// and say hello. A port-forward goes through the API server and the
-/// node's kubelet, each a round trip or two; an agent that has not
-/// answered in this long is treated as unreachable, and the rest start.
-pub const ATTACH_WITHIN: Duration = Duration::from_secs(15);
-
-/// One agent to reach.
-pub struct Dial {
-    /// How the user knows it: HOST:PORT, or its pod and node.
-    pub agent: String,
-    /// The HTTP authority to ask it as.
-    pub authority: String,
-    /// The node it should say it traces, when known beforehand.
-    pub node: Option<String>,
-    pub connect: Connect,
-}
-
-pub use crate::error_line::with_causes as causes;
-
-/// The filter, narrowed to `--namespace`'s pods.
-fn filter_text(filter: Option<String>, namespace: Option<&str>) -> Option<String> {
-    let Some(ns) = namespace else {
-        return filter;
-    };
-    let quoted = format!("\"{}\"", ns.replace('\\', "\\\\").replace('"', "\\\""));
-    Some(match filter {
-        Some(f) => format!("({f}) and k8s.ns.name={quoted}"),
-        None => format!("k8s.ns.name={quoted}"),
-    })
-}
+use self::print::Limits;
+use self::reach::Reach;
 
 /// Options given that shape this machine's capture, which the agents run
 /// with their own settings (`sdtrace agent -s ...`): said, not silently
@@ -89,18 +65,6 @@ fn named(given: &[(bool, &'static str)]) -> Vec<&'static str> {
     given.iter().filter(|(g, _)| *g).map(|(_, n)| *n).collect()
 }
 
-/// The filter, narrowed to `--namespace`, checked here first: a typo gets
-/// its caret before anything connects.
-fn checked_filter(filter: Option<String>, reach: &Reach) -> anyhow::Result<Option<String>> {
-    let filter = filter_text(filter, reach.namespace.as_deref());
-    if let Some(text) = &filter {
-        if let Err(errors) = Filter::parse(text) {
-            bail!("{errors}");
-        }
-    }
-    Ok(filter)
-}
-
 /// What to ask every agent for, checked here first.
 fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
     let filter = checked_filter(cli.filter_text(), &cli.reach)?;
@@ -114,133 +78,6 @@ fn subscription(cli: &Cli) -> anyhow::Result<Subscribe> {
         json: cli.json,
         mode: None,
     })
-}
-
-/// The token the user gave: `--token-file`, else `$SDTRACE_TOKEN`.
-fn given_token(reach: &Reach) -> anyhow::Result<Option<String>> {
-    if let Some(path) = &reach.token_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--token-file {}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            bail!("--token-file {}: the file is empty", path.display());
-        }
-        return Ok(Some(token.to_owned()));
-    }
-    Ok(std::env::var("SDTRACE_TOKEN")
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty()))
-}
-
-#[cfg(feature = "k8s-api")]
-async fn cluster_dials(
-    reach: &Reach,
-    kubeconfig: Option<&std::path::Path>,
-    token: Option<String>,
-) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    let (dials, token) = cluster::dials(reach, kubeconfig, token)
-        .await
-        .map_err(|e| anyhow!(causes(&e)))?;
-    Ok((dials, Some(token)))
-}
-
-#[cfg(not(feature = "k8s-api"))]
-async fn cluster_dials(
-    _: &Reach,
-    _: Option<&std::path::Path>,
-    _: Option<String>,
-) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    bail!("--cluster needs the Kubernetes API client, which this sdtrace was built without; use --agent HOST:PORT")
-}
-
-/// Every agent `reach` names (through the API server for `--cluster`),
-/// and the token to show them.
-async fn dials(
-    reach: &Reach,
-    kubeconfig: Option<&std::path::Path>,
-) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    let token = given_token(reach)?;
-    let (dials, token) = if reach.cluster {
-        cluster_dials(reach, kubeconfig, token).await?
-    } else {
-        (direct::dials(&reach.agents)?, token)
-    };
-    if dials.is_empty() {
-        bail!("--agent names no agent");
-    }
-    Ok((dials, token))
-}
-
-/// Every agent's stream, opened at once; the ones that cannot be reached
-/// are said on stderr and left out. A refusal of the token or the filter
-/// ends everything: every agent would refuse it alike.
-pub async fn attach_all(
-    dials: Vec<Dial>,
-    token: Option<String>,
-    subscribe: Subscribe,
-    say: &dyn Fn(&str),
-) -> anyhow::Result<(Vec<Attached>, bool)> {
-    let request = Arc::new((token, subscribe));
-    let mut pending = JoinSet::new();
-    let total = dials.len();
-    for (i, dial) in dials.into_iter().enumerate() {
-        let request = Arc::clone(&request);
-        pending.spawn(async move {
-            let (token, subscribe) = &*request;
-            let attached = tokio::time::timeout(
-                ATTACH_WITHIN,
-                stream::attach(
-                    &dial.agent,
-                    dial.connect,
-                    &dial.authority,
-                    token.as_deref(),
-                    subscribe,
-                ),
-            )
-            .await;
-            (i, dial.agent, dial.node, attached)
-        });
-    }
-    let mut slots: Vec<Option<Attached>> = (0..total).map(|_| None).collect();
-    let mut lost = false;
-    while let Some(done) = pending.join_next().await {
-        let (i, agent, node, attached) = done.context("an agent's connection task")?;
-        match attached {
-            Ok(Ok(a)) => {
-                if let Some(node) = node.filter(|n| *n != a.node) {
-                    say(&format!(
-                        "sdtrace: agent {agent} says it traces node {}, not {node}",
-                        a.node
-                    ));
-                }
-                slots[i] = Some(a);
-            }
-            Ok(Err(e)) if e.is_refusal() => {
-                return Err(match e {
-                    // The agent's own words, carets and all.
-                    StreamError::Refused(text) => anyhow!(text),
-                    e => anyhow!(causes(&e)),
-                });
-            }
-            Ok(Err(e)) => {
-                say(&format!("sdtrace: {}", causes(&e)));
-                lost = true;
-            }
-            Err(_) => {
-                say(&format!(
-                    "sdtrace: agent {agent} did not answer within {} s",
-                    ATTACH_WITHIN.as_secs()
-                ));
-                lost = true;
-            }
-        }
-    }
-    let attached: Vec<Attached> = slots.into_iter().flatten().collect();
-    if attached.is_empty() {
-        bail!("no agent could be reached ({total} tried)",);
-    }
-    Ok((attached, lost))
 }
 
 /// One run against agents: where they are, what to ask them, how to
@@ -270,7 +107,7 @@ impl Remote<'_> {
                 .transpose()?,
         };
         let stdout = std::io::BufWriter::new(std::io::stdout());
-        relay::run(attached, self.label, limits, lost, stdout, &say).await
+        print::run(attached, self.label, limits, lost, stdout, &say).await
     }
 
     fn run_blocking(self) -> anyhow::Result<ExitCode> {

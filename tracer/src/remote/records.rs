@@ -16,12 +16,13 @@ use anyhow::Context;
 use base64::Engine as _;
 use tracer_common::EventHeader;
 
+use super::connect;
 use super::merge::Released;
+use super::reach::Reach;
 use super::relay::{self, Consumer, Halt};
 use super::stream::Attached;
 use super::tally::Tally;
 use crate::agent::protocol::{Mode, Start, Subscribe};
-use crate::cli::Reach;
 use crate::event::clock::Clock;
 use crate::pipeline::{Options, Origin, Pipeline};
 use crate::run::End;
@@ -85,7 +86,7 @@ pub struct Attachment {
 /// Subscribes to every agent for records; returns them with the origin
 /// each node's records are handled in, on `local`'s clock.
 pub fn attach(agents: &Agents, local: &Clock) -> anyhow::Result<(Attachment, Vec<Origin>)> {
-    let filter = super::checked_filter(agents.filter.clone(), &agents.reach)?;
+    let filter = connect::checked_filter(agents.filter.clone(), &agents.reach)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -96,8 +97,8 @@ pub fn attach(agents: &Agents, local: &Clock) -> anyhow::Result<(Attachment, Vec
     };
     let say = |line: &str| eprintln!("{line}");
     let (attached, lost) = runtime.block_on(async {
-        let (dials, token) = super::dials(&agents.reach, agents.kubeconfig.as_deref()).await?;
-        super::attach_all(dials, token, subscribe, &say).await
+        let (dials, token) = connect::dials(&agents.reach, agents.kubeconfig.as_deref()).await?;
+        connect::attach_all(dials, token, subscribe, &say).await
     })?;
     let mut origins = Vec::new();
     let mut shifts = Vec::new();

@@ -15,9 +15,11 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::mpsc;
 
+use super::connect::filter_text;
 use super::stream::Io;
 use super::*;
 use crate::agent::protocol::{Frame, EVENTS_PATH};
+use crate::filter::Filter;
 
 const TOKEN: &str = "s3cret";
 
@@ -157,7 +159,7 @@ async fn run_client(
     let label = Label::of(subscribe.print.is_some(), subscribe.json);
     let (attached, lost) = attach_all(dials, Some(token.to_owned()), subscribe, &say).await?;
     let mut out = Vec::new();
-    let code = relay::run(attached, label, limits, lost, &mut out, &say).await?;
+    let code = print::run(attached, label, limits, lost, &mut out, &say).await?;
     Ok(Run {
         stdout: String::from_utf8(out).unwrap(),
         stderr: said.into_inner().unwrap(),
