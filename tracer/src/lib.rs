@@ -33,6 +33,7 @@ pub mod event;
 pub mod fields;
 pub mod filter;
 pub mod follow;
+pub mod journal;
 pub mod k8s;
 pub mod logger;
 pub mod output;

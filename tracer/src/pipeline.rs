@@ -4,6 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use crate::decode::{decode, header, Body};
 use crate::event::extract::{event_fd, EventView};
 use crate::event::{clock::Clock, info::BufferMode};
 use crate::filter::Filter;
+use crate::journal::Journal;
 use crate::k8s::{self, PodCache};
 use crate::output::{stats::Stats, tally::Tally, Format};
 use crate::scap::{self, sink::CaptureSink};
@@ -42,6 +44,9 @@ pub struct Options {
 /// capture file's, or an agent's node. Each has its own processes, users,
 /// containers and answers; the filter, the sinks and the output are shared.
 pub struct Origin {
+    /// Every answer from outside the kernel its records used (shared with
+    /// its process table's `/proc` reader).
+    journal: Rc<Journal>,
     procs: ProcessTable,
     users: Users,
     /// sysdig's `evt.num` of the next event, matched or not. A syscall is
@@ -62,6 +67,7 @@ pub struct Origin {
 impl Origin {
     pub fn new(procs: ProcessTable, users: Users) -> Self {
         Self {
+            journal: Rc::clone(procs.procfs().journal()),
             procs,
             users,
             next_num: 1,
@@ -83,6 +89,10 @@ impl Origin {
         &self.procs
     }
 
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
     /// Where `cgroup_id`'s process runs, its container's metadata and pod,
     /// as far as `wants` asks.
     fn place(
@@ -95,19 +105,19 @@ impl Origin {
         Option<Arc<container::docker::Meta>>,
         Option<Arc<k8s::PodInfo>>,
     ) {
-        let procfs = self.procs.procfs();
+        let journal = &*self.journal;
         let place = if wants.place {
-            self.containers.place(procfs, cgroup_id, cgroup_v1_id)
+            self.containers.place(journal, cgroup_id, cgroup_v1_id)
         } else {
             None
         };
         let meta = match &place {
-            Some(Place::Container(c)) if wants.meta != Need::No => self.metas.get(procfs, c),
+            Some(Place::Container(c)) if wants.meta != Need::No => self.metas.get(journal, c),
             _ => None,
         };
         let pod = match &meta {
             Some(m) if wants.pod != Need::No => {
-                k8s::pod_key(&m.labels).and_then(|key| self.pods.get(procfs, &key))
+                k8s::pod_key(&m.labels).and_then(|key| self.pods.get(journal, &key))
             }
             _ => None,
         };
@@ -191,6 +201,11 @@ impl Pipeline {
             pending: Vec::with_capacity(PENDING_FLUSH + 4096),
             out: io::stdout(),
         }
+    }
+
+    /// The first origin's journal of outside answers.
+    pub fn journal(&self) -> &Journal {
+        &self.origins[0].journal
     }
 
     /// The first origin's processes (this machine's, or the file's).
@@ -374,16 +389,16 @@ impl Pipeline {
             return None;
         }
         let o = &mut self.origins[origin];
-        let procfs = o.procs.procfs();
+        let journal = &*o.journal;
         // Only whose record it is: handle_now decodes the rest.
         let hdr = header(bytes).ok()?;
         let Place::Container(c) = o
             .containers
-            .place(procfs, hdr.cgroup_id, hdr.cgroup_v1_id)?
+            .place(journal, hdr.cgroup_id, hdr.cgroup_v1_id)?
         else {
             return None;
         };
-        let meta = o.metas.get(procfs, &c);
+        let meta = o.metas.get(journal, &c);
         let Some(meta) = meta else {
             return o.metas.may_answer(&c).then_some(Waiting::Meta(c));
         };
@@ -391,7 +406,7 @@ impl Pipeline {
         // containers after the pod was bound to this node, so it is usually
         // on its way in the watch stream.
         let key = k8s::pod_key(&meta.labels).filter(|_| self.wants.pod == Need::Wait)?;
-        (o.pods.may_answer(&key) && o.pods.get(procfs, &key).is_none())
+        (o.pods.may_answer(&key) && o.pods.get(journal, &key).is_none())
             .then(|| Waiting::Pod(key.into_owned()))
     }
 
@@ -529,18 +544,18 @@ impl Pipeline {
     pub fn containers_table(&mut self) -> Option<String> {
         let tally = self.sinks.tally.as_ref()?;
         let deadline = Instant::now() + HOLD_MAX;
-        let Origin { procs, metas, .. } = &mut self.origins[0];
-        let procfs = procs.procfs();
+        let Origin { journal, metas, .. } = &mut self.origins[0];
+        let journal = &**journal;
         loop {
             let waiting = tally
                 .containers()
-                .any(|c| metas.may_answer(c) && metas.get(procfs, c).is_none());
+                .any(|c| metas.may_answer(c) && metas.get(journal, c).is_none());
             if !waiting || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Some(tally.render(&self.clock, |c| metas.get(procfs, c)))
+        Some(tally.render(&self.clock, |c| metas.get(journal, c)))
     }
 }
 

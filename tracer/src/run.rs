@@ -181,7 +181,7 @@ fn drain(
 pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> anyhow::Result<End> {
     let mut first_ts = None;
     let result = loop {
-        let item = match reader.next_item(pipe.procs().procfs()) {
+        let item = match reader.next_item(pipe.journal()) {
             Ok(Some(item)) => item,
             Ok(None) => break Ok(End::EndOfFile),
             Err(e) => break Err(anyhow::anyhow!("{e} (after {} records)", reader.records)),

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{write_kubeconfig, FakeApiServer};
+use tracer::journal::{Answer, Journal};
 use tracer::k8s::reflect::{self, Shared, Status};
 use tracer::k8s::{config, PodCache, PodInfo};
-use tracer::state::{ProcAnswer, ProcFs};
 
 const WEB_UID: &str = "6f1c2e3a-8b4d-4c5e-9f70-1a2b3c4d5e6f";
 const API_UID: &str = "0b9d7c1e-2f3a-4b5c-8d6e-7f8091a2b3c4";
@@ -167,11 +167,11 @@ fn no_api_server_leaves_the_fields_empty_and_says_so_once() {
     assert!(lines[0].contains("not reachable"), "{}", lines[0]);
     assert!(lines[0].contains("k8s.svc.name"), "{}", lines[0]);
     assert!(lines[0].contains("k8s.pod.name"), "{}", lines[0]);
-    let procfs = ProcFs::new("/nonexistent-proc").journaled();
+    let procfs = Journal::recording();
     let mut cache = PodCache::live(shared);
     assert!(!cache.may_answer(WEB_UID), "nothing is waited for");
     assert_eq!(cache.get(&procfs, WEB_UID), None);
-    assert!(procfs.take_journal().is_empty());
+    assert!(procfs.take().is_empty());
 }
 
 #[test]
@@ -186,24 +186,24 @@ fn answers_used_live_are_journaled_and_replayed() {
         (shared.status() == Status::Ready).then_some(())
     });
 
-    let live = ProcFs::new("/nonexistent-proc").journaled();
+    let live = Journal::recording();
     let mut cache = PodCache::live(Arc::clone(&shared));
     let first = cache.get(&live, WEB_UID).expect("the web pod");
     // Asked again with nothing changed: the same answer, journaled once.
     assert_eq!(cache.get(&live, WEB_UID), Some(Arc::clone(&first)));
-    let journal = live.take_journal();
+    let journal = live.take();
     assert_eq!(
         journal,
-        [ProcAnswer::PodInfo {
+        [Answer::PodInfo {
             key: WEB_UID.into(),
             info: PodInfo::clone(&first)
         }]
     );
     // A capture file carries the journal as JSON.
-    let carried: Vec<ProcAnswer> =
+    let carried: Vec<Answer> =
         serde_json::from_str(&serde_json::to_string(&journal).unwrap()).unwrap();
 
-    let replay = ProcFs::replaying();
+    let replay = Journal::replaying();
     let mut replayed = PodCache::default();
     assert_eq!(
         replayed.get(&replay, WEB_UID),

@@ -24,8 +24,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Answer;
 use crate::scap::writer::CaptureInfo;
-use crate::state::{ProcAnswer, Process};
+use crate::state::Process;
 
 /// Where a client subscribes.
 pub const EVENTS_PATH: &str = "/v1/events";
@@ -90,7 +91,7 @@ pub struct Start {
     pub info: CaptureInfo,
     pub processes: Vec<Process>,
     /// The latest answer about every cgroup, container and pod so far.
-    pub answers: Vec<ProcAnswer>,
+    pub answers: Vec<Answer>,
 }
 
 /// One line of the stream.

@@ -130,7 +130,7 @@ impl AgentSink {
                 group: self.users.group.clone(),
             },
             processes: procs.snapshot(),
-            answers: procs.procfs().lasting_answers(),
+            answers: procs.procfs().journal().lasting(),
         };
         let json = serde_json::to_string(&start).map_err(io::Error::other)?;
         let mut frame = Vec::new();
@@ -213,7 +213,7 @@ impl Sink for AgentSink {
         procs: &ProcessTable,
         _shown: bool,
     ) -> io::Result<()> {
-        let answers = procs.procfs().take_journal();
+        let answers = procs.procfs().journal().take();
         let mut json = None;
         for c in self.clients.iter_mut().filter(|c| c.sub.wants_records()) {
             let json = match &mut json {

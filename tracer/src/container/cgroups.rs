@@ -2,7 +2,7 @@
 //! of a cgroup is its directory's inode number in the cgroup filesystem.
 //!
 //! A miss rescans the hierarchy, so a container started after sdtrace is
-//! found at its first event. Each id's answer is asked of [`ProcFs`] once,
+//! found at its first event. Each id's answer is asked of the [`Journal`] once,
 //! so a capture file replays the same answers.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::state::ProcFs;
+use crate::journal::Journal;
 
 /// Deeper than any runtime nests its cgroups; bounds a walk of a hostile tree.
 const MAX_DEPTH: usize = 32;
@@ -42,17 +42,17 @@ impl CgroupNames {
 
     /// The path of cgroup `id` (relative to its hierarchy's root, `/` for
     /// the root), or `None` when no such cgroup exists (any more).
-    pub fn path(&mut self, procfs: &ProcFs, id: u64, v1: bool) -> Option<Arc<str>> {
+    pub fn path(&mut self, journal: &Journal, id: u64, v1: bool) -> Option<Arc<str>> {
         if let Some(known) = self.known.get(&(id, v1)) {
             return known.clone();
         }
-        let path = procfs
+        let path = journal
             .cgroup_path(id, v1, || self.live_path(id, v1))
             .map(Arc::from);
         // A replay without the answer yet is asked earlier than the live run
         // asked (say a -r format needs containers where the -w filter did
         // not): the answer comes with a later record, so a miss is not kept.
-        if path.is_some() || !procfs.is_replay() {
+        if path.is_some() || !journal.is_replay() {
             self.known.insert((id, v1), path.clone());
         }
         path
@@ -113,15 +113,15 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("docker/abc")).unwrap();
         let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
-        let procfs = ProcFs::new("/nonexistent").journaled();
+        let journal = Journal::recording();
         let mut names = CgroupNames::new(Mounts {
             v2: None,
             v1: Some(root.to_path_buf()),
         });
-        assert_eq!(names.path(&procfs, ino(root), true).as_deref(), Some("/"));
+        assert_eq!(names.path(&journal, ino(root), true).as_deref(), Some("/"));
         assert_eq!(
             names
-                .path(&procfs, ino(&root.join("docker/abc")), true)
+                .path(&journal, ino(&root.join("docker/abc")), true)
                 .as_deref(),
             Some("/docker/abc")
         );
@@ -129,14 +129,14 @@ mod tests {
         std::fs::create_dir(root.join("docker/later")).unwrap();
         let later = ino(&root.join("docker/later"));
         assert_eq!(
-            names.path(&procfs, later, true).as_deref(),
+            names.path(&journal, later, true).as_deref(),
             Some("/docker/later")
         );
-        assert_eq!(names.path(&procfs, 1, false), None, "no v2 mount");
+        assert_eq!(names.path(&journal, 1, false), None, "no v2 mount");
 
         // A replay gives the same answers without any cgroupfs.
-        let replay = ProcFs::replaying();
-        replay.replay(procfs.take_journal());
+        let replay = Journal::replaying();
+        replay.replay(journal.take());
         let mut again = CgroupNames::new(Mounts::default());
         assert_eq!(
             again.path(&replay, later, true).as_deref(),
@@ -145,17 +145,17 @@ mod tests {
         assert_eq!(again.path(&replay, ino(root), true).as_deref(), Some("/"));
 
         // Asked before the record that carries the answer: found after it.
-        let live = ProcFs::new("/nonexistent").journaled();
+        let live = Journal::recording();
         let abc = ino(&root.join("docker/abc"));
         let mut names = CgroupNames::new(Mounts {
             v2: None,
             v1: Some(root.to_path_buf()),
         });
         names.path(&live, abc, true);
-        let replay = ProcFs::replaying();
+        let replay = Journal::replaying();
         let mut early = CgroupNames::new(Mounts::default());
         assert_eq!(early.path(&replay, abc, true), None);
-        replay.replay(live.take_journal());
+        replay.replay(live.take());
         assert_eq!(
             early.path(&replay, abc, true).as_deref(),
             Some("/docker/abc")

@@ -10,37 +10,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// What sdtrace shows of a container beyond its id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    pub name: String,
-    /// The image as the container was created from it (`nginx:1.25`).
-    pub image: String,
-    /// `sha256:...`
-    pub image_id: String,
-    pub privileged: bool,
-    pub ip: String,
-    pub labels: BTreeMap<String, String>,
-    /// Absent from captures written before mounts were asked for.
-    #[serde(default)]
-    pub mounts: Vec<MountInfo>,
-}
-
-/// One mount of a container, as sysdig's `container.mounts` lists it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MountInfo {
-    /// The host side.
-    pub source: String,
-    /// Where the container sees it.
-    pub dest: String,
-    /// The options given at creation (Docker's `Mode`: `z`, `ro`, ...).
-    pub mode: String,
-    pub rw: bool,
-    /// `rprivate`, `rslave`, `rshared`, ...
-    pub propagation: String,
-}
+pub use crate::journal::{ContainerMeta as Meta, MountInfo};
 
 impl Meta {
     /// `repo` and `tag` of `image` (`latest` when none is given).

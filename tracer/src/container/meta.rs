@@ -1,6 +1,6 @@
 //! Container metadata without waiting for it: the first event of a new
 //! container asks a background thread, which asks the runtime's socket;
-//! later events find the answer cached. Answers go through [`ProcFs`]'s
+//! later events find the answer cached. Answers go through its origin's [`Journal`]
 //! journal, so a capture file replays them where the live run used them.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::classify::{ContainerRef, Runtime};
 use super::cri::Cri;
 use super::docker::{self, DockerError, Meta};
-use crate::state::ProcFs;
+use crate::journal::Journal;
 
 /// How long one question to a runtime may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -228,11 +228,11 @@ impl MetaCache {
     }
 
     /// The container's metadata if known by now; never waits.
-    pub fn get(&mut self, procfs: &ProcFs, c: &ContainerRef) -> Option<Arc<Meta>> {
+    pub fn get(&mut self, journal: &Journal, c: &ContainerRef) -> Option<Arc<Meta>> {
         if let Some(m) = self.known.get(&c.id) {
             return Some(Arc::clone(m));
         }
-        let meta = procfs.container_meta(&c.id, || {
+        let meta = journal.container_meta(&c.id, || {
             // Taken out: from now on `known` holds it.
             if let Some((_, m)) = self.answers.lock().ok()?.metas.remove(&c.id) {
                 return Some(m);
@@ -320,10 +320,10 @@ mod tests {
             ask: Some(tx),
             ..MetaCache::default()
         };
-        let procfs = ProcFs::default();
+        let journal = Journal::off();
         let (a, b) = (containerd('a'), containerd('b'));
         assert!(cache.may_answer(&a) && cache.may_answer(&b));
-        assert!(cache.get(&procfs, &a).is_none(), "nothing learned yet");
+        assert!(cache.get(&journal, &a).is_none(), "nothing learned yet");
 
         cache.answers.lock().unwrap().unknown.insert(b.id.clone());
         assert!(!cache.may_answer(&b), "the runtime could not tell");
@@ -334,7 +334,7 @@ mod tests {
         };
         learn(&cache.answers, a.id.clone(), meta);
         assert!(cache.may_answer(&a), "learned, not yet picked up");
-        assert_eq!(cache.get(&procfs, &a).unwrap().name, "web");
+        assert_eq!(cache.get(&journal, &a).unwrap().name, "web");
         assert!(!cache.may_answer(&a));
         assert!(cache.answers.lock().unwrap().metas.is_empty(), "taken out");
 

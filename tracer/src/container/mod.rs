@@ -18,7 +18,7 @@ use cgroups::{CgroupNames, Mounts};
 use classify::{classify, ContainerRef};
 
 use crate::fields::FieldId;
-use crate::state::ProcFs;
+use crate::journal::Journal;
 
 /// The fields that need [`Containers::place`].
 pub const CONTAINER_FIELDS: [FieldId; 3] = [
@@ -79,14 +79,14 @@ impl Containers {
     /// is unknown (removed before it could be looked up). The v1 id, when
     /// the kernel side reported one, names the hierarchy runtimes always
     /// populate; otherwise the v2 id does.
-    pub fn place(&mut self, procfs: &ProcFs, cgroup_id: u64, cgroup_v1_id: u64) -> Option<Place> {
+    pub fn place(&mut self, journal: &Journal, cgroup_id: u64, cgroup_v1_id: u64) -> Option<Place> {
         if let Some(p) = self.by_id.get(&(cgroup_id, cgroup_v1_id)) {
             return Some(p.clone());
         }
         let path = if cgroup_v1_id != 0 {
-            self.names.path(procfs, cgroup_v1_id, true)?
+            self.names.path(journal, cgroup_v1_id, true)?
         } else {
-            self.names.path(procfs, cgroup_id, false)?
+            self.names.path(journal, cgroup_id, false)?
         };
         let found = self
             .by_path

@@ -1,6 +1,6 @@
 //! The event path's view of the API: each pod's answer, taken from what the
 //! reflector thread published and kept until that changes. Never waits.
-//! Every answer it hands out goes through [`ProcFs`]'s journal, so a
+//! Every answer it hands out goes through its origin's [`Journal`], so a
 //! capture file replays it at the record where the live run first used it.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[cfg(feature = "k8s-api")]
 use super::reflect::{Shared, Status};
 use super::PodInfo;
-use crate::state::ProcFs;
+use crate::journal::Journal;
 
 #[derive(Debug, Default)]
 enum Mode {
@@ -67,7 +67,7 @@ impl PodCache {
     }
 
     /// The pod's answer as known by now; never waits.
-    pub fn get(&mut self, procfs: &ProcFs, key: &str) -> Option<Arc<PodInfo>> {
+    pub fn get(&mut self, journal: &Journal, key: &str) -> Option<Arc<PodInfo>> {
         let generation = match &self.mode {
             Mode::Off => return None,
             // A replay looks every time: the journal may hold a newer
@@ -86,7 +86,7 @@ impl PodCache {
         let previous = self.known.get(key).and_then(|k| k.info.clone());
         // A new answer only when it differs from the one handed out, so the
         // journal holds each pod's answers once per change.
-        let fresh = procfs.pod_info(key, || {
+        let fresh = journal.pod_info(key, || {
             let now = self.ask(key)?;
             (previous.as_deref() != Some(&now)).then_some(now)
         });

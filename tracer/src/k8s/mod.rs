@@ -1,8 +1,8 @@
 //! Kubernetes API metadata: a pod's labels, IP, namespace labels, owners and
 //! services, from reflectors of the API objects that a background thread
 //! keeps (see [`reflect`]). The event path only reads what they have cached
-//! ([`PodCache`]); each answer it uses is journaled through
-//! [`crate::state::ProcFs`], so a capture file replays it.
+//! ([`PodCache`]); each answer it uses goes through its origin's
+//! [`crate::journal::Journal`], so a capture file replays it.
 
 pub mod cache;
 #[cfg(feature = "k8s-api")]
@@ -16,7 +16,7 @@ pub mod reflect;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+pub use crate::journal::PodInfo;
 
 pub use cache::PodCache;
 
@@ -33,21 +33,6 @@ pub const API_FIELDS: [FieldId; 8] = [
     FieldId::K8sSvcName,
     FieldId::K8sNodeName,
 ];
-
-/// What the API server says about one pod.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodInfo {
-    pub labels: BTreeMap<String, String>,
-    pub ip: String,
-    pub ns_labels: BTreeMap<String, String>,
-    /// The ReplicaSet that controls the pod ("" for none).
-    pub rs: String,
-    /// The Deployment that controls that ReplicaSet ("" for none).
-    pub deployment: String,
-    /// Services in the pod's namespace whose selector matches its labels, sorted.
-    pub services: Vec<String>,
-    pub node: String,
-}
 
 impl PodInfo {
     /// sysdig's `k8s.pod.labels`: `key:value` pairs (`key` alone for an

@@ -24,10 +24,11 @@ use super::stream::Attached;
 use super::tally::Tally;
 use crate::agent::protocol::{Mode, Start, Subscribe};
 use crate::event::clock::Clock;
+use crate::journal::Answer;
 use crate::pipeline::{Options, Origin, Pipeline};
 use crate::run::End;
 use crate::scap::sidecar;
-use crate::state::{ProcAnswer, ProcFs, Process, ProcessTable, Users};
+use crate::state::{ProcFs, Process, ProcessTable, Users};
 
 /// Which agents to read, and what to ask them for.
 #[derive(Clone, Debug, Default)]
@@ -67,8 +68,8 @@ impl Shift {
         }
     }
 
-    fn answer(self, a: &mut ProcAnswer) {
-        if let ProcAnswer::Process { snap: Some(s), .. } = a {
+    fn answer(self, a: &mut Answer) {
+        if let Answer::Process { snap: Some(s), .. } = a {
             s.start_ns = self.ns(s.start_ns);
         }
     }
@@ -127,7 +128,7 @@ fn origin(a: &Attached, local: &Clock) -> anyhow::Result<(Origin, Shift)> {
     let mut answers = start.answers;
     answers.iter_mut().for_each(|a| shift.answer(a));
     let procs = ProcessTable::restore(ProcFs::replaying(), processes);
-    procs.procfs().replay(answers);
+    procs.procfs().journal().replay(answers);
     let users = Users::parse(&start.info.passwd, &start.info.group);
     Ok((Origin::new(procs, users).on_node(a.node.clone()), shift))
 }
@@ -201,10 +202,10 @@ impl Feed<'_> {
         let shift = self.shifts[origin];
         for (kind, body) in sidecar::split(&bytes) {
             match kind {
-                sidecar::ANSWERS => match serde_json::from_slice::<Vec<ProcAnswer>>(body) {
+                sidecar::ANSWERS => match serde_json::from_slice::<Vec<Answer>>(body) {
                     Ok(mut answers) => {
                         answers.iter_mut().for_each(|a| shift.answer(a));
-                        self.pipe.origins()[origin].procs().procfs().replay(answers);
+                        self.pipe.origins()[origin].journal().replay(answers);
                     }
                     Err(_) => self.pipe.stats_mut().decode_errors += 1,
                 },

@@ -16,7 +16,8 @@ use super::block::*;
 use super::event;
 use super::sidecar::{self, Items};
 use super::writer::{CaptureInfo, StartState};
-use crate::state::{ProcAnswer, ProcFs, Process};
+use crate::journal::{Answer, Journal};
+use crate::state::Process;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -127,21 +128,21 @@ impl ScapReader {
         }
     }
 
-    /// The next record; `/proc` answers met on the way go to `procfs`.
+    /// The next record; the answers met on the way go to `journal`.
     ///
     /// # Errors
     /// At the first block that is truncated or corrupt.
-    pub fn next_item(&mut self, procfs: &ProcFs) -> Result<Option<Item<'_>>, ReadError> {
+    pub fn next_item(&mut self, journal: &Journal) -> Result<Option<Item<'_>>, ReadError> {
         let kind = loop {
             if let Some((kind, body)) = self.items.next_item() {
                 match kind {
                     sidecar::ANSWERS => {
-                        let answers: Vec<ProcAnswer> =
+                        let answers: Vec<Answer> =
                             serde_json::from_slice(body).map_err(|source| ReadError::Json {
                                 offset: self.item_offset,
                                 source,
                             })?;
-                        procfs.replay(answers);
+                        journal.replay(answers);
                         continue;
                     }
                     sidecar::SHOWN | sidecar::CONTEXT => break kind,

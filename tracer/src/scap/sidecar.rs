@@ -7,7 +7,7 @@
 //! The extra parameters of all events, in file order, form one stream of
 //! items: `kind u8, length u32, bytes`.
 
-/// JSON list of [`crate::state::ProcAnswer`]s.
+/// JSON list of [`crate::journal::Answer`]s.
 pub const ANSWERS: u8 = 1;
 /// A record that only keeps the state current (the capture was filtered).
 pub const CONTEXT: u8 = 2;

@@ -166,9 +166,9 @@ impl ScapWriter {
         // Answers already given are part of the state written below, but
         // for those the caches keep (cgroups, containers, pods), which a
         // reader of this file alone needs again.
-        drop(procs.procfs().take_journal());
+        drop(procs.procfs().journal().take());
         self.write_header(procs);
-        let lasting = procs.procfs().lasting_answers();
+        let lasting = procs.procfs().journal().lasting();
         if !lasting.is_empty() {
             let json = serde_json::to_vec(&lasting).expect("plain data serializes");
             sidecar::push(&mut self.pending, sidecar::ANSWERS, &json);
@@ -231,7 +231,7 @@ impl ScapWriter {
         procs: &ProcessTable,
         shown: bool,
     ) -> io::Result<()> {
-        let answers = procs.procfs().take_journal();
+        let answers = procs.procfs().journal().take();
         if !answers.is_empty() {
             let json = serde_json::to_vec(&answers).map_err(io::Error::other)?;
             sidecar::push(&mut self.pending, sidecar::ANSWERS, &json);
@@ -556,6 +556,7 @@ mod tests {
         let procs = ProcessTable::restore(ProcFs::new("/nonexistent").journaled(), Vec::new());
         let path = procs
             .procfs()
+            .journal()
             .cgroup_path(7, false, || Some("/docker/abc".into()));
         assert_eq!(path.as_deref(), Some("/docker/abc"));
         let info = CaptureInfo {
@@ -576,7 +577,7 @@ mod tests {
         assert_ne!(second, base.with_file_name("cap.scap0"), "rotated");
 
         let mut reader = ScapReader::open(&second).unwrap();
-        let replay = ProcFs::replaying();
+        let replay = crate::journal::Journal::replaying();
         assert!(reader.next_item(&replay).unwrap().is_none());
         let path = replay.cgroup_path(7, false, || None);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -27,11 +27,12 @@ mod tests;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
+pub use crate::journal::Snapshot;
 pub use fd::{FdInfo, FdKind, FdTable};
 pub use net::{L4Proto, SockTuple};
 pub use path::{normalize, resolve};
 pub use process::{Exec, Exit, Fork, Process, ProcessTable, AT_FDCWD, DEFAULT_GRACE_NS};
-pub use procfs::{ProcAnswer, ProcFs, Snapshot};
+pub use procfs::ProcFs;
 pub use users::{Group, User, Users};
 
 /// Errors while reading the system's tables. Per-process read failures during

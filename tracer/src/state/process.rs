@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::fd::{FdInfo, FdKind, FdTable, O_CLOEXEC};
 use super::net::{L4Proto, NetTable, SockTuple};
 use super::path::{normalize, resolve};
-use super::procfs::{split_args, ProcFs, Snapshot};
+use super::procfs::{split_args, ProcFs};
 use super::{IdMap, IdSet, StateError};
+use crate::journal::Snapshot;
 
 /// `openat`'s "relative to the cwd" dirfd.
 pub const AT_FDCWD: i32 = -100;

@@ -1,120 +1,24 @@
 //! Reading one process's entries under a `/proc` root. The root is a
 //! parameter so tests can point it at a fixture tree.
 //!
-//! A `ProcFs` can also keep a journal of every answer it gave, and one can
-//! be built that gives back such a journal's answers instead of reading
-//! `/proc`: a capture file carries the journal, so reading it back resolves
-//! processes and fds exactly as the live run did, whatever the reading
-//! machine's `/proc` holds.
+//! Every answer goes through the origin's [`Journal`]: recorded for a
+//! reader elsewhere, or, replaying, given back instead of reading `/proc`.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 use super::net::{L4Proto, NetTable};
 use super::StateError;
+use crate::journal::{Answer, Journal, Query, Snapshot};
 
-/// A `/proc` to read from.
+/// A `/proc` to read from, through its origin's journal.
 #[derive(Clone, Debug)]
 pub struct ProcFs {
-    source: Source,
-    /// Every answer given, oldest first, while journaling is on.
-    journal: Option<RefCell<Journal>>,
-}
-
-/// What a journaling `ProcFs` keeps.
-#[derive(Clone, Debug, Default)]
-struct Journal {
-    /// Answers not yet taken, oldest first.
-    given: Vec<ProcAnswer>,
-    /// The latest answer about each cgroup, container and pod. Caches keep
-    /// these and never ask again, so a reader that starts later (a rotated
-    /// file, an agent's new client) needs them again; what processes and
-    /// fds were is in the process table it starts from.
-    lasting: HashMap<Query, ProcAnswer>,
-}
-
-#[derive(Clone, Debug)]
-enum Source {
-    Live {
-        root: PathBuf,
-        /// `USER_HZ`, the unit of `starttime` in `/proc/<pid>/stat`.
-        ticks_per_sec: u64,
-    },
-    Replay(RefCell<Replay>),
-}
-
-/// One answer `/proc` gave, as a capture file stores it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub enum ProcAnswer {
-    /// The process list; `None` when the root could not be listed.
-    Pids(Option<Vec<u32>>),
-    Process {
-        pid: u32,
-        snap: Option<Snapshot>,
-    },
-    Fd {
-        pid: u32,
-        fd: i32,
-        link: Option<(String, u32)>,
-    },
-    /// The text of each socket table file that could be read.
-    Net {
-        pid: u32,
-        files: Vec<(String, String)>,
-    },
-    /// The path of a cgroup by the id the kernel reports (v1: in the
-    /// hierarchy sdtrace identifies containers by).
-    Cgroup {
-        id: u64,
-        v1: bool,
-        path: Option<String>,
-    },
-    /// A container's metadata, once its runtime had answered.
-    ContainerMeta {
-        id: String,
-        meta: crate::container::docker::Meta,
-    },
-    /// What the Kubernetes API server said about a pod (by uid, or
-    /// `namespace/name`), each time that changed.
-    PodInfo {
-        key: String,
-        info: crate::k8s::PodInfo,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Query {
-    Pids,
-    Process(u32),
-    Fd(u32, i32),
-    Net(u32),
-    Cgroup(u64, bool),
-    ContainerMeta(String),
-    PodInfo(String),
-}
-
-impl ProcAnswer {
-    fn query(&self) -> Query {
-        match self {
-            ProcAnswer::Pids(_) => Query::Pids,
-            ProcAnswer::Process { pid, .. } => Query::Process(*pid),
-            ProcAnswer::Fd { pid, fd, .. } => Query::Fd(*pid, *fd),
-            ProcAnswer::Net { pid, .. } => Query::Net(*pid),
-            ProcAnswer::Cgroup { id, v1, .. } => Query::Cgroup(*id, *v1),
-            ProcAnswer::ContainerMeta { id, .. } => Query::ContainerMeta(id.clone()),
-            ProcAnswer::PodInfo { key, .. } => Query::PodInfo(key.clone()),
-        }
-    }
-}
-
-/// Journaled answers not yet asked for, each query's in the order given.
-#[derive(Clone, Debug, Default)]
-struct Replay {
-    answers: HashMap<Query, VecDeque<ProcAnswer>>,
+    root: PathBuf,
+    /// `USER_HZ`, the unit of `starttime` in `/proc/<pid>/stat`.
+    ticks_per_sec: u64,
+    journal: Rc<Journal>,
 }
 
 impl Default for ProcFs {
@@ -123,141 +27,72 @@ impl Default for ProcFs {
     }
 }
 
-/// What bootstrap or a lazy fill learns about one process.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Snapshot {
-    pub tgid: u32,
-    pub ppid: u32,
-    pub comm: String,
-    /// Full argv, argv[0] included; empty for kernel threads.
-    pub argv: Vec<String>,
-    pub exepath: String,
-    pub cwd: String,
-    pub tty: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub start_ns: u64,
-    pub pid_ns: u64,
-    pub mnt_ns: u64,
-    pub net_ns: u64,
-    pub tids: Vec<u32>,
-    /// (fd, readlink target, fdinfo flags).
-    pub fds: Vec<(i32, String, u32)>,
-}
-
 impl ProcFs {
     /// A `/proc` mounted (or faked) at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        let ticks_per_sec = crate::sys::host::clock_ticks_per_sec().unwrap_or(100);
         Self {
-            source: Source::Live {
-                root: root.into(),
-                ticks_per_sec,
-            },
-            journal: None,
+            root: root.into(),
+            ticks_per_sec: crate::sys::host::clock_ticks_per_sec().unwrap_or(100),
+            journal: Rc::new(Journal::off()),
         }
     }
 
-    /// A `/proc` that only gives back journaled answers, fed with
-    /// [`ProcFs::replay`]; a query with no answer left finds nothing.
+    /// A `/proc` that only gives back a journal's answers (fed with
+    /// [`Journal::replay`]); a query with no answer left finds nothing.
     #[must_use]
     pub fn replaying() -> Self {
         Self {
-            source: Source::Replay(RefCell::default()),
-            journal: None,
+            root: PathBuf::new(),
+            ticks_per_sec: 100,
+            journal: Rc::new(Journal::replaying()),
         }
     }
 
-    /// Whether answers come from a capture file's journal.
+    /// Whether answers come from a journal (a capture file's, a node's).
     #[must_use]
     pub fn is_replay(&self) -> bool {
-        matches!(self.source, Source::Replay(_))
+        self.journal.is_replay()
     }
 
-    /// Keeps every answer from now on, for [`ProcFs::take_journal`].
+    /// Records every answer from now on (see [`Journal::take`]).
     #[must_use]
     pub fn journaled(mut self) -> Self {
-        self.journal = Some(RefCell::default());
+        self.journal = Rc::new(Journal::recording());
         self
     }
 
-    /// The answers given since the last call, oldest first.
-    pub fn take_journal(&self) -> Vec<ProcAnswer> {
-        self.journal
-            .as_ref()
-            .map(|j| std::mem::take(&mut j.borrow_mut().given))
-            .unwrap_or_default()
-    }
-
-    /// The latest answer about every cgroup, container and pod asked about
-    /// so far (journaling only): what a reader starting now needs besides
-    /// the process table.
-    pub fn lasting_answers(&self) -> Vec<ProcAnswer> {
-        self.journal
-            .as_ref()
-            .map(|j| j.borrow().lasting.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Queues journaled answers for a replaying `ProcFs`; a live one ignores them.
-    pub fn replay(&self, answers: impl IntoIterator<Item = ProcAnswer>) {
-        if let Source::Replay(replay) = &self.source {
-            let mut replay = replay.borrow_mut();
-            for a in answers {
-                replay.answers.entry(a.query()).or_default().push_back(a);
-            }
-        }
+    /// The journal every answer goes through.
+    #[must_use]
+    pub fn journal(&self) -> &Rc<Journal> {
+        &self.journal
     }
 
     /// Where this `/proc` lives (nowhere for a replay).
     #[must_use]
     pub fn root(&self) -> &Path {
-        match &self.source {
-            Source::Live { root, .. } => root,
-            Source::Replay(_) => Path::new(""),
-        }
+        &self.root
     }
 
     fn io(path: PathBuf) -> impl FnOnce(std::io::Error) -> StateError {
         move |source| StateError::Io { path, source }
     }
 
-    fn record(&self, answer: &ProcAnswer) {
-        if let Some(j) = &self.journal {
-            let mut j = j.borrow_mut();
-            if matches!(
-                answer,
-                ProcAnswer::Cgroup { .. }
-                    | ProcAnswer::ContainerMeta { .. }
-                    | ProcAnswer::PodInfo { .. }
-            ) {
-                j.lasting.insert(answer.query(), answer.clone());
-            }
-            j.given.push(answer.clone());
-        }
+    fn record(&self, answer: &Answer) {
+        self.journal.record(answer);
     }
 
-    /// The next journaled answer to `query`, for a replay.
-    fn replayed(&self, query: Query) -> Option<Option<ProcAnswer>> {
-        match &self.source {
-            Source::Live { .. } => None,
-            Source::Replay(r) => Some(
-                r.borrow_mut()
-                    .answers
-                    .get_mut(&query)
-                    .and_then(VecDeque::pop_front),
-            ),
-        }
+    fn replayed(&self, query: Query) -> Option<Option<Answer>> {
+        self.journal.replayed(query)
     }
 
     /// The numeric entries of the root: every process (threads are hidden).
     pub(crate) fn pids(&self) -> Result<Vec<u32>, StateError> {
         let pids = match self.replayed(Query::Pids) {
-            Some(Some(ProcAnswer::Pids(p))) => p,
+            Some(Some(Answer::Pids(p))) => p,
             Some(_) => None,
             None => self.live_pids(),
         };
-        self.record(&ProcAnswer::Pids(pids.clone()));
+        self.record(&Answer::Pids(pids.clone()));
         pids.ok_or_else(|| StateError::Parse {
             path: self.root().to_path_buf(),
             what: "process list",
@@ -277,14 +112,14 @@ impl ProcFs {
     /// (permissions, kernel threads) are left empty.
     pub(crate) fn read_process(&self, pid: u32) -> Result<Snapshot, StateError> {
         let snap = match self.replayed(Query::Process(pid)) {
-            Some(Some(ProcAnswer::Process { snap: Some(s), .. })) => Ok(s),
+            Some(Some(Answer::Process { snap: Some(s), .. })) => Ok(s),
             Some(_) => Err(StateError::Parse {
                 path: PathBuf::from(format!("{pid}/stat")),
                 what: "process not in the capture",
             }),
             None => self.live_process(pid),
         };
-        self.record(&ProcAnswer::Process {
+        self.record(&Answer::Process {
             pid,
             snap: snap.as_ref().ok().cloned(),
         });
@@ -292,13 +127,7 @@ impl ProcFs {
     }
 
     fn live_process(&self, pid: u32) -> Result<Snapshot, StateError> {
-        let Source::Live {
-            root,
-            ticks_per_sec,
-        } = &self.source
-        else {
-            unreachable!("replays never read /proc");
-        };
+        let (root, ticks_per_sec) = (&self.root, &self.ticks_per_sec);
         let dir = root.join(pid.to_string());
         let stat_path = dir.join("stat");
         let stat = fs::read_to_string(&stat_path).map_err(Self::io(stat_path.clone()))?;
@@ -364,11 +193,11 @@ impl ProcFs {
     /// `readlink /proc/<pid>/fd/<fd>` and the flags from its fdinfo.
     pub(crate) fn read_fd(&self, pid: u32, fd: i32) -> Option<(String, u32)> {
         let link = match self.replayed(Query::Fd(pid, fd)) {
-            Some(Some(ProcAnswer::Fd { link, .. })) => link,
+            Some(Some(Answer::Fd { link, .. })) => link,
             Some(_) => None,
             None => self.live_fd(pid, fd),
         };
-        self.record(&ProcAnswer::Fd {
+        self.record(&Answer::Fd {
             pid,
             fd,
             link: link.clone(),
@@ -390,7 +219,7 @@ impl ProcFs {
     /// IPv6, say) leave those sockets unlabelled.
     pub(crate) fn read_net(&self, pid: u32) -> NetTable {
         let files = match self.replayed(Query::Net(pid)) {
-            Some(Some(ProcAnswer::Net { files, .. })) => files,
+            Some(Some(Answer::Net { files, .. })) => files,
             Some(_) => Vec::new(),
             None => self.live_net(pid),
         };
@@ -403,72 +232,8 @@ impl ProcFs {
                 _ => {}
             }
         }
-        self.record(&ProcAnswer::Net { pid, files });
+        self.record(&Answer::Net { pid, files });
         table
-    }
-
-    /// The path of cgroup `id`: from the journal on a replay, else from
-    /// `live` (which looks it up in this machine's cgroupfs).
-    pub fn cgroup_path(
-        &self,
-        id: u64,
-        v1: bool,
-        live: impl FnOnce() -> Option<String>,
-    ) -> Option<String> {
-        let path = match self.replayed(Query::Cgroup(id, v1)) {
-            Some(Some(ProcAnswer::Cgroup { path, .. })) => path,
-            Some(_) => None,
-            None => live(),
-        };
-        self.record(&ProcAnswer::Cgroup {
-            id,
-            v1,
-            path: path.clone(),
-        });
-        path
-    }
-
-    /// Container `id`'s metadata: on a replay, once the journal has it;
-    /// live, whenever `live` (which never waits) has it, recorded once.
-    pub fn container_meta(
-        &self,
-        id: &str,
-        live: impl FnOnce() -> Option<crate::container::docker::Meta>,
-    ) -> Option<crate::container::docker::Meta> {
-        let meta = match self.replayed(Query::ContainerMeta(id.to_owned())) {
-            Some(Some(ProcAnswer::ContainerMeta { meta, .. })) => Some(meta),
-            Some(_) => None,
-            None => live(),
-        };
-        if let Some(meta) = &meta {
-            self.record(&ProcAnswer::ContainerMeta {
-                id: id.to_owned(),
-                meta: meta.clone(),
-            });
-        }
-        meta
-    }
-
-    /// A newer answer about pod `key`: on a replay, the journal's next one
-    /// once the capture reached it; live, what `live` (which never waits)
-    /// returns, recorded.
-    pub fn pod_info(
-        &self,
-        key: &str,
-        live: impl FnOnce() -> Option<crate::k8s::PodInfo>,
-    ) -> Option<crate::k8s::PodInfo> {
-        let info = match self.replayed(Query::PodInfo(key.to_owned())) {
-            Some(Some(ProcAnswer::PodInfo { info, .. })) => Some(info),
-            Some(_) => None,
-            None => live(),
-        };
-        if let Some(info) = &info {
-            self.record(&ProcAnswer::PodInfo {
-                key: key.to_owned(),
-                info: info.clone(),
-            });
-        }
-        info
     }
 
     fn live_net(&self, pid: u32) -> Vec<(String, String)> {

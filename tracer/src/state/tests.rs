@@ -749,11 +749,11 @@ fn journal_replays_to_the_same_table() {
     live.fd_or_load(100, 7);
     live.fd_or_load(100, 8);
     live.process_or_load(4242);
-    let journal = live.procfs().take_journal();
+    let journal = live.procfs().journal().take();
     assert!(journal.len() >= 5, "{journal:?}");
 
     let replay = ProcFs::replaying();
-    replay.replay(journal);
+    replay.journal().replay(journal);
     let mut again = ProcessTable::bootstrap(replay).unwrap();
     assert_eq!(again.fd_or_load(100, 7), live.fd(100, 7));
     assert_eq!(again.fd_or_load(100, 7).unwrap().name, "/tmp/late");
