@@ -337,7 +337,7 @@ impl Pipeline {
             }
             n += sink.write_ready(&mut self.pending, &self.clock);
         }
-        self.stats.matched += n;
+        self.stats.results += n;
         if self.pending.len() >= PENDING_FLUSH {
             self.write_pending()?;
         }
@@ -437,7 +437,7 @@ impl Pipeline {
             } else {
                 self.handle_from(origin, &bytes, shown)?
             };
-            if printed && count.is_some_and(|n| self.stats.matched >= n) {
+            if printed && count.is_some_and(|n| self.stats.results >= n) {
                 return Ok(true);
             }
         }
@@ -505,6 +505,7 @@ impl Pipeline {
             _ => None,
         };
         let matched = shown && self.filter.as_ref().is_none_or(|f| f.matches(&mut view));
+        self.stats.matched += u64::from(matched);
         for sink in self.sinks.each() {
             sink.observe(&view, matched);
         }

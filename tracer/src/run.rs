@@ -162,10 +162,10 @@ fn drain(
     }
     let mut reached = order.release(watermark, |record| {
         let printed = pipe.handle(record)?;
-        Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats().matched >= n))
+        Ok::<bool, io::Error>(printed && count.is_some_and(|n| pipe.stats().results >= n))
     })?;
     if !reached && watermark != u64::MAX && pipe.write_ready(Some(watermark))? {
-        reached = count.is_some_and(|n| pipe.stats().matched >= n);
+        reached = count.is_some_and(|n| pipe.stats().results >= n);
     }
     if watermark == u64::MAX && !reached {
         reached = pipe.release_held(true, count)?;
@@ -195,7 +195,7 @@ pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> a
             }
         }
         match pipe.handle_record(bytes, shown) {
-            Ok(printed) if printed && opts.count.is_some_and(|n| pipe.stats().matched >= n) => {
+            Ok(printed) if printed && opts.count.is_some_and(|n| pipe.stats().results >= n) => {
                 break Ok(End::Count)
             }
             Ok(_) => {}

@@ -306,7 +306,7 @@ impl Session {
                 let path = w.current_path();
                 w.finish()
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                Some((path, pipe.stats().matched))
+                Some((path, pipe.stats().results))
             }
             None => None,
         };

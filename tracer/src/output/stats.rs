@@ -12,8 +12,11 @@ use serde::Serialize;
 pub struct Stats {
     /// Records received from the ring buffer.
     pub events: u64,
-    /// Events that passed the filter and were printed.
+    /// Events the filter let through.
     pub matched: u64,
+    /// What the sinks made of them: lines printed, events written (`-w`),
+    /// tables (`top`). `-n` counts these.
+    pub results: u64,
     /// Records that failed to decode (a bug or a version mismatch).
     pub decode_errors: u64,
     /// Program runs the kernel skipped (recursion guard), read at each report.
@@ -45,6 +48,7 @@ impl Default for Stats {
         Stats {
             events: 0,
             matched: 0,
+            results: 0,
             decode_errors: 0,
             kernel_misses: 0,
             muted_cgroups: 0,
@@ -140,6 +144,7 @@ mod tests {
         let s = Stats {
             events: 900,
             matched: 10,
+            results: 10,
             decode_errors: 0,
             kernel_misses: 0,
             muted_cgroups: 0,

@@ -216,7 +216,7 @@ impl Feed<'_> {
                     let shown = kind == sidecar::SHOWN;
                     let result = self.pipe.handle_from(origin, &self.record, shown);
                     if result.map_err(io_halt)?
-                        && self.count.is_some_and(|n| self.pipe.stats().matched >= n)
+                        && self.count.is_some_and(|n| self.pipe.stats().results >= n)
                     {
                         return Err(Halt::Enough);
                     }
