@@ -3,6 +3,7 @@
 //!
 //! - `capture`: load and attach the programs, read the ring buffer, count drops;
 //! - `decode`: ring-buffer bytes to typed records;
+//! - `journal`: every answer from outside the kernel, recorded or replayed;
 //! - `state`: the process, thread and fd tables, from `/proc` and the records;
 //! - `container`, `k8s`: where a process runs, from its runtime and the API server;
 //! - `fields`: the registry of every field name; `filter`: the `-c` language and
@@ -10,7 +11,8 @@
 //! - `event`: one event as every consumer sees it, and each field's value;
 //! - `sink`: what every output and mode is to the pipeline;
 //! - `session`, `pipeline`, `run`: a run from its plan to its report, the
-//!   per-record path, and the loops that feed it;
+//!   per-record path, and the loops that feed it (from agents:
+//!   `remote::records`, with the protocol in `agent::protocol`);
 //! - `output`: text, `-p` and JSON, the `--containers` tally; `scap`: capture
 //!   files (`-w`, `-r`).
 //!
