@@ -350,6 +350,59 @@ mod tests {
         assert_eq!(union_of_syscalls([&open, &None]), None);
     }
 
+    /// What a records client was sent: each frame's item kinds.
+    fn sent_kinds(client: &mut Client) -> Vec<Vec<u8>> {
+        let text = String::from_utf8(std::mem::take(&mut client.pending)).unwrap();
+        text.lines()
+            .map(|line| match Frame::parse(line).unwrap() {
+                Frame::Record { data, .. } => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .unwrap();
+                    sidecar::split(&bytes).map(|(kind, _)| kind).collect()
+                }
+                other => panic!("not a record: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_records_client_gets_its_matches_the_state_records_and_every_answer() {
+        use crate::decode::{decode, tests::syscall_record};
+        use tracer_common::syscall_names::nr;
+        let (tx, _body) = super::super::queue::queue(1 << 20);
+        let sub = Subscribe {
+            mode: Some(Mode::Records),
+            ..Subscribe::default()
+        };
+        let sub = Subscriber::new(1, "peer".into(), &sub, tx, Bytes::new()).unwrap();
+        assert!(sub.wants_records());
+        let mut client = Client::new(sub);
+        let clock = Clock::fixed(0, 0);
+        let read = syscall_record(nr::READ, 10, [3, 0, 10, 0, 0, 0], &[]);
+        let open = syscall_record(nr::OPENAT, 3, [0; 6], &[]);
+        let (read, open) = (decode(&read).unwrap(), decode(&open).unwrap());
+        let raw = b"raw";
+
+        // Not matched, and nothing the tables need: nothing at all...
+        client.offer_record(raw, &read, b"", &clock);
+        // ...but the answers its handling used still go.
+        client.offer_record(raw, &read, b"[]", &clock);
+        // Not matched, but it opens an fd: context.
+        client.offer_record(raw, &open, b"", &clock);
+        // Matched: shown.
+        client.matched = Some(true);
+        client.offer_record(raw, &read, b"", &clock);
+        assert_eq!(
+            sent_kinds(&mut client),
+            [
+                vec![sidecar::ANSWERS],
+                vec![sidecar::CONTEXT],
+                vec![sidecar::SHOWN]
+            ]
+        );
+    }
+
     #[test]
     fn a_subscription_compiles_its_filter_and_pushes_its_syscalls_down() {
         let (tx, _body) = super::super::queue::queue(1 << 20);
