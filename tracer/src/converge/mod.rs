@@ -122,7 +122,7 @@ impl Tracker {
                 let nanos = |v: Option<u64>| v.map_or(Cell::Empty, Cell::Nanos);
                 let narrow = resource
                     .strip_prefix("file:")
-                    .map(|path| crate::summary::narrow::text_is("fd.name", path));
+                    .map(|path| crate::filter::clause::text_is("fd.name", path));
                 Row {
                     cells: vec![
                         Cell::Text(resource),

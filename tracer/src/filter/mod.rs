@@ -8,10 +8,12 @@
 //!
 //! [`Filter::parse`] reports every problem at once ([`FilterErrors`] renders
 //! each with a caret under its column). [`Filter::matches`] pulls field values
-//! through [`FieldSource`], which the event side implements.
+//! through [`FieldSource`], which the event side implements. [`clause`]
+//! writes filter text the other way, from a field and its value.
 
 mod ast;
 mod check;
+pub mod clause;
 mod compile;
 mod error;
 mod glob;

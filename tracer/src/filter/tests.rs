@@ -772,6 +772,17 @@ proptest! {
     }
 
     #[test]
+    fn a_clause_selects_exactly_its_value(value in "\\PC{0,20}|[\"'\\\\ ,()=<>!\t\n\r\0]{0,8}") {
+        let text = clause::text_is("fd.name", &value);
+        let f = Filter::parse(&text).expect("a clause parses");
+        let mut ev = Ev::syscall(nr::OPENAT, 1, "cat");
+        ev.fd_name = Some(value.clone());
+        prop_assert!(f.matches(&mut ev), "{} misses {:?}", text, value);
+        ev.fd_name = Some(format!("{value}x"));
+        prop_assert!(!f.matches(&mut ev), "{} matches more than {:?}", text, value);
+    }
+
+    #[test]
     fn pushdown_never_drops_a_match(src in filter_text(), events in prop::collection::vec(event(), 16)) {
         let f = Filter::parse(&src).expect("generated filters are valid");
         let p = f.pushdown();

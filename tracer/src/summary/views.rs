@@ -9,10 +9,10 @@ use tracer_common::syscall_names::nr;
 
 use crate::event::extract::{event_type, EventView};
 use crate::fields::{FieldId, FieldRef, Value};
+use crate::filter::clause;
 use crate::state::FdKind;
 
 use super::counts::Counts;
-use super::narrow;
 use super::table::{Cell, Column, ColumnKind, View};
 
 /// What a row shows of its subject (the cells before its numbers), and how
@@ -168,7 +168,7 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         View::Nodes => {
             let node = ev.node.unwrap_or_default();
             Labels {
-                narrow: Some(narrow::text_is("k8s.node.name", node)),
+                narrow: Some(clause::text_is("k8s.node.name", node)),
                 ..complete(vec![Cell::Text(node.to_owned())])
             }
         }
@@ -181,7 +181,7 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
                     cell(text(ev, FieldId::ContainerName)),
                     cell(text(ev, FieldId::ContainerImage)),
                 ],
-                narrow: Some(narrow::text_is("container.id", &id)),
+                narrow: Some(clause::text_is("container.id", &id)),
                 complete: host || named,
             }
         }
@@ -189,9 +189,9 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
             let ns = text(ev, FieldId::K8sNsName).unwrap_or_default();
             let pod = text(ev, FieldId::K8sPodName).unwrap_or_default();
             Labels {
-                narrow: Some(narrow::all(&[
-                    narrow::text_is("k8s.ns.name", &ns),
-                    narrow::text_is("k8s.pod.name", &pod),
+                narrow: Some(clause::all(&[
+                    clause::text_is("k8s.ns.name", &ns),
+                    clause::text_is("k8s.pod.name", &pod),
                 ])),
                 ..complete(vec![
                     Cell::Text(ns.into_owned()),
@@ -202,12 +202,12 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         View::Namespaces => {
             let ns = text(ev, FieldId::K8sNsName).unwrap_or_default();
             Labels {
-                narrow: Some(narrow::text_is("k8s.ns.name", &ns)),
+                narrow: Some(clause::text_is("k8s.ns.name", &ns)),
                 ..complete(vec![Cell::Text(ns.into_owned())])
             }
         }
         View::Processes => Labels {
-            narrow: Some(narrow::number_is("proc.pid", u64::from(h.tgid))),
+            narrow: Some(clause::number_is("proc.pid", u64::from(h.tgid))),
             complete: named,
             cells: vec![
                 Cell::Count(u64::from(h.tgid)),
@@ -216,7 +216,7 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
             ],
         },
         View::Threads => Labels {
-            narrow: Some(narrow::number_is("thread.tid", u64::from(h.tid))),
+            narrow: Some(clause::number_is("thread.tid", u64::from(h.tid))),
             complete: named,
             cells: vec![
                 Cell::Count(u64::from(h.tid)),
@@ -227,11 +227,11 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         },
         View::Files => {
             let name = file_name(ev).unwrap_or_default();
-            let mut clauses = vec![narrow::text_is("fd.name", &name)];
+            let mut clauses = vec![clause::text_is("fd.name", &name)];
             // The same path in two containers is two files.
-            clauses.extend(id.map(|id| narrow::text_is("container.id", &id)));
+            clauses.extend(id.map(|id| clause::text_is("container.id", &id)));
             Labels {
-                narrow: Some(narrow::all(&clauses)),
+                narrow: Some(clause::all(&clauses)),
                 complete: named,
                 cells: vec![Cell::Text(name.into_owned()), container],
             }
@@ -240,9 +240,9 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
             let name = socket_name(ev).unwrap_or_default();
             let proto = text(ev, FieldId::FdL4proto);
             Labels {
-                narrow: Some(narrow::all(&[
-                    narrow::text_is("fd.name", name),
-                    narrow::number_is("proc.pid", u64::from(h.tgid)),
+                narrow: Some(clause::all(&[
+                    clause::text_is("fd.name", name),
+                    clause::number_is("proc.pid", u64::from(h.tgid)),
                 ])),
                 complete: named,
                 cells: vec![
@@ -256,7 +256,7 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         View::Syscalls => {
             let name = event_type(ev.rec);
             Labels {
-                narrow: Some(narrow::text_is("evt.type", &name)),
+                narrow: Some(clause::text_is("evt.type", &name)),
                 ..complete(vec![Cell::Text(name.into_owned())])
             }
         }
@@ -265,10 +265,10 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
             let errno = text(ev, FieldId::EvtRes).unwrap_or_default();
             let comm = comm(ev);
             Labels {
-                narrow: Some(narrow::all(&[
-                    narrow::text_is("evt.type", &name),
-                    narrow::text_is("evt.res", &errno),
-                    narrow::text_is("proc.name", &comm),
+                narrow: Some(clause::all(&[
+                    clause::text_is("evt.type", &name),
+                    clause::text_is("evt.res", &errno),
+                    clause::text_is("proc.name", &comm),
                 ])),
                 ..complete(vec![
                     Cell::Text(name.into_owned()),
@@ -287,8 +287,8 @@ pub(super) fn labels(view: View, ev: &EventView<'_>) -> Labels {
         .filter(|_| has_node_column(view) && !labels.cells.is_empty())
     {
         labels.cells.insert(0, Cell::Text(node.to_owned()));
-        let on_node = narrow::text_is("k8s.node.name", node);
-        labels.narrow = labels.narrow.map(|clause| narrow::all(&[on_node, clause]));
+        let on_node = clause::text_is("k8s.node.name", node);
+        labels.narrow = labels.narrow.map(|clause| clause::all(&[on_node, clause]));
     }
     labels
 }

@@ -1,5 +1,6 @@
-//! Drill-down clauses: the filter text that selects one row, written so
-//! that sdtrace's filter parser reads every value back exactly.
+//! Clauses written as filter text, so that the parser reads every value
+//! back exactly: how a row of the live view (a summary's, converge's)
+//! narrows the next view to it.
 
 /// `text` as a double-quoted literal, with the escapes the filter parser
 /// reads (a path or a container name may hold quotes, spaces, parentheses).
