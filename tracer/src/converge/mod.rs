@@ -39,9 +39,7 @@ use crate::event::clock::Clock;
 use crate::event::extract::EventView;
 use crate::sink::Sink;
 
-use crate::summary::table::{Cell, Row};
-
-use engine::{Engine, ProcessInfo, Selection, SummaryRow};
+use engine::{Engine, ProcessInfo, Selection};
 
 /// The engine fed from the pipeline: the processes alive at the start are
 /// adopted before the first event.
@@ -103,42 +101,6 @@ impl Tracker {
     #[must_use]
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// The summary as the live view's table rows; a file's row narrows to
-    /// its events.
-    #[must_use]
-    pub fn rows(&self) -> Vec<Row> {
-        self.engine
-            .summary()
-            .into_iter()
-            .map(|line| {
-                let SummaryRow {
-                    resource,
-                    daemon,
-                    counts,
-                } = line;
-                let stats = render::ttc_stats(&counts);
-                let nanos = |v: Option<u64>| v.map_or(Cell::Empty, Cell::Nanos);
-                let narrow = resource
-                    .strip_prefix("file:")
-                    .map(|path| crate::filter::clause::text_is("fd.name", path));
-                Row {
-                    cells: vec![
-                        Cell::Text(resource),
-                        Cell::Text(daemon),
-                        Cell::Count(counts.checks),
-                        Cell::Count(counts.drifts),
-                        Cell::Count(counts.converges),
-                        nanos(stats.map(|s| s.0)),
-                        nanos(stats.map(|s| s.1)),
-                        Cell::Count(counts.flaps),
-                        counts.last_cause.map_or(Cell::Empty, Cell::Text),
-                    ],
-                    narrow,
-                }
-            })
-            .collect()
     }
 }
 

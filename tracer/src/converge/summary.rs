@@ -25,6 +25,14 @@ pub struct SummaryRow {
     pub counts: Row,
 }
 
+impl SummaryRow {
+    /// The path, when the resource is a file.
+    #[must_use]
+    pub fn file(&self) -> Option<&str> {
+        self.resource.strip_prefix("file:")
+    }
+}
+
 /// The rows by (resource, daemon).
 #[derive(Default)]
 pub(super) struct Summary {

@@ -12,6 +12,7 @@ use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 use crate::sink::Sink;
 
+use super::converge_rows;
 use super::counts::{Counts, Facts};
 use super::histogram::Histogram;
 use super::table::{Cell, Column, ColumnKind, Row, Snapshot, Table, Totals, View};
@@ -229,7 +230,7 @@ impl Aggregator {
             return Table {
                 view: self.view,
                 columns: self.view.columns(),
-                rows: c.rows(),
+                rows: converge_rows::rows(c.engine().summary()),
             };
         }
         let rows = self

@@ -6,6 +6,7 @@
 //! the [`link`]; [`top`], [`spy`] and [`echo`] are the command-line modes.
 
 pub mod aggregate;
+mod converge_rows;
 mod counts;
 pub mod echo;
 pub mod histogram;
