@@ -20,8 +20,9 @@
 //!
 //! The modes, each a sink of the same session: `follow`, `converge`, `summary`
 //! (`top`, `spy`, `echo`), `ui`, `agent` (a node serving clients), `remote`
-//! (their client), `check`. Beside them: `cli` (every mode's command line),
-//! `logger`, `sys` (raw system calls behind safe functions), `error_line`.
+//! (their client), `check`; `sink_mode`, how the one-sink modes run. Beside
+//! them: `cli` (every mode's command line), `logger`, `sys` (raw system calls
+//! behind safe functions), `error_line`.
 
 pub mod agent;
 pub mod capture;
@@ -45,6 +46,7 @@ pub mod run;
 pub mod scap;
 pub mod session;
 pub mod sink;
+pub mod sink_mode;
 pub mod state;
 pub mod summary;
 pub mod sys;

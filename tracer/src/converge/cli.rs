@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::capture::{CaptureOptions, KernelFilter, SyscallHook};
 use crate::cli::ConvergeCli;
 use crate::session;
-use crate::summary::mode;
+use crate::sink_mode;
 
 use super::engine::Selection;
 use super::{extract, Converger};
@@ -17,9 +17,9 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
         return crate::remote::converge(cli);
     }
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
-    let mut opts = mode::options(&cli.common, false);
+    let mut opts = sink_mode::options(&cli.common, false);
     opts.count = cli.count;
-    let source = mode::source_with(
+    let source = sink_mode::source_with(
         &cli.common,
         CaptureOptions {
             buffer_size: cli.common.live.buffer_size,
@@ -42,7 +42,7 @@ pub fn main(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
         pids: cli.pids.clone(),
         names: cli.daemons.clone(),
     };
-    mode::run(
+    sink_mode::run(
         source,
         filter,
         opts,

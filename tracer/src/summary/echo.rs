@@ -12,8 +12,7 @@ use crate::event::info::{self, BufferMode};
 use crate::fields::{FieldId, FieldRef, Value};
 use crate::session;
 use crate::sink::Sink;
-
-use super::mode;
+use crate::sink_mode;
 
 #[derive(Default)]
 pub struct EchoFds {
@@ -69,8 +68,8 @@ impl Sink for EchoFds {
 /// `sdtrace echo fds`.
 pub fn main(cli: &EchoCli) -> anyhow::Result<std::process::ExitCode> {
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
-    let opts = mode::options(&cli.common, false);
-    let source = mode::source(&cli.common, cli.snaplen, false);
-    mode::run(source, filter, opts, Box::new(EchoFds::default()))?;
+    let opts = sink_mode::options(&cli.common, false);
+    let source = sink_mode::source(&cli.common, cli.snaplen, false);
+    sink_mode::run(source, filter, opts, Box::new(EchoFds::default()))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -12,7 +12,6 @@ pub mod echo;
 pub mod histogram;
 pub mod link;
 pub mod live;
-pub mod mode;
 pub mod render;
 pub mod spy;
 pub mod table;

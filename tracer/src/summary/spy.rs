@@ -16,9 +16,8 @@ use crate::fields::{FieldId, FieldRef, Value};
 use crate::filter::MAX_ANCESTORS;
 use crate::session;
 use crate::sink::Sink;
+use crate::sink_mode;
 use crate::state::{Process, ProcessTable};
-
-use super::mode;
 
 /// The names (comm) of the shells people type into.
 const SHELLS: [&str; 9] = [
@@ -133,8 +132,8 @@ impl Sink for SpyUsers {
 /// `sdtrace spy users`.
 pub fn main(cli: &SpyCli) -> anyhow::Result<std::process::ExitCode> {
     let filter = session::parse_filter(cli.common.filter.as_deref())?;
-    let opts = mode::options(&cli.common, false);
-    let source = mode::source(&cli.common, 0, false);
-    mode::run(source, filter, opts, Box::new(SpyUsers::default()))?;
+    let opts = sink_mode::options(&cli.common, false);
+    let source = sink_mode::source(&cli.common, 0, false);
+    sink_mode::run(source, filter, opts, Box::new(SpyUsers::default()))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -7,9 +7,9 @@ use crate::event::clock::Clock;
 use crate::event::extract::EventView;
 use crate::session;
 use crate::sink::Sink;
+use crate::sink_mode;
 
 use super::aggregate::{Aggregator, Rates};
-use super::mode;
 use super::render;
 use super::table::View;
 
@@ -107,9 +107,9 @@ pub fn main(cli: &TopCli) -> anyhow::Result<std::process::ExitCode> {
         Some(_) => anyhow::bail!("top: --interval must be more than 0 seconds"),
         None => None,
     };
-    let opts = mode::options(&cli.common, latency);
-    let source = mode::source_or_agents(&cli.common, &cli.reach, 0, latency)?;
+    let opts = sink_mode::options(&cli.common, latency);
+    let source = sink_mode::source_or_agents(&cli.common, &cli.reach, 0, latency)?;
     let top = Top::new(cli.view, cli.rows, cli.json, every);
-    mode::run(source, filter, opts, Box::new(top))?;
+    sink_mode::run(source, filter, opts, Box::new(top))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
-//! How `top`, `spy`, `echo` and `converge` run: a sink fed live from the
-//! kernel or from a capture file (`-r`), through the session every mode uses.
+//! How the modes that are one sink (`top`, `spy`, `echo`, `converge`) run:
+//! the sink fed live from the kernel, from a capture file (`-r`) or from
+//! agents, through the session every mode uses, as their common command
+//! line ([`SummaryArgs`]) asks.
 
 use std::time::Duration;
 
