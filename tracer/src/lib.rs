@@ -14,7 +14,8 @@
 //!   per-record path, and the loops that feed it (from agents:
 //!   `remote::records`, with the protocol in `agent::protocol`);
 //! - `output`: text, `-p` and JSON, the `--containers` tally; `scap`: capture
-//!   files (`-w`, `-r`).
+//!   files (`-w`, `-r`);
+//! - `view`: the views of the events, by name (`top WHAT`, `ui --view`).
 //!
 //! Each line uses only the lines above it (`tests/layers.rs` checks).
 //!
@@ -51,3 +52,4 @@ pub mod state;
 pub mod summary;
 pub mod sys;
 pub mod ui;
+pub mod view;

@@ -49,6 +49,9 @@ const LAYERS: &[&[&str]] = &[
         "remote::relay",
         "remote::records",
     ],
+    // The views the modes show the events in, by the names the command
+    // line takes.
+    &["view"],
     // The modes and their command line.
     &[
         "summary",
@@ -66,9 +69,7 @@ const LAYERS: &[&[&str]] = &[
 /// Pairs that still import each other, and why; each is a known debt, not
 /// a rule. A pair missing from here fails the test, and so does a pair
 /// here that no longer imports each other (remove it).
-const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
-    ("cli", "summary", "`ui --view` parses into summary's View"),
-];
+const KNOWN_CYCLES: &[(&str, &str, &str)] = &[];
 
 /// A module's layer: its own entry (`scap::event`), else its parent's.
 fn layer_of(module: &str) -> Option<usize> {

@@ -8,6 +8,7 @@ pub mod modes;
 use std::path::PathBuf;
 
 pub use crate::remote::reach::Reach;
+use crate::view::View;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -371,7 +372,7 @@ pub struct ConvergeCli {
 pub struct TopCli {
     /// What to rank: files, procs, conns, containers, pods, namespaces, threads, syscalls, errors.
     #[arg(value_name = "WHAT", value_parser = parse_view)]
-    pub view: crate::summary::table::View,
+    pub view: View,
 
     #[command(flatten)]
     pub common: SummaryArgs,
@@ -434,8 +435,7 @@ pub struct EchoCli {
     pub snaplen: u32,
 }
 
-fn parse_view(name: &str) -> Result<crate::summary::table::View, String> {
-    use crate::summary::table::View;
+fn parse_view(name: &str) -> Result<View, String> {
     View::from_name(name)
         .filter(|v| *v != View::Events)
         .ok_or_else(|| {
