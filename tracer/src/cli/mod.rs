@@ -370,7 +370,7 @@ pub struct ConvergeCli {
     after_help = "Examples:\n  sdtrace top files -M 10\n  sdtrace top procs -c \"container.name=web\" --interval 2\n  sdtrace top syscalls -r trace.scap -n 20\n  sdtrace top errors -j\n  sdtrace top nodes --cluster -M 10\n  sdtrace top procs --agent node1:7373,node2:7373 --token-file token"
 )]
 pub struct TopCli {
-    /// What to rank: files, procs, conns, containers, pods, namespaces, threads, syscalls, errors.
+    /// What to rank: files, procs, conns, containers, pods, namespaces, threads, syscalls, errors, converge, or nodes (with --agent or --cluster).
     #[arg(value_name = "WHAT", value_parser = parse_view)]
     pub view: View,
 
@@ -464,8 +464,9 @@ pub struct UiCli {
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<PathBuf>,
 
-    /// The view to open with: containers, pods, namespaces, procs, threads,
-    /// files, conns, syscalls, errors or events.
+    /// The view to open with: nodes (with --agent or --cluster), containers,
+    /// pods, namespaces, procs, threads, files, conns, syscalls, errors,
+    /// converge or events.
     #[arg(long = "view", default_value = "containers", value_name = "VIEW")]
     pub view: String,
 
