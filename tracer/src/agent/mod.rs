@@ -83,7 +83,7 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         metrics.clone(),
         session.pods_live(),
         session.clock(),
-        sink::Users {
+        sink::UserFiles {
             passwd: std::fs::read_to_string("/etc/passwd").unwrap_or_default(),
             group: std::fs::read_to_string("/etc/group").unwrap_or_default(),
         },

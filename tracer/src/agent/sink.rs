@@ -21,8 +21,8 @@ use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::state::ProcessTable;
 use crate::sys::clock::boot_ns;
 
-/// The node's users, as records clients resolve user names with them.
-pub struct Users {
+/// The node's `/etc/passwd` and `/etc/group`: records clients name users with them.
+pub struct UserFiles {
     pub passwd: String,
     pub group: String,
 }
@@ -33,7 +33,7 @@ pub struct AgentSink {
     /// Records clients waiting for their start: the state is taken
     /// between two records.
     starting: Vec<Subscriber>,
-    users: Users,
+    users: UserFiles,
     switch: SyscallSwitch,
     metrics: Arc<Metrics>,
     /// Whether pods are known from the API server.
@@ -63,7 +63,7 @@ impl AgentSink {
         metrics: Arc<Metrics>,
         pods: bool,
         clock: Clock,
-        users: Users,
+        users: UserFiles,
     ) -> Self {
         AgentSink {
             clients: Vec::new(),
