@@ -85,10 +85,6 @@ impl Origin {
         self
     }
 
-    pub fn procs(&self) -> &ProcessTable {
-        &self.procs
-    }
-
     pub fn journal(&self) -> &Journal {
         &self.journal
     }

@@ -34,8 +34,7 @@ use crate::cli::{Cli, ConvergeCli, FollowCli};
 use crate::output::format::print_preset;
 use crate::output::format::OutputFormat;
 
-pub use self::connect::{attach_all, causes, Dial, ATTACH_WITHIN};
-use self::connect::{checked_filter, dials};
+use self::connect::{attach_all, checked_filter, dials};
 use self::label::Label;
 use self::print::Limits;
 use self::reach::Reach;

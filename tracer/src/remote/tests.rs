@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::mpsc;
 
-use super::connect::filter_text;
+use super::connect::{attach_all, filter_text, Dial};
 use super::stream::Io;
 use super::*;
 use crate::agent::protocol::{Frame, EVENTS_PATH};
