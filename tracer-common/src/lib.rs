@@ -57,6 +57,10 @@ wire_enum! {
 /// this call (it started before sdtrace attached), so `latency_ns` is unknown.
 pub const HDR_NO_LATENCY: u16 = 1;
 
+/// Set in [`EventHeader::flags`] when the record has no return value: a
+/// capture file's exit event that carried none (old libscap layouts).
+pub const HDR_NO_RESULT: u16 = 2;
+
 /// The fixed start of every record.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]

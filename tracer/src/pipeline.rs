@@ -524,6 +524,12 @@ impl Pipeline {
         self.local().next_num += n;
     }
 
+    /// Gives the next record's first event number `n` (a capture file
+    /// whose threads' events interleave says each record's own).
+    pub fn number_from(&mut self, n: u64) {
+        self.local().next_num = n;
+    }
+
     fn write_pending(&mut self) -> io::Result<()> {
         let mut out = self.out.lock();
         out.write_all(&self.pending)?;

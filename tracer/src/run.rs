@@ -186,7 +186,10 @@ pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> a
             Ok(None) => break Ok(End::EndOfFile),
             Err(e) => break Err(anyhow::anyhow!("{e} (after {} records)", reader.records)),
         };
-        pipe.skip_events(item.internal_events);
+        match item.first_event {
+            Some(n) => pipe.number_from(n),
+            None => pipe.skip_events(item.internal_events),
+        }
         let (bytes, shown) = (item.bytes, item.shown);
         if let (Some(limit), Ok(rec)) = (opts.duration, decode(bytes)) {
             let start = *first_ts.get_or_insert(rec.hdr.ts_ns);
@@ -203,6 +206,15 @@ pub fn replay(reader: &mut ScapReader, pipe: &mut Pipeline, opts: &Options) -> a
             Err(e) => return Err(e.into()),
         }
     };
+    let undecoded = reader.undecoded();
+    if !undecoded.is_empty() {
+        let total: u64 = undecoded.iter().map(|(_, n)| n).sum();
+        let kinds: Vec<String> = undecoded.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!(
+            "sdtrace: {total} events of kinds sdtrace does not decode were not shown: {}",
+            kinds.join(", ")
+        );
+    }
     match pipe.flush() {
         Err(e) if output::is_broken_pipe(&e) => Ok(End::OutputClosed),
         Err(e) => Err(e.into()),

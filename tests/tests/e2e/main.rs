@@ -19,4 +19,5 @@ mod net;
 mod nginx;
 mod runtimes;
 mod summary;
+mod sysdig_captures;
 mod ui;

@@ -80,7 +80,7 @@ pub struct Cli {
     #[arg(short = 'w', long = "write-dump", value_name = "FILE")]
     pub write: Option<PathBuf>,
 
-    /// Read the events from a capture file written by `-w`, instead of the kernel.
+    /// Read the events from a capture file (written by `-w`, sysdig or Falco) instead of the kernel.
     #[arg(
         short = 'r',
         long = "read",
@@ -218,6 +218,16 @@ pub struct FollowCli {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 
+    /// Follow the requests of a capture file (sdtrace's, sysdig's or Falco's) instead of the
+    /// kernel; a file holds no NAT translations, so hops through NAT are not stitched.
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "command"
+    )]
+    pub read: Option<PathBuf>,
+
     #[command(flatten)]
     pub reach: Reach,
 }
@@ -303,7 +313,7 @@ pub struct SummaryArgs {
     #[arg(short = 'c', long = "filter", value_name = "FILTER")]
     pub filter: Option<String>,
 
-    /// Read the events from a capture file written by `sdtrace -w`, instead of the kernel.
+    /// Read the events from a capture file (written by `sdtrace -w`, sysdig or Falco) instead of the kernel.
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<PathBuf>,
 
@@ -460,7 +470,7 @@ pub struct UiCli {
     #[arg(short = 'c', long = "filter", value_name = "FILTER")]
     pub filter: Option<String>,
 
-    /// Read the events from a capture file written by `-w`, instead of the kernel.
+    /// Read the events from a capture file (written by `-w`, sysdig or Falco) instead of the kernel.
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<PathBuf>,
 

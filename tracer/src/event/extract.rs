@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use tracer_common::syscall_names::nr;
 use tracer_common::syscalls::ArgType;
+use tracer_common::HDR_NO_RESULT;
 
 use crate::container::{docker::Meta, Place};
 use crate::decode::args::{self, ArgValue};
@@ -359,6 +360,11 @@ impl<'a> EventView<'a> {
             FieldId::EvtType => Some(Value::Str(event_type(self.rec))),
             // sysdig's procexit is an enter event; syscalls show their exit.
             FieldId::EvtDir => s(if is_syscall { "<" } else { ">" }),
+            FieldId::EvtRes | FieldId::EvtRawres | FieldId::EvtFailed
+                if h.flags & HDR_NO_RESULT != 0 =>
+            {
+                None
+            }
             FieldId::EvtRes if is_syscall => Some(Value::Str(if h.ret < 0 {
                 flags::errno_name(h.ret.saturating_neg())
                     .map_or_else(|| Cow::Owned(h.ret.to_string()), Cow::Borrowed)
@@ -406,7 +412,10 @@ impl<'a> EventView<'a> {
             }),
             FieldId::ProcPid => u(u64::from(h.tgid)),
             FieldId::ProcPpid => u(u64::from(self.process()?.ppid)),
-            FieldId::ProcName => Some(Value::Str(Cow::Borrowed(comm(self.rec)))),
+            // No name: a thread a capture file met before knowing it.
+            FieldId::ProcName => Some(comm(self.rec))
+                .filter(|c| !c.is_empty())
+                .map(|c| Value::Str(Cow::Borrowed(c))),
             FieldId::ProcExe => s(&self.process()?.exe),
             FieldId::ProcExepath => s(&self.process()?.exepath),
             FieldId::ProcCmdline => s(&self.process()?.cmdline),

@@ -8,6 +8,7 @@ use crate::cli::FollowCli;
 use crate::session::Options;
 use crate::session::{self, Plan, Session, Source};
 
+use super::trace::{NoTranslations, Translations};
 use super::{seeds::Seeds, translations, Follower};
 
 /// Every syscall is captured (a request's server is not known before it
@@ -41,15 +42,18 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         hook: SyscallHook::Auto,
         kernel_paths: false,
     };
-    let mut session = Session::open(Plan::new(
-        Source::Live {
-            capture,
-            cri: cli.live.cri.clone(),
-        },
-        filter,
-        opts,
-    ))?;
-    let mut follower = Follower::new(seeds, translations(), cli.json);
+    let (source, translations): (_, Box<dyn Translations>) = match &cli.read {
+        Some(path) => (Source::File(path.clone()), Box::new(NoTranslations)),
+        None => (
+            Source::Live {
+                capture,
+                cri: cli.live.cri.clone(),
+            },
+            translations(),
+        ),
+    };
+    let mut session = Session::open(Plan::new(source, filter, opts))?;
+    let mut follower = Follower::new(seeds, translations, cli.json);
     if let Some((program, args)) = cli.command.split_first() {
         let child = Command::new(program)
             .args(args)

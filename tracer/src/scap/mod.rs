@@ -10,10 +10,14 @@
 //! gives back every field exactly, including the ones scap's layouts have
 //! no place for (cgroup ids, namespaces, raw arguments of syscalls scap only
 //! knows generically).
+//!
+//! `-r` also reads what libscap wrote ([`libscap`]): sysdig's and Falco's
+//! captures, from their state blocks and enter and exit events.
 
 pub mod block;
 pub mod encode;
 pub mod event;
+pub mod libscap;
 pub mod ppm_flags;
 pub mod reader;
 pub mod sidecar;

@@ -112,6 +112,16 @@ impl Process {
         p
     }
 
+    /// A process another tool's capture described: its `/proc` view, and
+    /// fds already typed.
+    pub(crate) fn described(snap: Snapshot, fds: impl IntoIterator<Item = (i32, FdInfo)>) -> Self {
+        let mut p = Self::from_snapshot(snap, None, 0);
+        for (fd, info) in fds {
+            p.fds.insert(fd, info);
+        }
+        p
+    }
+
     fn rebuild_cmdline(&mut self) {
         self.cmdline.clear();
         self.cmdline.push_str(&self.comm);
