@@ -34,6 +34,10 @@ const PACKAGES: &[(&str, &str)] = &[
     // Its reader is what the capture-file test compares against; no driver
     // is needed (recommends, which would bring the dkms module, are skipped).
     ("sysdig", "sysdig"),
+    // A second reader of our captures (Wireshark's sysdig event dissector).
+    // wireshark-common asks whether non-root users may capture; apt runs
+    // with DEBIAN_FRONTEND=noninteractive, so it takes the default, no.
+    ("tshark", "tshark"),
     // The capture-file test's workload connects with it (perl-base has IO::Socket).
     ("perl-base", "perl"),
     // The container tests: an engine, and a static busybox to build their

@@ -1,7 +1,9 @@
 //! Capture files: `-w` on a live capture then `-r` gives the live run's
 //! events, field for field; Debian's sysdig reads the same file and prints
 //! the same events and fields; a damaged file is read up to its last good
-//! block and the error says where.
+//! block and the error says where; tshark reads it too ([`tshark`]).
+mod tshark;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
@@ -77,8 +79,6 @@ fn run_workload(dir: &Path) -> u16 {
     port
 }
 
-/// A capture the workload ran under: the file, the workload's directory and
-/// the port it connected to.
 /// A shell with a 30 KB command line, alive while it is held.
 struct LongCommandLine(std::process::Child);
 
@@ -101,10 +101,13 @@ impl Drop for LongCommandLine {
     }
 }
 
+/// A capture the workload ran under: the file, the workload's directory,
+/// the port it connected to, and what `sdtrace -w` said on stderr.
 struct Recorded {
     file: PathBuf,
     work: PathBuf,
     port: u16,
+    stderr: Vec<String>,
 }
 
 /// Runs the workload under `sdtrace -w <dir>/<name> <args>`.
@@ -114,8 +117,13 @@ fn record_workload(tracer: &Tracer, dir: &TempDir, name: &str, args: &[&str]) ->
     let work = dir.path().join("work");
     fs::create_dir(&work).unwrap();
     let port = run_workload(&work);
-    recorder.stop();
-    Recorded { file, work, port }
+    let stderr = recorder.stop();
+    Recorded {
+        file,
+        work,
+        port,
+        stderr,
+    }
 }
 
 /// The fields that differ between two runs over the same events: the event
@@ -632,7 +640,9 @@ e2e!(sysdig_reads_our_capture_as_we_do, |tracer, test| {
     let _long_cmdline = LongCommandLine::start();
     // Unfiltered: sysdig knows the fds a process inherits only from its
     // ancestors' events (or the process list at the start).
-    let Recorded { file, work, port } = record_workload(&tracer, &dir, "mix.scap", &[]);
+    let Recorded {
+        file, work, port, ..
+    } = record_workload(&tracer, &dir, "mix.scap", &[]);
     if let Some(keep) = std::env::var_os("SDTRACE_KEEP_CAPTURE") {
         fs::copy(&file, keep).unwrap();
     }
