@@ -128,3 +128,65 @@ impl Libscap {
         self.converter.skipped.iter().map(|(k, v)| (*k, *v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+
+    use crate::journal::Journal;
+    use crate::scap::reader::ScapReader;
+
+    /// sysdig's captures of a curl run and of one IPv6 connection, in the
+    /// oldest and newest block versions (see tests/data/sysdig).
+    const CAPTURES: [&[u8]; 2] = [
+        include_bytes!("../../../../tests/data/sysdig/curl_google.scap"),
+        include_bytes!("../../../../tests/data/sysdig/single_ipv6_conn.scap"),
+    ];
+
+    fn records(bytes: Vec<u8>) -> Result<usize, String> {
+        let mut reader = ScapReader::from_reader(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+        let journal = Journal::replaying();
+        let mut n = 0;
+        while let Some(item) = reader.next_item(&journal).map_err(|e| e.to_string())? {
+            crate::decode::decode(item.bytes).map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn damaged_sysdig_captures_give_errors_never_panics() {
+        for capture in CAPTURES {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(capture)
+                .read_to_end(&mut plain)
+                .unwrap();
+            let whole = records(plain.clone()).unwrap();
+            assert!(whole >= 14, "{whole} records");
+            mutate(&plain);
+        }
+    }
+
+    fn mutate(plain: &[u8]) {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..300 {
+            let mut bytes = plain.to_vec();
+            for _ in 0..1 + next() % 8 {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            let cut = (next() % 4 == 0).then(|| (next() % bytes.len() as u64) as usize);
+            if let Some(cut) = cut {
+                bytes.truncate(cut);
+            }
+            // An error or fewer records, never a panic.
+            let _ = records(bytes);
+        }
+    }
+}
