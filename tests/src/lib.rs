@@ -20,6 +20,7 @@ pub mod json_run;
 pub mod netns;
 pub mod recorder;
 pub mod session;
+pub mod sysdig;
 pub mod tmp;
 pub mod tmux;
 pub mod watch;

@@ -17,6 +17,7 @@ use std::{
 
 use serde_json::Value;
 use tests::recorder::{self, Recorder};
+use tests::sysdig::without_unix_addresses;
 use tests::{e2e, require_program, Session, TempDir, Tracer};
 
 /// The workload's name: its children have it as their parent's.
@@ -497,22 +498,6 @@ fn as_sysdig_names(line: &str) -> String {
                 .find(|(ours, _)| *ours == w)
                 .map_or(w, |(_, theirs)| theirs)
         })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// sysdig names a unix socket `<kernel address>-><peer address> <path>`,
-/// sdtrace by its path alone; and a socket whose connect failed `NULL`,
-/// sdtrace by nothing.
-fn without_unix_addresses(line: &str) -> String {
-    line.split(' ')
-        .filter(|w| {
-            !w.split_once("->").is_some_and(|(a, b)| {
-                let hex = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_hexdigit());
-                hex(a) && hex(b)
-            })
-        })
-        .map(|w| if w == "NULL" { "" } else { w })
         .collect::<Vec<_>>()
         .join(" ")
 }

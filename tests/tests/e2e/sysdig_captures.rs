@@ -9,6 +9,7 @@ use std::{
     process::Command,
 };
 
+use tests::sysdig::without_unix_addresses;
 use tests::{require_binary, require_program, TempDir};
 
 const FORMAT: &str =
@@ -58,20 +59,6 @@ fn sysdig(sysdig: &Path, file: &Path) -> Run {
         .arg("-r")
         .arg(file)
         .args(["-p", FORMAT, SYSDIG_SCOPE]))
-}
-
-/// sysdig names a unix socket `<kernel address>-><peer address> <path>`,
-/// sdtrace by its path alone.
-fn without_unix_addresses(line: &str) -> String {
-    line.split(' ')
-        .filter(|w| {
-            !w.split_once("->").is_some_and(|(a, b)| {
-                let hex = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_hexdigit());
-                hex(a) && hex(b)
-            })
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Why sdtrace's line differs from sysdig's, when every difference is a

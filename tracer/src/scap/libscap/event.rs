@@ -57,30 +57,10 @@ pub enum EventError {
 pub fn parse(ty: u32, body: &[u8]) -> Result<Event<'_>, EventError> {
     let flags = matches!(ty, EVF | EVF_V2 | EVF_V2_LARGE);
     let counted = matches!(ty, EV_V2 | EVF_V2 | EV_V2_LARGE | EVF_V2_LARGE);
-    let u16_at = |at: usize| -> Result<u16, EventError> {
-        Ok(u16::from_le_bytes(
-            body.get(at..at + 2)
-                .ok_or(EventError::Header)?
-                .try_into()
-                .expect("2"),
-        ))
-    };
-    let u32_at = |at: usize| -> Result<u32, EventError> {
-        Ok(u32::from_le_bytes(
-            body.get(at..at + 4)
-                .ok_or(EventError::Header)?
-                .try_into()
-                .expect("4"),
-        ))
-    };
-    let u64_at = |at: usize| -> Result<u64, EventError> {
-        Ok(u64::from_le_bytes(
-            body.get(at..at + 8)
-                .ok_or(EventError::Header)?
-                .try_into()
-                .expect("8"),
-        ))
-    };
+    let field = |at: usize, n: usize| body.get(at..at + n).ok_or(EventError::Header);
+    let u16_at = |at| Ok::<_, EventError>(u16::from_le_bytes(field(at, 2)?.try_into().expect("2")));
+    let u32_at = |at| Ok::<_, EventError>(u32::from_le_bytes(field(at, 4)?.try_into().expect("4")));
+    let u64_at = |at| Ok::<_, EventError>(u64::from_le_bytes(field(at, 8)?.try_into().expect("8")));
     let cpu = u16_at(0)?;
     // The flags word sits between the cpu and the event.
     let at = if flags { 6 } else { 2 };
