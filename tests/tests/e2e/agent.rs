@@ -5,7 +5,9 @@
 //! kernel's drops in `/metrics` as the agent counts them; and the agent
 //! tracing with only the capabilities its DaemonSet grants. And the modes
 //! the agents run for their clients (`modes`); and `sdtrace ui` and `sdtrace
-//! top` over agents, a NODE column first and a `nodes` view (`ui`).
+//! top` over agents, a NODE column first and a `nodes` view (`ui`); and clients
+//! that hold connections without using them (`hostile`).
+mod hostile;
 mod modes;
 mod ui;
 

@@ -43,6 +43,21 @@ pub struct Metrics {
     snapshot: Mutex<Snapshot>,
     refused: AtomicU64,
     ready: AtomicBool,
+    connections: Connections,
+}
+
+/// What the server counts of connections and their limits.
+#[derive(Default)]
+pub struct Connections {
+    pub open: AtomicU64,
+    /// Refused at accept: the server held its most connections.
+    pub refused: AtomicU64,
+    /// Closed without a complete first request in time.
+    pub closed_no_request: AtomicU64,
+    /// Closed after sitting idle.
+    pub closed_idle: AtomicU64,
+    /// Subscriptions refused: the address held its most streams.
+    pub streams_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -63,6 +78,12 @@ impl Metrics {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The server's connection counters.
+    #[must_use]
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
     /// The programs are attached: `/healthz` says so from now on.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
@@ -76,7 +97,9 @@ impl Metrics {
     /// The text Prometheus scrapes.
     #[must_use]
     pub fn render(&self) -> String {
-        render(&self.snapshot(), self.refused.load(Ordering::Relaxed))
+        let mut out = render(&self.snapshot(), self.refused.load(Ordering::Relaxed));
+        render_connections(&mut out, &self.connections);
+        out
     }
 }
 
@@ -223,6 +246,47 @@ fn render(s: &Snapshot, refused: u64) -> String {
     out
 }
 
+fn render_connections(out: &mut String, c: &Connections) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    one(
+        out,
+        "sdtrace_connections",
+        "gauge",
+        "Connections open to the agent's port.",
+        get(&c.open),
+    );
+    one(
+        out,
+        "sdtrace_connections_refused_total",
+        "counter",
+        "Connections closed at accept: the agent held its most (--max-connections).",
+        get(&c.refused),
+    );
+    family(
+        out,
+        "sdtrace_connections_closed_total",
+        "counter",
+        "Connections the agent closed: no complete request in time, or idle too long.",
+    );
+    let _ = writeln!(
+        out,
+        "sdtrace_connections_closed_total{{reason=\"no_request\"}} {}",
+        get(&c.closed_no_request)
+    );
+    let _ = writeln!(
+        out,
+        "sdtrace_connections_closed_total{{reason=\"idle\"}} {}",
+        get(&c.closed_idle)
+    );
+    one(
+        out,
+        "sdtrace_streams_refused_total",
+        "counter",
+        "Subscriptions refused: their address held its most streams (--max-streams-per-client).",
+        get(&c.streams_refused),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +335,10 @@ mod tests {
         assert_eq!(get("sdtrace_clients"), 1.0);
         assert_eq!(get("sdtrace_ring_buffer_fill_ratio"), 0.25);
         assert_eq!(get("sdtrace_unauthorized_requests_total"), 1.0);
+        assert_eq!(
+            get("sdtrace_connections_closed_total{reason=\"idle\"}"),
+            0.0
+        );
         assert_eq!(
             get("sdtrace_client_dropped_total{client=\"3\",peer=\"10.0.0.1:5000 \\\"x\\\"\"}"),
             2.0

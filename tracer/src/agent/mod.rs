@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod queue;
@@ -94,6 +95,13 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         joining,
         node.clone(),
         cli.client_queue as usize,
+        limits::Limits {
+            connections: cli.max_connections,
+            streams_per_peer: cli.max_streams_per_client,
+            first_request: seconds("--first-request-timeout", cli.first_request_timeout)?,
+            idle: seconds("--idle-timeout", cli.idle_timeout)?,
+        },
+        cli.metrics_auth,
     );
     server::spawn(listener, Arc::new(shared))?;
     metrics.set_ready();
@@ -111,6 +119,13 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         snapshot.queue_drops
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} {value}: not a positive number of seconds"))
 }
 
 /// Pods from the API server when the agent runs in a cluster (its service

@@ -1,7 +1,9 @@
 //! The agent's listener: HTTP/1.1 and HTTP/2 (h2c) on one port. Clients
 //! subscribe to their event stream over HTTP/2; Prometheus and kubelet's
 //! probes speak HTTP/1.1 to `/metrics` and `/healthz`. It runs on its own
-//! thread, so no client, however slow, is ever waited for by capture.
+//! thread, so no client, however slow, is ever waited for by capture; and
+//! each connection is held to [`Limits`], so no client keeps what it does
+//! not use.
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
@@ -14,11 +16,13 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::sync::Semaphore;
 
 use super::auth::Token;
 use super::clients::Subscriber;
+use super::limits::{Activity, Closed, Guarded, Limits, Streams};
 use super::metrics::Metrics;
 use super::protocol::{Frame, Subscribe, EVENTS_PATH, HEALTH_PATH, METRICS_PATH, STREAM_TYPE};
 use super::queue::queue;
@@ -27,6 +31,11 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// A subscription's JSON is small; anything larger is refused unread.
 const SUBSCRIBE_MAX: usize = 64 * 1024;
+/// Request heads are small too: HTTP/1's read buffer and HTTP/2's header
+/// list stay far below hyper's defaults.
+const HEAD_MAX: usize = 64 * 1024;
+/// Pings on an idle HTTP/2 stream find a peer that vanished without a FIN.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every request handler shares.
 pub struct Shared {
@@ -37,6 +46,10 @@ pub struct Shared {
     pub node: String,
     /// Each client's queue limit, in bytes.
     pub queue_bytes: usize,
+    pub limits: Limits,
+    /// `/metrics` asks for the token too.
+    pub metrics_auth: bool,
+    streams: Arc<Streams>,
     next_id: AtomicU64,
 }
 
@@ -48,6 +61,8 @@ impl Shared {
         joining: Sender<Subscriber>,
         node: String,
         queue_bytes: usize,
+        limits: Limits,
+        metrics_auth: bool,
     ) -> Self {
         Shared {
             token,
@@ -55,6 +70,9 @@ impl Shared {
             joining: Mutex::new(joining),
             node,
             queue_bytes,
+            limits,
+            metrics_auth,
+            streams: Arc::default(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -77,10 +95,29 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
                         return;
                     }
                 };
+                let slots = Arc::new(Semaphore::new(shared.limits.connections));
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
-                            tokio::spawn(serve(stream, peer, shared.clone()));
+                            let counts = shared.metrics.connections();
+                            // Closed at once (the peer sees a reset or EOF)
+                            // rather than queued: a flood cannot grow memory.
+                            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                                counts.refused.fetch_add(1, Ordering::Relaxed);
+                                drop(stream);
+                                continue;
+                            };
+                            counts.open.fetch_add(1, Ordering::Relaxed);
+                            let shared = shared.clone();
+                            tokio::spawn(async move {
+                                serve(stream, peer, &shared).await;
+                                shared
+                                    .metrics
+                                    .connections()
+                                    .open
+                                    .fetch_sub(1, Ordering::Relaxed);
+                                drop(slot);
+                            });
                         }
                         // Out of fds and the like: the next accept may work.
                         Err(e) => {
@@ -94,16 +131,52 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let service = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(route(req, peer, &shared).await) }
-    });
-    // A client that goes away mid-request is nothing to report.
-    let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    let activity = Activity::new();
+    let service = {
+        let (shared, activity) = (shared.clone(), activity.clone());
+        hyper::service::service_fn(move |req| {
+            activity.request();
+            let (shared, activity) = (shared.clone(), activity.clone());
+            async move { Ok::<_, Infallible>(route(req, peer, &shared, &activity).await) }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.limits.first_request)
+        .max_buf_size(HEAD_MAX);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(HEAD_MAX as u32)
+        .keep_alive_interval(PING_EVERY)
+        .keep_alive_timeout(PING_EVERY);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let closed = tokio::select! {
+        // A client that goes away mid-request is nothing to report; one
+        // too slow with a request head, or idle in keep-alive, is closed by
+        // hyper's head timeout.
+        ended = connection => match ended {
+            Err(e) if is_timeout(e.as_ref()) => Some(activity.silence()),
+            _ => None,
+        },
+        why = activity.watch(shared.limits) => Some(why),
+    };
+    let counts = shared.metrics.connections();
+    match closed {
+        Some(Closed::NoRequest) => counts.closed_no_request.fetch_add(1, Ordering::Relaxed),
+        Some(Closed::Idle) => counts.closed_idle.fetch_add(1, Ordering::Relaxed),
+        None => 0,
+    };
+}
+
+/// Whether a connection ended on one of hyper's timers.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<hyper::Error>()
+        .is_some_and(hyper::Error::is_timeout)
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
@@ -116,7 +189,12 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     response
 }
 
-async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Body> {
+async fn route(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    activity: &Arc<Activity>,
+) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, HEALTH_PATH) => {
             if shared.metrics.ready() {
@@ -126,6 +204,11 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Res
             }
         }
         (&Method::GET, METRICS_PATH) => {
+            if shared.metrics_auth {
+                if let Some(refused) = unauthorized(&req, peer, shared) {
+                    return refused;
+                }
+            }
             let mut response = text(StatusCode::OK, shared.metrics.render());
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -133,7 +216,7 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Res
             );
             response
         }
-        (&Method::POST, EVENTS_PATH) => subscribe(req, peer, shared).await,
+        (&Method::POST, EVENTS_PATH) => subscribe(req, peer, shared, activity).await,
         (_, HEALTH_PATH | METRICS_PATH | EVENTS_PATH) => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
@@ -141,18 +224,47 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Res
     }
 }
 
-async fn subscribe(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Body> {
+/// The refusal of a request without the token, or `None` when it has it.
+fn unauthorized(
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Option<Response<Body>> {
     let authorization = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    if let Some(why) = shared.token.refuses(authorization) {
-        shared.metrics.refused();
-        eprintln!("sdtrace agent: refused a subscription from {peer}: {why}");
-        let mut response = text(StatusCode::UNAUTHORIZED, "a valid bearer token is needed\n");
-        response.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            hyper::header::HeaderValue::from_static("Bearer"),
-        );
-        return response;
+    let why = shared.token.refuses(authorization)?;
+    shared.metrics.refused();
+    let what = if req.uri().path() == METRICS_PATH {
+        "a /metrics request"
+    } else {
+        "a subscription"
+    };
+    eprintln!("sdtrace agent: refused {what} from {peer}: {why}");
+    let mut response = text(StatusCode::UNAUTHORIZED, "a valid bearer token is needed\n");
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
+}
+
+async fn subscribe(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    activity: &Arc<Activity>,
+) -> Response<Body> {
+    if let Some(refused) = unauthorized(&req, peer, shared) {
+        return refused;
     }
+    let max = shared.limits.streams_per_peer;
+    let Some(guard) = shared.streams.admit(peer.ip(), max, activity) else {
+        let counts = shared.metrics.connections();
+        counts.streams_refused.fetch_add(1, Ordering::Relaxed);
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{} holds {max} event streams already\n", peer.ip()),
+        );
+    };
     let body = match Limited::new(req.into_body(), SUBSCRIBE_MAX).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("the subscription: {e}\n")),
@@ -181,7 +293,7 @@ async fn subscribe(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) ->
     if joined.is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping\n");
     }
-    let mut response = Response::new(body.boxed_unsync());
+    let mut response = Response::new(Guarded::new(body, guard).boxed_unsync());
     response.headers_mut().insert(
         CONTENT_TYPE,
         hyper::header::HeaderValue::from_static(STREAM_TYPE),

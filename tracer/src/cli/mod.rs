@@ -262,6 +262,35 @@ pub struct AgentCli {
     #[arg(long = "node-name", value_name = "NAME")]
     pub node_name: Option<String>,
 
+    /// `/metrics` asks for the bearer token too (`/healthz` never does:
+    /// kubelet's probes carry none).
+    #[arg(long = "metrics-auth")]
+    pub metrics_auth: bool,
+
+    /// Most connections open at once; more are closed at accept.
+    #[arg(long = "max-connections", default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Most event streams one client address holds at once.
+    #[arg(
+        long = "max-streams-per-client",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub max_streams_per_client: usize,
+
+    /// Seconds a new connection has to send its first complete request.
+    #[arg(
+        long = "first-request-timeout",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
+    pub first_request_timeout: f64,
+
+    /// Seconds a connection without an event stream may sit after its last request.
+    #[arg(long = "idle-timeout", default_value_t = 30.0, value_name = "SECONDS")]
+    pub idle_timeout: f64,
+
     /// Most bytes of events waiting for one client; a client that reads
     /// slower loses what does not fit (and is told how many).
     #[arg(long = "client-queue", default_value = "8M", value_parser = parse_size, value_name = "BYTES")]

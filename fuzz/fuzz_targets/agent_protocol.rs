@@ -1,0 +1,25 @@
+//! What a network client can send the agent, and what an agent can send a
+//! client: any bytes as a subscription (the JSON, then the filter, format
+//! and mode it names, as the agent admits it), and any bytes as the lines
+//! of a stream (each frame as the client parses it). An error, never a
+//! panic.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use tracer::agent::clients::Subscriber;
+use tracer::agent::protocol::{Frame, Subscribe};
+use tracer::agent::queue::queue;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(sub) = serde_json::from_slice::<Subscribe>(data) {
+        let (tx, _body) = queue(1 << 16);
+        let _ = Subscriber::new(1, "fuzz".into(), &sub, tx, Bytes::new());
+    }
+    for line in String::from_utf8_lossy(data).lines() {
+        if let Ok(frame) = Frame::parse(line) {
+            let mut out = Vec::new();
+            frame.write(&mut out);
+        }
+    }
+});
