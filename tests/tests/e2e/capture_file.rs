@@ -748,3 +748,63 @@ e2e!(rotated_files_each_read_alone, |tracer| {
         "the kept files hold the loop's reads: {total}"
     );
 });
+
+// `-w` onto a full filesystem: the error names the file, and what was
+// written before reads back up to its last whole block.
+e2e!(
+    a_full_disk_names_the_file_and_keeps_what_was_written,
+    |tracer| {
+        let dir = TempDir::new("scap-full");
+        let mount = dir.path().join("small");
+        fs::create_dir(&mount).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&mount)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a 512 KiB tmpfs");
+        let file = mount.join("full.scap");
+        let _turn = tests::session::serial();
+        let watch = tests::session::spawn_attached(
+            "sdtrace -w",
+            Command::new(&tracer.bin).arg("-w").arg(&file).args([
+                "--stats-interval",
+                "0",
+                "-c",
+                "proc.name=syscall-loop",
+            ]),
+            tests::watch::Stdout::Null,
+        );
+        // 30 000 one-byte reads with their buffers: far more than 512 KiB.
+        let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+            .args(["read", "30000"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (status, out) = watch.wait(std::time::Duration::from_secs(30));
+        let stderr = out.stderr.join("\n");
+        let unmount = |mount: &Path| {
+            let _ = Command::new("umount").arg(mount).status();
+        };
+        let read = Command::new(&tracer.bin)
+            .arg("-r")
+            .arg(&file)
+            .args(["--stats-interval", "0", "-p", "%evt.num"])
+            .output()
+            .unwrap();
+        unmount(&mount);
+        assert!(!status.success(), "a full disk is an error: {stderr}");
+        assert!(
+            stderr.contains(&format!("{}: No space left on device", file.display())),
+            "the error names the file: {stderr}"
+        );
+        let read_err = String::from_utf8_lossy(&read.stderr);
+        let lines = String::from_utf8_lossy(&read.stdout).lines().count();
+        assert!(
+            lines > 1000,
+            "what was written reads back: {lines} lines, {read_err}"
+        );
+        assert!(read_err.contains("truncated block at offset"), "{read_err}");
+    }
+);

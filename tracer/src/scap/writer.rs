@@ -68,6 +68,8 @@ pub struct ScapWriter {
     info: CaptureInfo,
     users: Users,
     sink: Option<Sink>,
+    /// The file `sink` writes.
+    current: PathBuf,
     buf: Vec<u8>,
     /// Uncompressed bytes in the current file.
     file_bytes: u64,
@@ -79,6 +81,11 @@ pub struct ScapWriter {
     pending: Vec<u8>,
     /// Time of the last event written (epoch ns).
     last_ts: u64,
+}
+
+/// `e`, saying which file it happened to.
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 enum Sink {
@@ -122,6 +129,7 @@ impl ScapWriter {
             info,
             users,
             sink: None,
+            current: PathBuf::new(),
             buf: Vec::with_capacity(FLUSH_AT + (64 << 10)),
             file_bytes: 0,
             file_start_ns: None,
@@ -154,7 +162,9 @@ impl ScapWriter {
     fn open_next(&mut self, procs: &ProcessTable) -> io::Result<()> {
         self.close_current()?;
         let path = self.path_of(self.opened);
-        let file = BufWriter::with_capacity(1 << 16, File::create(&path)?);
+        let file = File::create(&path).map_err(|e| named(&path, e))?;
+        let file = BufWriter::with_capacity(1 << 16, file);
+        self.current = path;
         self.sink = Some(if self.gzip {
             Sink::Gzip(GzEncoder::new(file, flate2::Compression::fast()))
         } else {
@@ -182,14 +192,17 @@ impl ScapWriter {
         }
         self.flush_buf()?;
         match self.sink.take() {
-            Some(s) => s.finish(),
+            Some(s) => s.finish().map_err(|e| named(&self.current, e)),
             None => Ok(()),
         }
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
         if let Some(sink) = &mut self.sink {
-            sink.write_all(&self.buf)?;
+            // A full disk: what reached the file before is whole blocks
+            // and reads back; the error says which file stopped.
+            sink.write_all(&self.buf)
+                .map_err(|e| named(&self.current, e))?;
             self.file_bytes += self.buf.len() as u64;
         }
         self.buf.clear();
