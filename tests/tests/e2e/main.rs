@@ -10,6 +10,7 @@ mod containers;
 mod converge;
 mod drops;
 mod exec;
+mod faults;
 mod files;
 mod follow;
 mod k8s;
