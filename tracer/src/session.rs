@@ -117,6 +117,9 @@ pub struct Report {
     pub live: bool,
     /// A line per agent: its events and drops.
     pub agents: Vec<String>,
+    /// An agent could not be reached, or its stream broke off: the view
+    /// lacks that node's events from then on.
+    pub agent_lost: bool,
     /// `-w`: the file written last, and how many events went to it.
     pub wrote: Option<(PathBuf, u64)>,
     /// `--containers`' table.
@@ -149,6 +152,18 @@ impl Report {
     /// The exit code the sink asks for.
     pub fn exit_code(&self) -> Option<i32> {
         self.sink.as_deref().and_then(Sink::exit_code)
+    }
+
+    /// The run's failure after its output: an agent lost on the way.
+    ///
+    /// # Errors
+    /// When an agent was lost.
+    pub fn lost_agent(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.agent_lost,
+            "an agent was lost (see above): its node's events stop there"
+        );
+        Ok(())
     }
 }
 
@@ -280,6 +295,7 @@ impl Session {
         let opts = &self.options;
         let pipe = &mut self.pipe;
         let mut agents = Vec::new();
+        let mut agent_lost = false;
         let end = match &mut self.input {
             Input::Live(capture) => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -290,8 +306,9 @@ impl Session {
             Input::File { reader, path } => run::replay(reader, pipe, opts)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             Input::Agents(attachment) => {
-                let (end, lines) = attachment.run(pipe, opts)?;
+                let (end, lines, lost) = attachment.run(pipe, opts)?;
                 agents = lines;
+                agent_lost = lost;
                 end
             }
         };
@@ -327,6 +344,7 @@ impl Session {
             drops_per_cpu,
             live,
             agents,
+            agent_lost,
             wrote,
             containers,
             sink: pipe.take_sink(),

@@ -25,7 +25,7 @@ pub fn run(
     if report.live {
         eprintln!("{}", report.stats_line());
     }
-    Ok(())
+    report.lost_agent()
 }
 
 /// The run's options from the command line; `latency`: events carry how

@@ -136,12 +136,13 @@ fn origin(a: &Attached, local: &Clock) -> anyhow::Result<(Origin, Shift)> {
 impl Attachment {
     /// Feeds the pipeline until the agents are gone or a stop condition
     /// (`-n`, `-M`, Ctrl-C or SIGTERM, a closed stdout, the sink done);
-    /// returns why it stopped and a line per agent.
+    /// returns why it stopped, a line per agent, and whether an agent was
+    /// lost (unreachable, or its stream broken off) on the way.
     pub fn run(
         &mut self,
         pipe: &mut Pipeline,
         opts: &Options,
-    ) -> anyhow::Result<(End, Vec<String>)> {
+    ) -> anyhow::Result<(End, Vec<String>, bool)> {
         let mut feed = Feed {
             local: pipe.clock(),
             pipe,
@@ -167,7 +168,7 @@ impl Attachment {
             None if relayed.ended => End::AgentsGone,
             None => End::Signal,
         };
-        Ok((end, relayed.summaries))
+        Ok((end, relayed.summaries, relayed.lost))
     }
 }
 

@@ -95,6 +95,7 @@ fn live(cli: &UiCli, app: App, opts: Options) -> anyhow::Result<ExitCode> {
     let report = report?;
     eprintln!("{}", report.stats_line());
     ui?;
+    report.lost_agent()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,8 @@
 //! connections that never send a request, send one a byte at a time, or
 //! sit idle after one are all closed within a minute, with the default
 //! limits, while a real client keeps its stream; past `--max-connections`
-//! a connection is closed at once.
+//! a connection is closed at once. And the other way round: an agent lost
+//! in the middle of a client's run fails that run, saying so.
 use std::{
     io::{ErrorKind, Read, Write},
     net::TcpStream,
@@ -185,3 +186,37 @@ fn refused_total(address: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix("sdtrace_connections_refused_total "))
         .and_then(|v| v.trim().parse().ok())
 }
+
+// An agent lost in the middle of `top --agent` (its node crashed): the
+// table of what came still prints, and the run says so and fails.
+e2e!(top_says_when_an_agent_is_lost, |tracer| {
+    let dir = TempDir::new("agent-lost");
+    let agent = host_agent(&tracer, "node-l", &dir, &[]);
+    let token = super::token_file(&dir);
+    let top = std::process::Command::new(&tracer.bin)
+        .args(["top", "procs", "--agent", &agent.address, "--token-file"])
+        .arg(&token)
+        .args(["-M", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run top");
+    thread::sleep(Duration::from_secs(3));
+    tests::session::signal(agent.pid(), libc::SIGKILL);
+    let out = top.wait_with_output().expect("top ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a lost agent fails the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("node-l: disconnected") && stderr.contains("an agent was lost"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("NODE"),
+        "what came is still shown:\n{stdout}"
+    );
+    drop(agent);
+});
