@@ -2,7 +2,8 @@
 //! exit events, in the block versions of the libscap that wrote them. For
 //! each exit event (and procexit) sdtrace prints the number, process,
 //! parent, type, fd name and result Debian's sysdig 0.29 prints; where the
-//! two differ the difference is one listed here, with its reason.
+//! two differ the difference is one listed here, with its reason. `follow`
+//! stitches the connection such a capture holds.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -217,4 +218,38 @@ fn a_cut_capture_reads_to_its_last_whole_block() {
     );
     assert!(ours.lines.len() > 200, "{:?}", ours.lines);
     compare(&ours.lines, &theirs.lines).unwrap();
+}
+
+/// `follow -r` on sysdig's capture of one IPv6 connection: the client's
+/// connect and the server's accept stitched into one trace.
+#[test]
+fn follow_reads_a_sysdig_capture() {
+    let name = "follow_reads_a_sysdig_capture";
+    let Some(bin) = require_binary(name) else {
+        return;
+    };
+    let out = Command::new(&bin)
+        .args(["follow", "-r"])
+        .arg(capture("single_ipv6_conn.scap"))
+        .args(["--conn", "[2001:db8::3]:1234"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("trace 1: [25888] [2001:db8::4]:54405->[2001:db8::3]:1234"),
+        "{text}"
+    );
+    for what in [
+        "accept fd=4",
+        "connect res=-115(EINPROGRESS)",
+        "data=this is a test.",
+    ] {
+        assert!(text.contains(what), "{what} in:\n{text}");
+    }
+    assert!(text.contains("hop 1: [25886]: accepted"), "{text}");
 }
