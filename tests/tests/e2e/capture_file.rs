@@ -689,6 +689,16 @@ e2e!(sysdig_reads_our_capture_as_we_do, |tracer, test| {
     );
 });
 
+/// 30 000 one-byte reads by `syscall-loop`, with their buffers.
+fn one_byte_reads() {
+    let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
+        .args(["read", "30000"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 // `-C 1 -W 2`: a new file every megabyte, the oldest overwritten, each
 // file readable on its own, and the last one holding the last events.
 e2e!(rotated_files_each_read_alone, |tracer| {
@@ -699,13 +709,8 @@ e2e!(rotated_files_each_read_alone, |tracer| {
         &base,
         &["-C", "1", "-W", "2", "-c", "proc.name=syscall-loop"],
     );
-    // 30 000 reads of 1 byte with their buffers: a few MB of capture.
-    let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
-        .args(["read", "30000"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // A few MB of capture.
+    one_byte_reads();
     recorder.stop();
     let files: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("rot.scap{i}")))
@@ -775,13 +780,8 @@ e2e!(
             ]),
             tests::watch::Stdout::Null,
         );
-        // 30 000 one-byte reads with their buffers: far more than 512 KiB.
-        let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
-            .args(["read", "30000"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        // Far more than 512 KiB.
+        one_byte_reads();
         let (status, out) = watch.wait(std::time::Duration::from_secs(30));
         let stderr = out.stderr.join("\n");
         let unmount = |mount: &Path| {

@@ -136,10 +136,14 @@ fn compare(ours: &[String], theirs: &[String]) -> Result<Vec<(&'static str, usiz
     Ok(reasons)
 }
 
+/// sdtrace's binary and sysdig's, or `None` (said) when one is missing.
+fn sdtrace_and_sysdig(test: &str) -> Option<(PathBuf, PathBuf)> {
+    Some((require_binary(test)?, require_program(test, "sysdig")?))
+}
+
 #[test]
 fn sysdigs_captures_read_as_sysdig_reads_them() {
-    let name = "sysdigs_captures_read_as_sysdig_reads_them";
-    let (Some(bin), Some(sysdig_bin)) = (require_binary(name), require_program(name, "sysdig"))
+    let Some((bin, sysdig_bin)) = sdtrace_and_sysdig("sysdigs_captures_read_as_sysdig_reads_them")
     else {
         return;
     };
@@ -174,8 +178,8 @@ fn sysdigs_captures_read_as_sysdig_reads_them() {
 /// as the capture without comments.
 #[test]
 fn a_capture_with_comments_reads_as_without_them() {
-    let name = "a_capture_with_comments_reads_as_without_them";
-    let (Some(bin), Some(sysdig_bin)) = (require_binary(name), require_program(name, "sysdig"))
+    let Some((bin, sysdig_bin)) =
+        sdtrace_and_sysdig("a_capture_with_comments_reads_as_without_them")
     else {
         return;
     };
@@ -195,8 +199,7 @@ fn a_capture_with_comments_reads_as_without_them() {
 /// then says where the file stops making sense.
 #[test]
 fn a_cut_capture_reads_to_its_last_whole_block() {
-    let name = "a_cut_capture_reads_to_its_last_whole_block";
-    let (Some(bin), Some(sysdig_bin)) = (require_binary(name), require_program(name, "sysdig"))
+    let Some((bin, sysdig_bin)) = sdtrace_and_sysdig("a_cut_capture_reads_to_its_last_whole_block")
     else {
         return;
     };

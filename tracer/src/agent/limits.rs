@@ -143,13 +143,6 @@ impl Streams {
             activity: activity.clone(),
         })
     }
-
-    /// Streams `peer` holds.
-    #[must_use]
-    pub fn open(&self, peer: IpAddr) -> usize {
-        let by_peer = self.by_peer.lock().unwrap_or_else(|e| e.into_inner());
-        by_peer.get(&peer).copied().unwrap_or(0)
-    }
 }
 
 /// One open stream; it ends when the response body is dropped.
@@ -254,7 +247,12 @@ mod tests {
         let late = a.opened + Duration::from_secs(3600);
         assert_eq!(a.verdict(&LIMITS, late), None, "streaming is not idle");
         drop((first, second));
-        assert_eq!(streams.open(peer), 0);
+        // The peer's places are given back: two streams again, not three.
+        let again = (0..3)
+            .map(|_| streams.admit(peer, LIMITS.streams_per_peer, &a))
+            .collect::<Vec<_>>();
+        assert_eq!(again.iter().filter(|g| g.is_some()).count(), 2);
+        drop(again);
         assert_eq!(a.verdict(&LIMITS, Instant::now()), None, "just ended");
         assert_eq!(
             a.verdict(&LIMITS, Instant::now() + Duration::from_secs(31)),

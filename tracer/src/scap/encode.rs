@@ -153,7 +153,8 @@ pub fn events_of(rec: &Record<'_>) -> u64 {
     }
 }
 
-fn is_clone(nr: u16) -> bool {
+/// Whether syscall `nr` makes a thread or process.
+pub(crate) fn is_clone(nr: u16) -> bool {
     matches!(nr, nr::CLONE | nr::CLONE3 | nr::FORK | nr::VFORK)
 }
 

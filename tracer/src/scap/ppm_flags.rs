@@ -5,9 +5,9 @@
 //! it would have shown had it captured the event itself.
 
 /// The native bits of a scap value: each scap bit set gives its native bits.
-fn unmap_bits(value: u64, table: &[(u64, u32)]) -> u64 {
+fn unmap_bits(value: u64, table: impl IntoIterator<Item = (u64, u32)>) -> u64 {
     table
-        .iter()
+        .into_iter()
         .filter(|(_, ppm)| value & u64::from(*ppm) != 0)
         .fold(0, |acc, (native, _)| acc | native)
 }
@@ -63,7 +63,7 @@ pub fn native_open_flags(ppm: u64) -> u64 {
         0x2000 => (0o200_000, bit),
         _ => (native, bit),
     });
-    access | unmap_bits(ppm, &exact.collect::<Vec<_>>())
+    access | unmap_bits(ppm, exact)
 }
 
 /// The mode of an open: only meaningful, and only kept, when it creates.
@@ -106,7 +106,7 @@ pub fn clone_flags(flags: u64) -> u32 {
 
 /// The native clone flags of scap's.
 pub fn native_clone_flags(ppm: u64) -> u64 {
-    unmap_bits(ppm, CLONE_BITS)
+    unmap_bits(ppm, CLONE_BITS.iter().copied())
 }
 
 /// What a new thread shares: the flags pthread_create passes, for clone
@@ -168,7 +168,7 @@ pub fn mmap_prot(prot: u64) -> u32 {
 
 /// The native protection of scap's.
 pub fn native_mmap_prot(ppm: u64) -> u64 {
-    unmap_bits(ppm, MMAP_PROT_BITS)
+    unmap_bits(ppm, MMAP_PROT_BITS.iter().copied())
 }
 
 const MMAP_BITS: &[(u64, u32)] = &[
@@ -192,7 +192,7 @@ pub fn mmap_flags(flags: u64) -> u32 {
 
 /// The native mmap flags of scap's.
 pub fn native_mmap_flags(ppm: u64) -> u64 {
-    unmap_bits(ppm, MMAP_BITS)
+    unmap_bits(ppm, MMAP_BITS.iter().copied())
 }
 
 #[cfg(test)]

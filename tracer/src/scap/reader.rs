@@ -124,7 +124,7 @@ impl ScapReader {
         };
         let mut blocks = BlockReader::new(input);
         let mut info = None;
-        // Read in case no sdtrace header comes: libscap's files start from them.
+        // Read until an sdtrace header comes: libscap's files start from them.
         let mut tables = FileTables::default();
         let mut table_error = None;
         loop {
@@ -181,7 +181,9 @@ impl ScapReader {
                 }
                 (EVENT_V2, Some(_)) => return Err(ReadError::Orphan(offset)),
                 (SECTION_HEADER, _) => section_version(offset, b.body)?,
-                (ty, _) => {
+                // sdtrace's own state follows its header.
+                (_, Some(_)) => {}
+                (ty, None) => {
                     if let Err(source) = tables.add(ty, b.body) {
                         table_error.get_or_insert(ReadError::Table {
                             offset,

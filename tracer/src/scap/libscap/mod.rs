@@ -98,9 +98,7 @@ impl Libscap {
     /// Takes the file's next event.
     pub fn event(&mut self, ev: &event::Event<'_>) {
         self.events += 1;
-        let mut out = Vec::new();
-        self.converter.event(ev, self.events, &mut out);
-        self.ready.extend(out);
+        self.converter.event(ev, self.events, &mut self.ready);
     }
 
     /// Whether a record is ready.

@@ -16,6 +16,7 @@ use tracer_common::{
     SyscallArgs, COMM_LEN, HDR_NO_LATENCY, HDR_NO_RESULT,
 };
 
+use super::super::encode::is_clone;
 use super::super::event::{self as table, pt, EventInfo, Param};
 use super::super::ppm_flags;
 use super::event::Event;
@@ -72,7 +73,7 @@ impl Converter {
     }
 
     /// The records event number `num` of the file gives, appended to `out`.
-    pub fn event(&mut self, ev: &Event<'_>, num: u64, out: &mut Vec<Converted>) {
+    pub fn event(&mut self, ev: &Event<'_>, num: u64, out: &mut impl Extend<Converted>) {
         let Some(info) = table::info(ev.code) else {
             *self.skipped.entry("unknown").or_default() += 1;
             return;
@@ -81,16 +82,20 @@ impl Converter {
             return;
         }
         if ev.code == table::PROCEXIT {
-            out.push(Converted {
+            out.extend([Converted {
                 bytes: self.exit_record(ev, info),
                 num: Some(num),
-            });
+            }]);
             self.threads.remove(&ev.tid);
             return;
         }
         // libscap numbers each enter event even, its exit the next.
         let enter = ev.code.is_multiple_of(2);
-        let Some(sysno) = native_nr(ev.code, info, ev, None) else {
+        let pending = match self.enters.get(&ev.tid) {
+            Some(e) if !enter && e.code + 1 == ev.code => self.enters.remove(&ev.tid),
+            _ => None,
+        };
+        let Some(sysno) = native_nr(ev.code, info, ev, pending.as_ref()) else {
             *self.skipped.entry(info.name).or_default() += 1;
             return;
         };
@@ -110,32 +115,18 @@ impl Converter {
             );
             return;
         }
-        let enter = self
-            .enters
-            .remove(&ev.tid)
-            .filter(|e| e.code + 1 == ev.code);
-        let sysno = native_nr(ev.code, info, ev, enter.as_ref()).unwrap_or(sysno);
         let exit = Exit { ev, info };
         let ret = exit.ret();
-        match sysno {
-            _ if is_clone(sysno) => {
-                if let Some(fork) = self.fork_record(&exit, ret) {
-                    out.push(Converted {
-                        bytes: fork,
-                        num: None,
-                    });
-                }
-            }
-            nr::EXECVE | nr::EXECVEAT if ret == 0 => out.push(Converted {
-                bytes: self.exec_record(&exit),
-                num: None,
-            }),
-            _ => {}
-        }
-        out.push(Converted {
-            bytes: self.syscall_record(sysno, &exit, enter.as_ref(), ret),
+        let made = match sysno {
+            _ if is_clone(sysno) => self.fork_record(&exit, ret),
+            nr::EXECVE | nr::EXECVEAT if ret == 0 => Some(self.exec_record(&exit)),
+            _ => None,
+        };
+        out.extend(made.map(|bytes| Converted { bytes, num: None }));
+        out.extend([Converted {
+            bytes: self.syscall_record(sysno, &exit, pending.as_ref(), ret),
             num: Some(num),
-        });
+        }]);
     }
 
     /// A thread the file first shows in an event: its own process until
@@ -357,10 +348,6 @@ impl Converter {
     }
 }
 
-fn is_clone(sysno: u16) -> bool {
-    matches!(sysno, nr::CLONE | nr::CLONE3 | nr::FORK | nr::VFORK)
-}
-
 /// Events libscap keeps for itself, which sysdig numbers but never shows.
 fn is_internal(info: &EventInfo) -> bool {
     matches!(info.name, "procinfo" | "drop" | "sysdigevent") || info.name.starts_with("NA")
@@ -378,9 +365,9 @@ fn native_nr(code: u16, info: &EventInfo, ev: &Event<'_>, enter: Option<&Enter>)
             return params::int(&Param::new("nativeID", pt::UINT16), native).map(|n| n as u16);
         }
         let id = params::int(&Param::new("ID", pt::SYSCALLID), ev.param(0)?)?;
-        return by_scap_id().get(&(id as u16)).copied();
+        return inverse().by_scap_id.get(&(id as u16)).copied();
     }
-    if let Some(&n) = by_code().get(&code) {
+    if let Some(&n) = inverse().by_code.get(&code) {
         return Some(n);
     }
     let name = match info.name {
@@ -394,32 +381,31 @@ fn native_nr(code: u16, info: &EventInfo, ev: &Event<'_>, enter: Option<&Enter>)
         .map(|n| n as u16)
 }
 
-fn by_code() -> &'static HashMap<u16, u16> {
-    static MAP: OnceLock<HashMap<u16, u16>> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let mut map = HashMap::new();
-        for n in 0..512u16 {
-            let (e, x, _) = table::syscall_events(n);
-            if e != table::GENERIC_E {
-                map.entry(e).or_insert(n);
-                map.entry(x).or_insert(n);
-            }
-        }
-        map
-    })
+/// The event table read backwards: native syscalls by the event codes of
+/// their own layouts, and by scap's syscall ids.
+struct Inverse {
+    by_code: HashMap<u16, u16>,
+    by_scap_id: HashMap<u16, u16>,
 }
 
-fn by_scap_id() -> &'static HashMap<u16, u16> {
-    static MAP: OnceLock<HashMap<u16, u16>> = OnceLock::new();
+fn inverse() -> &'static Inverse {
+    static MAP: OnceLock<Inverse> = OnceLock::new();
     MAP.get_or_init(|| {
-        let mut map = HashMap::new();
+        let (mut by_code, mut by_scap_id) = (HashMap::new(), HashMap::new());
         for n in 0..512u16 {
-            let (_, _, id) = table::syscall_events(n);
+            let (e, x, id) = table::syscall_events(n);
+            if e != table::GENERIC_E {
+                by_code.entry(e).or_insert(n);
+                by_code.entry(x).or_insert(n);
+            }
             if id != 0 {
-                map.entry(id).or_insert(n);
+                by_scap_id.entry(id).or_insert(n);
             }
         }
-        map
+        Inverse {
+            by_code,
+            by_scap_id,
+        }
     })
 }
 

@@ -50,6 +50,39 @@ pub struct ThreadEntry {
     pub gid: u32,
 }
 
+/// A state block, by its type: which table, in which version (`sized`:
+/// each entry starts with its length).
+enum State {
+    Machine,
+    Processes(u8),
+    Fds { sized: bool },
+    Users { sized: bool },
+    Interfaces,
+}
+
+impl State {
+    fn of(ty: u32) -> Option<State> {
+        Some(match ty {
+            MI | MI_INT => State::Machine,
+            PL_V1 | PL_V1_INT => State::Processes(1),
+            PL_V2 | PL_V2_INT => State::Processes(2),
+            PL_V3 | PL_V3_INT => State::Processes(3),
+            PL_V4 => State::Processes(4),
+            PL_V5 => State::Processes(5),
+            PL_V6 => State::Processes(6),
+            PL_V7 => State::Processes(7),
+            PL_V8 => State::Processes(8),
+            PL_V9 => State::Processes(9),
+            FDL | FDL_INT => State::Fds { sized: false },
+            FDL_V2 => State::Fds { sized: true },
+            UL | UL_INT => State::Users { sized: false },
+            UL_V2 => State::Users { sized: true },
+            IL | IL_INT | IL_V2 => State::Interfaces,
+            _ => return None,
+        })
+    }
+}
+
 /// What the blocks before the first event said.
 #[derive(Debug, Default)]
 pub struct FileTables {
@@ -76,53 +109,21 @@ impl FileTables {
     /// # Errors
     /// When the block's entries overrun it.
     pub fn add(&mut self, ty: u32, body: &[u8]) -> Result<bool, TableError> {
-        match ty {
-            MI | MI_INT => self.machine(body),
-            PL_V1 | PL_V1_INT => self.processes(body, 1)?,
-            PL_V2 | PL_V2_INT => self.processes(body, 2)?,
-            PL_V3 | PL_V3_INT => self.processes(body, 3)?,
-            PL_V4 => self.processes(body, 4)?,
-            PL_V5 => self.processes(body, 5)?,
-            PL_V6 => self.processes(body, 6)?,
-            PL_V7 => self.processes(body, 7)?,
-            PL_V8 => self.processes(body, 8)?,
-            PL_V9 => self.processes(body, 9)?,
-            FDL | FDL_INT => self.fd_list(body, false)?,
-            FDL_V2 => self.fd_list(body, true)?,
-            UL | UL_INT => self.users(body, false)?,
-            UL_V2 => self.users(body, true)?,
-            _ => return Ok(false),
+        match State::of(ty) {
+            Some(State::Machine) => self.machine(body),
+            Some(State::Processes(version)) => self.processes(body, version)?,
+            Some(State::Fds { sized }) => self.fd_list(body, sized)?,
+            Some(State::Users { sized }) => self.users(body, sized)?,
+            // sdtrace does not show interfaces.
+            Some(State::Interfaces) => {}
+            None => return Ok(false),
         }
         Ok(true)
     }
 
     /// Whether `ty` is one of the state block types.
     pub fn knows(ty: u32) -> bool {
-        matches!(
-            ty,
-            MI | MI_INT
-                | PL_V1
-                | PL_V1_INT
-                | PL_V2
-                | PL_V2_INT
-                | PL_V3
-                | PL_V3_INT
-                | PL_V4
-                | PL_V5
-                | PL_V6
-                | PL_V7
-                | PL_V8
-                | PL_V9
-                | FDL
-                | FDL_INT
-                | FDL_V2
-                | UL
-                | UL_INT
-                | UL_V2
-                | IL
-                | IL_INT
-                | IL_V2
-        )
+        State::of(ty).is_some()
     }
 
     fn machine(&mut self, body: &[u8]) {
