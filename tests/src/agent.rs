@@ -1,13 +1,18 @@
 //! `sdtrace agent` run by a test: started (optionally in a network
 //! namespace, or with fewer capabilities), awaited until it attached and
-//! says where it listens, scraped over plain HTTP/1.1, and stopped with
-//! SIGTERM to read its last words.
+//! says where it listens, scraped over HTTP/1.1 (in TLS when it serves
+//! TLS, trusting the CA beside its `--tls-cert`), and stopped with SIGTERM
+//! to read its last words.
 use std::{
     io::{Read, Write},
     net::TcpStream,
+    path::{Path, PathBuf},
     process::{Command, ExitStatus},
+    sync::Arc,
     time::Duration,
 };
+
+use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 
 use crate::{
     daemon::Daemon,
@@ -20,6 +25,46 @@ pub struct Agent {
     daemon: Daemon,
     /// `host:port` it listens on.
     pub address: String,
+    /// The CA its certificate chains to, when it serves TLS.
+    pub ca: Option<PathBuf>,
+}
+
+/// The name every certificate `sdtrace cert` makes carries.
+pub const AGENT_NAME: &str = "sdtrace-agent";
+
+/// A CA and agent certificate in `dir` (`sdtrace cert --out`), made once:
+/// the `--tls-cert` and `--tls-key` arguments of an agent serving it.
+#[must_use]
+pub fn tls_args(sdtrace: &Path, dir: &Path) -> [String; 4] {
+    let certs = dir.join("tls");
+    if !certs.join("tls.key").exists() {
+        let status = Command::new(sdtrace)
+            .args(["cert", "--out"])
+            .arg(&certs)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run sdtrace cert");
+        assert!(status.success(), "sdtrace cert --out {}", certs.display());
+    }
+    let path = |name: &str| certs.join(name).to_str().expect("UTF-8").to_owned();
+    [
+        "--tls-cert".into(),
+        path("tls.crt"),
+        "--tls-key".into(),
+        path("tls.key"),
+    ]
+}
+
+/// What a client of the agents whose certificates `tls_args(_, dir)` made
+/// adds to trust them.
+#[must_use]
+pub fn trust_args(dir: &Path) -> [String; 4] {
+    [
+        "--agent-ca".into(),
+        dir.join("tls/ca.crt").to_str().expect("UTF-8").to_owned(),
+        "--agent-server-name".into(),
+        AGENT_NAME.into(),
+    ]
 }
 
 /// What a stopped agent said.
@@ -33,15 +78,31 @@ impl Agent {
     /// `ip netns exec` or `setpriv`) and waits until it has attached.
     #[must_use]
     pub fn start(command: Command) -> Self {
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let ca = args
+            .iter()
+            .position(|a| a == "--tls-cert")
+            .and_then(|i| args.get(i + 1))
+            .map(|cert| Path::new(cert).with_file_name("ca.crt"));
         let daemon = Daemon::spawn("sdtrace agent", command);
-        let address = daemon.wait_until("it to attach", ATTACH_TIMEOUT, |lines| {
+        let (address, tls) = daemon.wait_until("it to attach", ATTACH_TIMEOUT, |lines| {
             let attached = lines.iter().any(|l| l.trim_end() == ATTACHED);
-            let address = lines
-                .iter()
-                .find_map(|l| l.split_once(LISTENING).map(|(_, a)| a.trim().to_owned()));
+            let address = lines.iter().find_map(|l| {
+                let (_, rest) = l.split_once(LISTENING)?;
+                let (address, how) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
+                Some((address.to_owned(), how == "(TLS)"))
+            });
             address.filter(|_| attached)
         });
-        Agent { daemon, address }
+        assert_eq!(tls, ca.is_some(), "TLS exactly when --tls-cert is given");
+        Agent {
+            daemon,
+            address,
+            ca,
+        }
     }
 
     #[must_use]
@@ -57,7 +118,10 @@ impl Agent {
     /// `GET path` over HTTP/1.1: the status code and the body.
     #[must_use]
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(&self.address, path)
+        match &self.ca {
+            Some(ca) => https_get(&self.address, ca, path),
+            None => http_get(&self.address, path),
+        }
     }
 
     /// The value of every sample of `/metrics` whose name (labels included)
@@ -91,14 +155,44 @@ impl Agent {
     }
 }
 
-/// A plain HTTP/1.1 GET with `Connection: close`.
-#[must_use]
-pub fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream =
+fn connect(address: &str) -> TcpStream {
+    let stream =
         TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a read timeout");
+    stream
+}
+
+/// A plain HTTP/1.1 GET with `Connection: close`.
+#[must_use]
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    get_over(connect(address), address, path)
+}
+
+/// The same GET in TLS, trusting the CA in `ca` for [`AGENT_NAME`].
+#[must_use]
+pub fn https_get(address: &str, ca: &Path, path: &str) -> (u16, String) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("the agents' CA") {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(AGENT_NAME).expect("a DNS name");
+    let tls = rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+    get_over(
+        rustls::StreamOwned::new(tls, connect(address)),
+        address,
+        path,
+    )
+}
+
+fn get_over(mut stream: impl Read + Write, address: &str, path: &str) -> (u16, String) {
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"

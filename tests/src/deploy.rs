@@ -113,12 +113,22 @@ pub fn only<K: Resource + DeserializeOwned>() -> K {
     }
 }
 
+/// The document of type `K` named `name`; panics if there is none.
+pub fn named<K: Resource + DeserializeOwned>(name: &str) -> K {
+    documents()
+        .into_iter()
+        .find(|d| d.is::<K>() && d.name() == name)
+        .unwrap_or_else(|| panic!("deploy/ holds no {} {name}", K::KIND))
+        .typed()
+}
+
 pub fn daemonset() -> DaemonSet {
     only()
 }
 
+/// The agent's own ClusterRole.
 pub fn cluster_role() -> ClusterRole {
-    only()
+    named(AGENT)
 }
 
 pub fn token_secret() -> Secret {

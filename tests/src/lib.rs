@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod env;
 pub mod event;
+pub mod fake_api;
 pub mod images;
 pub mod json_run;
 pub mod netns;

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::{
     api::{
         apps::v1::DaemonSet,
+        batch::v1::Job,
         core::v1::{Namespace, PodSpec, Probe, Secret, ServiceAccount},
-        rbac::v1::{ClusterRole, ClusterRoleBinding},
+        rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding},
     },
     apimachinery::pkg::util::intstr::IntOrString,
     Resource,
@@ -18,6 +19,8 @@ use tests::deploy::{self, Document, AGENT, AGENT_LABEL, AGENT_PORT};
 
 const NAMESPACE: &str = "sdtrace";
 const TOKEN_SECRET: &str = "sdtrace-agent-token";
+const TLS_SECRET: &str = "sdtrace-agent-tls";
+const CERT: &str = "sdtrace-cert";
 
 /// What the agent may add after dropping ALL: deploy/40-daemonset.yaml says why
 /// for each one.
@@ -104,7 +107,10 @@ fn differences(doc: &Document) -> Vec<String> {
         .or_else(|| of::<ServiceAccount>(doc))
         .or_else(|| of::<ClusterRole>(doc))
         .or_else(|| of::<ClusterRoleBinding>(doc))
+        .or_else(|| of::<Role>(doc))
+        .or_else(|| of::<RoleBinding>(doc))
         .or_else(|| of::<Secret>(doc))
+        .or_else(|| of::<Job>(doc))
         .or_else(|| of::<DaemonSet>(doc))
         .unwrap_or_else(|| {
             vec![format!(
@@ -170,12 +176,20 @@ fn deploy_installs_exactly_the_agent_and_its_access() {
         ("ServiceAccount", AGENT, NAMESPACE),
         ("ClusterRole", AGENT, ""),
         ("ClusterRoleBinding", AGENT, ""),
+        ("ClusterRoleBinding", "sdtrace-agent-auth-delegator", ""),
+        ("ClusterRole", "sdtrace-viewer", ""),
+        ("ClusterRole", "sdtrace-buffers-viewer", ""),
         ("Secret", TOKEN_SECRET, NAMESPACE),
+        ("ServiceAccount", CERT, NAMESPACE),
+        ("Role", CERT, NAMESPACE),
+        ("RoleBinding", CERT, NAMESPACE),
+        ("Job", CERT, NAMESPACE),
         ("DaemonSet", AGENT, NAMESPACE),
     ]
     .map(|(k, n, ns)| (k.to_owned(), n.to_owned(), ns.to_owned()));
     // In file order: the namespace before what lives in it, the
-    // ServiceAccount before the token Secret issued for it.
+    // ServiceAccount before the token Secret issued for it, the cert Job's
+    // access before the Job.
     assert_eq!(found, expected);
 }
 
@@ -215,7 +229,7 @@ fn cluster_role_only_reads_pods_namespaces_services_replicasets_deployments() {
 
 #[test]
 fn cluster_role_binding_binds_the_role_to_the_agent_service_account() {
-    let binding: ClusterRoleBinding = deploy::only();
+    let binding: ClusterRoleBinding = deploy::named(AGENT);
     assert_eq!(binding.role_ref.kind, "ClusterRole");
     assert_eq!(binding.role_ref.name, AGENT);
     let subjects: Vec<_> = binding
@@ -232,7 +246,7 @@ fn cluster_role_binding_binds_the_role_to_the_agent_service_account() {
             NAMESPACE.to_owned()
         )]
     );
-    let sa: ServiceAccount = deploy::only();
+    let sa: ServiceAccount = deploy::named(AGENT);
     assert_eq!(sa.metadata.name.as_deref(), Some(AGENT));
     assert_eq!(pod_spec().service_account_name.as_deref(), Some(AGENT));
 }
@@ -368,6 +382,11 @@ fn assert_healthz(name: &str, probe: Option<Probe>) {
         .unwrap_or_else(|| panic!("no {name} httpGet probe"));
     assert_eq!(get.path.as_deref(), Some("/healthz"), "{name} path");
     assert_eq!(get.port, IntOrString::Int(AGENT_PORT), "{name} port");
+    assert_eq!(
+        get.scheme.as_deref(),
+        Some("HTTPS"),
+        "{name}: the port speaks TLS"
+    );
 }
 
 #[test]
@@ -399,7 +418,11 @@ fn agent_runs_sdtrace_agent_on_the_port_with_the_mounted_token() {
             "--listen",
             &listen,
             "--token-file",
-            "/var/run/sdtrace/token"
+            "/var/run/sdtrace/token",
+            "--tls-cert",
+            "/var/run/sdtrace-tls/tls.crt",
+            "--tls-key",
+            "/var/run/sdtrace-tls/tls.key"
         ]
     );
     let node_name = c
@@ -460,12 +483,7 @@ fn token_secret_is_a_service_account_token_for_the_agent() {
         pod_spec().service_account_name.as_ref(),
         "the Secret is not issued for the DaemonSet's service account"
     );
-    let token_volume = pod_spec()
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.secret)
-        .expect("the token Secret is mounted");
+    let token_volume = secret_volume("token");
     assert_eq!(token_volume.secret_name.as_deref(), Some(TOKEN_SECRET));
     let keys: Vec<_> = token_volume
         .items
@@ -525,4 +543,130 @@ fn image_is_tracers_version_loaded_not_pulled() {
         format!("sdtrace:{}", tracer_version())
     );
     assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
+}
+
+/// The Secret the pod mounts as volume `name`.
+fn secret_volume(name: &str) -> k8s_openapi::api::core::v1::SecretVolumeSource {
+    pod_spec()
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.secret)
+        .unwrap_or_else(|| panic!("volume {name} is a Secret"))
+}
+
+// ---- TLS: a Job makes the pair, the agent serves it
+
+#[test]
+fn the_tls_secret_is_mounted_where_the_agent_reads_its_pair() {
+    let tls = secret_volume("tls");
+    assert_eq!(tls.secret_name.as_deref(), Some(TLS_SECRET));
+    let keys: Vec<_> = tls
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| (i.key, i.path))
+        .collect();
+    let pair = ["tls.crt", "tls.key"].map(|k| (k.to_owned(), k.to_owned()));
+    assert_eq!(keys, pair, "the pair, not the CA");
+    let mount = deploy::agent_container()
+        .volume_mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.name == "tls")
+        .expect("the tls volume is mounted");
+    // A directory, not a subPath: a rotated Secret reaches the agent.
+    assert_eq!(mount.mount_path, "/var/run/sdtrace-tls");
+    assert!(mount.sub_path.is_none() && mount.read_only == Some(true));
+}
+
+#[test]
+fn the_cert_job_makes_the_tls_secret_and_may_do_nothing_else() {
+    let job: Job = deploy::named(CERT);
+    let spec = job.spec.and_then(|s| s.template.spec).expect("a pod spec");
+    assert_eq!(spec.service_account_name.as_deref(), Some(CERT));
+    let container = &spec.containers[0];
+    assert_eq!(
+        container.args.as_deref().unwrap_or_default(),
+        ["cert", "--secret", &format!("{NAMESPACE}/{TLS_SECRET}")]
+    );
+    assert_eq!(
+        container.image.as_deref(),
+        Some(deploy::agent_image().as_str())
+    );
+    let role: Role = deploy::named(CERT);
+    let rules: Vec<(Vec<String>, Vec<String>)> = role
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r: PolicyRule| {
+            assert_eq!(r.resources.as_deref().unwrap_or_default(), ["secrets"]);
+            (r.verbs, r.resource_names.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (vec!["create".to_owned()], vec![]),
+            (vec!["get".to_owned()], vec![TLS_SECRET.to_owned()]),
+        ]
+    );
+    let binding: RoleBinding = deploy::named(CERT);
+    assert_eq!(
+        (
+            binding.role_ref.kind.as_str(),
+            binding.role_ref.name.as_str()
+        ),
+        ("Role", CERT)
+    );
+    let subjects: Vec<_> = binding
+        .subjects
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.kind, s.name))
+        .collect();
+    assert_eq!(subjects, [("ServiceAccount".to_owned(), CERT.to_owned())]);
+}
+
+// ---- RBAC decides who may watch
+
+#[test]
+fn the_agent_may_review_tokens_and_viewers_only_watch_sdtrace_resources() {
+    let binding: ClusterRoleBinding = deploy::named("sdtrace-agent-auth-delegator");
+    assert_eq!(binding.role_ref.name, "system:auth-delegator");
+    let subjects: Vec<_> = binding
+        .subjects
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.kind, s.name, s.namespace.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        subjects,
+        [(
+            "ServiceAccount".to_owned(),
+            AGENT.to_owned(),
+            NAMESPACE.to_owned()
+        )]
+    );
+    for (name, resources) in [
+        ("sdtrace-viewer", vec!["syscalls"]),
+        ("sdtrace-buffers-viewer", vec!["syscalls", "buffers"]),
+    ] {
+        let role: ClusterRole = deploy::named(name);
+        let rules = role.rules.unwrap_or_default();
+        assert_eq!(rules.len(), 1, "{name}");
+        let rule = &rules[0];
+        assert_eq!(
+            rule.api_groups.as_deref().unwrap_or_default(),
+            ["sdtrace.io"],
+            "{name}"
+        );
+        assert_eq!(
+            rule.resources.as_deref().unwrap_or_default(),
+            resources,
+            "{name}"
+        );
+        assert_eq!(rule.verbs, ["watch"], "{name}");
+    }
 }

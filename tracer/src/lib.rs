@@ -21,12 +21,14 @@
 //!
 //! The modes, each a sink of the same session: `follow`, `converge`, `summary`
 //! (`top`, `spy`, `echo`), `ui`, `agent` (a node serving clients), `remote`
-//! (their client), `check`; `sink_mode`, how the one-sink modes run. Beside
+//! (their client), `cert` (their TLS certificate), `check`; `sink_mode`,
+//! how the one-sink modes run. Beside
 //! them: `cli` (every mode's command line), `logger`, `sys` (raw system calls
-//! behind safe functions), `error_line`.
+//! behind safe functions), `error_line`, `tls` (the agent port's TLS).
 
 pub mod agent;
 pub mod capture;
+pub mod cert;
 pub mod check;
 pub mod cli;
 pub mod container;
@@ -51,5 +53,6 @@ pub mod sink_mode;
 pub mod state;
 pub mod summary;
 pub mod sys;
+pub mod tls;
 pub mod ui;
 pub mod view;

@@ -47,6 +47,10 @@ fn main() -> ExitCode {
             let cli = tracer::cli::AgentCli::parse_from(rest("sdtrace agent"));
             return report(tracer::agent::main(&cli));
         }
+        Some("cert") => {
+            let cli = tracer::cli::CertCli::parse_from(rest("sdtrace cert"));
+            return report(tracer::cert::main(&cli));
+        }
         Some("check") => {
             let cli = tracer::cli::CheckCli::parse_from(rest("sdtrace check"));
             return report(tracer::check::main(&cli));

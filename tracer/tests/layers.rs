@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     // (data, which syscalls sysdig ties to an fd).
     &[
         "sys",
+        "tls",
         "logger",
         "error_line",
         "decode",
@@ -39,6 +40,7 @@ const LAYERS: &[&[&str]] = &[
         "run",
         "session",
         "agent::protocol",
+        "agent::review",
         "remote::reach",
         "remote::connect",
         "remote::direct",
@@ -60,6 +62,7 @@ const LAYERS: &[&[&str]] = &[
         "ui",
         "agent",
         "remote",
+        "cert",
         "check",
         "cli",
         "sink_mode",

@@ -9,6 +9,7 @@
 //! that hold connections without using them (`hostile`).
 mod hostile;
 mod modes;
+mod review;
 mod ui;
 
 use std::{
@@ -21,14 +22,19 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    agent::Agent, e2e, json_run::JsonRun, netns::NetNs, require_program, session::serial, EventExt,
-    TempDir, Tracer,
+    agent::{tls_args, trust_args, Agent},
+    e2e,
+    json_run::JsonRun,
+    netns::NetNs,
+    require_program,
+    session::serial,
+    EventExt, TempDir, Tracer,
 };
 
 pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// An `sdtrace agent` command line: `--node-name node`, listening on
-/// `ip` (any free port), with the token in `dir`.
+/// `ip` (any free port), with the token and TLS certificate in `dir`.
 pub(crate) fn agent_command(
     tracer: &Tracer,
     program: Command,
@@ -46,6 +52,7 @@ pub(crate) fn agent_command(
         "--token-file",
     ]);
     cmd.arg(token_file(dir));
+    cmd.args(tls_args(&tracer.bin, dir.path()));
     cmd
 }
 
@@ -58,7 +65,8 @@ pub(crate) fn token_file(dir: &TempDir) -> std::path::PathBuf {
     path
 }
 
-/// The agent started directly (no namespace, all of root's capabilities).
+/// The agent started directly (no namespace, all of root's capabilities),
+/// in TLS unless `extra` says `--insecure`.
 pub(crate) fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&str]) -> Agent {
     let mut cmd = Command::new(&tracer.bin);
     cmd.args([
@@ -70,20 +78,34 @@ pub(crate) fn host_agent(tracer: &Tracer, node: &str, dir: &TempDir, extra: &[&s
         "--token-file",
     ]);
     cmd.arg(token_file(dir)).args(extra);
+    if !extra.contains(&"--insecure") {
+        cmd.args(tls_args(&tracer.bin, dir.path()));
+    }
     Agent::start(cmd)
+}
+
+/// What a client of `agents` (all started with `dir`) adds to reach them:
+/// the token, and the agents' CA (or `--insecure` for cleartext agents).
+pub(crate) fn reach_args(agents: &[&Agent], dir: &TempDir) -> Vec<String> {
+    let mut args = vec![
+        "--token-file".to_owned(),
+        token_file(dir).to_str().expect("UTF-8").to_owned(),
+    ];
+    if agents.iter().all(|a| a.ca.is_some()) {
+        args.extend(trust_args(dir.path()));
+    } else {
+        args.push("--insecure".to_owned());
+    }
+    args
 }
 
 /// `sdtrace --agent a,b --token-file … <args>`, printing JSON.
 fn client(tracer: &Tracer, agents: &[&Agent], dir: &TempDir, args: &[&str]) -> JsonRun {
     let list: Vec<&str> = agents.iter().map(|a| a.address.as_str()).collect();
     let list = list.join(",");
-    let token = token_file(dir);
-    let mut full = vec![
-        "--agent",
-        &list,
-        "--token-file",
-        token.to_str().expect("UTF-8"),
-    ];
+    let reach = reach_args(agents, dir);
+    let mut full = vec!["--agent", &list];
+    full.extend(reach.iter().map(String::as_str));
     full.extend_from_slice(args);
     JsonRun::start_in_turn(tracer, &full)
 }
@@ -172,6 +194,7 @@ e2e!(
         let out = Command::new(&tracer.bin)
             .args(["--agent", &a.address, "--token-file"])
             .arg(&wrong)
+            .args(trust_args(dir.path()))
             .args(["-c", "evt.type=openat"])
             .output()
             .expect("run the client");
@@ -241,7 +264,13 @@ e2e!(
         // loop's bursts (1000 events, ~45 KB, every 50 ms) while it lags a few
         // bursts behind (64K dropped a burst in about one run in 16); far below
         // the megabytes the stalled one is sent.
-        let a = host_agent(&tracer, "node-a", &dir, &["--client-queue", "256K"]);
+        // Cleartext: the stalled subscriber speaks HTTP/1.1 on a bare socket.
+        let a = host_agent(
+            &tracer,
+            "node-a",
+            &dir,
+            &["--client-queue", "256K", "--insecure"],
+        );
         let token = std::fs::read_to_string(token_file(&dir)).expect("the token");
         let filter = "evt.type=getppid and proc.name=syscall-loop";
         let stalled = stalled_subscriber(&a.address, token.trim(), filter);

@@ -1,7 +1,15 @@
-//! Who may subscribe: a client presents the bearer token the agent was
-//! given (in Kubernetes, the Secret mounted into its pod).
+//! Who may subscribe, and what they may see. A client presents a bearer
+//! token: the agent's own (the Secret mounted into its pod, which grants
+//! everything), or, where the agent runs in a cluster, a token of the
+//! client's own that Kubernetes reviews (`review`): RBAC then decides
+//! whether it may watch this node, and whether it may see I/O buffers.
 
 use std::path::Path;
+#[cfg(feature = "k8s-api")]
+use std::sync::OnceLock;
+
+#[cfg(feature = "k8s-api")]
+use super::review::{Refusal, Reviewer};
 
 /// The token a client must present; none with `--no-auth`.
 pub struct Token(Option<Vec<u8>>);
@@ -24,24 +32,115 @@ impl Token {
     pub fn none() -> Self {
         Token(None)
     }
+}
 
-    /// Why a request with this `Authorization` header is refused, or `None`
-    /// when it is admitted.
+/// What an admitted client may see, and who it is, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub who: String,
+    /// The data reads and writes carry (`evt.buffer`, `data=` in lines).
+    pub buffers: bool,
+}
+
+/// Why a request is refused: its HTTP status and the words for the client
+/// (and the agent's log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub why: String,
+}
+
+impl Refused {
+    fn unauthorized(why: impl Into<String>) -> Self {
+        Refused {
+            status: 401,
+            why: why.into(),
+        }
+    }
+}
+
+/// The door: the agent's token, and Kubernetes' review where there is one.
+pub struct Gate {
+    token: Token,
+    #[cfg(feature = "k8s-api")]
+    reviewer: OnceLock<Reviewer>,
+}
+
+impl Gate {
     #[must_use]
-    pub fn refuses(&self, authorization: Option<&[u8]>) -> Option<&'static str> {
-        let expected = self.0.as_deref()?;
+    pub fn new(token: Token) -> Self {
+        Gate {
+            token,
+            #[cfg(feature = "k8s-api")]
+            reviewer: OnceLock::new(),
+        }
+    }
+
+    /// From now on, tokens other than the agent's go to `reviewer`.
+    #[cfg(feature = "k8s-api")]
+    pub fn review_with(&self, reviewer: Reviewer) {
+        let _ = self.reviewer.set(reviewer);
+    }
+
+    /// Whether the agent admits anyone (`--no-auth`).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.token.0.is_none()
+    }
+
+    /// Admits the request with this `Authorization` header, or says why not.
+    pub async fn admit(&self, authorization: Option<&[u8]>) -> Result<Access, Refused> {
+        let Some(expected) = self.token.0.as_deref() else {
+            return Ok(Access {
+                who: "anyone (--no-auth)".to_owned(),
+                buffers: true,
+            });
+        };
         let Some(header) = authorization else {
-            return Some("no bearer token");
+            return Err(Refused::unauthorized("no bearer token"));
         };
         let presented = header
             .split_at_checked(7)
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"bearer "))
-            .map(|(_, token)| token.trim_ascii());
-        match presented {
-            None => Some("not a bearer token"),
-            Some(token) if same_bytes(token, expected) => None,
-            Some(_) => Some("a wrong bearer token"),
+            .map(|(_, token)| token.trim_ascii())
+            .ok_or_else(|| Refused::unauthorized("not a bearer token"))?;
+        if same_bytes(presented, expected) {
+            return Ok(Access {
+                who: "the agent token's holder".to_owned(),
+                buffers: true,
+            });
         }
+        self.reviewed(presented).await
+    }
+
+    #[cfg(feature = "k8s-api")]
+    async fn reviewed(&self, presented: &[u8]) -> Result<Access, Refused> {
+        let (Some(reviewer), Ok(token)) = (self.reviewer.get(), std::str::from_utf8(presented))
+        else {
+            return Err(Refused::unauthorized("a wrong bearer token"));
+        };
+        match reviewer.review(token).await {
+            Ok(grant) => Ok(Access {
+                who: format!("user {}", grant.user),
+                buffers: grant.buffers,
+            }),
+            Err(Refusal::Unauthenticated(_)) => Err(Refused::unauthorized(
+                "a wrong bearer token (neither the agent's nor one the API server authenticates)",
+            )),
+            Err(e @ Refusal::Forbidden { .. }) => Err(Refused {
+                status: 403,
+                why: e.to_string(),
+            }),
+            Err(e @ Refusal::Unavailable(_)) => Err(Refused {
+                status: 503,
+                why: format!("the token could not be reviewed: {e}"),
+            }),
+        }
+    }
+
+    #[cfg(not(feature = "k8s-api"))]
+    async fn reviewed(&self, _: &[u8]) -> Result<Access, Refused> {
+        Err(Refused::unauthorized("a wrong bearer token"))
     }
 }
 
@@ -55,28 +154,40 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_the_right_bearer_token_is_admitted() {
+    fn refusal(result: Result<Access, Refused>) -> (u16, String) {
+        let refused = result.unwrap_err();
+        (refused.status, refused.why)
+    }
+
+    #[tokio::test]
+    async fn only_the_right_bearer_token_is_admitted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "s3cret\n").unwrap();
-        let token = Token::from_file(&path).unwrap();
-        assert_eq!(token.refuses(Some(b"Bearer s3cret")), None);
-        assert_eq!(token.refuses(Some(b"bearer s3cret")), None);
-        assert_eq!(token.refuses(None), Some("no bearer token"));
+        let gate = Gate::new(Token::from_file(&path).unwrap());
+        for header in [&b"Bearer s3cret"[..], b"bearer s3cret"] {
+            let access = gate.admit(Some(header)).await.unwrap();
+            assert!(access.buffers, "the agent's token grants everything");
+        }
+        let unauthorized = |why: &str| (401, why.to_owned());
         assert_eq!(
-            token.refuses(Some(b"Bearer s3cre")),
-            Some("a wrong bearer token")
+            refusal(gate.admit(None).await),
+            unauthorized("no bearer token")
         );
+        for wrong in [&b"Bearer s3cre"[..], b"Bearer s3cretX"] {
+            assert_eq!(
+                refusal(gate.admit(Some(wrong)).await),
+                unauthorized("a wrong bearer token"),
+                "no reviewer: only the agent's token"
+            );
+        }
         assert_eq!(
-            token.refuses(Some(b"Bearer s3cretX")),
-            Some("a wrong bearer token")
+            refusal(gate.admit(Some(b"Basic czNjcmV0")).await),
+            unauthorized("not a bearer token")
         );
-        assert_eq!(
-            token.refuses(Some(b"Basic czNjcmV0")),
-            Some("not a bearer token")
-        );
-        assert_eq!(Token::none().refuses(None), None);
+        let open = Gate::new(Token::none());
+        assert!(open.is_open());
+        assert!(open.admit(None).await.unwrap().buffers);
     }
 
     #[test]

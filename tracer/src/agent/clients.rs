@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 
+use super::auth::Access;
 use super::protocol::{Frame, Mode, Subscribe};
 use super::queue::{Offer, QueueTx};
 use crate::converge::{self, engine::Selection, Converger};
+use crate::decode::redact::raw_without_io_data;
 use crate::decode::{Body, Record};
 use crate::event::clock::Clock;
 use crate::event::extract::EventView;
@@ -38,8 +40,11 @@ pub struct Subscriber {
     /// Its first frame, sent once the capture loop has admitted it (the
     /// client says "attached" on it: nothing it then runs may be missed).
     pub hello: Bytes,
-    /// What it asked for, for the log.
+    /// What it asked for, and who asked, for the log.
     pub asked: String,
+    /// Whether it may see the data reads and writes carry; without, its
+    /// filter, format and records see those buffers empty.
+    buffers: bool,
 }
 
 impl Subscriber {
@@ -49,6 +54,7 @@ impl Subscriber {
         id: u64,
         peer: String,
         sub: &Subscribe,
+        access: &Access,
         queue: QueueTx,
         hello: Bytes,
     ) -> Result<Self, String> {
@@ -83,17 +89,27 @@ impl Subscriber {
             queue,
             since: crate::sys::clock::boot_ns(),
             hello,
-            asked: match sub.mode {
-                Some(Mode::Records) => {
-                    format!("records, filter {:?}", sub.filter.as_deref().unwrap_or(""))
+            asked: format!(
+                "{} ({}{})",
+                match sub.mode {
+                    Some(Mode::Records) => {
+                        format!("records, filter {:?}", sub.filter.as_deref().unwrap_or(""))
+                    }
+                    _ => format!(
+                        "filter {:?}, format {:?}{}",
+                        sub.filter.as_deref().unwrap_or(""),
+                        sub.print.as_deref().unwrap_or("default"),
+                        if sub.json { ", json" } else { "" }
+                    ),
+                },
+                access.who,
+                if access.buffers {
+                    ""
+                } else {
+                    ", without I/O buffers"
                 }
-                _ => format!(
-                    "filter {:?}, format {:?}{}",
-                    sub.filter.as_deref().unwrap_or(""),
-                    sub.print.as_deref().unwrap_or("default"),
-                    if sub.json { ", json" } else { "" }
-                ),
-            },
+            ),
+            buffers: access.buffers,
         })
     }
 }
@@ -176,8 +192,24 @@ impl Client {
     }
 
     /// Writes the event's frame when the client's filter matches it;
-    /// whether it did.
+    /// whether it did. A client that may not see I/O buffers is shown the
+    /// event with them empty, its filter included: `evt.buffer contains`
+    /// must not tell it what it cannot print.
     pub fn offer_event(&mut self, view: &EventView<'_>) -> bool {
+        if self.sub.buffers {
+            return self.offer_view(view);
+        }
+        let Body::Syscall(ev) = &view.rec.body else {
+            return self.offer_view(view);
+        };
+        let rec = Record {
+            hdr: view.rec.hdr,
+            body: Body::Syscall(ev.without_io_data()),
+        };
+        self.offer_view(&EventView { rec: &rec, ..*view })
+    }
+
+    fn offer_view(&mut self, view: &EventView<'_>) -> bool {
         let records = self.sub.wants_records();
         // A records client started from the state as of its admission:
         // every record since then is its, whatever its time.
@@ -231,6 +263,12 @@ impl Client {
     /// handling used. Sent when the filter matched it, or as context when
     /// it keeps the tables exact; the answers go either way.
     pub fn offer_record(&mut self, raw: &[u8], rec: &Record<'_>, answers: &[u8], clock: &Clock) {
+        let redacted = if self.sub.buffers {
+            None
+        } else {
+            raw_without_io_data(raw)
+        };
+        let raw = redacted.as_deref().unwrap_or(raw);
         let matched = self.matched.take() == Some(true);
         let context = match &rec.body {
             Body::Syscall(_) => tracer_common::syscalls::STATE_SYSCALLS.contains(&rec.hdr.nr),
@@ -375,7 +413,7 @@ mod tests {
             mode: Some(Mode::Records),
             ..Subscribe::default()
         };
-        let sub = Subscriber::new(1, "peer".into(), &sub, tx, Bytes::new()).unwrap();
+        let sub = Subscriber::new(1, "peer".into(), &sub, &everything(), tx, Bytes::new()).unwrap();
         assert!(sub.wants_records());
         let mut client = Client::new(sub);
         let clock = Clock::fixed(0, 0);
@@ -403,6 +441,60 @@ mod tests {
         );
     }
 
+    fn everything() -> Access {
+        Access {
+            who: "the test".into(),
+            buffers: true,
+        }
+    }
+
+    #[test]
+    fn a_records_client_without_buffers_gets_them_empty() {
+        use crate::decode::{decode, tests::syscall_record};
+        use tracer_common::{syscall_names::nr, CaptureKind};
+        let (tx, _body) = super::super::queue::queue(1 << 20);
+        let sub = Subscribe {
+            mode: Some(Mode::Records),
+            ..Subscribe::default()
+        };
+        let access = Access {
+            who: "user alice".into(),
+            buffers: false,
+        };
+        let sub = Subscriber::new(1, "peer".into(), &sub, &access, tx, Bytes::new()).unwrap();
+        assert!(
+            sub.asked.ends_with("(user alice, without I/O buffers)"),
+            "{}",
+            sub.asked
+        );
+        let mut client = Client::new(sub);
+        let raw = syscall_record(
+            nr::READ,
+            6,
+            [3, 0, 64, 0, 0, 0],
+            &[(1, CaptureKind::BufferRet, b"s3cret")],
+        );
+        client.matched = Some(true);
+        client.offer_record(&raw, &decode(&raw).unwrap(), b"", &Clock::fixed(0, 0));
+        let text = String::from_utf8(std::mem::take(&mut client.pending)).unwrap();
+        let Frame::Record { data, .. } = Frame::parse(text.lines().next().unwrap()).unwrap() else {
+            panic!("a record: {text}");
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        let (_, sent) = sidecar::split(&bytes).next().unwrap();
+        let Body::Syscall(ev) = decode(sent).unwrap().body else {
+            panic!("a syscall");
+        };
+        assert_eq!(
+            ev.item(1).map(|i| i.data),
+            Some(&b""[..]),
+            "the data is gone"
+        );
+        assert_eq!(decode(sent).unwrap().hdr.ret, 6, "what read returned stays");
+    }
+
     #[test]
     fn a_subscription_compiles_its_filter_and_pushes_its_syscalls_down() {
         let (tx, _body) = super::super::queue::queue(1 << 20);
@@ -412,7 +504,7 @@ mod tests {
             json: false,
             mode: None,
         };
-        let s = Subscriber::new(1, "peer".into(), &sub, tx, Bytes::new()).unwrap();
+        let s = Subscriber::new(1, "peer".into(), &sub, &everything(), tx, Bytes::new()).unwrap();
         assert_eq!(s.syscalls, Some([libc::SYS_openat as u16].into()));
 
         let (tx, _body) = super::super::queue::queue(1 << 20);
@@ -420,7 +512,7 @@ mod tests {
             filter: Some("evt.typ=openat".into()),
             ..Subscribe::default()
         };
-        let err = Subscriber::new(2, "peer".into(), &bad, tx, Bytes::new())
+        let err = Subscriber::new(2, "peer".into(), &bad, &everything(), tx, Bytes::new())
             .err()
             .unwrap();
         assert!(err.contains("evt.typ"), "{err}");

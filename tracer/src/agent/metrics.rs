@@ -56,6 +56,9 @@ pub struct Connections {
     pub closed_no_request: AtomicU64,
     /// Closed after sitting idle.
     pub closed_idle: AtomicU64,
+    /// Closed in the TLS handshake: a client that does not speak TLS, or
+    /// does not trust the agent's certificate.
+    pub closed_handshake: AtomicU64,
     /// Subscriptions refused: the address held its most streams.
     pub streams_refused: AtomicU64,
 }
@@ -266,7 +269,7 @@ fn render_connections(out: &mut String, c: &Connections) {
         out,
         "sdtrace_connections_closed_total",
         "counter",
-        "Connections the agent closed: no complete request in time, or idle too long.",
+        "Connections the agent closed: no complete request (or TLS handshake) in time, idle too long, or a failed TLS handshake.",
     );
     let _ = writeln!(
         out,
@@ -277,6 +280,11 @@ fn render_connections(out: &mut String, c: &Connections) {
         out,
         "sdtrace_connections_closed_total{{reason=\"idle\"}} {}",
         get(&c.closed_idle)
+    );
+    let _ = writeln!(
+        out,
+        "sdtrace_connections_closed_total{{reason=\"tls_handshake\"}} {}",
+        get(&c.closed_handshake)
     );
     one(
         out,

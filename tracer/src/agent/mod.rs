@@ -9,6 +9,8 @@ pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod queue;
+#[cfg(feature = "k8s-api")]
+pub mod review;
 pub mod server;
 pub mod sink;
 
@@ -22,8 +24,9 @@ use crate::cli::AgentCli;
 use crate::k8s::PodCache;
 use crate::session::Options;
 use crate::session::{Plan, Session, Source};
+use crate::tls::server::ServerTls;
 
-use auth::Token;
+use auth::{Gate, Token};
 use metrics::Metrics;
 use server::Shared;
 use sink::AgentSink;
@@ -37,6 +40,16 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         (None, true) => Token::none(),
         (None, false) => anyhow::bail!(
             "the agent needs --token-file (the clients' bearer token), or --no-auth on a trusted network"
+        ),
+    };
+    let tls = match (&cli.tls_cert, &cli.tls_key, cli.insecure) {
+        (Some(cert), Some(key), _) => Some(ServerTls::from_files(cert, key)?),
+        (_, _, true) => None,
+        _ => anyhow::bail!(
+            "the agent serves TLS: give --tls-cert and --tls-key (`sdtrace cert --out DIR` makes a pair; \
+             the manifests mount Secret sdtrace/{}), or --insecure to serve events, I/O buffers and tokens \
+             included, in cleartext",
+            crate::tls::SECRET
         ),
     };
     let listener = std::net::TcpListener::bind(&cli.listen)
@@ -89,8 +102,9 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
             group: std::fs::read_to_string("/etc/group").unwrap_or_default(),
         },
     );
+    let gate = Gate::new(token);
     let shared = Shared::new(
-        token,
+        gate,
         metrics.clone(),
         joining,
         node.clone(),
@@ -103,9 +117,21 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
         },
         cli.metrics_auth,
     );
-    server::spawn(listener, Arc::new(shared))?;
+    let secured = if tls.is_some() { "TLS" } else { "cleartext" };
+    let shared = Arc::new(shared);
+    let setup = if cli.no_auth || cli.no_token_review {
+        None
+    } else {
+        token_review(&shared, &node)
+    };
+    server::spawn(listener, shared, tls, setup)?;
     metrics.set_ready();
-    eprintln!("sdtrace agent: node {node}, listening on {address}");
+    if cli.insecure {
+        eprintln!(
+            "sdtrace agent: --insecure: events, I/O buffers and clients' tokens cross the network in cleartext"
+        );
+    }
+    eprintln!("sdtrace agent: node {node}, listening on {address} ({secured})");
     let report = session.run(Some(Box::new(sink)))?;
     std::thread::sleep(LAST_WORDS);
     let snapshot = metrics.snapshot();
@@ -126,6 +152,45 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| anyhow::anyhow!("{flag} {value}: not a positive number of seconds"))
+}
+
+/// Where the agent has an API server (in a cluster: its service account),
+/// tokens other than its own go to Kubernetes' TokenReview and RBAC.
+/// The server's first task (the Kubernetes client is made, and used, on
+/// its runtime).
+#[cfg(feature = "k8s-api")]
+fn token_review(shared: &Arc<Shared>, node: &str) -> Option<server::Setup> {
+    use crate::k8s;
+    let source = match k8s::config::source(None) {
+        Ok(Some(source)) => source,
+        Ok(None) => return None,
+        Err(e) => {
+            eprintln!(
+                "sdtrace agent: clients' own tokens are not reviewed: {}",
+                k8s::unavailable_line(&e.to_string())
+            );
+            return None;
+        }
+    };
+    let (shared, node) = (shared.clone(), node.to_owned());
+    Some(Box::pin(async move {
+        match source.client_config().await.map(kube::Client::try_from) {
+            Ok(Ok(client)) => {
+                shared.gate.review_with(review::Reviewer::new(client, node));
+                eprintln!(
+                    "sdtrace agent: clients' own tokens are reviewed by the API server (TokenReview, RBAC: watch syscalls.{})",
+                    review::GROUP
+                );
+            }
+            Ok(Err(e)) => eprintln!("sdtrace agent: clients' own tokens are not reviewed: {e}"),
+            Err(e) => eprintln!("sdtrace agent: clients' own tokens are not reviewed: {e}"),
+        }
+    }))
+}
+
+#[cfg(not(feature = "k8s-api"))]
+fn token_review(_: &Arc<Shared>, _: &str) -> Option<server::Setup> {
+    None
 }
 
 /// Pods from the API server when the agent runs in a cluster (its service

@@ -1,4 +1,5 @@
-//! The agent's listener: HTTP/1.1 and HTTP/2 (h2c) on one port. Clients
+//! The agent's listener: HTTP/1.1 and HTTP/2 on one port, in TLS (or
+//! cleartext with `--insecure`). Clients
 //! subscribe to their event stream over HTTP/2; Prometheus and kubelet's
 //! probes speak HTTP/1.1 to `/metrics` and `/healthz`. It runs on its own
 //! thread, so no client, however slow, is ever waited for by capture; and
@@ -19,13 +20,15 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
-use super::auth::Token;
+use super::auth::{Access, Gate};
 use super::clients::Subscriber;
 use super::limits::{Activity, Closed, Guarded, Limits, Streams};
 use super::metrics::Metrics;
 use super::protocol::{Frame, Subscribe, EVENTS_PATH, HEALTH_PATH, METRICS_PATH, STREAM_TYPE};
 use super::queue::queue;
+use crate::tls::server::ServerTls;
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -39,7 +42,7 @@ const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every request handler shares.
 pub struct Shared {
-    pub token: Token,
+    pub gate: Gate,
     pub metrics: Arc<Metrics>,
     /// Accepted subscriptions, to the capture loop.
     pub joining: Mutex<Sender<Subscriber>>,
@@ -56,7 +59,7 @@ pub struct Shared {
 impl Shared {
     #[must_use]
     pub fn new(
-        token: Token,
+        gate: Gate,
         metrics: Arc<Metrics>,
         joining: Sender<Subscriber>,
         node: String,
@@ -65,7 +68,7 @@ impl Shared {
         metrics_auth: bool,
     ) -> Self {
         Shared {
-            token,
+            gate,
             metrics,
             joining: Mutex::new(joining),
             node,
@@ -78,8 +81,17 @@ impl Shared {
     }
 }
 
-/// Serves `listener` on a thread of its own until the process ends.
-pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
+/// What the server does first on its runtime, before it accepts.
+pub type Setup = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Serves `listener` (in TLS unless `tls` is `None`) on a thread of its
+/// own until the process ends, after `setup`.
+pub fn spawn(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<ServerTls>,
+    setup: Option<Setup>,
+) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,6 +100,9 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
         .name("sdtrace-server".into())
         .spawn(move || {
             runtime.block_on(async move {
+                if let Some(setup) = setup {
+                    setup.await;
+                }
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
@@ -96,6 +111,7 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
                     }
                 };
                 let slots = Arc::new(Semaphore::new(shared.limits.connections));
+                let acceptor = tls.as_ref().map(ServerTls::acceptor);
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
@@ -109,8 +125,13 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
                             };
                             counts.open.fetch_add(1, Ordering::Relaxed);
                             let shared = shared.clone();
+                            let acceptor = acceptor.clone();
                             tokio::spawn(async move {
-                                serve(stream, peer, &shared).await;
+                                let _ = stream.set_nodelay(true);
+                                match acceptor {
+                                    Some(tls) => secured(tls, stream, peer, &shared).await,
+                                    None => serve(stream, peer, &shared).await,
+                                }
                                 shared
                                     .metrics
                                     .connections()
@@ -131,8 +152,32 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+/// The TLS handshake, held to the first request's time limit (a client
+/// that opens a connection and says nothing is the same threat with or
+/// without TLS), then the connection served over it.
+async fn secured(
+    tls: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) {
+    let counts = shared.metrics.connections();
+    match tokio::time::timeout(shared.limits.first_request, tls.accept(stream)).await {
+        Ok(Ok(stream)) => serve(stream, peer, shared).await,
+        // Not a TLS client, or one that gave up: nothing to answer it in.
+        Ok(Err(_)) => {
+            counts.closed_handshake.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            counts.closed_no_request.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn serve<S>(stream: S, peer: SocketAddr, shared: &Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let service = {
         let (shared, activity) = (shared.clone(), activity.clone());
@@ -205,7 +250,7 @@ async fn route(
         }
         (&Method::GET, METRICS_PATH) => {
             if shared.metrics_auth {
-                if let Some(refused) = unauthorized(&req, peer, shared) {
+                if let Err(refused) = admitted(&req, peer, shared).await {
                     return refused;
                 }
             }
@@ -224,27 +269,35 @@ async fn route(
     }
 }
 
-/// The refusal of a request without the token, or `None` when it has it.
-fn unauthorized(
+/// What the request's token admits it to, or the refusal to answer.
+async fn admitted(
     req: &Request<Incoming>,
     peer: SocketAddr,
     shared: &Shared,
-) -> Option<Response<Body>> {
+) -> Result<Access, Response<Body>> {
     let authorization = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    let why = shared.token.refuses(authorization)?;
+    let refused = match shared.gate.admit(authorization).await {
+        Ok(access) => return Ok(access),
+        Err(refused) => refused,
+    };
     shared.metrics.refused();
     let what = if req.uri().path() == METRICS_PATH {
         "a /metrics request"
     } else {
         "a subscription"
     };
-    eprintln!("sdtrace agent: refused {what} from {peer}: {why}");
-    let mut response = text(StatusCode::UNAUTHORIZED, "a valid bearer token is needed\n");
+    eprintln!("sdtrace agent: refused {what} from {peer}: {}", refused.why);
+    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    if status != StatusCode::UNAUTHORIZED {
+        // RBAC's answer, or why there was none: the client says it as is.
+        return Err(text(status, format!("{}\n", refused.why)));
+    }
+    let mut response = text(status, "a valid bearer token is needed\n");
     response.headers_mut().insert(
         WWW_AUTHENTICATE,
         hyper::header::HeaderValue::from_static("Bearer"),
     );
-    Some(response)
+    Err(response)
 }
 
 async fn subscribe(
@@ -253,9 +306,10 @@ async fn subscribe(
     shared: &Shared,
     activity: &Arc<Activity>,
 ) -> Response<Body> {
-    if let Some(refused) = unauthorized(&req, peer, shared) {
-        return refused;
-    }
+    let access = match admitted(&req, peer, shared).await {
+        Ok(access) => access,
+        Err(refused) => return refused,
+    };
     let max = shared.limits.streams_per_peer;
     let Some(guard) = shared.streams.admit(peer.ip(), max, activity) else {
         let counts = shared.metrics.connections();
@@ -281,10 +335,11 @@ async fn subscribe(
         version: env!("CARGO_PKG_VERSION"),
     }
     .write(&mut hello);
-    let subscriber = match Subscriber::new(id, peer.to_string(), &sub, tx, Bytes::from(hello)) {
-        Ok(s) => s,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
-    };
+    let subscriber =
+        match Subscriber::new(id, peer.to_string(), &sub, &access, tx, Bytes::from(hello)) {
+            Ok(s) => s,
+            Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        };
     let joined = shared
         .joining
         .lock()

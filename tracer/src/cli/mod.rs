@@ -237,10 +237,11 @@ pub struct FollowCli {
 #[command(
     name = "sdtrace agent",
     about = "Node agent: streams to each subscribed client (sdtrace --agent, --cluster) the events its filter matches, formatted as it asks; the kernel passes on only what the clients ask for. Serves /metrics (Prometheus) and /healthz on the same port",
-    after_help = "Examples:\n  sdtrace agent --token-file /var/run/sdtrace/token\n  sdtrace agent --listen 127.0.0.1:7373 --no-auth\n  sdtrace --agent 10.0.0.5:7373,10.0.0.6:7373 -c \"evt.type=openat\""
+    after_help = "Examples:\n  sdtrace cert --out /etc/sdtrace --name node1.example\n  sdtrace agent --token-file /etc/sdtrace/token --tls-cert /etc/sdtrace/tls.crt --tls-key /etc/sdtrace/tls.key\n  sdtrace --agent node1.example:7373 --agent-ca /etc/sdtrace/ca.crt --token-file token -c \"evt.type=openat\"\n  sdtrace agent --listen 127.0.0.1:7373 --no-auth --insecure"
 )]
 pub struct AgentCli {
-    /// Address and port to listen on (HTTP/1.1 and HTTP/2 cleartext).
+    /// Address and port to listen on (TLS: HTTP/2 for event streams,
+    /// HTTP/1.1 for /metrics and /healthz).
     #[arg(
         long = "listen",
         default_value = "0.0.0.0:7373",
@@ -256,6 +257,27 @@ pub struct AgentCli {
     /// Admit every client without a token: only on a trusted network.
     #[arg(long = "no-auth", conflicts_with = "token_file")]
     pub no_auth: bool,
+
+    /// Admit only the --token-file token: do not send clients' own tokens
+    /// to the API server's TokenReview (done by default where the agent
+    /// has one: $KUBECONFIG or its pod's service account).
+    #[arg(long = "no-token-review")]
+    pub no_token_review: bool,
+
+    /// The agent's certificate chain (PEM; `sdtrace cert` makes one), read
+    /// again when the file changes.
+    #[arg(long = "tls-cert", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long = "tls-key", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve cleartext instead of TLS: every event (I/O buffers included)
+    /// and every client's token can then be read and replayed by anyone on
+    /// the network path. Only on a trusted network or a loopback.
+    #[arg(long = "insecure", conflicts_with = "tls_cert")]
+    pub insecure: bool,
 
     /// The node's name, in k8s.node.name and the stream's hello; default:
     /// $NODE_NAME, $SDTRACE_NODE_NAME, else the hostname.
@@ -597,6 +619,53 @@ pub struct CheckCli {
     /// Size of the kernel ring buffer (suffixes K, M, G).
     #[arg(long = "buffer-size", default_value = "16M", value_parser = parse_size, value_name = "BYTES")]
     pub buffer_size: u32,
+}
+
+/// `sdtrace cert`: the agents' TLS key and certificate, and the CA that
+/// signs it, into files or into the Secret the manifests mount.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sdtrace cert",
+    about = "Make a CA and an agent TLS certificate it signs (always naming sdtrace-agent): into files (ca.crt, tls.crt, tls.key) for `sdtrace agent --tls-cert/--tls-key` and clients' --agent-ca, or into the kubernetes.io/tls Secret the manifests mount (deploy/ runs this as a Job)",
+    after_help = "Examples:\n  sdtrace cert --out /etc/sdtrace --name node1.example,10.0.0.5\n  sdtrace cert --secret sdtrace/sdtrace-agent-tls"
+)]
+pub struct CertCli {
+    /// Write ca.crt, tls.crt and tls.key (mode 0600) into this directory.
+    #[arg(
+        long = "out",
+        value_name = "DIR",
+        required_unless_present = "secret",
+        conflicts_with = "secret"
+    )]
+    pub out: Option<PathBuf>,
+
+    /// Create this Secret (NAMESPACE/NAME) through the API server, unless
+    /// it exists.
+    #[arg(long = "secret", value_name = "NAMESPACE/NAME")]
+    pub secret: Option<String>,
+
+    /// With --secret: issue a new pair even if the Secret exists, and
+    /// replace it (clients read the new CA on their next run).
+    #[arg(long = "replace", requires = "secret")]
+    pub replace: bool,
+
+    /// With --out: overwrite files that exist.
+    #[arg(long = "force", requires = "out")]
+    pub force: bool,
+
+    /// More names and addresses the certificate carries (comma-separated),
+    /// as clients reach the agents with --agent HOST.
+    #[arg(long = "name", value_name = "NAME", value_delimiter = ',')]
+    pub names: Vec<String>,
+
+    /// Days the CA and certificate are valid.
+    #[arg(long = "days", default_value_t = 825, value_name = "N")]
+    pub days: u32,
+
+    /// With --secret: the kubeconfig to use (default: $KUBECONFIG, the pod's
+    /// service account, else ~/.kube/config).
+    #[arg(long = "kubeconfig", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[cfg(test)]

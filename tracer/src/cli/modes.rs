@@ -8,7 +8,9 @@ use std::io::Write;
 
 use clap::{Command, CommandFactory};
 
-use super::{AgentCli, CheckCli, Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
+use super::{
+    AgentCli, CertCli, CheckCli, Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli,
+};
 
 /// A mode: the word after `sdtrace` that picks it.
 pub struct Mode {
@@ -71,6 +73,12 @@ pub const MODES: &[Mode] = &[
         summary: "serve this node's events to sdtrace --agent and --cluster clients",
         example: "sdtrace agent --token-file /var/run/sdtrace/token",
         command: AgentCli::command,
+    },
+    Mode {
+        name: "cert",
+        summary: "make the agents' TLS certificate and its CA, into files or a Secret",
+        example: "sdtrace cert --out /etc/sdtrace --name node1.example",
+        command: CertCli::command,
     },
     Mode {
         name: "check",

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod flags;
 pub mod kpath;
+pub mod redact;
 pub mod sockaddr;
 
 pub use kpath::kernel_path;

@@ -1,7 +1,8 @@
 //! `--cluster`: the agents found through the API server, each reached by
 //! a port-forward (the API server and the node's kubelet carry the bytes,
 //! so neither the client nor the agents need a reachable address or a
-//! Service), and their token read from their Secret.
+//! Service), their token read from their Secret, and the CA their TLS
+//! certificate chains to from theirs.
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
@@ -15,6 +16,9 @@ use crate::k8s::config;
 
 use super::connect::{causes, Dial};
 use super::stream::{Connect, Io};
+use super::transport::Transport;
+use crate::tls::client::Trust;
+use crate::tls::{AGENT_NAME, CA_KEY, SECRET as TLS_SECRET};
 
 /// The label the agents' DaemonSet (deploy/) gives its pods.
 pub const SELECTOR: &str = "app.kubernetes.io/name=sdtrace-agent";
@@ -46,6 +50,11 @@ pub enum ClusterError {
          it with --token-file or $SDTRACE_TOKEN)"
     )]
     Token { namespace: String, why: String },
+    #[error(
+        "the agents' CA: Secret {namespace}/{TLS_SECRET}, key {CA_KEY}: {why} (or name it with \
+         --agent-ca; agents run with --insecure need --insecure)"
+    )]
+    Ca { namespace: String, why: String },
 }
 
 /// A Kubernetes client: `--kubeconfig` or what `k8s::config` takes, else
@@ -53,14 +62,69 @@ pub enum ClusterError {
 /// refuses that file because it names some cluster, not necessarily the
 /// one the machine is a node of; here the user names a cluster to look
 /// at, as with kubectl, and the file is what they mean.
-async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
+pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
+    Ok(client_and_token(kubeconfig).await?.0)
+}
+
+/// The client, and the bearer token it authenticates with, if the
+/// kubeconfig holds one (a static token, or a token file as a pod's
+/// service account has; not client certificates or exec plugins, whose
+/// credentials are not a token sdtrace can pass on).
+async fn client_and_token(
+    kubeconfig: Option<&Path>,
+) -> Result<(Client, Option<String>), ClusterError> {
+    use secrecy::ExposeSecret;
     let config = match config::source(kubeconfig)? {
         Some(source) => source.client_config().await?,
         None => kube::Config::infer()
             .await
             .map_err(|e| ClusterError::NoServer(causes(&e)))?,
     };
-    Client::try_from(config).map_err(|e| ClusterError::Client(causes(&e)))
+    let auth = &config.auth_info;
+    let token = match (&auth.token, &auth.token_file) {
+        (Some(token), _) => Some(token.expose_secret().to_owned()),
+        (None, Some(path)) => std::fs::read_to_string(path).ok(),
+        (None, None) => None,
+    }
+    .map(|t| t.trim().to_owned())
+    .filter(|t| !t.is_empty());
+    let client = Client::try_from(config).map_err(|e| ClusterError::Client(causes(&e)))?;
+    Ok((client, token))
+}
+
+/// Whether RBAC lets the client's own user watch syscalls on every one
+/// of `nodes` (SelfSubjectAccessReview, as the agents will ask).
+async fn may_watch(client: &Client, nodes: &[String]) -> bool {
+    use crate::agent::review::{GROUP, SYSCALLS, VERB};
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    for node in nodes {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(GROUP.to_owned()),
+                    resource: Some(SYSCALLS.to_owned()),
+                    verb: Some(VERB.to_owned()),
+                    name: Some(node.clone()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let allowed = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await
+            .ok()
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.allowed);
+        if !allowed {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether a pod is up and its agent said it is ready.
@@ -93,14 +157,19 @@ fn pick(pods: Vec<Pod>, nodes: &[String]) -> Vec<(String, String)> {
     picked
 }
 
-/// The agents, and the token: `token` if the user gave one, else the Secret's.
+/// The agents, and the token: `token` if the user gave one, else the
+/// user's own (its kubeconfig's) when RBAC lets that user watch every
+/// picked node, else the agents' Secret's; each dial secured by
+/// `transport` if the user chose one, else in TLS trusting the CA in the
+/// agents' TLS Secret.
 pub async fn dials(
     reach: &Reach,
     kubeconfig: Option<&Path>,
     token: Option<String>,
+    transport: Option<Transport>,
 ) -> Result<(Vec<Dial>, String), ClusterError> {
     let namespace = reach.agent_namespace.as_str();
-    let client = client(kubeconfig).await?;
+    let (client, own_token) = client_and_token(kubeconfig).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let listed = pods
         .list(&ListParams::default().labels(SELECTOR))
@@ -125,9 +194,18 @@ pub async fn dials(
             eprintln!("sdtrace: no ready sdtrace agent on node {node}");
         }
     }
-    let token = match token {
+    let nodes: Vec<String> = picked.iter().map(|(_, node)| node.clone()).collect();
+    let token = match (token, own_token) {
+        (Some(t), _) => t,
+        (None, Some(own)) if may_watch(&client, &nodes).await => {
+            log::debug!("presenting the kubeconfig's own token to the agents");
+            own
+        }
+        (None, _) => secret_token(client.clone(), namespace).await?,
+    };
+    let transport = match transport {
         Some(t) => t,
-        None => secret_token(client, namespace).await?,
+        None => secret_transport(client, namespace, reach.agent_server_name.as_deref()).await?,
     };
     let dials = picked
         .into_iter()
@@ -135,6 +213,8 @@ pub async fn dials(
             let pods = pods.clone();
             let agent = format!("{pod} (node {node})");
             let named = pod.clone();
+            let origin = format!("{}://{AGENT_NAME}:{DEFAULT_PORT}", transport.scheme());
+            let transport = transport.clone();
             let connect: Connect = Box::pin(async move {
                 let mut forward = pods
                     .portforward(&named, &[DEFAULT_PORT])
@@ -152,11 +232,13 @@ pub async fn dials(
                         }
                     });
                 }
-                Ok(Box::new(stream) as Box<dyn Io>)
+                transport
+                    .over(Box::new(stream) as Box<dyn Io>, AGENT_NAME)
+                    .await
             });
             Dial {
                 agent,
-                authority: format!("localhost:{DEFAULT_PORT}"),
+                origin,
                 node: Some(node),
                 connect,
             }
@@ -165,25 +247,58 @@ pub async fn dials(
     Ok((dials, token))
 }
 
+/// The value of `key` in Secret `namespace/name`; errors are the reason.
+async fn secret_value(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let secret = Api::<Secret>::namespaced(client, namespace)
+        .get(name)
+        .await
+        .map_err(|e| causes(&e))?;
+    secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .map(|b| b.0)
+        .ok_or_else(|| "no such key".to_owned())
+}
+
 async fn secret_token(client: Client, namespace: &str) -> Result<String, ClusterError> {
     let fail = |why: String| ClusterError::Token {
         namespace: namespace.to_owned(),
         why,
     };
-    let secret = Api::<Secret>::namespaced(client, namespace)
-        .get(TOKEN_SECRET)
+    let bytes = secret_value(client, namespace, TOKEN_SECRET, TOKEN_KEY)
         .await
-        .map_err(|e| fail(causes(&e)))?;
-    let bytes = secret
-        .data
-        .and_then(|mut d| d.remove(TOKEN_KEY))
-        .ok_or_else(|| fail("no such key".to_owned()))?;
-    let token = String::from_utf8(bytes.0).map_err(|_| fail("not UTF-8".to_owned()))?;
+        .map_err(fail)?;
+    let token = String::from_utf8(bytes).map_err(|_| fail("not UTF-8".to_owned()))?;
     let token = token.trim();
     if token.is_empty() {
         return Err(fail("empty".to_owned()));
     }
     Ok(token.to_owned())
+}
+
+/// TLS trusting the CA the agents' Secret holds.
+async fn secret_transport(
+    client: Client,
+    namespace: &str,
+    name: Option<&str>,
+) -> Result<Transport, ClusterError> {
+    let fail = |why: String| ClusterError::Ca {
+        namespace: namespace.to_owned(),
+        why,
+    };
+    let bytes = secret_value(client, namespace, TLS_SECRET, CA_KEY)
+        .await
+        .map_err(fail)?;
+    let trust = Trust::Pem {
+        bytes,
+        origin: format!("Secret {namespace}/{TLS_SECRET}"),
+    };
+    Transport::tls(&trust, name).map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]
@@ -253,7 +368,13 @@ mod api_tests {
         cli: &Cli,
         token: Option<String>,
     ) -> Result<(Vec<Dial>, String), ClusterError> {
-        dials(&cli.reach, cli.kubeconfig.as_deref(), token).await
+        dials(
+            &cli.reach,
+            cli.kubeconfig.as_deref(),
+            token,
+            Some(Transport::cleartext()),
+        )
+        .await
     }
 
     fn pod_json(name: &str, node: &str, ready: &str) -> serde_json::Value {
@@ -284,7 +405,24 @@ mod api_tests {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let uri = req.uri().to_string();
                     record.lock().unwrap().push(uri.clone());
-                    let (status, body) = if uri.starts_with("/api/v1/namespaces/sdtrace/pods") {
+                    let (status, body) = if uri
+                        .starts_with("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+                    {
+                        // RBAC lets the user whose token is "mine" watch.
+                        let allowed = req
+                            .headers()
+                            .get(hyper::header::AUTHORIZATION)
+                            .is_some_and(|v| v.as_bytes() == b"Bearer mine");
+                        (
+                            201,
+                            serde_json::json!({
+                                "apiVersion": "authorization.k8s.io/v1",
+                                "kind": "SelfSubjectAccessReview",
+                                "metadata": {}, "spec": {},
+                                "status": {"allowed": allowed},
+                            }),
+                        )
+                    } else if uri.starts_with("/api/v1/namespaces/sdtrace/pods") {
                         let list = serde_json::json!({
                             "apiVersion": "v1", "kind": "PodList",
                             "metadata": {}, "items": *pods,
@@ -326,13 +464,18 @@ mod api_tests {
     }
 
     fn cli(server: &str, dir: &tempfile::TempDir, extra: &[&str]) -> Cli {
+        cli_as(server, dir, extra, "{}")
+    }
+
+    /// `--cluster` with a kubeconfig whose user is `user` (YAML flow).
+    fn cli_as(server: &str, dir: &tempfile::TempDir, extra: &[&str], user: &str) -> Cli {
         let path = dir.path().join("kubeconfig");
         std::fs::write(
             &path,
             format!(
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n\
                  contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n\
-                 users:\n- name: u\n  user: {{}}\n"
+                 users:\n- name: u\n  user: {user}\n"
             ),
         )
         .unwrap();
@@ -340,6 +483,26 @@ mod api_tests {
         let mut args = vec!["sdtrace", "--cluster", "--kubeconfig", path.as_str()];
         args.extend_from_slice(extra);
         Cli::parse_from(args)
+    }
+
+    #[tokio::test]
+    async fn the_users_own_token_goes_to_the_agents_when_rbac_lets_it_watch() {
+        let (server, asked) = fake_api(
+            vec![pod_json("agent-a", "node-a", "True")],
+            Some("czNjcmV0Cg=="),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let mine = cli_as(&server, &dir, &[], "{token: mine}");
+        let (_, token) = dials_of(&mine, None).await.unwrap();
+        assert_eq!(token, "mine", "{:?}", asked.lock().unwrap());
+        assert!(
+            !asked.lock().unwrap().iter().any(|a| a.contains("secrets")),
+            "the Secret is not read"
+        );
+        let theirs = cli_as(&server, &dir, &[], "{token: theirs}");
+        let (_, token) = dials_of(&theirs, None).await.unwrap();
+        assert_eq!(token, "s3cret", "RBAC says no: the agents' Secret");
     }
 
     #[tokio::test]

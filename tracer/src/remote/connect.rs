@@ -16,6 +16,8 @@ use super::cluster;
 use super::direct;
 use super::reach::Reach;
 use super::stream::{self, Attached, Connect, StreamError};
+use super::transport::Transport;
+use crate::tls::client::Trust;
 
 pub use crate::error_line::with_causes as causes;
 
@@ -29,8 +31,8 @@ pub const ATTACH_WITHIN: Duration = Duration::from_secs(15);
 pub struct Dial {
     /// How the user knows it: HOST:PORT, or its pod and node.
     pub agent: String,
-    /// The HTTP authority to ask it as.
-    pub authority: String,
+    /// The scheme and authority to ask it as (`https://HOST:PORT`).
+    pub origin: String,
     /// The node it should say it traces, when known beforehand.
     pub node: Option<String>,
     pub connect: Connect,
@@ -85,8 +87,9 @@ async fn cluster_dials(
     reach: &Reach,
     kubeconfig: Option<&std::path::Path>,
     token: Option<String>,
+    transport: Option<Transport>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
-    let (dials, token) = cluster::dials(reach, kubeconfig, token)
+    let (dials, token) = cluster::dials(reach, kubeconfig, token, transport)
         .await
         .map_err(|e| anyhow!(causes(&e)))?;
     Ok((dials, Some(token)))
@@ -97,6 +100,7 @@ async fn cluster_dials(
     _: &Reach,
     _: Option<&std::path::Path>,
     _: Option<String>,
+    _: Option<Transport>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
     bail!("--cluster needs the Kubernetes API client, which this sdtrace was built without; use --agent HOST:PORT")
 }
@@ -108,10 +112,15 @@ pub(crate) async fn dials(
     kubeconfig: Option<&std::path::Path>,
 ) -> anyhow::Result<(Vec<Dial>, Option<String>)> {
     let token = given_token(reach)?;
+    let transport = Transport::given(reach)?;
     let (dials, token) = if reach.cluster {
-        cluster_dials(reach, kubeconfig, token).await?
+        cluster_dials(reach, kubeconfig, token, transport).await?
     } else {
-        (direct::dials(&reach.agents)?, token)
+        let transport = match transport {
+            Some(t) => t,
+            None => Transport::tls(&Trust::System, reach.agent_server_name.as_deref())?,
+        };
+        (direct::dials(&reach.agents, &transport)?, token)
     };
     if dials.is_empty() {
         bail!("--agent names no agent");
@@ -140,7 +149,7 @@ pub async fn attach_all(
                 stream::attach(
                     &dial.agent,
                     dial.connect,
-                    &dial.authority,
+                    &dial.origin,
                     token.as_deref(),
                     subscribe,
                 ),

@@ -1,9 +1,11 @@
-//! `--agent HOST:PORT,...`: agents reached over plain TCP.
+//! `--agent HOST:PORT,...`: agents reached over TCP, in TLS unless
+//! `--insecure`.
 
 use crate::agent::protocol::DEFAULT_PORT;
 
 use super::connect::Dial;
-use super::stream::{Connect, Io};
+use super::stream::Connect;
+use super::transport::Transport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentListError {
@@ -51,23 +53,26 @@ pub fn address(text: &str) -> Result<String, AgentListError> {
     })
 }
 
-/// One dial per `--agent` entry.
-pub fn dials(agents: &[String]) -> Result<Vec<Dial>, AgentListError> {
+/// One dial per `--agent` entry, each secured by `transport`.
+pub fn dials(agents: &[String], transport: &Transport) -> Result<Vec<Dial>, AgentListError> {
     agents
         .iter()
         .filter(|a| !a.trim().is_empty())
         .map(|a| {
             let addr = address(a)?;
             let to = addr.clone();
+            let origin = format!("{}://{addr}", transport.scheme());
+            let transport = transport.clone();
             let connect: Connect = Box::pin(async move {
                 let socket = tokio::net::TcpStream::connect(&to).await?;
                 // Frames are small and a mark should leave at once.
                 socket.set_nodelay(true)?;
-                Ok(Box::new(socket) as Box<dyn Io>)
+                let host = to.rsplit_once(':').map_or(to.as_str(), |(host, _)| host);
+                transport.over(Box::new(socket), host).await
             });
             Ok(Dial {
                 agent: addr.clone(),
-                authority: addr,
+                origin,
                 node: None,
                 connect,
             })

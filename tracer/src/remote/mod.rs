@@ -23,6 +23,7 @@ pub mod records;
 pub mod relay;
 pub mod stream;
 pub mod tally;
+pub mod transport;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -39,6 +39,26 @@ pub struct Reach {
     /// else (--cluster) the agents' Secret read through the API server.
     #[arg(long = "token-file", value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+
+    /// Trust agents whose certificate this CA signed (PEM); default: for
+    /// --cluster, the agents' Secret's ca.crt (read through the API
+    /// server), else the system's CAs.
+    #[arg(long = "agent-ca", value_name = "PATH", conflicts_with = "insecure")]
+    pub agent_ca: Option<PathBuf>,
+
+    /// The name the agents' certificates must carry, instead of the host
+    /// each is reached by (--cluster: sdtrace-agent).
+    #[arg(
+        long = "agent-server-name",
+        value_name = "NAME",
+        conflicts_with = "insecure"
+    )]
+    pub agent_server_name: Option<String>,
+
+    /// Speak cleartext to agents run with --insecure: the token and every
+    /// event cross the network unencrypted.
+    #[arg(long = "insecure")]
+    pub insecure: bool,
 }
 
 impl Reach {

@@ -1,7 +1,7 @@
-//! One agent's event stream: HTTP/2 with prior knowledge (h2c) over
-//! whatever byte stream reaches the agent (a TCP socket for `--agent`, a
-//! port-forward through the API server for `--cluster`), the
-//! subscription, then the body read frame by frame.
+//! One agent's event stream: HTTP/2 with prior knowledge over whatever
+//! byte stream reaches the agent (TLS, or cleartext with `--insecure`, on a
+//! TCP socket for `--agent` or a port-forward through the API server for
+//! `--cluster`), the subscription, then the body read frame by frame.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,11 +48,13 @@ pub enum StreamError {
         #[source]
         source: std::io::Error,
     },
-    #[error("agent {agent}: HTTP/2: {source}")]
+    #[error("agent {agent}: HTTP/2: {source}{hint}")]
     Http {
         agent: String,
         #[source]
         source: hyper::Error,
+        /// What may be wrong, when the connection never got going.
+        hint: &'static str,
     },
     #[error("agent {agent} refused our token (--token-file, $SDTRACE_TOKEN)")]
     Token { agent: String },
@@ -151,7 +153,7 @@ pub struct Attached {
 pub async fn attach(
     agent: &str,
     connect: Connect,
-    authority: &str,
+    origin: &str,
     token: Option<&str>,
     subscribe: &Subscribe,
 ) -> Result<Attached, StreamError> {
@@ -159,9 +161,16 @@ pub async fn attach(
         agent: agent.to_owned(),
         source,
     })?;
+    // A TLS agent hangs up on an HTTP/2 preface in cleartext.
+    let hint = if origin.starts_with("http:") {
+        " (an agent that serves TLS is reached without --insecure)"
+    } else {
+        ""
+    };
     let http = |source| StreamError::Http {
         agent: agent.to_owned(),
         source,
+        hint,
     };
     let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
@@ -175,8 +184,8 @@ pub async fn attach(
     // out of the body as well).
     tokio::spawn(connection);
     let json = serde_json::to_vec(subscribe).expect("a subscription serialises");
-    let mut request = Request::post(format!("http://{authority}{EVENTS_PATH}"))
-        .header(CONTENT_TYPE, "application/json");
+    let mut request =
+        Request::post(format!("{origin}{EVENTS_PATH}")).header(CONTENT_TYPE, "application/json");
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -369,6 +378,7 @@ impl Lines {
                     return Err(StreamError::Http {
                         agent: self.agent.clone(),
                         source,
+                        hint: "",
                     })
                 }
                 None if self.buf.is_empty() => return Ok(None),

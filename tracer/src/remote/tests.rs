@@ -13,6 +13,8 @@ use hyper::body::{Body, Frame as BodyFrame, Incoming};
 use hyper::header::AUTHORIZATION;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::transport::Transport;
 use tokio::sync::mpsc;
 
 use super::connect::{attach_all, filter_text, Dial};
@@ -112,7 +114,7 @@ fn fake_agent(node: &str, frames: &[Frame<'_>]) -> (Dial, Arc<Mutex<Seen>>) {
     });
     let dial = Dial {
         agent: format!("fake-{node}"),
-        authority: "localhost:7373".to_owned(),
+        origin: "http://localhost:7373".to_owned(),
         node: Some(node.to_owned()),
         connect: Box::pin(async move { Ok(Box::new(client) as Box<dyn Io>) }),
     };
@@ -320,7 +322,7 @@ async fn an_unreachable_or_broken_agent_leaves_the_others_going() {
     let (b, _) = fake_agent("cut", &[ev(2, "early"), mark(3, 0, 0)]);
     let unreachable = Dial {
         agent: "10.9.9.9:7373".to_owned(),
-        authority: "10.9.9.9:7373".to_owned(),
+        origin: "http://10.9.9.9:7373".to_owned(),
         node: None,
         connect: Box::pin(async {
             Err(std::io::Error::new(
@@ -374,7 +376,7 @@ async fn a_frame_that_does_not_parse_names_its_agent() {
     });
     let garbled = Dial {
         agent: "fake-n2".to_owned(),
-        authority: "localhost:7373".to_owned(),
+        origin: "http://localhost:7373".to_owned(),
         node: None,
         connect: Box::pin(async move { Ok(Box::new(client) as Box<dyn Io>) }),
     };
@@ -407,7 +409,7 @@ async fn agents_over_tcp() {
         let mut pipe = fake.connect.await.unwrap();
         let _ = tokio::io::copy_bidirectional(&mut socket, &mut pipe).await;
     });
-    let dials = direct::dials(&[format!("127.0.0.1:{port}")]).unwrap();
+    let dials = direct::dials(&[format!("127.0.0.1:{port}")], &Transport::cleartext()).unwrap();
     let run = run_client(dials, subscribe("evt.type=read"), TOKEN, Limits::default())
         .await
         .unwrap();

@@ -207,18 +207,49 @@ pub(super) fn sample(
 /// Where the benchmark's agent listens.
 const AGENT_ADDRESS: &str = "127.0.0.1:7391";
 
-/// The loop under an agent with one client reading everything; the
-/// agent's last line gives the events it received and the kernel's drops.
+/// The loop under an agent with one client reading everything, in TLS as
+/// agents serve; the agent's last line gives the events it received and
+/// the kernel's drops.
 fn agent_sample(sdtrace: &Path, work: &Workload) -> Result<Sample> {
+    let certs = std::env::temp_dir().join(format!("sdtrace-bench-tls-{}", std::process::id()));
+    let made = Command::new(sdtrace)
+        .args(["cert", "--force", "--out"])
+        .arg(&certs)
+        .output()
+        .context("sdtrace cert")?;
+    anyhow::ensure!(
+        made.status.success(),
+        "sdtrace cert: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let mut agent = Command::new(sdtrace);
-    agent.args(["agent", "--no-auth", "--listen", AGENT_ADDRESS]);
+    agent
+        .args([
+            "agent",
+            "--no-auth",
+            "--listen",
+            AGENT_ADDRESS,
+            "--tls-cert",
+        ])
+        .arg(certs.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(certs.join("tls.key"));
     let agent = Background::start(agent, Ready::Stderr("sdtrace: attached"))?;
     let mut client = Command::new(sdtrace);
-    client.args(["--agent", AGENT_ADDRESS]);
+    client
+        .args([
+            "--agent",
+            AGENT_ADDRESS,
+            "--agent-server-name",
+            "sdtrace-agent",
+            "--agent-ca",
+        ])
+        .arg(certs.join("ca.crt"));
     let client = Background::start(client, Ready::Stderr("sdtrace: attached"))?;
     let loop_ns = run_loop(&[], work);
     client.stop()?;
     let stderr = agent.stop()?;
+    let _ = std::fs::remove_dir_all(&certs);
     let last = stderr
         .iter()
         .rev()

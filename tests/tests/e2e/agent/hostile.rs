@@ -45,7 +45,9 @@ e2e!(
     |tracer| {
         let _turn = serial();
         let dir = TempDir::new("agent-hostile");
-        let agent = host_agent(&tracer, "node-h", &dir, &[]);
+        // Cleartext: these clients speak HTTP on bare sockets, to reach the
+        // limits behind the TLS handshake (the same code serves both).
+        let agent = host_agent(&tracer, "node-h", &dir, &["--insecure"]);
         let marker = dir.path().join(tests::unique_name("hostile"));
         std::fs::write(&marker, "x").expect("write the marker");
         let filter = format!("evt.type=openat and fd.name={}", marker.display());
@@ -144,7 +146,12 @@ e2e!(
 e2e!(connections_past_the_cap_are_closed_at_once, |tracer| {
     let _turn = serial();
     let dir = TempDir::new("agent-cap");
-    let agent = host_agent(&tracer, "node-c", &dir, &["--max-connections", "20"]);
+    let agent = host_agent(
+        &tracer,
+        "node-c",
+        &dir,
+        &["--max-connections", "20", "--insecure"],
+    );
     let mut held: Vec<TcpStream> = (0..40).map(|_| connect(&agent.address)).collect();
     for s in &held {
         s.set_nonblocking(true).expect("non-blocking");
@@ -194,10 +201,9 @@ fn refused_total(address: &str) -> Option<f64> {
 e2e!(top_says_when_an_agent_is_lost, |tracer| {
     let dir = TempDir::new("agent-lost");
     let agent = host_agent(&tracer, "node-l", &dir, &[]);
-    let token = super::token_file(&dir);
     let top = std::process::Command::new(&tracer.bin)
-        .args(["top", "procs", "--agent", &agent.address, "--token-file"])
-        .arg(&token)
+        .args(["top", "procs", "--agent", &agent.address])
+        .args(super::reach_args(&[&agent], &dir))
         .args(["-M", "10"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -19,7 +19,7 @@ use tests::{
     EventExt, TempDir,
 };
 
-use super::{agent_command, host_agent, node_of, token_file, EVENT_TIMEOUT};
+use super::{agent_command, host_agent, node_of, reach_args, EVENT_TIMEOUT};
 
 /// busybox's httpd serving `dir` inside `ns`, killed when dropped.
 struct Httpd(Child);
@@ -85,21 +85,12 @@ e2e!(
             &ns.ip,
             &dir,
         ));
-        let token = token_file(&dir);
         let agents = format!("{},{}", a.address, b.address);
-        let run = JsonRun::start_in_turn(
-            &tracer,
-            &[
-                "follow",
-                "--agent",
-                &agents,
-                "--token-file",
-                token.to_str().expect("UTF-8"),
-                "-j",
-                "--comm",
-                "curl",
-            ],
-        );
+        let reach = reach_args(&[&a, &b], &dir);
+        let mut args = vec!["follow", "--agent", &agents];
+        args.extend(reach.iter().map(String::as_str));
+        args.extend(["-j", "--comm", "curl"]);
+        let run = JsonRun::start_in_turn(&tracer, &args);
         assert!(curl(&url), "curl {url}");
         // Both agents see this machine's one kernel: each follows the request.
         let spans = run.wait_until("a server span from each node", EVENT_TIMEOUT, |out| {
@@ -156,20 +147,11 @@ e2e!(
             &dir,
             &["--latency", "--kernel-paths", "-s", "1024"],
         );
-        let token = token_file(&dir);
-        let run = Converge::start_in_turn(
-            &tracer,
-            &[
-                "converge",
-                "--agent",
-                &a.address,
-                "--token-file",
-                token.to_str().expect("UTF-8"),
-                "-j",
-                "--daemon",
-                "minimgmt",
-            ],
-        );
+        let reach = reach_args(&[&a], &dir);
+        let mut args = vec!["converge", "--agent", &a.address];
+        args.extend(reach.iter().map(String::as_str));
+        args.extend(["-j", "--daemon", "minimgmt"]);
+        let run = Converge::start_in_turn(&tracer, &args);
         let file = dir.path().join("app.conf");
         let resource = format!("file:{}", file.display());
         let daemon = Daemon::spawn(

@@ -7,7 +7,6 @@
 use std::{
     collections::BTreeSet,
     fs,
-    path::PathBuf,
     process::{self, Child, Command, Stdio},
     sync::{
         atomic::{AtomicU32, Ordering},
@@ -29,7 +28,7 @@ use tests::{
     TempDir, Tracer,
 };
 
-use super::{agent_command, host_agent, token_file};
+use super::{agent_command, host_agent, reach_args};
 use crate::ui::{breadcrumb, pick_view, rows, sorted_by, titles};
 
 const NODES: [&str; 2] = ["node-a", "node-b"];
@@ -89,16 +88,17 @@ impl TwoAgents {
         format!("{},{}", self.a.address, self.b.address)
     }
 
-    fn token(&self) -> PathBuf {
-        token_file(&self.dir)
+    /// The token and the agents' CA, as a client names them.
+    fn reach(&self) -> Vec<String> {
+        reach_args(&[&self.a, &self.b], &self.dir)
     }
 
-    /// `sdtrace top WHAT --agent A,B --token-file F ARGS`, from its
+    /// `sdtrace top WHAT --agent A,B --token-file F ... ARGS`, from its
     /// attached line to its exit, which must be a success.
     fn top(&self, tracer: &Tracer, what: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(&tracer.bin);
-        cmd.args(["top", what, "--agent", &self.list(), "--token-file"])
-            .arg(self.token())
+        cmd.args(["top", what, "--agent", &self.list()])
+            .args(self.reach())
             .args(args);
         let name = format!("sdtrace top {what} --agent");
         let watch = spawn_attached(&name, &mut cmd, Stdout::Lines);
@@ -201,13 +201,13 @@ e2e!(
         let agents = TwoAgents::start(&tracer, "agents-ui", 3);
         let mut work = Workload::start(&agents.dir);
         let log = agents.dir.path().join("ui.log");
-        let token = agents.token();
+        let reach: Vec<String> = agents.reach().iter().map(|a| shell_word(a)).collect();
         let command = format!(
-            "{} ui --agent {} --token-file {} --view procs -c {} --log {}; \
+            "{} ui --agent {} {} --view procs -c {} --log {}; \
              echo sdtrace-exit=$?; sleep 60",
             shell_word(&tracer.bin.display().to_string()),
             shell_word(&agents.list()),
-            shell_word(&token.display().to_string()),
+            reach.join(" "),
             shell_word(&format!("proc.name={}", work.name)),
             shell_word(&log.display().to_string()),
         );
