@@ -18,7 +18,11 @@ use crate::event::{clock::Clock, info::BufferMode};
 use crate::filter::Filter;
 use crate::journal::Journal;
 use crate::k8s::{self, PodCache};
-use crate::output::{stats::Stats, tally::Tally, Format};
+use crate::output::{
+    stats::{CgroupCounts, Stats},
+    tally::Tally,
+    Format,
+};
 use crate::scap::{self, sink::CaptureSink};
 use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::state::{apply, ProcessTable, Users};
@@ -277,9 +281,19 @@ impl Pipeline {
         self.muter = muter;
     }
 
-    /// Cgroups muted so far.
-    pub fn muted_cgroups(&self) -> u64 {
-        self.muter.as_ref().map_or(0, |m| m.muted)
+    /// What the cgroup caches and the kernel's mute map hold.
+    pub fn cgroup_counts(&self) -> CgroupCounts {
+        let muter = self.muter.as_ref();
+        CgroupCounts {
+            muted: muter.map_or(0, |m| m.muted),
+            unmuted_removed: muter.map_or(0, |m| m.evicted),
+            muted_now: muter.map_or(0, |m| m.in_kernel() as u64),
+            cached: self
+                .origins
+                .iter()
+                .map(|o| o.containers.cached() as u64)
+                .sum(),
+        }
     }
 
     /// `-w`: every record goes to a capture file.
@@ -477,6 +491,18 @@ impl Pipeline {
             }
         }
         let (place, meta, pod) = o.place(self.wants, rec.hdr.cgroup_id, rec.hdr.cgroup_v1_id);
+        if o.containers.sweep_due() && !o.journal.is_replay() {
+            for gone in o.containers.sweep() {
+                if let Some(c) = &gone.container {
+                    o.metas.forget(&c.id);
+                }
+                if self.decided.remove(&gone.ids) {
+                    if let Some(m) = &mut self.muter {
+                        m.forget(gone.ids.0, gone.ids.1);
+                    }
+                }
+            }
+        }
         let mut view = EventView {
             num,
             rec: &rec,

@@ -337,7 +337,7 @@ impl Session {
             Input::File { .. } => (Vec::new(), false),
             Input::Agents(_) => (Vec::new(), true),
         };
-        stats.muted_cgroups = pipe.muted_cgroups();
+        stats.cgroups = pipe.cgroup_counts();
         Ok(Report {
             end,
             stats,

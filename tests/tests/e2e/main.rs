@@ -5,6 +5,7 @@
 mod agent;
 mod batching;
 mod capture_file;
+mod churn;
 mod cli;
 mod containers;
 mod converge;

@@ -58,6 +58,30 @@ impl CgroupNames {
         path
     }
 
+    /// Whether cgroup `id`, whose path was answered, is gone from its
+    /// hierarchy (its directory removed, or the path now another cgroup's).
+    /// A cgroup never answered, or one of a hierarchy not mounted here, is
+    /// not said to be gone.
+    pub fn is_gone(&self, id: u64, v1: bool) -> bool {
+        let Some(Some(path)) = self.known.get(&(id, v1)) else {
+            return false;
+        };
+        let root = if v1 { &self.mounts.v1 } else { &self.mounts.v2 };
+        let Some(root) = root else {
+            return false;
+        };
+        match std::fs::metadata(root.join(path.trim_start_matches('/'))) {
+            Ok(meta) => meta.ino() != id,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Drops what is known of cgroup `id`; its path, if it is asked again.
+    pub fn forget(&mut self, id: u64, v1: bool) -> Option<Arc<str>> {
+        self.scanned[usize::from(v1)].remove(&id);
+        self.known.remove(&(id, v1)).flatten()
+    }
+
     fn live_path(&mut self, id: u64, v1: bool) -> Option<String> {
         let slot = usize::from(v1);
         if let Some(p) = self.scanned[slot].get(&id) {

@@ -222,6 +222,13 @@ impl MetaCache {
             && self.sockets.source(c.runtime).is_some()
     }
 
+    /// Forgets container `id` (its cgroup was removed).
+    pub fn forget(&mut self, id: &str) {
+        self.known.remove(id);
+        self.asked.remove(id);
+        self.given_up.remove(id);
+    }
+
     /// Stops waiting for an answer about `c` (events show it without one).
     pub fn give_up(&mut self, c: &ContainerRef) {
         self.given_up.insert(c.id.clone());

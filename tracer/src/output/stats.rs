@@ -7,6 +7,20 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+/// The cgroups a run knows of and has muted, for `--stats-json`: with
+/// containers created and destroyed all day, these must stay flat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupCounts {
+    /// Cgroups muted in the kernel so far.
+    pub muted: u64,
+    /// Of those, taken out again once removed.
+    pub unmuted_removed: u64,
+    /// In the kernel's map at the end.
+    pub muted_now: u64,
+    /// Cgroups placed and cached at the end.
+    pub cached: u64,
+}
+
 /// Userspace counters; the kernel's drop counters are read separately.
 #[derive(Debug)]
 pub struct Stats {
@@ -21,8 +35,9 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Program runs the kernel skipped (recursion guard), read at each report.
     pub kernel_misses: u64,
-    /// cgroups the kernel was told to drop (see [`crate::capture::mute`]).
-    pub muted_cgroups: u64,
+    /// cgroups the kernel was told to drop (see [`crate::capture::mute`]),
+    /// and the cgroup caches.
+    pub cgroups: CgroupCounts,
     /// Records the kernel wrote without some of their captures, because a
     /// capture stage could not be reached (never expected).
     pub stage_misses: u64,
@@ -39,6 +54,12 @@ struct Snapshot<'a> {
     decode_errors: u64,
     kernel_misses: u64,
     muted_cgroups: u64,
+    /// Muted cgroups taken out of the kernel's map once removed.
+    muted_cgroups_removed: u64,
+    /// In the kernel's map at the end.
+    muted_cgroups_now: u64,
+    /// Cgroups cached at the end.
+    cgroups_cached: u64,
     stage_misses: u64,
     seconds: f64,
 }
@@ -51,7 +72,7 @@ impl Default for Stats {
             results: 0,
             decode_errors: 0,
             kernel_misses: 0,
-            muted_cgroups: 0,
+            cgroups: CgroupCounts::default(),
             stage_misses: 0,
             started: Instant::now(),
         }
@@ -97,11 +118,11 @@ impl Stats {
                 self.kernel_misses
             );
         }
-        if self.muted_cgroups > 0 {
+        if self.cgroups.muted > 0 {
             let _ = write!(
                 s,
                 " ({} cgroups the filter cannot match dropped in the kernel)",
-                self.muted_cgroups
+                self.cgroups.muted
             );
         }
         if self.decode_errors > 0 {
@@ -127,7 +148,10 @@ impl Stats {
             drop_ratio: self.ratio(dropped),
             decode_errors: self.decode_errors,
             kernel_misses: self.kernel_misses,
-            muted_cgroups: self.muted_cgroups,
+            muted_cgroups: self.cgroups.muted,
+            muted_cgroups_removed: self.cgroups.unmuted_removed,
+            muted_cgroups_now: self.cgroups.muted_now,
+            cgroups_cached: self.cgroups.cached,
             stage_misses: self.stage_misses,
             seconds: self.seconds(),
         };
@@ -147,7 +171,7 @@ mod tests {
             results: 10,
             decode_errors: 0,
             kernel_misses: 0,
-            muted_cgroups: 0,
+            cgroups: CgroupCounts::default(),
             stage_misses: 0,
             started: Instant::now(),
         };
