@@ -247,106 +247,49 @@ mod tests {
 /// with the resourceVersion it was read at.
 #[cfg(all(test, feature = "k8s-api"))]
 mod secret_tests {
-    use std::convert::Infallible;
     use std::sync::{Arc, Mutex};
 
-    use bytes::Bytes;
     use clap::Parser;
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Incoming;
-    use hyper::{Request, Response};
-    use hyper_util::rt::TokioIo;
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::k8s::fake_api::{status, Asked, FakeApi};
 
     const PATH: &str = "/api/v1/namespaces/sdtrace/secrets";
 
-    #[derive(Default)]
-    struct Held {
-        secret: Option<Value>,
-        asked: Vec<String>,
-    }
-
-    async fn answer(req: Request<Incoming>, held: Arc<Mutex<Held>>) -> (u16, Value) {
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let body: Value =
-            serde_json::from_slice(&req.into_body().collect().await.unwrap().to_bytes())
-                .unwrap_or(Value::Null);
+    /// The one Secret the fake holds, as the API server would keep it.
+    fn answer(held: &Mutex<Option<Value>>, asked: &Asked) -> (u16, Value) {
         let mut held = held.lock().unwrap();
-        held.asked.push(format!("{method} {path}"));
-        let missing =
-            json!({"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404});
-        match (method.as_str(), path.strip_prefix(PATH)) {
-            ("GET", Some("/sdtrace-agent-tls")) => match &held.secret {
+        let stored = |mut secret: Value, version: &str| {
+            secret["metadata"]["resourceVersion"] = json!(version);
+            secret
+        };
+        match (asked.method.as_str(), asked.path().strip_prefix(PATH)) {
+            ("GET", Some("/sdtrace-agent-tls")) => match &*held {
                 Some(s) => (200, s.clone()),
-                None => (404, missing),
+                None => (404, status(404, "NotFound", "secrets not found")),
             },
             ("POST", Some("")) => {
-                let mut stored = body;
-                stored["metadata"]["resourceVersion"] = json!("1");
-                held.secret = Some(stored.clone());
-                (201, stored)
+                *held = Some(stored(asked.body.clone(), "1"));
+                (201, held.clone().unwrap())
             }
             ("PUT", Some("/sdtrace-agent-tls")) => {
-                let now = held.secret.as_ref().unwrap()["metadata"]["resourceVersion"].clone();
-                if body["metadata"]["resourceVersion"] != now {
-                    return (
-                        409,
-                        json!({"kind": "Status", "reason": "Conflict", "code": 409}),
-                    );
+                let now = &held.as_ref().unwrap()["metadata"]["resourceVersion"];
+                if asked.body["metadata"]["resourceVersion"] != *now {
+                    return (409, status(409, "Conflict", "the object has been modified"));
                 }
-                let mut stored = body;
-                stored["metadata"]["resourceVersion"] = json!("2");
-                held.secret = Some(stored.clone());
-                (200, stored)
+                *held = Some(stored(asked.body.clone(), "2"));
+                (200, held.clone().unwrap())
             }
-            _ => (404, missing),
+            _ => (404, status(404, "NotFound", "")),
         }
     }
 
-    async fn fake_api() -> (String, Arc<Mutex<Held>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let held = Arc::new(Mutex::new(Held::default()));
+    /// The fake on a runtime of its own (`main` blocks on its own); what it
+    /// holds.
+    fn fake_api_thread() -> (FakeApi, Arc<Mutex<Option<Value>>>) {
+        let held = Arc::new(Mutex::new(None));
         let shared = Arc::clone(&held);
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let held = Arc::clone(&shared);
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let held = Arc::clone(&held);
-                    async move {
-                        let (status, body) = answer(req, held).await;
-                        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service),
-                );
-            }
-        });
-        (format!("http://{address}"), held)
-    }
-
-    fn kubeconfig(dir: &Path, server: &str) -> String {
-        let path = dir.join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n\
-                 contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n\
-                 users:\n- name: u\n  user: {{}}\n"
-            ),
-        )
-        .unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    /// The fake on a runtime of its own: `main` blocks on its own.
-    fn fake_api_thread() -> (String, Arc<Mutex<Held>>) {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -354,26 +297,28 @@ mod secret_tests {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                tx.send(fake_api().await).unwrap();
+                let answer = move |asked: &Asked| answer(&shared, asked);
+                tx.send(FakeApi::start(Arc::new(answer)).await).unwrap();
                 std::future::pending::<()>().await;
             });
         });
-        rx.recv().unwrap()
+        (rx.recv().unwrap(), held)
     }
 
     #[test]
     fn the_secret_is_created_once_and_replaced_when_asked() {
         let (server, held) = fake_api_thread();
         let dir = tempfile::tempdir().unwrap();
-        let config = kubeconfig(dir.path(), &server);
+        let config = server.kubeconfig(dir.path(), "{}");
+        let config = config.to_str().unwrap();
         let run = |extra: &'static [&'static str]| {
             let mut args = vec!["sdtrace cert", "--secret", "sdtrace/sdtrace-agent-tls"];
-            args.extend_from_slice(&["--kubeconfig", &config, "--name", "n1"]);
+            args.extend_from_slice(&["--kubeconfig", config, "--name", "n1"]);
             args.extend_from_slice(extra);
             main(&CertCli::parse_from(args)).map_err(|e| e.to_string())
         };
         run(&[]).unwrap();
-        let first = held.lock().unwrap().secret.clone().unwrap();
+        let first = held.lock().unwrap().clone().unwrap();
         assert_eq!(first["type"], "kubernetes.io/tls");
         let data = &first["data"];
         for key in [CA_KEY, CERT_KEY, KEY_KEY] {
@@ -383,16 +328,17 @@ mod secret_tests {
             );
         }
         run(&[]).unwrap();
-        assert_eq!(
-            held.lock().unwrap().secret.as_ref(),
-            Some(&first),
-            "left as it is"
-        );
+        assert_eq!(held.lock().unwrap().as_ref(), Some(&first), "left as it is");
         run(&["--replace"]).unwrap();
-        let replaced = held.lock().unwrap().secret.clone().unwrap();
+        let replaced = held.lock().unwrap().clone().unwrap();
         assert_ne!(replaced["data"][CA_KEY], first["data"][CA_KEY]);
+        let asked: Vec<String> = server
+            .asked()
+            .iter()
+            .map(|a| format!("{} {}", a.method, a.path()))
+            .collect();
         assert_eq!(
-            held.lock().unwrap().asked,
+            asked,
             [
                 format!("GET {PATH}/sdtrace-agent-tls"),
                 format!("POST {PATH}"),

@@ -330,20 +330,15 @@ impl Decisions {
 
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Incoming;
-    use hyper::{Request, Response};
-    use hyper_util::rt::TokioIo;
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::k8s::fake_api;
 
-    /// What the fake API server was asked: each request's path and body.
-    type Asked = Arc<Mutex<Vec<(String, Value)>>>;
+    /// What the fake API server was asked.
+    struct Asked(fake_api::FakeApi);
 
     /// How the fake API server treats the agent.
     #[derive(Clone, Copy)]
@@ -413,47 +408,24 @@ mod tests {
             }
             (FakeApi::RefusesTheAgent, _) => (
                 403,
-                json!({
-                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
-                    "message": "tokenreviews.authentication.k8s.io is forbidden: User \
+                fake_api::status(
+                    403,
+                    "Forbidden",
+                    "tokenreviews.authentication.k8s.io is forbidden: User \
                         \"system:serviceaccount:sdtrace:agent\" cannot create resource \
                         \"tokenreviews\" in API group \"authentication.k8s.io\" at the cluster scope",
-                    "reason": "Forbidden", "code": 403,
-                }),
+                ),
             ),
-            _ => (404, json!({"kind": "Status", "code": 404})),
+            _ => (404, fake_api::status(404, "NotFound", "")),
         }
     }
 
-    /// A plain-HTTP API server on a free port; its URL and what it was asked.
+    /// A stand-in API server; its URL and what it was asked.
     async fn fake_api(api: FakeApi) -> (String, Asked) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let asked = Asked::default();
-        let record = Arc::clone(&asked);
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let record = Arc::clone(&record);
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let record = Arc::clone(&record);
-                    async move {
-                        let path = req.uri().path().to_owned();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        record.lock().unwrap().push((path.clone(), request.clone()));
-                        let (status, body) = answer(api, &path, request);
-                        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service),
-                );
-            }
-        });
-        (format!("http://{address}"), asked)
+        let answer = move |asked: &fake_api::Asked| answer(api, asked.path(), asked.body.clone());
+        let server = fake_api::FakeApi::start(Arc::new(answer)).await;
+        let url = server.url.clone();
+        (url, Asked(server))
     }
 
     fn reviewer(server: &str) -> Reviewer {
@@ -461,8 +433,14 @@ mod tests {
         Reviewer::new(kube::Client::try_from(config).unwrap(), "n1".to_owned())
     }
 
+    /// Each request's path and body.
     fn asked(asked: &Asked) -> Vec<(String, Value)> {
-        asked.lock().unwrap().clone()
+        asked
+            .0
+            .asked()
+            .into_iter()
+            .map(|a| (a.path().to_owned(), a.body))
+            .collect()
     }
 
     #[tokio::test]

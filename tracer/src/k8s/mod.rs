@@ -7,6 +7,8 @@
 pub mod cache;
 #[cfg(feature = "k8s-api")]
 pub mod config;
+#[cfg(all(test, feature = "k8s-api"))]
+pub(crate) mod fake_api;
 #[cfg(feature = "k8s-api")]
 pub mod lookup;
 pub mod node;

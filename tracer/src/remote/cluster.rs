@@ -350,18 +350,13 @@ mod tests {
 /// found. The port-forward itself needs a real API server and kubelet.
 #[cfg(test)]
 mod api_tests {
-    use std::convert::Infallible;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use bytes::Bytes;
     use clap::Parser;
-    use http_body_util::Full;
-    use hyper::body::Incoming;
-    use hyper::{Request, Response};
-    use hyper_util::rt::TokioIo;
 
     use super::*;
     use crate::cli::Cli;
+    use crate::k8s::fake_api::{status, write_kubeconfig, Asked, FakeApi};
 
     /// The agents `cli` (a command line with --cluster) finds.
     async fn dials_of(
@@ -385,82 +380,60 @@ mod api_tests {
         })
     }
 
-    /// Serves `pods` and, if given, the token Secret; records each request's
-    /// path and query.
+    /// Serves `pods`, the token Secret if given (else forbids it), and
+    /// RBAC that lets the user whose token is "mine" watch; records each
+    /// request's path and query.
     async fn fake_api(
         pods: Vec<serde_json::Value>,
         token: Option<&'static str>,
-    ) -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let asked = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&asked);
-        let pods = Arc::new(pods);
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let (pods, record) = (Arc::clone(&pods), Arc::clone(&record));
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let uri = req.uri().to_string();
-                    record.lock().unwrap().push(uri.clone());
-                    let (status, body) = if uri
-                        .starts_with("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
-                    {
-                        // RBAC lets the user whose token is "mine" watch.
-                        let allowed = req
-                            .headers()
-                            .get(hyper::header::AUTHORIZATION)
-                            .is_some_and(|v| v.as_bytes() == b"Bearer mine");
-                        (
-                            201,
-                            serde_json::json!({
-                                "apiVersion": "authorization.k8s.io/v1",
-                                "kind": "SelfSubjectAccessReview",
-                                "metadata": {}, "spec": {},
-                                "status": {"allowed": allowed},
-                            }),
-                        )
-                    } else if uri.starts_with("/api/v1/namespaces/sdtrace/pods") {
-                        let list = serde_json::json!({
-                            "apiVersion": "v1", "kind": "PodList",
-                            "metadata": {}, "items": *pods,
-                        });
-                        (200, list)
-                    } else if uri == "/api/v1/namespaces/sdtrace/secrets/sdtrace-agent-token" {
-                        match token {
-                            Some(t) => (
-                                200,
-                                serde_json::json!({
-                                    "apiVersion": "v1", "kind": "Secret",
-                                    "metadata": {"name": TOKEN_SECRET},
-                                    "data": {"token": t},
-                                }),
-                            ),
-                            None => (
-                                403,
-                                serde_json::json!({
-                                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
-                                    "message": "secrets \"sdtrace-agent-token\" is forbidden",
-                                    "reason": "Forbidden", "code": 403,
-                                }),
-                            ),
-                        }
-                    } else {
-                        (404, serde_json::json!({"kind": "Status", "code": 404}))
-                    };
-                    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-                    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                    async move { Ok::<_, Infallible>(response) }
+    ) -> (String, FakeApi) {
+        let answer = move |asked: &Asked| {
+            let path = asked.path();
+            if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+                let allowed = asked.bearer.as_deref() == Some("mine");
+                let review = serde_json::json!({
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "metadata": {}, "spec": {},
+                    "status": {"allowed": allowed},
                 });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service),
-                );
+                (201, review)
+            } else if path == "/api/v1/namespaces/sdtrace/pods" {
+                let list = serde_json::json!({
+                    "apiVersion": "v1", "kind": "PodList",
+                    "metadata": {}, "items": pods,
+                });
+                (200, list)
+            } else if path == "/api/v1/namespaces/sdtrace/secrets/sdtrace-agent-token" {
+                match token {
+                    Some(t) => (
+                        200,
+                        serde_json::json!({
+                            "apiVersion": "v1", "kind": "Secret",
+                            "metadata": {"name": TOKEN_SECRET},
+                            "data": {"token": t},
+                        }),
+                    ),
+                    None => (
+                        403,
+                        status(
+                            403,
+                            "Forbidden",
+                            "secrets \"sdtrace-agent-token\" is forbidden",
+                        ),
+                    ),
+                }
+            } else {
+                (404, status(404, "NotFound", ""))
             }
-        });
-        (format!("http://{address}"), asked)
+        };
+        let server = FakeApi::start(Arc::new(answer)).await;
+        (server.url.clone(), server)
+    }
+
+    /// The path and query of each request so far.
+    fn targets(server: &FakeApi) -> Vec<String> {
+        server.asked().into_iter().map(|a| a.target).collect()
     }
 
     fn cli(server: &str, dir: &tempfile::TempDir, extra: &[&str]) -> Cli {
@@ -469,16 +442,7 @@ mod api_tests {
 
     /// `--cluster` with a kubeconfig whose user is `user` (YAML flow).
     fn cli_as(server: &str, dir: &tempfile::TempDir, extra: &[&str], user: &str) -> Cli {
-        let path = dir.path().join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n\
-                 contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n\
-                 users:\n- name: u\n  user: {user}\n"
-            ),
-        )
-        .unwrap();
+        let path = write_kubeconfig(dir.path(), server, user);
         let path = path.to_str().unwrap().to_owned();
         let mut args = vec!["sdtrace", "--cluster", "--kubeconfig", path.as_str()];
         args.extend_from_slice(extra);
@@ -495,9 +459,9 @@ mod api_tests {
         let dir = tempfile::tempdir().unwrap();
         let mine = cli_as(&server, &dir, &[], "{token: mine}");
         let (_, token) = dials_of(&mine, None).await.unwrap();
-        assert_eq!(token, "mine", "{:?}", asked.lock().unwrap());
+        assert_eq!(token, "mine", "{:?}", targets(&asked));
         assert!(
-            !asked.lock().unwrap().iter().any(|a| a.contains("secrets")),
+            !targets(&asked).iter().any(|a| a.contains("secrets")),
             "the Secret is not read"
         );
         let theirs = cli_as(&server, &dir, &[], "{token: theirs}");
@@ -528,7 +492,7 @@ mod api_tests {
             ]
         );
         assert_eq!(token, "s3cret");
-        let asked = asked.lock().unwrap().clone();
+        let asked = targets(&asked);
         assert!(
             asked[0].contains("labelSelector=app.kubernetes.io%2Fname%3Dsdtrace-agent"),
             "{asked:?}"
