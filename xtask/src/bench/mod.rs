@@ -10,13 +10,16 @@
 //! Then the web-server row (`nginx.rs`): requests per second of nginx in a
 //! container under `ab`, with and without `sdtrace follow`; and the
 //! convergence row (`converge.rs`): how fast a config daemon repairs drifts,
-//! with and without `sdtrace converge` watching it.
+//! with and without `sdtrace converge` watching it. Last, the soak
+//! (`soak.rs`): sdtrace and an agent left running for `--soak-minutes`
+//! under a held 100 k events/s, their RSS sampled for a slope.
 //!
 //! sdtrace and bpftrace trace the whole machine, so other load on it shows up
 //! in their rows; run on an idle machine for numbers to publish.
 mod attach;
 mod converge;
 mod nginx;
+mod soak;
 mod tracers;
 
 use std::{fmt::Write as _, fs, path::Path};
@@ -41,6 +44,10 @@ pub(crate) struct Options {
     /// The syscall the loop makes: `getppid`, or `read` (1 byte from /dev/zero).
     #[arg(long, default_value = "getppid", value_parser = ["getppid", "read"])]
     workload: String,
+    /// Skip the syscall-loop table (every tracer on `syscall-loop`), and with
+    /// it the search for the highest drop-free rate.
+    #[arg(long)]
+    no_loop: bool,
     /// Skip the search for the highest drop-free rate.
     #[arg(long)]
     no_drain: bool,
@@ -50,6 +57,17 @@ pub(crate) struct Options {
     /// Skip the convergence row (`sdtrace converge` watching a daemon).
     #[arg(long)]
     no_converge: bool,
+    /// Skip the time-to-attach row.
+    #[arg(long)]
+    no_attach: bool,
+    /// Skip the soak (sdtrace and an agent under a held load, RSS sampled).
+    #[arg(long)]
+    no_soak: bool,
+    /// How long the soak holds its load; shorter for a quick look, though
+    /// a slope from a few minutes says little.
+    #[arg(long, default_value_t = 30, value_name = "MINUTES",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    soak_minutes: u32,
 }
 
 struct Row {
@@ -84,7 +102,12 @@ pub(crate) fn bench(opts: &Options) -> Result<()> {
     }
 
     let mut rows = Vec::new();
-    for tracer in tracers::ALL {
+    let loop_tracers = if opts.no_loop {
+        &[][..]
+    } else {
+        &tracers::ALL[..]
+    };
+    for &tracer in loop_tracers {
         eprintln!("xtask: bench: {}", tracer.label());
         if let Some(why) = tracer.unavailable(&sdtrace) {
             rows.push(Row {
@@ -100,11 +123,12 @@ pub(crate) fn bench(opts: &Options) -> Result<()> {
         }
         rows.push(row);
     }
-    let drain = if opts.no_drain || Tracer::SdtraceAll.unavailable(&sdtrace).is_some() {
-        None
-    } else {
-        Some(drain(&sdtrace, &workload_bin, opts, &rows))
-    };
+    let drain =
+        if opts.no_loop || opts.no_drain || Tracer::SdtraceAll.unavailable(&sdtrace).is_some() {
+            None
+        } else {
+            Some(drain(&sdtrace, &workload_bin, opts, &rows))
+        };
 
     let web = (!opts.no_nginx).then(|| {
         eprintln!("xtask: bench: nginx under ab, with and without sdtrace follow");
@@ -122,16 +146,35 @@ pub(crate) fn bench(opts: &Options) -> Result<()> {
         })
     });
 
-    eprintln!("xtask: bench: time to attach");
-    let attach = attach::measure(&sdtrace, opts.runs.max(5)).map_err(|e| format!("{e:#}"));
+    let attach = (!opts.no_attach).then(|| {
+        eprintln!("xtask: bench: time to attach");
+        attach::measure(&sdtrace, opts.runs.max(5)).map_err(|e| format!("{e:#}"))
+    });
+
+    // Last: the longest, and the one a quick run skips or shortens.
+    let soak = (!opts.no_soak).then(|| {
+        eprintln!(
+            "xtask: bench: soak, {} minutes of sdtrace and an agent under a held load",
+            opts.soak_minutes
+        );
+        soak::measure(&sdtrace, &workload_bin, opts.soak_minutes).map_err(|e| {
+            eprintln!("xtask: bench: the soak failed: {e:#}");
+            format!("{e:#}")
+        })
+    });
 
     let mut report = render(opts, &rows, drain.as_ref(), &foreign);
-    attach::render(&mut report, &attach);
+    if let Some(attach) = &attach {
+        attach::render(&mut report, attach);
+    }
     if let Some(web) = &web {
         nginx::render(&mut report, web);
     }
     if let Some(daemon) = &daemon {
         converge::render(&mut report, daemon);
+    }
+    if let Some(soak) = &soak {
+        soak::render(&mut report, soak);
     }
     println!("{report}");
     let path = util::target_dir().join("bench.md");
@@ -331,16 +374,23 @@ fn render(
         .collect::<Vec<_>>()
         .join(" ");
     let _ = writeln!(out, "# sdtrace benchmark\n");
-    let _ = writeln!(
-        out,
-        "Workload: `syscall-loop {}`, median of {} runs; kernel {}, {cpus} CPUs, \
-         load average {load} at the end. Iterations per run are capped so a run \
-         takes about {} s.\n",
-        opts.workload,
-        opts.runs,
-        kernel.trim(),
-        opts.seconds
+    let machine = format!(
+        "kernel {}, {cpus} CPUs, load average {load} at the end",
+        kernel.trim()
     );
+    let _ = if opts.no_loop {
+        writeln!(
+            out,
+            "{machine}. The syscall-loop table was skipped (`--no-loop`).\n"
+        )
+    } else {
+        writeln!(
+            out,
+            "Workload: `syscall-loop {}`, median of {} runs; {machine}. Iterations per run \
+             are capped so a run takes about {} s.\n",
+            opts.workload, opts.runs, opts.seconds
+        )
+    };
     if !foreign.is_empty() {
         let _ = writeln!(
             out,
@@ -350,6 +400,9 @@ fn render(
             let _ = writeln!(out, "- `{t}`");
         }
         let _ = writeln!(out);
+    }
+    if opts.no_loop {
+        return out;
     }
     let _ = writeln!(out, "| tracer | iterations/run | median ns/iter | vs. no tracer | sdtrace drops (median) | notes |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");

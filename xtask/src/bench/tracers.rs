@@ -6,7 +6,7 @@ use std::{
     ffi::OsString,
     fs,
     io::{BufRead, BufReader},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{mpsc, Arc, Mutex},
     thread,
@@ -207,63 +207,11 @@ pub(super) fn sample(
 /// Where the benchmark's agent listens.
 const AGENT_ADDRESS: &str = "127.0.0.1:7391";
 
-/// The loop under an agent with one client reading everything, in TLS as
-/// agents serve; the agent's last line gives the events it received and
-/// the kernel's drops.
+/// The loop under an agent with one client reading everything.
 fn agent_sample(sdtrace: &Path, work: &Workload) -> Result<Sample> {
-    let certs = std::env::temp_dir().join(format!("sdtrace-bench-tls-{}", std::process::id()));
-    let made = Command::new(sdtrace)
-        .args(["cert", "--force", "--out"])
-        .arg(&certs)
-        .output()
-        .context("sdtrace cert")?;
-    anyhow::ensure!(
-        made.status.success(),
-        "sdtrace cert: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let mut agent = Command::new(sdtrace);
-    agent
-        .args([
-            "agent",
-            "--no-auth",
-            "--listen",
-            AGENT_ADDRESS,
-            "--tls-cert",
-        ])
-        .arg(certs.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(certs.join("tls.key"));
-    let agent = Background::start(agent, Ready::Stderr("sdtrace: attached"))?;
-    let mut client = Command::new(sdtrace);
-    client
-        .args([
-            "--agent",
-            AGENT_ADDRESS,
-            "--agent-server-name",
-            "sdtrace-agent",
-            "--agent-ca",
-        ])
-        .arg(certs.join("ca.crt"));
-    let client = Background::start(client, Ready::Stderr("sdtrace: attached"))?;
+    let agent = Agent::start(sdtrace)?;
     let loop_ns = run_loop(&[], work);
-    client.stop()?;
-    let stderr = agent.stop()?;
-    let _ = std::fs::remove_dir_all(&certs);
-    let last = stderr
-        .iter()
-        .rev()
-        .find(|l| l.contains(" dropped by the kernel "))
-        .with_context(|| format!("the agent's last line: {stderr:?}"))?;
-    let number_before = |word: &str| -> Option<u64> {
-        let words: Vec<&str> = last.split_whitespace().collect();
-        let at = words.iter().position(|w| w.trim_end_matches(',') == word)?;
-        words.get(at.checked_sub(1)?)?.parse().ok()
-    };
-    let stats = serde_json::json!({
-        "events": number_before("events"),
-        "dropped": number_before("dropped"),
-    });
+    let (stats, stderr) = agent.stop()?;
     Ok(Sample {
         loop_ns: loop_ns?,
         stats: Some(stats),
@@ -272,6 +220,105 @@ fn agent_sample(sdtrace: &Path, work: &Workload) -> Result<Sample> {
             .filter(|l| l.to_ascii_lowercase().contains("drop"))
             .collect(),
     })
+}
+
+/// `sdtrace agent` and one `sdtrace --agent` client reading every syscall,
+/// in TLS as agents serve (certificates from `sdtrace cert`), running until
+/// [`Agent::stop`].
+pub(super) struct Agent {
+    agent: Background,
+    client: Background,
+    certs: PathBuf,
+}
+
+impl Agent {
+    pub(super) fn start(sdtrace: &Path) -> Result<Self> {
+        let certs = std::env::temp_dir().join(format!("sdtrace-bench-tls-{}", std::process::id()));
+        let made = Command::new(sdtrace)
+            .args(["cert", "--force", "--out"])
+            .arg(&certs)
+            .output()
+            .context("sdtrace cert")?;
+        anyhow::ensure!(
+            made.status.success(),
+            "sdtrace cert: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let mut agent = Command::new(sdtrace);
+        agent
+            .args([
+                "agent",
+                "--no-auth",
+                "--listen",
+                AGENT_ADDRESS,
+                "--tls-cert",
+            ])
+            .arg(certs.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(certs.join("tls.key"));
+        let agent = Background::start(agent, Ready::Stderr("sdtrace: attached"))?;
+        let mut client = Command::new(sdtrace);
+        client
+            .args([
+                "--agent",
+                AGENT_ADDRESS,
+                "--agent-server-name",
+                "sdtrace-agent",
+                "--agent-ca",
+            ])
+            .arg(certs.join("ca.crt"));
+        match Background::start(client, Ready::Stderr("sdtrace: attached")) {
+            Ok(client) => Ok(Self {
+                agent,
+                client,
+                certs,
+            }),
+            Err(e) => {
+                // Left running, the agent would hold the port for the next run.
+                let _ = agent.stop();
+                let _ = fs::remove_dir_all(&certs);
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) fn agent_pid(&self) -> u32 {
+        self.agent.pid()
+    }
+
+    pub(super) fn client_pid(&self) -> u32 {
+        self.client.pid()
+    }
+
+    /// Stops the client, then the agent, and returns what the agent's last
+    /// line counted (`events`, `sent`, kernel `dropped`, `queue_drops`
+    /// from slow clients) with the agent's stderr.
+    pub(super) fn stop(self) -> Result<(Value, Vec<String>)> {
+        let client = self.client.stop();
+        let stderr = self.agent.stop();
+        let _ = fs::remove_dir_all(&self.certs);
+        client?;
+        let stderr = stderr?;
+        let last = stderr
+            .iter()
+            .rev()
+            .find(|l| l.contains(" dropped by the kernel "))
+            .with_context(|| format!("the agent's last line: {stderr:?}"))?;
+        let stats = serde_json::json!({
+            "events": count_before(last, " events,"),
+            "sent": count_before(last, " sent to clients"),
+            "dropped": count_before(last, " dropped by the kernel"),
+            "queue_drops": count_before(last, " dropped from slow clients"),
+        });
+        Ok((stats, stderr))
+    }
+}
+
+/// The number written just before `phrase` in `line`:
+/// `count_before("sdtrace agent: 12 events, ...", " events,")` is 12.
+fn count_before(line: &str, phrase: &str) -> Option<u64> {
+    let before = &line[..line.find(phrase)?];
+    before.split_whitespace().next_back()?.parse().ok()
 }
 
 fn wrapped(prefix: &[&str], work: &Workload) -> Result<Sample> {
@@ -284,7 +331,7 @@ fn wrapped(prefix: &[&str], work: &Workload) -> Result<Sample> {
 }
 
 /// Runs the workload (under `prefix`, if any) and parses the ns it prints.
-fn run_loop(prefix: &[OsString], work: &Workload) -> Result<u64> {
+pub(super) fn run_loop(prefix: &[OsString], work: &Workload) -> Result<u64> {
     let argv: Vec<OsString> = prefix.iter().cloned().chain(work.args()).collect();
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null());
@@ -316,7 +363,7 @@ pub(super) enum Ready {
     Stdout(&'static str),
     Stderr(&'static str),
     /// Ready on stderr; stdout is kept in this file.
-    StderrStdoutTo(&'static str, std::path::PathBuf),
+    StderrStdoutTo(&'static str, PathBuf),
 }
 
 /// A system-wide tracer running until [`Background::stop`].
@@ -337,7 +384,7 @@ impl Background {
                 Ready::Stdout(_) => Stdio::piped(),
                 Ready::Stderr(_) => Stdio::null(),
                 Ready::StderrStdoutTo(_, path) => Stdio::from(
-                    std::fs::File::create(path)
+                    fs::File::create(path)
                         .with_context(|| format!("cannot create {}", path.display()))?,
                 ),
             })
@@ -403,6 +450,10 @@ impl Background {
             Err(e) => format!("{e:#}"),
         };
         bail!("{what}: {why}: {detail}")
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGINT, wait, and return its stderr lines; an unclean exit is an error.
