@@ -13,6 +13,7 @@ pub mod container;
 pub mod converge;
 pub mod daemon;
 pub mod deploy;
+pub mod dockerd;
 pub mod env;
 pub mod event;
 pub mod fake_api;

@@ -172,6 +172,16 @@ impl Session {
         })
     }
 
+    /// Waits up to [`EVENT_TIMEOUT`] for a line on stderr containing
+    /// `needle`, and returns it.
+    pub fn wait_said(&self, needle: &str) -> String {
+        self.watch.wait_until(
+            &format!("sdtrace to say {needle:?}"),
+            EVENT_TIMEOUT,
+            |out| out.stderr.iter().find(|l| l.contains(needle)).cloned(),
+        )
+    }
+
     /// Everything sdtrace has written to stderr so far.
     pub fn stderr(&self) -> Vec<String> {
         self.watch.output().stderr.clone()

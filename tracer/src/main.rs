@@ -8,6 +8,7 @@ use clap::{FromArgMatches, Parser};
 
 use tracer::capture::{CaptureOptions, KernelFilter};
 use tracer::cli::{modes, Cli, ConvergeCli, EchoCli, FollowCli, SpyCli, TopCli, UiCli};
+use tracer::container::meta::Sockets;
 use tracer::fields::FieldId;
 use tracer::filter::Filter;
 use tracer::follow;
@@ -150,7 +151,10 @@ fn real_main(cli: &Cli) -> anyhow::Result<ExitCode> {
             let mut plan = Plan::new(
                 Source::Live {
                     capture,
-                    cri: cli.cri.clone(),
+                    sockets: Sockets {
+                        cri: cli.cri.clone(),
+                        docker: cli.docker_socket.clone(),
+                    },
                 },
                 filter,
                 opts,

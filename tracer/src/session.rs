@@ -32,8 +32,8 @@ pub enum Source {
     /// This machine's kernel.
     Live {
         capture: CaptureOptions,
-        /// The CRI socket to ask about containerd and CRI-O containers.
-        cri: Option<PathBuf>,
+        /// Where to ask the container runtimes.
+        sockets: Sockets,
     },
     /// A capture file (`-r`): its state (processes, users, clock, every
     /// `/proc` answer) comes from the file, never from this machine.
@@ -183,7 +183,7 @@ impl Session {
             journal,
         } = plan;
         let (input, mut pipe) = match source {
-            Source::Live { capture, cri } => {
+            Source::Live { capture, sockets } => {
                 let mut capture = Capture::start(&capture)?;
                 let procfs = if write.is_some() || journal {
                     ProcFs::default().journaled()
@@ -195,7 +195,7 @@ impl Session {
                 let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
                 let mut pipe =
                     Pipeline::new(procs, Users::parse(&passwd, &group), filter, &options);
-                watch_containers(&mut pipe, &capture, cri.as_ref());
+                watch_containers(&mut pipe, &capture, sockets);
                 if muting {
                     pipe.set_muter(capture.muter()?);
                 }
@@ -354,18 +354,18 @@ impl Session {
 
 /// Events get their containers from the cgroup hierarchies the kernel side
 /// reports ids from, and the containers' names from their runtimes.
-fn watch_containers(pipe: &mut Pipeline, capture: &Capture, cri: Option<&PathBuf>) {
+fn watch_containers(pipe: &mut Pipeline, capture: &Capture, sockets: Sockets) {
     pipe.set_containers(Containers::new(Mounts {
         v2: capture.mounts.v2.clone(),
         v1: capture.mounts.v1.as_ref().map(|(_, path)| path.clone()),
     }));
-    if let Some(cri) = cri.filter(|p| !p.exists()) {
+    if let Some(cri) = sockets.cri.as_ref().filter(|p| !p.exists()) {
         eprintln!(
             "sdtrace: --cri {}: no such socket; containerd and CRI-O containers get no names",
             cri.display()
         );
     }
-    pipe.set_metas(MetaCache::asking(Sockets { cri: cri.cloned() }));
+    pipe.set_metas(MetaCache::asking(sockets));
 }
 
 /// A filter from the command line, or a one-line error with its caret.

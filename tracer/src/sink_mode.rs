@@ -64,7 +64,7 @@ pub fn source_with(args: &SummaryArgs, capture: CaptureOptions) -> Source {
         Some(path) => Source::File(path.clone()),
         None => Source::Live {
             capture,
-            cri: args.live.cri.clone(),
+            sockets: args.live.sockets(),
         },
     }
 }

@@ -8,6 +8,8 @@ use std::{
 
 use tests::{e2e, session::signal, Session};
 
+mod runtime;
+
 fn getppid_loop(times: u64) {
     let status = Command::new(env!("CARGO_BIN_EXE_syscall-loop"))
         .args(["getppid", &times.to_string()])

@@ -76,7 +76,7 @@ pub fn main(cli: &AgentCli) -> anyhow::Result<ExitCode> {
     let mut plan = Plan::new(
         Source::Live {
             capture: capture_options,
-            cri: cli.live.cri.clone(),
+            sockets: cli.live.sockets(),
         },
         None,
         opts,

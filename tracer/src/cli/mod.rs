@@ -7,6 +7,7 @@ pub mod modes;
 
 use std::path::PathBuf;
 
+use crate::container::meta::Sockets;
 pub use crate::remote::reach::Reach;
 use crate::view::View;
 use clap::Parser;
@@ -151,6 +152,12 @@ pub struct Cli {
     /// /run/containerd/containerd.sock, /var/run/crio/crio.sock), as sysdig's --cri.
     #[arg(long = "cri", value_name = "PATH")]
     pub cri: Option<PathBuf>,
+
+    /// The Docker Engine API socket to ask about Docker containers (default:
+    /// /var/run/docker.sock, /run/docker.sock); podman's compatible one also
+    /// names podman's.
+    #[arg(long = "docker-socket", value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
 
     /// At the end, print (on stderr) a table of the containers seen: id, type,
     /// name, image, pod, namespace, events and the first and last event's time.
@@ -354,6 +361,20 @@ pub struct LiveArgs {
     /// The CRI socket to ask about containerd and CRI-O containers.
     #[arg(long = "cri", value_name = "PATH")]
     pub cri: Option<PathBuf>,
+
+    /// The Docker Engine API socket to ask about Docker containers.
+    #[arg(long = "docker-socket", value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
+}
+
+impl LiveArgs {
+    /// Where to ask the container runtimes.
+    pub fn sockets(&self) -> Sockets {
+        Sockets {
+            cri: self.cri.clone(),
+            docker: self.docker_socket.clone(),
+        }
+    }
 }
 
 /// What every summary mode (`top`, `spy`, `echo`) takes: where the events

@@ -37,9 +37,15 @@ pub enum CriError {
 }
 
 impl CriError {
-    /// Whether the socket could not be reached at all.
-    pub fn is_connect(&self) -> bool {
-        matches!(self, CriError::Connect { .. })
+    /// Whether the runtime itself is away (its socket gone, refusing, or
+    /// silent past the timeout), rather than unable to tell about one
+    /// container.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            CriError::Connect { .. } | CriError::Timeout(_) => true,
+            CriError::Status(s) => s.code() == tonic::Code::Unavailable,
+            _ => false,
+        }
     }
 
     /// Whether the runtime does not have the call.

@@ -13,7 +13,7 @@ pub enum CriError {
 }
 
 impl CriError {
-    pub fn is_connect(&self) -> bool {
+    pub fn is_unreachable(&self) -> bool {
         false
     }
 

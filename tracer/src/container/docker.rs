@@ -47,10 +47,30 @@ pub enum DockerError {
     Connect(String, #[source] std::io::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
     #[error("the runtime answered {0}")]
     Status(String),
     #[error("unreadable answer: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl DockerError {
+    /// Whether the engine itself is away (its socket gone, refusing, or
+    /// silent past the timeout), rather than unable to tell about one
+    /// container: what is worth a line and asking again later.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            DockerError::Connect(..) | DockerError::Timeout(_) => true,
+            DockerError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ),
+            DockerError::Status(_) | DockerError::Json(_) => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -140,7 +160,13 @@ pub fn inspect(socket: &Path, id: &str, timeout: Duration) -> Result<Meta, Docke
         "GET /containers/{id}/json HTTP/1.0\r\nHost: docker\r\n\r\n"
     )?;
     let mut answer = Vec::new();
-    s.take(16 << 20).read_to_end(&mut answer)?;
+    s.take(16 << 20)
+        .read_to_end(&mut answer)
+        .map_err(|e| timed_out(e, timeout))?;
+    if answer.is_empty() {
+        // Closed without a word: an engine on its way down.
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -151,6 +177,17 @@ pub fn inspect(socket: &Path, id: &str, timeout: Duration) -> Result<Meta, Docke
         return Err(DockerError::Status(status.to_owned()));
     }
     Ok(parse_inspect(&answer[split + 4..])?)
+}
+
+/// A read past its timeout says so in words (the OS says "Resource
+/// temporarily unavailable").
+fn timed_out(e: std::io::Error, timeout: Duration) -> DockerError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            DockerError::Timeout(timeout)
+        }
+        _ => e.into(),
+    }
 }
 
 /// One line of the engine's `/events` stream.
@@ -180,9 +217,19 @@ pub fn parse_event(line: &[u8]) -> Option<String> {
 
 /// Follows the engine's `/events` at `socket`, calling `seen` with the id of
 /// each container created or started, until the engine closes the stream.
-pub fn watch(socket: &Path, mut seen: impl FnMut(String)) -> Result<(), DockerError> {
+/// The answer's head must come within `timeout` (a socket that accepts and
+/// never answers would hold the follower forever); the stream may then be
+/// quiet for as long as no container starts.
+pub fn watch(
+    socket: &Path,
+    timeout: Duration,
+    mut seen: impl FnMut(String),
+) -> Result<(), DockerError> {
     let mut s = UnixStream::connect(socket)
         .map_err(|e| DockerError::Connect(socket.display().to_string(), e))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let stream = s.try_clone()?;
     // filters={"type":["container"],"event":["create","start"]}
     write!(
         s,
@@ -192,7 +239,11 @@ pub fn watch(socket: &Path, mut seen: impl FnMut(String)) -> Result<(), DockerEr
     // HTTP/1.0 again: the body is the events, one JSON object a line, until
     // the engine closes the connection (no chunk framing to undo).
     let mut lines = std::io::BufReader::new(s).split(b'\n');
-    let status = lines.next().transpose()?.unwrap_or_default();
+    let status = lines
+        .next()
+        .transpose()
+        .map_err(|e| timed_out(e, timeout))?
+        .unwrap_or_default();
     let status = String::from_utf8_lossy(&status);
     if status.split(' ').nth(1) != Some("200") {
         return Err(DockerError::Status(status.trim_end().to_owned()));
@@ -202,6 +253,7 @@ pub fn watch(socket: &Path, mut seen: impl FnMut(String)) -> Result<(), DockerEr
             break;
         }
     }
+    stream.set_read_timeout(None)?;
     for line in lines {
         if let Some(id) = parse_event(&line?) {
             seen(id);

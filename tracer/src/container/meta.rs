@@ -4,18 +4,16 @@
 //! journal, so a capture file replays them where the live run used them.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::asker::{Asker, Question, TIMEOUT};
 use super::classify::{ContainerRef, Runtime};
 use super::cri::Cri;
-use super::docker::{self, DockerError, Meta};
+use super::docker::{self, Meta};
 use crate::journal::Journal;
-
-/// How long one question to a runtime may take.
-const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the event watcher waits before reconnecting to a runtime that
 /// closed its stream (restarted) or is not up yet.
@@ -29,12 +27,12 @@ const PRUNE_AT: usize = 1024;
 
 /// What the background threads learned, for the pipeline to pick up.
 #[derive(Debug, Default)]
-struct Learned {
+pub(super) struct Learned {
     /// By full id, with when it was learned.
-    metas: HashMap<String, (Instant, Meta)>,
+    pub(super) metas: HashMap<String, (Instant, Meta)>,
     /// Containers their runtime could not tell about: their events need not
     /// wait any longer.
-    unknown: HashSet<String>,
+    pub(super) unknown: HashSet<String>,
 }
 
 impl Learned {
@@ -47,13 +45,22 @@ impl Learned {
     }
 }
 
-type Answers = Arc<Mutex<Learned>>;
+pub(super) type Answers = Arc<Mutex<Learned>>;
 
 /// Records what a thread learned about `id`.
-fn learn(sink: &Answers, id: String, meta: Meta) {
+pub(super) fn learn(sink: &Answers, id: String, meta: Meta) {
     sink.lock()
         .expect("no panics under the lock")
         .insert(id, meta);
+}
+
+/// Records that `id`'s runtime cannot tell about it (for now: an answer
+/// learned later still counts), so its events need not wait.
+pub(super) fn cannot_tell(sink: &Answers, id: String) {
+    sink.lock()
+        .expect("no panics under the lock")
+        .unknown
+        .insert(id);
 }
 
 /// A runtime's socket and the API it speaks there.
@@ -65,11 +72,21 @@ pub enum Source {
     Cri(PathBuf),
 }
 
+impl Source {
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Docker(p) | Source::Cri(p) => p,
+        }
+    }
+}
+
 /// Where to find each runtime's socket.
 #[derive(Clone, Debug, Default)]
 pub struct Sockets {
     /// `--cri`: the CRI socket of containerd and CRI-O containers alike.
     pub cri: Option<PathBuf>,
+    /// `--docker-socket`: the Docker Engine API socket of Docker containers.
+    pub docker: Option<PathBuf>,
 }
 
 impl Sockets {
@@ -89,6 +106,11 @@ impl Sockets {
     /// The source that can name a container of `runtime`, when its socket is there.
     pub fn source(&self, runtime: Runtime) -> Option<Source> {
         let candidates: &[&str] = match runtime {
+            // Named by the user: asked even while its file is missing (a
+            // stopped engine removes it), so that is noticed and said.
+            Runtime::Docker if self.docker.is_some() => {
+                return self.docker.clone().map(Source::Docker);
+            }
             Runtime::Docker => &["/var/run/docker.sock", "/run/docker.sock"],
             Runtime::Podman => &["/run/podman/podman.sock"],
             Runtime::Containerd | Runtime::CriO if self.cri.is_some() => {
@@ -108,8 +130,8 @@ impl Sockets {
 #[derive(Debug, Default)]
 pub struct MetaCache {
     sockets: Sockets,
-    /// Questions for the background thread: (runtime's source, full id).
-    ask: Option<mpsc::Sender<(Source, String)>>,
+    /// Questions for the background thread.
+    ask: Option<mpsc::Sender<Question>>,
     answers: Answers,
     /// Answers already handed out (and journaled).
     known: HashMap<String, Arc<Meta>>,
@@ -118,73 +140,18 @@ pub struct MetaCache {
     given_up: HashSet<String>,
 }
 
-/// Asks one runtime about one container, saying once per socket why one
-/// cannot be asked (the rest of the run goes on without its names).
-struct Asker {
-    cri: Option<Cri>,
-    warned: HashSet<PathBuf>,
-}
-
-impl Asker {
-    fn ask(&mut self, source: &Source, id: &str) -> Option<Meta> {
-        // (the socket, whether it could not be reached at all, why)
-        let (path, answer) = match source {
-            Source::Docker(path) => (
-                path,
-                docker::inspect(path, id, TIMEOUT)
-                    .map_err(|e| (matches!(e, DockerError::Connect(..)), e.to_string())),
-            ),
-            Source::Cri(path) => {
-                let cri = match &mut self.cri {
-                    Some(c) => Ok(c),
-                    None => Cri::new(TIMEOUT).map(|c| self.cri.insert(c)),
-                };
-                let answer = cri.and_then(|c| c.inspect(path, id));
-                (path, answer.map_err(|e| (e.is_connect(), e.to_string())))
-            }
-        };
-        match answer {
-            Ok(meta) => Some(meta),
-            Err((unreachable, e)) => {
-                // A container that ended before the question is not worth a
-                // line; a runtime that cannot be reached is, once.
-                if unreachable && self.warned.insert(path.clone()) {
-                    eprintln!("sdtrace: no container names from {}: {e}", path.display());
-                }
-                log::debug!("no metadata for container {id}: {e}");
-                None
-            }
-        }
-    }
-}
-
 impl MetaCache {
     /// A cache that asks runtimes (live runs); the default only replays.
     /// Besides answering questions, it follows Docker's event stream, so a
     /// container's metadata is usually known before its first event needs it.
     pub fn asking(sockets: Sockets) -> Self {
-        let (tx, rx) = mpsc::channel::<(Source, String)>();
+        let (tx, rx) = mpsc::channel::<Question>();
         let answers = Answers::default();
         let sink = Arc::clone(&answers);
+        let asker = Asker::new(sockets.clone());
         thread::Builder::new()
             .name("sdtrace-meta".into())
-            .spawn(move || {
-                let mut asker = Asker {
-                    cri: None,
-                    warned: HashSet::new(),
-                };
-                for (source, id) in rx {
-                    match asker.ask(&source, &id) {
-                        Some(meta) => learn(&sink, id, meta),
-                        None => {
-                            sink.lock()
-                                .expect("no panics under the lock")
-                                .unknown
-                                .insert(id);
-                        }
-                    }
-                }
-            })
+            .spawn(move || asker.run(&rx, &sink))
             .expect("spawn the metadata thread");
         let sink = Arc::clone(&answers);
         let docker = sockets.clone();
@@ -244,9 +211,11 @@ impl MetaCache {
             if let Some((_, m)) = self.answers.lock().ok()?.metas.remove(&c.id) {
                 return Some(m);
             }
+            // Asked once: the question thread asks again by itself while
+            // the runtime is away or its socket not there yet.
             if self.asked.insert(c.id.clone()) {
-                if let (Some(ask), Some(source)) = (&self.ask, self.sockets.source(c.runtime)) {
-                    let _ = ask.send((source, c.id.clone()));
+                if let Some(ask) = &self.ask {
+                    let _ = ask.send((c.runtime, c.id.clone()));
                 }
             }
             None
@@ -270,7 +239,7 @@ fn follow_docker(sockets: &Sockets, sink: &Answers) {
             continue;
         };
         let sock = sock.as_path();
-        let result = docker::watch(sock, |id| {
+        let result = docker::watch(sock, TIMEOUT, |id| {
             if let Ok(meta) = docker::inspect(sock, &id, TIMEOUT) {
                 learn(sink, id, meta);
             }
@@ -285,7 +254,7 @@ fn follow_docker(sockets: &Sockets, sink: &Answers) {
 /// A CRI runtime's container events, as [`follow_docker`] does Docker's.
 /// A runtime without the call is not asked again: its containers' first
 /// events ask instead.
-fn follow_cri(sock: &std::path::Path, sink: &Answers) {
+fn follow_cri(sock: &Path, sink: &Answers) {
     let Ok(mut cri) = Cri::new(TIMEOUT) else {
         return;
     };
@@ -323,6 +292,7 @@ mod tests {
         let mut cache = MetaCache {
             sockets: Sockets {
                 cri: Some(sock.path().to_path_buf()),
+                docker: None,
             },
             ask: Some(tx),
             ..MetaCache::default()

@@ -1,6 +1,7 @@
 //! Containers: which one an event's process runs in, from the cgroup the
 //! kernel reports for it.
 
+mod asker;
 pub mod cgroups;
 pub mod classify;
 #[cfg(feature = "cri")]

@@ -47,7 +47,7 @@ pub fn main(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         None => (
             Source::Live {
                 capture,
-                cri: cli.live.cri.clone(),
+                sockets: cli.live.sockets(),
             },
             translations(),
         ),

@@ -55,6 +55,7 @@ fn local_only(cli: &Cli) -> Vec<&'static str> {
         (cli.containers, "--containers"),
         (cli.stats_json.is_some(), "--stats-json"),
         (cli.cri.is_some(), "--cri"),
+        (cli.docker_socket.is_some(), "--docker-socket"),
         (cli.k8s_node.is_some(), "--k8s-node"),
     ];
     named(&given)
@@ -161,6 +162,7 @@ pub fn follow(cli: &FollowCli) -> anyhow::Result<ExitCode> {
         (cli.snaplen != 80, "-s"),
         (cli.live.buffer_size != 16 << 20, "--buffer-size"),
         (cli.live.cri.is_some(), "--cri"),
+        (cli.live.docker_socket.is_some(), "--docker-socket"),
     ];
     let limits = (cli.count, cli.duration);
     run_mode(
@@ -188,6 +190,7 @@ pub fn converge(cli: &ConvergeCli) -> anyhow::Result<ExitCode> {
         (cli.snaplen != 1024, "-s"),
         (cli.common.live.buffer_size != 16 << 20, "--buffer-size"),
         (cli.common.live.cri.is_some(), "--cri"),
+        (cli.common.live.docker_socket.is_some(), "--docker-socket"),
     ];
     let limits = (cli.count, cli.common.duration);
     let filter = cli.common.filter.clone();

@@ -73,7 +73,7 @@ fn live_source(cli: &UiCli) -> Source {
     };
     Source::Live {
         capture,
-        cri: cli.live.cri.clone(),
+        sockets: cli.live.sockets(),
     }
 }
 
