@@ -191,6 +191,9 @@ impl Session {
                     ProcFs::default()
                 };
                 let procs = ProcessTable::bootstrap(procfs)?;
+                if let Some(hidden) = crate::state::hidden::check() {
+                    eprintln!("{}", hidden.line());
+                }
                 let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
                 let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
                 let mut pipe =

@@ -8,6 +8,7 @@ use std::{
 
 use tests::{e2e, session::signal, Session};
 
+mod hidepid;
 mod runtime;
 
 fn getppid_loop(times: u64) {

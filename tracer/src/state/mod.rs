@@ -15,6 +15,7 @@
 
 pub mod apply;
 mod fd;
+pub mod hidden;
 mod net;
 mod path;
 mod process;

@@ -371,7 +371,16 @@ impl ProcessTable {
     pub fn exec(&mut self, ev: &Exec<'_>) {
         self.reap(ev.ts_ns);
         if !self.load(ev.tgid) {
-            return;
+            // /proc does not show it (hidepid, a parent sdtrace may not
+            // read): the exec record says what it runs from now on; its
+            // cwd, ids and inherited fds stay unknown.
+            self.dead.remove(&ev.tgid);
+            self.insert_snapshot(Snapshot {
+                tgid: ev.tgid,
+                comm: ev.comm.to_owned(),
+                tids: vec![ev.tgid],
+                ..Snapshot::default()
+            });
         }
         let p = self.procs.get_mut(&ev.tgid).expect("loaded above");
         // Every other thread died in the exec; the caller now holds the tgid.

@@ -668,6 +668,19 @@ fn lazy_fallbacks() {
     assert!(t.process_or_load(800).is_none());
     t.open(800, AT_FDCWD, 3, "x", 0);
     assert!(t.process(800).is_none());
+    // Once it execs (/proc hid it: hidepid), the exec record makes it known.
+    t.exec(&Exec {
+        tid: 800,
+        tgid: 800,
+        old_tid: 800,
+        exe_path: "/bin/cat",
+        args: b"cat\0/etc/motd\0",
+        comm: "cat",
+        ts_ns: 1,
+    });
+    assert_eq!(t.process(800).unwrap().cmdline, "cat /etc/motd");
+    t.open(800, AT_FDCWD, 3, "/etc/motd", 0);
+    assert_eq!(t.fd(800, 3).unwrap().name, "/etc/motd");
 
     // An fd opened while filtered out: read once, then cached.
     fp.fd(200, 40, "/var/lib/db/wal", 0o2);
