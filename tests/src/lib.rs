@@ -24,6 +24,7 @@ pub mod recorder;
 pub mod session;
 pub mod sysdig;
 pub mod tmp;
+pub mod tmpfs;
 pub mod tmux;
 pub mod watch;
 
