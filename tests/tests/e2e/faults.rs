@@ -8,6 +8,7 @@ use std::{
 
 use tests::{e2e, session::signal, Session};
 
+mod conntrack;
 mod disk;
 mod hidepid;
 mod runtime;

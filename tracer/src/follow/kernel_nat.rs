@@ -97,10 +97,11 @@ impl Translations for KernelNat {
 
     fn summary(&self) -> Option<String> {
         let lost = self.conntrack.lost();
+        let redumped = self.conntrack.redumped();
         (lost > 0).then(|| {
             format!(
-                "sdtrace: connection tracking dropped notifications {lost} time(s): \
-                 some NAT hops may be missing"
+                "sdtrace: connection tracking dropped notifications {lost} time(s), \
+                 the table was read again {redumped} time(s): some NAT hops may be missing"
             )
         })
     }

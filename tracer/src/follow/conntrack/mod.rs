@@ -39,6 +39,9 @@ const LINGER: Duration = Duration::from_secs(10);
 /// Asked of the kernel for the event socket: bursts of new connections
 /// overrun the default ~200 KB quickly.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+/// Overrides [`RECEIVE_BUFFER`] (bytes), for tests only: a tiny buffer is
+/// how a test makes the kernel drop notifications on purpose.
+const RECEIVE_BUFFER_ENV: &str = "SDTRACE_TEST_CONNTRACK_RCVBUF";
 /// How often the reader expires old entries, even when no event comes.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// The largest datagram read; netlink dump replies are at most a few pages.
@@ -119,6 +122,8 @@ struct Shared {
     table: Mutex<Table>,
     /// Times the kernel reported dropping notifications (ENOBUFS).
     lost: AtomicU64,
+    /// Times the table was dumped again after such a loss.
+    redumped: AtomicU64,
 }
 
 impl Shared {
@@ -135,29 +140,21 @@ impl Conntrack {
     pub fn start() -> io::Result<Conntrack> {
         events_enabled()?;
         let events = netlink::Socket::open(EVENT_GROUPS).map_err(|e| explain_open(&e))?;
-        events.set_receive_buffer(RECEIVE_BUFFER);
+        let buffer = std::env::var(RECEIVE_BUFFER_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RECEIVE_BUFFER);
+        events.set_receive_buffer(buffer);
 
         let shared = Arc::new(Shared {
             table: Mutex::new(Table::new(CAPACITY, LINGER)),
             lost: AtomicU64::new(0),
+            redumped: AtomicU64::new(0),
         });
         // Subscribed first, dumped second: an entry created in between is
         // in the dump or in the queued events, and a stale state from the
         // queue is overtaken by the next event for it.
-        for family in [libc::AF_INET, libc::AF_INET6] {
-            match dump(family as u8) {
-                Ok(entries) => {
-                    let now = Instant::now();
-                    let mut table = shared.table();
-                    for parsed in entries {
-                        table.apply(parsed, now);
-                    }
-                }
-                // IPv6 conntrack may be absent where IPv4's is not.
-                Err(_) if family == libc::AF_INET6 => {}
-                Err(e) => return Err(explain_dump(&e)),
-            }
-        }
+        load_table(&shared).map_err(|e| explain_dump(&e))?;
 
         let (stop_read, stop_write) = fd::pipe()?;
         let reader_shared = Arc::clone(&shared);
@@ -211,6 +208,13 @@ impl Conntrack {
     #[must_use]
     pub fn lost(&self) -> u64 {
         self.shared.lost.load(Ordering::Relaxed)
+    }
+
+    /// How many times the table was read again from the kernel after
+    /// notifications were dropped.
+    #[must_use]
+    pub fn redumped(&self) -> u64 {
+        self.shared.redumped.load(Ordering::Relaxed)
     }
 
     /// Entries held (live and lingering destroyed ones).
@@ -271,6 +275,25 @@ fn explain_dump(e: &io::Error) -> io::Error {
         _ => "cannot read the conntrack table",
     };
     io::Error::new(e.kind(), format!("{why}: {e}"))
+}
+
+/// Folds every current entry of both address families into the table.
+fn load_table(shared: &Shared) -> io::Result<()> {
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        match dump(family as u8) {
+            Ok(entries) => {
+                let now = Instant::now();
+                let mut table = shared.table();
+                for parsed in entries {
+                    table.apply(parsed, now);
+                }
+            }
+            // IPv6 conntrack may be absent where IPv4's is not.
+            Err(_) if family == libc::AF_INET6 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Every current entry of one address family.
@@ -356,10 +379,13 @@ fn query(orig: &Flow) -> io::Result<Option<Parsed>> {
 
 /// The reader thread: waits on the event socket and on `stop` (closed by
 /// `Drop`), applies what arrives, and expires old entries once a second
-/// even when idle.
+/// even when idle. After the kernel dropped notifications (the socket's
+/// buffer overflowed), the table is dumped again once the queue is drained:
+/// connections whose NEW or UPDATE was lost are known again.
 fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
     let mut buf = vec![0u8; DATAGRAM];
     let mut batch = Vec::new();
+    let mut overflowed = false;
     loop {
         let ready = match fd::wait_readable([events.as_fd(), stop.as_fd()], EXPIRE_EVERY) {
             Ok(ready) => ready,
@@ -386,6 +412,7 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     shared.lost.fetch_add(1, Ordering::Relaxed);
+                    overflowed = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -406,7 +433,24 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
             table.apply(parsed, now);
         }
         table.expire(now);
+        drop(table);
+        // Only once the queue is empty (the batch loop broke on
+        // WouldBlock): a flood still arriving would overflow it again.
+        if overflowed && !events_pending(events) {
+            overflowed = false;
+            match load_table(shared) {
+                Ok(()) => {
+                    shared.redumped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => log::debug!("conntrack: dump after a loss failed: {e}"),
+            }
+        }
     }
+}
+
+/// Whether the event socket has more to read now.
+fn events_pending(events: &netlink::Socket) -> bool {
+    fd::wait_readable([events.as_fd()], Duration::ZERO).is_ok_and(|[ready]| ready)
 }
 
 /// One ctnetlink message understood: the entry it describes, and conntrack's
