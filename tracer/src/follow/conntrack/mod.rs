@@ -434,8 +434,8 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
         }
         table.expire(now);
         drop(table);
-        // Only once the queue is empty (the batch loop broke on
-        // WouldBlock): a flood still arriving would overflow it again.
+        // Only once nothing is queued: dumping while a flood still arrives
+        // would overflow the socket again before the dump is read.
         if overflowed && !events_pending(events) {
             overflowed = false;
             match load_table(shared) {
