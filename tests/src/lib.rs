@@ -17,6 +17,7 @@ pub mod dockerd;
 pub mod env;
 pub mod event;
 pub mod fake_api;
+pub mod holder;
 pub mod images;
 pub mod json_run;
 pub mod netns;

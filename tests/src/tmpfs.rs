@@ -1,4 +1,5 @@
-//! A small tmpfs a test fills, unmounted when the test ends, passed or not.
+//! A small tmpfs a test fills, unmounted when the test ends, passed or not;
+//! and the mounts a runtime left under a test's directory, undone.
 use std::{path::Path, process::Command};
 
 use crate::TempDir;
@@ -28,5 +29,23 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Unmounts (lazily, deepest first) every mount under `root`: what a
+/// runtime's snapshotter left when a removal did not finish.
+pub fn unmount_all_under(root: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    let root = root.display().to_string();
+    let mut ours: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|m| m.starts_with(&root))
+        .collect();
+    ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in ours {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
     }
 }

@@ -51,25 +51,14 @@ e2e!(read_on_fd_opened_before_start_names_the_file, |tracer| {
     fs::write(&path, "opened before sdtrace started\n").unwrap();
     let path = path.to_str().unwrap().to_owned();
 
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_hold-fd"))
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = holder.id();
-    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
-    assert_eq!(
-        lines.next().unwrap().unwrap(),
-        "ready",
-        "hold-fd opened the file"
-    );
+    let mut hold_fd = Command::new(env!("CARGO_BIN_EXE_hold-fd"));
+    hold_fd.arg(&path);
+    let holder = tests::holder::Holder::start(hold_fd);
+    let pid = holder.pid();
 
     let filter = format!("evt.type=read and proc.pid={pid}");
     let session = Session::start(&tracer, &["-c", &filter]);
-    writeln!(holder.stdin.take().unwrap(), "go").unwrap();
-    assert!(lines.next().unwrap().unwrap().starts_with("read "));
-    assert!(holder.wait().unwrap().success());
+    holder.read();
 
     let ev = session.wait_for(&format!("read of {path} by pid {pid}"), |e| {
         e.evt_type() == Some("read")

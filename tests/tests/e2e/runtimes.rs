@@ -100,18 +100,7 @@ impl Drop for Containerd {
             let _ = self.child.wait();
         }
         // The native snapshotter's bind mounts, if a removal did not finish.
-        if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
-            let root = self.dir.path().display().to_string();
-            let mut ours: Vec<&str> = mounts
-                .lines()
-                .filter_map(|l| l.split(' ').nth(1))
-                .filter(|m| m.starts_with(&root))
-                .collect();
-            ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in ours {
-                let _ = Command::new("umount").arg("-l").arg(m).status();
-            }
-        }
+        tests::tmpfs::unmount_all_under(self.dir.path());
     }
 }
 

@@ -1,10 +1,9 @@
 //! `/proc` mounted `hidepid=2,gid=<a group sdtrace is not in>` and sdtrace
-//! without CAP_SYS_PTRACE: other users' processes are invisible to it there. Their syscalls still come
-//! (the kernel reports them); what sdtrace would have read of them from
-//! `/proc` is lost, and it says so once.
+//! without CAP_SYS_PTRACE: other users' processes are invisible to it
+//! there. Their syscalls still come (the kernel reports them); what sdtrace
+//! would have read of them from `/proc` is lost, and it says so once.
 use std::{
     fs,
-    io::{BufRead, BufReader, Write},
     os::unix::fs::PermissionsExt,
     process::{Command, Stdio},
 };
@@ -59,19 +58,10 @@ e2e!(
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
         let hidden = Tracer { bin: wrapper };
 
-        let mut holder = as_nobody(&hold_fd)
-            .arg(&file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = holder.id();
-        let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
-        assert_eq!(
-            lines.next().unwrap().unwrap(),
-            "ready",
-            "hold-fd opened the file"
-        );
+        let mut command = as_nobody(&hold_fd);
+        command.arg(&file);
+        let holder = tests::holder::Holder::start(command);
+        let pid = holder.pid();
 
         let session = Session::start(
             &hidden,
@@ -84,9 +74,7 @@ e2e!(
                 "%evt.type %proc.pid %proc.name %proc.cmdline %user.uid %fd.name",
             ],
         );
-        writeln!(holder.stdin.take().unwrap(), "go").unwrap();
-        assert!(lines.next().unwrap().unwrap().starts_with("read "));
-        assert!(holder.wait().unwrap().success());
+        holder.read();
         let read = session.wait_for(&format!("the hidden process's read (pid {pid})"), |e| {
             e.evt_type() == Some("read") && e.pid() == Some(pid)
         });
