@@ -42,6 +42,10 @@ const RECEIVE_BUFFER: libc::c_int = 8 << 20;
 /// Overrides [`RECEIVE_BUFFER`] (bytes), for tests only: a tiny buffer is
 /// how a test makes the kernel drop notifications on purpose.
 const RECEIVE_BUFFER_ENV: &str = "SDTRACE_TEST_CONNTRACK_RCVBUF";
+/// The least time between two reads of the whole table after losses: a
+/// flood that overflows the queue again and again must not turn into a
+/// dump of a large table after every drained burst.
+const REDUMP_EVERY: Duration = Duration::from_secs(1);
 /// How often the reader expires old entries, even when no event comes.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// The largest datagram read; netlink dump replies are at most a few pages.
@@ -386,6 +390,7 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
     let mut buf = vec![0u8; DATAGRAM];
     let mut batch = Vec::new();
     let mut overflowed = false;
+    let mut last_dump: Option<Instant> = None;
     loop {
         let ready = match fd::wait_readable([events.as_fd(), stop.as_fd()], EXPIRE_EVERY) {
             Ok(ready) => ready,
@@ -436,8 +441,12 @@ fn read_events(events: &netlink::Socket, stop: &OwnedFd, shared: &Shared) {
         drop(table);
         // Only once nothing is queued: dumping while a flood still arrives
         // would overflow the socket again before the dump is read.
-        if overflowed && !events_pending(events) {
+        // At most once per REDUMP_EVERY; a later turn (at least one a
+        // second, EXPIRE_EVERY) does it otherwise.
+        let may_dump = last_dump.is_none_or(|at| at.elapsed() >= REDUMP_EVERY);
+        if overflowed && may_dump && !events_pending(events) {
             overflowed = false;
+            last_dump = Some(Instant::now());
             match load_table(shared) {
                 Ok(()) => {
                     shared.redumped.fetch_add(1, Ordering::Relaxed);
