@@ -1,7 +1,9 @@
 //! A Docker engine of the test's own, for tests that stop, restart or
 //! freeze it: the machine's shared dockerd serves other tests and must not
 //! be touched. Everything it keeps is under one temp dir (data and exec
-//! roots, pid file, socket); it has no bridge and no iptables rules, keeps
+//! roots, pid file, socket); it has a bridge of its own (with
+//! `--bridge=none`, dockerd deletes the host's `docker0`, the shared
+//! daemon's) and no iptables rules, keeps
 //! its containers running while it is down (`--live-restore`), and stores
 //! images as plain copies (vfs: no overlay mounts to undo). On drop its
 //! containers are removed, the daemon and the containerd it started are
@@ -27,6 +29,14 @@ pub struct Dockerd {
     child: Option<Child>,
     frozen: bool,
     dir: TempDir,
+    /// Its own bridge, deleted on drop.
+    bridge: String,
+}
+
+/// `ip ARGS`, which must succeed.
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("run ip");
+    assert!(status.success(), "ip {}", args.join(" "));
 }
 
 impl Dockerd {
@@ -48,11 +58,22 @@ impl Dockerd {
         )
         .unwrap();
         fs::set_permissions(&client, fs::Permissions::from_mode(0o755)).unwrap();
+        // Unique per process (interface names are at most 15 bytes); an
+        // address no test network uses.
+        let bridge = format!("sdtd{}", std::process::id() % 100_000);
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "10.231.254.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
         let mut me = Self {
             dockerd: dockerd.to_owned(),
             child: None,
             frozen: false,
             dir,
+            bridge,
         };
         me.spawn();
         me
@@ -96,8 +117,8 @@ impl Dockerd {
             .arg(d.join("dockerd.pid"))
             .arg("-H")
             .arg(format!("unix://{}", self.sock().display()))
+            .arg(format!("--bridge={}", self.bridge))
             .args([
-                "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
                 "--storage-driver=vfs",
@@ -217,5 +238,8 @@ impl Drop for Dockerd {
             }
         }
         crate::tmpfs::unmount_all_under(self.dir.path());
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
     }
 }

@@ -805,6 +805,11 @@ e2e!(
             lines > 1000,
             "what was written reads back: {lines} lines, {read_err}"
         );
-        assert!(read_err.contains("truncated block at offset"), "{read_err}");
+        // The last write may stop mid-block (read to the block before it,
+        // and said) or fail whole (the file ends on a block boundary).
+        assert!(
+            read_err.trim().is_empty() || read_err.contains("truncated block at offset"),
+            "{read_err}"
+        );
     }
 );
