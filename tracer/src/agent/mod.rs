@@ -174,15 +174,18 @@ fn token_review(shared: &Arc<Shared>, node: &str) -> Option<server::Setup> {
     };
     let (shared, node) = (shared.clone(), node.to_owned());
     Some(Box::pin(async move {
-        match source.client_config().await.map(kube::Client::try_from) {
-            Ok(Ok(client)) => {
+        let client = match source.client_config().await {
+            Ok(config) => kube::Client::try_from(config).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match client {
+            Ok(client) => {
                 shared.gate.review_with(review::Reviewer::new(client, node));
                 eprintln!(
                     "sdtrace agent: clients' own tokens are reviewed by the API server (TokenReview, RBAC: watch syscalls.{})",
                     review::GROUP
                 );
             }
-            Ok(Err(e)) => eprintln!("sdtrace agent: clients' own tokens are not reviewed: {e}"),
             Err(e) => eprintln!("sdtrace agent: clients' own tokens are not reviewed: {e}"),
         }
     }))

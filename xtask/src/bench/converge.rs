@@ -178,16 +178,8 @@ pub(super) fn render(out: &mut String, measured: &Result<Measured, String>) {
         out,
         "\n## A config daemon watched (`minimgmt` repairing {DRIFTS} drifts of one file per run)\n"
     );
-    let m = match measured {
-        Ok(m) => m,
-        Err(why) => {
-            let _ = writeln!(
-                out,
-                "Not measured: {}",
-                why.lines().next().unwrap_or_default()
-            );
-            return;
-        }
+    let Some(m) = super::measured_or_said(out, measured) else {
+        return;
     };
     let _ = writeln!(
         out,

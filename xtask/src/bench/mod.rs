@@ -222,6 +222,22 @@ fn measure(tracer: Tracer, sdtrace: &Path, bin: &Path, opts: &Options) -> Row {
     }
 }
 
+/// A section's measurement, or `None` once the first line of why it has
+/// none is written under its heading.
+fn measured_or_said<'a, T>(out: &mut String, measured: &'a Result<T, String>) -> Option<&'a T> {
+    match measured {
+        Ok(m) => Some(m),
+        Err(why) => {
+            let _ = writeln!(
+                out,
+                "Not measured: {}",
+                why.lines().next().unwrap_or_default()
+            );
+            None
+        }
+    }
+}
+
 #[expect(
     clippy::cast_precision_loss,
     reason = "ns and counts stay far below 2^52"

@@ -306,16 +306,8 @@ fn mib(kib: u64) -> String {
 
 pub(super) fn render(out: &mut String, soak: &Result<Soak, String>) {
     let _ = writeln!(out, "\n## Soak: RSS and descriptors under a held load\n");
-    let soak = match soak {
-        Ok(s) => s,
-        Err(why) => {
-            let _ = writeln!(
-                out,
-                "Not measured: {}",
-                why.lines().next().unwrap_or_default()
-            );
-            return;
-        }
+    let Some(soak) = super::measured_or_said(out, soak) else {
+        return;
     };
     #[expect(
         clippy::cast_precision_loss,
