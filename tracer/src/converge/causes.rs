@@ -31,6 +31,13 @@ pub(super) struct SyscallTime {
     pub(super) returned: u64,
 }
 
+/// A watch by a process outside every daemon.
+pub(super) struct OutsideWatch {
+    pub(super) ifd: i32,
+    pub(super) wd: i32,
+    pub(super) path: String,
+}
+
 /// The operation that last changed a path.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PathChange {
@@ -65,9 +72,9 @@ pub(super) struct Causes {
     /// watch on its directory is that path's fallback.
     missing: HashMap<u32, String>,
     watches: Watches,
-    /// Paths processes outside every daemon watch: one that then writes
+    /// What processes outside every daemon watch: one that then writes
     /// such a path is an unknown daemon.
-    outside_watches: HashMap<u32, Vec<String>>,
+    outside_watches: HashMap<u32, Vec<OutsideWatch>>,
     /// The operation that last changed each path, and its daemon.
     path_ops: HashMap<String, PathChange>,
     /// Paths daemons were notified of before the change was seen.
@@ -118,20 +125,25 @@ impl Causes {
         self.watches.path_of(pid, ifd, ev)
     }
 
-    /// A process outside every daemon watches `path`.
-    pub(super) fn outside_watch(&mut self, pid: u32, path: &str) {
+    /// A process outside every daemon watches `path` (watch `wd` of
+    /// inotify fd `ifd`).
+    pub(super) fn outside_watch(&mut self, pid: u32, ifd: i32, wd: i32, path: &str) {
         let list = self.outside_watches.entry(pid).or_default();
         if list.len() < 256 {
-            list.push(path.to_owned());
+            list.push(OutsideWatch {
+                ifd,
+                wd,
+                path: path.to_owned(),
+            });
         }
     }
 
-    /// The paths outside process `pid` watches.
-    pub(super) fn outside_watches(&self, pid: u32) -> Option<&[String]> {
+    /// What outside process `pid` watches.
+    pub(super) fn outside_watches(&self, pid: u32) -> Option<&[OutsideWatch]> {
         self.outside_watches.get(&pid).map(Vec::as_slice)
     }
 
-    pub(super) fn take_outside_watches(&mut self, pid: u32) -> Vec<String> {
+    pub(super) fn take_outside_watches(&mut self, pid: u32) -> Vec<OutsideWatch> {
         self.outside_watches.remove(&pid).unwrap_or_default()
     }
 
@@ -236,11 +248,7 @@ impl Causes {
 /// from the resource it changed just before, its schedule, or its startup.
 pub(super) fn cause_of(op: &Op, daemon: &Daemon, answered: Option<&Change>) -> Cause {
     if let Some(c) = answered {
-        let via = if daemon.was_told_of(c.id) {
-            Via::Inotify
-        } else {
-            Via::Time
-        };
+        let via = daemon.how_it_saw(c.id).unwrap_or(Via::Time);
         return Cause {
             kind: if c.drift {
                 CauseKind::Drift
@@ -268,6 +276,8 @@ pub(super) fn cause_of(op: &Op, daemon: &Daemon, answered: Option<&Change>) -> C
         _ => {
             if daemon.agent.is_some_and(|a| a.periodic) || op.after_notice {
                 Cause::plain(CauseKind::Scheduled)
+            } else if daemon.before_attach {
+                Cause::plain(CauseKind::BeforeAttach)
             } else {
                 Cause::plain(CauseKind::Startup)
             }

@@ -16,8 +16,9 @@
 use super::causes::{self, Causes, Deferred, PathChange, SyscallTime};
 use super::flaps::{Change, Flaps};
 use super::inotify;
+use super::lookback::Lookback;
 use super::membership::{LastConverge, Membership, Side};
-use super::model::{Actor, Cause, Derived, Fact, FileOp, Kind};
+use super::model::{Actor, Cause, Derived, Fact, FileOp, Kind, Via};
 use super::operations::{CommandOp, Op, Operations};
 use super::resource::{self, Resource};
 use super::summary::Summary;
@@ -34,6 +35,7 @@ pub struct Engine {
     operations: Operations,
     causes: Causes,
     flaps: Flaps,
+    lookback: Lookback,
     summary: Summary,
     /// The syscall behind the current fact.
     now: SyscallTime,
@@ -73,10 +75,29 @@ impl Engine {
         self.membership.place(pid, ancestors);
     }
 
-    /// Whether a process's reads and stats matter: only a daemon's do.
+    /// Whether a process's reads and stats matter: only a daemon's tree's
+    /// do.
     #[must_use]
     pub fn inspects_matter(&self, pid: u32) -> bool {
-        matches!(self.side(pid), Side::Daemon(_))
+        self.tree_daemon(pid).is_some()
+    }
+
+    /// The daemon whose tree `pid` is in, the commands it runs included:
+    /// whichever of its processes watches or looks, the daemon learns.
+    fn tree_daemon(&self, pid: u32) -> Option<usize> {
+        match self.side(pid) {
+            Side::Daemon(d) => Some(d),
+            Side::Command(id) => self.operations.get(id).and_then(|o| o.daemon),
+            Side::Outside | Side::Detached => None,
+        }
+    }
+
+    /// Whether command operation `id` is an `exec:` one: its tree's
+    /// changes of resources are its daemon's changes, each its own.
+    fn is_exec(&self, id: u64) -> bool {
+        self.operations
+            .get(id)
+            .is_some_and(|o| o.daemon.is_some() && o.command.is_some_and(|c| c.exec))
     }
 
     /// One fact, of a syscall that entered the kernel at `entered` and
@@ -100,7 +121,13 @@ impl Engine {
                 argv,
             } => self.exec(ts, pid, comm, exe, argv, actor),
             Fact::Exit { pid } => self.exit(pid),
-            Fact::Watch { pid, ifd, path, wd } => self.watch(ts, pid, ifd, path, wd, actor),
+            Fact::Watch {
+                pid,
+                ifd,
+                path,
+                wd,
+                existing,
+            } => self.watch(ts, pid, ifd, path, wd, existing, actor),
             Fact::Inotify {
                 pid,
                 ifd,
@@ -248,6 +275,9 @@ impl Engine {
         if let Some(d) = daemon {
             let mine = self.operations.files_of_daemon(d);
             self.close_all(mine);
+            if op.changes && !op.exec {
+                self.drift_before(d, &r);
+            }
         }
         self.close_others_on(&r, pid, None);
         let id = self.new_op(ts, pid, daemon, r, actor);
@@ -296,6 +326,10 @@ impl Engine {
         self.causes.forget(pid);
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one fact's facets, each from a different field of the syscall"
+    )]
     fn watch(
         &mut self,
         ts: u64,
@@ -303,16 +337,17 @@ impl Engine {
         ifd: i32,
         path: &str,
         wd: Result<i32, i64>,
+        existing: bool,
         actor: &dyn Fn(u32) -> Actor,
     ) {
         if resource::is_pseudo(path) {
             return;
         }
-        let d = match self.side(pid) {
-            Side::Daemon(d) => d,
-            Side::Outside if self.membership.is_auto() => {
-                if wd.is_ok() {
-                    self.causes.outside_watch(pid, path);
+        let d = match (self.tree_daemon(pid), self.side(pid)) {
+            (Some(d), _) => d,
+            (None, Side::Outside) if self.membership.is_auto() => {
+                if let Ok(wd) = wd {
+                    self.causes.outside_watch(pid, ifd, wd, path);
                 }
                 return;
             }
@@ -323,8 +358,14 @@ impl Engine {
             return;
         };
         let target = self.causes.add_watch(pid, ifd, wd, path);
-        let via_parent = target != path;
-        self.watched_resource(ts, pid, d, target, via_parent, actor);
+        let mut how = vec!["watch"];
+        if target != path {
+            how.push("parent-dir");
+        }
+        if existing {
+            how.push("before-attach");
+        }
+        self.watched_resource(ts, pid, d, target, how, actor);
     }
 
     fn watched_resource(
@@ -333,17 +374,13 @@ impl Engine {
         pid: u32,
         d: usize,
         path: String,
-        via_parent: bool,
+        ops: Vec<&'static str>,
         actor: &dyn Fn(u32) -> Actor,
     ) {
         let r = Resource::File(path);
         self.operations.manage(r.clone(), d);
         if !self.causes.watch(d, r.clone()) {
             return;
-        }
-        let mut ops = vec!["watch"];
-        if via_parent {
-            ops.push("parent-dir");
         }
         let id = self.next_id();
         let daemon = self.membership.name(d).to_owned();
@@ -362,7 +399,7 @@ impl Engine {
     }
 
     fn inotify(&mut self, ts: u64, pid: u32, ifd: i32, events: &[inotify::Event]) {
-        let Side::Daemon(d) = self.side(pid) else {
+        let Some(d) = self.tree_daemon(pid) else {
             return;
         };
         for ev in events {
@@ -397,7 +434,7 @@ impl Engine {
             {
                 self.close(id);
             }
-            self.membership.daemon_mut(d).trigger(id);
+            self.membership.daemon_mut(d).saw(id, Via::Inotify);
         }
     }
 
@@ -408,25 +445,32 @@ impl Engine {
         let d = match self.side(pid) {
             Side::Detached => return,
             Side::Command(id) => {
-                if op.changes() {
-                    self.fold(id, path);
+                if !op.changes() {
+                    if let Some(d) = self.tree_daemon(pid) {
+                        self.inspected(d, path);
+                    }
+                    return;
                 }
-                return;
+                if !self.is_exec(id) {
+                    self.fold(id, path);
+                    return;
+                }
+                // A command the daemon ran (`chmod`, `cp`, `sed -i`)
+                // changing a file: the daemon's change of that file.
+                self.tree_daemon(pid)
             }
-            Side::Daemon(d) => Some(d),
+            Side::Daemon(d) => {
+                if !op.changes() {
+                    self.inspected(d, path);
+                }
+                Some(d)
+            }
             Side::Outside => {
                 if !op.changes() {
                     return;
                 }
-                match self.unknown_daemon(ts, pid, path, actor) {
-                    Some(d) => Some(d),
-                    None => {
-                        if !self.operations.is_managed(&Resource::File(path.to_owned())) {
-                            return;
-                        }
-                        None
-                    }
-                }
+                // Unmanaged or not: a daemon may yet show it manages it.
+                self.unknown_daemon(ts, pid, path, actor)
             }
         };
         let r = Resource::File(path.to_owned());
@@ -463,7 +507,7 @@ impl Engine {
         let watched = self.causes.outside_watches(pid)?;
         if !watched
             .iter()
-            .any(|w| w == path || w == resource::parent(path))
+            .any(|w| w.path == path || w.path == resource::parent(path))
         {
             return None;
         }
@@ -483,9 +527,38 @@ impl Engine {
         let d = self.membership.daemon_named(&who.comm, None);
         self.membership.make_root(pid, d);
         for w in self.causes.take_outside_watches(pid) {
-            self.watched_resource(ts, pid, d, w, false, actor);
+            let target = self.causes.add_watch(pid, w.ifd, w.wd, &w.path);
+            self.watched_resource(ts, pid, d, target, vec!["watch"], actor);
         }
         Some(d)
+    }
+
+    /// A process of daemon `d`'s tree looked at `path`: a change someone
+    /// else made to it, already seen, is one `d` saw by polling.
+    fn inspected(&mut self, d: usize, path: &str) {
+        if let Some(last) = self.causes.last_op(path) {
+            if last.daemon != Some(d) {
+                self.membership.daemon_mut(d).saw(last.id, Via::Poll);
+            }
+        }
+    }
+
+    /// Daemon `d` changes `r`, which nobody was known to manage when it was
+    /// last changed from outside: that change was a drift, reported now.
+    fn drift_before(&mut self, d: usize, r: &Resource) {
+        let Some(op) = self.lookback.take(r, self.now.entered) else {
+            return;
+        };
+        self.report_drift(op, d);
+    }
+
+    fn report_drift(&mut self, op: Op, manager: usize) {
+        let name = self.membership.name(manager).to_owned();
+        let writer = op.actor.comm.clone();
+        let resource = op.resource.clone();
+        self.record_change(&op, writer, true);
+        self.emit(Kind::Drift, op, name, None, None);
+        self.resolve_deferred(|o, _| o.resource == resource);
     }
 
     /// A change inside a command's tree: part of the command's operation.
@@ -505,7 +578,7 @@ impl Engine {
     fn remember_path(&mut self, path: &str, id: u64, daemon: Option<usize>) {
         let ts = self.operations.get(id).map_or(0, |o| o.last_ns);
         for d in self.causes.changed(path, PathChange { id, daemon }, ts) {
-            self.membership.daemon_mut(d).trigger(id);
+            self.membership.daemon_mut(d).saw(id, Via::Inotify);
         }
     }
 
@@ -523,6 +596,9 @@ impl Engine {
         path: &str,
         actor: &dyn Fn(u32) -> Actor,
     ) {
+        if let (Some(d), true) = (daemon, op.changes()) {
+            self.drift_before(d, &r);
+        }
         self.close_others_on(&r, pid, (daemon.is_none() && op.changes()).then_some(path));
         let id = match self.operations.file_op(pid, &r) {
             Some(id) => id,
@@ -562,7 +638,7 @@ impl Engine {
     fn rename(&mut self, ts: u64, pid: u32, from: &str, to: &str, actor: &dyn Fn(u32) -> Actor) {
         match self.side(pid) {
             Side::Detached => return,
-            Side::Command(id) => {
+            Side::Command(id) if !self.is_exec(id) => {
                 self.fold(id, from);
                 self.fold(id, to);
                 return;
@@ -624,15 +700,10 @@ impl Engine {
                 if !changed {
                     return;
                 }
-                let Some(m) = self.operations.manager(&op.resource) else {
-                    return;
-                };
-                let name = self.membership.name(m).to_owned();
-                let writer = op.actor.comm.clone();
-                let resource = op.resource.clone();
-                self.record_change(&op, writer, true);
-                self.emit(Kind::Drift, op, name, None, None);
-                self.resolve_deferred(|o, _| o.resource == resource);
+                match self.operations.manager(&op.resource) {
+                    Some(m) => self.report_drift(op, m),
+                    None => self.lookback.keep(op),
+                }
             }
         }
     }

@@ -228,6 +228,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                     ifd,
                     path: &path,
                     wd,
+                    existing: false,
                 },
                 &actor,
             );

@@ -4,14 +4,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use super::model::Via;
 use super::resource::{self, Agent, Resource};
 
 /// Outside processes remembered as such.
 const OUTSIDERS_KEPT: usize = 65_536;
 /// Exited members remembered for their late children.
 const EXITED_KEPT: usize = 4096;
-/// Drift ids a daemon was told about through inotify, remembered.
-const TRIGGERS_KEPT: usize = 1024;
+/// Changes (operation ids) a daemon saw, remembered.
+const SEEN_KEPT: usize = 1024;
 
 /// Which processes are daemons: the ones named, or (when none is) known
 /// agents and processes that watch a path and then write it.
@@ -45,8 +46,10 @@ pub(super) struct Daemon {
     pub(super) agent: Option<Agent>,
     /// Whether it has read an inotify event yet.
     pub(super) notified: bool,
-    /// Changes it learnt of through inotify (operation ids), newest last.
-    triggers: VecDeque<u64>,
+    /// It was running when sdtrace attached: its start-up was not seen.
+    pub(super) before_attach: bool,
+    /// Changes by others it saw (operation ids), and how, newest last.
+    seen: VecDeque<(u64, Via)>,
     pub(super) last_converge: Option<LastConverge>,
 }
 
@@ -68,20 +71,25 @@ impl Daemon {
         })
     }
 
-    /// It learnt of change `id` through inotify.
-    pub(super) fn trigger(&mut self, id: u64) {
-        let t = &mut self.triggers;
-        if !t.contains(&id) {
-            if t.len() == TRIGGERS_KEPT {
-                t.pop_front();
+    /// A process of its tree learnt of change `id` `via` inotify or a
+    /// poll; what inotify told stays told.
+    pub(super) fn saw(&mut self, id: u64, via: Via) {
+        let seen = &mut self.seen;
+        if let Some(s) = seen.iter_mut().find(|(i, _)| *i == id) {
+            if s.1 != Via::Inotify {
+                s.1 = via;
             }
-            t.push_back(id);
+            return;
         }
+        if seen.len() == SEEN_KEPT {
+            seen.pop_front();
+        }
+        seen.push_back((id, via));
     }
 
-    /// Whether it learnt of change `id` through inotify.
-    pub(super) fn was_told_of(&self, id: u64) -> bool {
-        self.triggers.contains(&id)
+    /// How its tree learnt of change `id`, if it did.
+    pub(super) fn how_it_saw(&self, id: u64) -> Option<Via> {
+        self.seen.iter().find(|(i, _)| *i == id).map(|(_, v)| *v)
     }
 }
 
@@ -115,6 +123,8 @@ pub(super) struct Membership {
     /// Exited members, forgotten a while later: a child's first event can
     /// come after its parent's exit.
     exited: VecDeque<u32>,
+    /// The processes alive when sdtrace attached.
+    at_attach: HashSet<u32>,
 }
 
 impl Membership {
@@ -146,6 +156,7 @@ impl Membership {
     /// their descendants (given parent first or not: ancestry is walked).
     pub(super) fn adopt(&mut self, procs: &[ProcessInfo<'_>]) {
         let parents: HashMap<u32, u32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
+        self.at_attach = procs.iter().map(|p| p.pid).collect();
         for p in procs {
             if let Some(d) = self.recognise(p.pid, p.comm, p.exe, &p.argv) {
                 self.make_root(p.pid, d);
@@ -221,6 +232,16 @@ impl Membership {
 
     /// `pid` is daemon `d` itself.
     pub(super) fn make_root(&mut self, pid: u32, d: usize) {
+        if self.at_attach.contains(&pid) {
+            self.daemons[d].before_attach = true;
+        } else if !self
+            .roots
+            .iter()
+            .any(|r| self.members.get(r).and_then(|m| m.daemon) == Some(d))
+        {
+            // Restarted since: this start-up is seen.
+            self.daemons[d].before_attach = false;
+        }
         self.outsiders.remove(&pid);
         self.roots.insert(pid);
         self.members.insert(
@@ -272,7 +293,8 @@ impl Membership {
             name: name.to_owned(),
             agent,
             notified: false,
-            triggers: VecDeque::new(),
+            before_attach: false,
+            seen: VecDeque::new(),
             last_converge: None,
         });
         self.daemons.len() - 1

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod extract;
 mod flaps;
 pub mod inotify;
+mod lookback;
 mod membership;
 pub mod model;
 mod operations;

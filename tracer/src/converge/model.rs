@@ -73,6 +73,8 @@ pub enum Fact<'a> {
         ifd: i32,
         path: &'a str,
         wd: Result<i32, i64>,
+        /// In place when sdtrace attached (read from `/proc`), not seen made.
+        existing: bool,
     },
     /// A read() of an inotify fd.
     Inotify {
@@ -126,6 +128,9 @@ pub enum CauseKind {
     Scheduled,
     /// The daemon's first pass after it started.
     Startup,
+    /// Nothing seen explains it, and the daemon started before sdtrace:
+    /// what made it act may have happened before the attach.
+    BeforeAttach,
 }
 
 impl CauseKind {
@@ -137,6 +142,7 @@ impl CauseKind {
             Self::Refresh => "refresh",
             Self::Scheduled => "scheduled",
             Self::Startup => "startup",
+            Self::BeforeAttach => "before-attach",
         }
     }
 }
@@ -147,6 +153,9 @@ pub enum Via {
     /// The kernel delivered the change to the daemon's inotify fd, and the
     /// daemon read it.
     Inotify,
+    /// A process of the daemon's tree looked at the resource (stat, read)
+    /// after the change and before the repair.
+    Poll,
     /// Same resource, the change before.
     Time,
 }
@@ -156,6 +165,7 @@ impl Via {
     pub fn name(self) -> &'static str {
         match self {
             Self::Inotify => "inotify",
+            Self::Poll => "poll",
             Self::Time => "time",
         }
     }
@@ -190,6 +200,7 @@ impl Cause {
                 format!("{} #{id} via {via}", self.kind.name())
             }
             (CauseKind::Scheduled, ..) => "scheduled run".into(),
+            (CauseKind::BeforeAttach, ..) => "before attach".into(),
             (kind, ..) => kind.name().into(),
         }
     }

@@ -102,6 +102,7 @@ impl Script {
             ifd: 3,
             path,
             wd,
+            existing: false,
         });
     }
 
@@ -729,4 +730,184 @@ fn another_daemons_temporary_file_in_a_watched_directory_stays_one_change() {
         (c[0].daemon.as_str(), c[0].ops.clone()),
         ("puppet", vec!["chown", "write", "rename"])
     );
+}
+
+/// A shell daemon (pid 30, `bash watch.sh`) running before the attach,
+/// with its `inotifywait` child (31) already watching /srv/app.
+fn attached_to_a_shell_daemon() -> Script {
+    let mut s = Script::named(&["watch.sh"]);
+    s.comms.insert(30, "bash".into());
+    s.comms.insert(31, "inotifywait".into());
+    s.engine.adopt(
+        vec![
+            ProcessInfo {
+                pid: 30,
+                ppid: 1,
+                comm: "bash",
+                exe: "/usr/bin/bash",
+                argv: vec!["bash".into(), "/opt/watch.sh".into()],
+            },
+            ProcessInfo {
+                pid: 31,
+                ppid: 30,
+                comm: "inotifywait",
+                exe: "/usr/bin/inotifywait",
+                argv: vec!["inotifywait".into(), "/srv/app".into()],
+            },
+        ]
+        .into_iter(),
+    );
+    s.fact(&Fact::Watch {
+        pid: 31,
+        ifd: 3,
+        path: "/srv/app",
+        wd: Ok(1),
+        existing: true,
+    });
+    s
+}
+
+#[test]
+fn a_watch_in_place_at_the_attach_is_reported_as_such() {
+    let s = attached_to_a_shell_daemon();
+    let w = s.of(Kind::Watch);
+    assert_eq!(w.len(), 1, "{:#?}", s.out);
+    assert_eq!(w[0].resource, file("/srv/app"));
+    assert_eq!(w[0].ops, vec!["watch", "before-attach"]);
+    assert_eq!(w[0].daemon, "watch.sh");
+}
+
+#[test]
+fn attached_late_an_outside_change_the_daemon_then_repairs_is_its_drift() {
+    let mut s = attached_to_a_shell_daemon();
+    s.spawn(1, 40, &["/bin/sh", "-c", "echo x >> /srv/app/app.conf"]);
+    s.file(40, "/srv/app/app.conf", FileOp::Write);
+    s.exit(40);
+    s.settle();
+    assert!(s.of(Kind::Drift).is_empty(), "not known managed yet");
+    // The watcher child hears of it, the daemon's shell puts it back.
+    s.notified(31, 1, "app.conf");
+    s.file(30, "/srv/app/app.conf", FileOp::Truncate);
+    s.file(30, "/srv/app/app.conf", FileOp::Write);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    assert_eq!(drifts[0].actor.pid, 40);
+    assert_eq!(drifts[0].daemon, "watch.sh");
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "{:#?}", s.out);
+    let c = converges[0].cause.as_ref().unwrap();
+    assert_eq!(
+        (c.kind, c.id, c.via),
+        (CauseKind::Drift, Some(drifts[0].id), Some(Via::Inotify))
+    );
+    let pos = |id| s.out.iter().position(|d| d.id == id).unwrap();
+    assert!(pos(drifts[0].id) < pos(converges[0].id));
+}
+
+#[test]
+fn a_command_the_daemon_runs_on_a_file_is_a_converge_of_the_file() {
+    let mut s = attached_to_a_shell_daemon();
+    s.spawn(1, 40, &["/bin/chmod", "600", "/srv/app/app.conf"]);
+    s.file(40, "/srv/app/app.conf", FileOp::Chmod);
+    s.exit(40);
+    s.notified(31, 1, "app.conf");
+    s.exit(31);
+    s.spawn(30, 41, &["/usr/bin/stat", "-c", "%a", "/srv/app/app.conf"]);
+    s.file(41, "/srv/app/app.conf", FileOp::Stat);
+    s.exit(41);
+    s.spawn(30, 42, &["/usr/bin/chmod", "644", "/srv/app/app.conf"]);
+    s.file(42, "/srv/app/app.conf", FileOp::Chmod);
+    s.exit(42);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "no exec: line\n{:#?}", s.out);
+    let c = converges[0];
+    assert_eq!(c.resource, file("/srv/app/app.conf"));
+    assert_eq!(c.actor.pid, 42);
+    assert_eq!(c.ops, vec!["chmod"]);
+    let cause = c.cause.as_ref().unwrap();
+    assert_eq!(
+        (cause.kind, cause.id, cause.via),
+        (CauseKind::Drift, Some(drifts[0].id), Some(Via::Inotify))
+    );
+    assert!(s.of(Kind::Check).is_empty(), "{:#?}", s.out);
+}
+
+#[test]
+fn a_watcher_child_started_after_the_attach_still_tells_its_daemon() {
+    let mut s = attached_to_a_shell_daemon();
+    s.exit(31);
+    s.spawn(30, 32, &["/usr/bin/inotifywait", "/srv/app"]);
+    s.watch(32, "/srv/app", Ok(1));
+    s.spawn(1, 40, &["/bin/sh", "-c", "echo x > /srv/app/app.conf"]);
+    s.file(40, "/srv/app/app.conf", FileOp::Truncate);
+    s.exit(40);
+    s.notified(32, 1, "app.conf");
+    s.file(30, "/srv/app/app.conf", FileOp::Truncate);
+    s.settle();
+    let c = s.of(Kind::Converge)[0].cause.clone().unwrap();
+    assert_eq!((c.kind, c.via), (CauseKind::Drift, Some(Via::Inotify)));
+}
+
+#[test]
+fn a_poller_that_looked_after_the_change_repairs_it_via_poll() {
+    let mut s = Script::named(&["poller.py"]);
+    s.comms.insert(50, "python3".into());
+    s.engine.adopt(
+        vec![ProcessInfo {
+            pid: 50,
+            ppid: 1,
+            comm: "python3",
+            exe: "/usr/bin/python3.11",
+            argv: vec!["python3".into(), "/opt/poller.py".into()],
+        }]
+        .into_iter(),
+    );
+    s.file(50, "/srv/p.conf", FileOp::Stat);
+    s.spawn(1, 40, &["/bin/chmod", "600", "/srv/p.conf"]);
+    s.file(40, "/srv/p.conf", FileOp::Chmod);
+    s.exit(40);
+    s.settle();
+    s.file(50, "/srv/p.conf", FileOp::Stat);
+    s.file(50, "/srv/p.conf", FileOp::Chmod);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    let c = s.of(Kind::Converge)[0].cause.clone().unwrap();
+    assert_eq!(
+        (c.kind, c.id, c.via),
+        (CauseKind::Drift, Some(drifts[0].id), Some(Via::Poll))
+    );
+}
+
+#[test]
+fn a_repair_of_nothing_seen_by_a_daemon_started_before_the_attach_says_so() {
+    let mut s = attached_to_a_shell_daemon();
+    s.file(30, "/srv/app/app.conf", FileOp::Truncate);
+    s.settle();
+    let c = s.of(Kind::Converge)[0].cause.clone().unwrap();
+    assert_eq!(c.kind, CauseKind::BeforeAttach);
+    assert_eq!(c.describe(), "before attach");
+    // Its restart is seen: the next start-up is one.
+    s.exit(30);
+    s.spawn(1, 60, &["bash", "/opt/watch.sh"]);
+    s.file(60, "/srv/app/other.conf", FileOp::Truncate);
+    s.settle();
+    let c = s.of(Kind::Converge)[1].cause.clone().unwrap();
+    assert_eq!(c.kind, CauseKind::Startup);
+}
+
+#[test]
+fn an_outside_change_long_before_is_not_the_drift_a_change_answers() {
+    let mut s = attached_to_a_shell_daemon();
+    s.spawn(1, 40, &["/bin/sh", "-c", "echo x > /srv/app/app.conf"]);
+    s.file(40, "/srv/app/app.conf", FileOp::Truncate);
+    s.exit(40);
+    s.now += super::lookback::LOOK_BACK_NS + MS;
+    s.file(30, "/srv/app/app.conf", FileOp::Truncate);
+    s.settle();
+    assert!(s.of(Kind::Drift).is_empty(), "{:#?}", s.out);
 }
