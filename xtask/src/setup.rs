@@ -65,6 +65,12 @@ const PACKAGES: &[(&str, &str)] = &[
     // whose file checks and temp-file-plus-rename writes the converge
     // mode must recognise.
     ("puppet-agent", "puppet"),
+    // ... and the other shapes it is tested against, each started before
+    // sdtrace attaches: a shell script around `inotifywait`, Ansible
+    // (`ansible-playbook` on a local connection) and CFEngine 3 (`cf-agent`).
+    ("inotify-tools", "inotifywait"),
+    ("ansible-core", "ansible-playbook"),
+    ("cfengine3", "cf-agent"),
 ];
 
 pub(crate) fn setup() -> Result<()> {

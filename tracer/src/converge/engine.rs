@@ -75,11 +75,37 @@ impl Engine {
         self.membership.place(pid, ancestors);
     }
 
+    /// A process placed outside whose exec was not seen (it ran before the
+    /// attach and the process table caught up since) may be a daemon by
+    /// what it runs now.
+    pub fn recognise_late(&mut self, me: &ProcessInfo<'_>) {
+        if self.side(me.pid) != Side::Outside {
+            return;
+        }
+        if let Some(d) = self.membership.recognise(me.pid, me.comm, me.exe, &me.argv) {
+            self.membership.make_root(me.pid, d);
+        }
+    }
+
     /// Whether a process's reads and stats matter: only a daemon's tree's
     /// do.
     #[must_use]
     pub fn inspects_matter(&self, pid: u32) -> bool {
         self.tree_daemon(pid).is_some()
+    }
+
+    /// Whether `pid`'s inotify watches matter: `Some(true)` for a daemon's
+    /// tree, `Some(false)` for a process that may turn out to be a daemon
+    /// nobody named.
+    #[must_use]
+    pub fn watches_matter(&self, pid: u32) -> Option<bool> {
+        if self.tree_daemon(pid).is_some() {
+            Some(true)
+        } else if self.membership.is_auto() && self.side(pid) == Side::Outside {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// The daemon whose tree `pid` is in, the commands it runs included:
@@ -411,30 +437,17 @@ impl Engine {
                 continue;
             };
             self.membership.daemon_mut(d).notified = true;
-            let (id, by) = match self.causes.last_op(&path) {
-                Some(last) if last.daemon != Some(d) => (last.id, last.daemon),
+            // A change still under way stays open, one change (a truncate
+            // and its write): the daemon's own change, when it comes, ends
+            // it first, so it is reported before the repair.
+            match self.causes.last_op(&path) {
+                Some(last) if last.daemon != Some(d) => {
+                    self.membership.daemon_mut(d).saw(last.id, Via::Inotify);
+                }
                 // Unknown, or its own change coming back: the change it is
                 // told of may not have returned yet.
-                _ => {
-                    self.causes.notice(path, d, ts);
-                    continue;
-                }
-            };
-            // What the daemon reacts to has happened: a change still open on
-            // one of its resources is reported before the reaction.
-            let mine = |o: &Op| {
-                self.operations.manager(&o.resource) == Some(d)
-                    || self.causes.watches(d, &o.resource)
-            };
-            if by.is_none()
-                && self
-                    .operations
-                    .get(id)
-                    .is_some_and(|o| o.command.is_none() && mine(o))
-            {
-                self.close(id);
+                _ => self.causes.notice(path, d, ts),
             }
-            self.membership.daemon_mut(d).saw(id, Via::Inotify);
         }
     }
 
@@ -599,7 +612,11 @@ impl Engine {
         if let (Some(d), true) = (daemon, op.changes()) {
             self.drift_before(d, &r);
         }
-        self.close_others_on(&r, pid, (daemon.is_none() && op.changes()).then_some(path));
+        // A look ends nobody's change: an outside change under way when a
+        // daemon's check comes by is still one change.
+        if op.changes() {
+            self.close_others_on(&r, pid, daemon.is_none().then_some(path));
+        }
         let id = match self.operations.file_op(pid, &r) {
             Some(id) => id,
             None => {
@@ -679,8 +696,9 @@ impl Engine {
             }
             return;
         }
-        if op.daemon.is_some() {
-            // A change it reacted to before that change returned.
+        if op.daemon.is_some() && changed {
+            // A change it reacted to before that change returned (a look
+            // ends nobody's change).
             self.close_others_on(&op.resource, op.actor.pid, None);
         }
         match op.daemon {

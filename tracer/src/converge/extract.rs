@@ -11,15 +11,18 @@ use crate::decode::{kernel_path, Body, SyscallEvent};
 use crate::event::extract::EventView;
 use crate::state::{resolve, FdKind, AT_FDCWD};
 
-use super::engine::Engine;
+use super::engine::{Engine, ProcessInfo};
 use super::inotify;
 use super::model::{Actor, Fact, FileOp};
 use super::resource;
 
 const O_ACCMODE: u32 = 0o3;
+const O_CREAT: u32 = 0o100;
+const O_EXCL: u32 = 0o200;
 const O_TRUNC: u32 = 0o1000;
 const O_APPEND: u32 = 0o2000;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const ENOENT: i64 = 2;
 
 fn actor_of(view: &EventView<'_>, pid: u32) -> Actor {
     let p = view.process();
@@ -118,6 +121,17 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
             })
         });
         engine.place(pid, ancestors.take(64));
+        if let Some(p) = view.process() {
+            engine.recognise_late(&ProcessInfo {
+                pid,
+                ppid: p.ppid,
+                comm: &p.comm,
+                exe: &p.exepath,
+                argv: std::iter::once(p.exe.clone())
+                    .chain(p.args.iter().cloned())
+                    .collect(),
+            });
+        }
     }
     let ev = match &view.rec.body {
         Body::Exit(_) => {
@@ -170,7 +184,11 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                 return;
             };
             let flags = if h.nr == nr::CREAT { 0o1101 } else { fd.flags };
-            let op = if flags & O_ACCMODE == 0 {
+            let op = if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
+                // It made the file (mkstemp's): a scratch file it removes
+                // again is no resource.
+                FileOp::Create
+            } else if flags & O_ACCMODE == 0 {
                 if !engine.inspects_matter(pid) {
                     return;
                 }
@@ -304,7 +322,8 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
                 &actor,
             );
         }
-        nr::LSTAT | nr::STAT | nr::NEWFSTATAT | nr::STATX if ok => {
+        // A look that found the file gone saw its deletion.
+        nr::LSTAT | nr::STAT | nr::NEWFSTATAT | nr::STATX if ok || h.ret == -ENOENT => {
             if !engine.inspects_matter(pid) {
                 return;
             }

@@ -63,11 +63,15 @@ pub(super) struct LastConverge {
 }
 
 impl Daemon {
+    /// Whether `path` is the agent's own: under its directories, or one of
+    /// its scratch files.
     pub(super) fn owns_dir(&self, path: &str) -> bool {
+        let path = resource::local(path);
         self.agent.is_some_and(|a| {
-            a.own_dirs
-                .iter()
-                .any(|d| resource::is_under(resource::local(path), d))
+            a.own_dirs.iter().any(|d| resource::is_under(path, d))
+                || path
+                    .split('/')
+                    .any(|c| a.scratch_prefixes.iter().any(|p| c.starts_with(p)))
         })
     }
 
@@ -318,11 +322,14 @@ impl Membership {
         if self.selection.pids.contains(&pid) {
             return Some(self.daemon_named(comm, agent));
         }
+        // `--daemon ansible` names every process of an ansible run, as the
+        // agent's own name does without `--daemon`.
         let candidates = [
             comm.to_owned(),
             base(exe),
             argv.first().map(|a| base(a)).unwrap_or_default(),
             resource::program(argv).to_owned(),
+            agent.map(|a| a.name.to_owned()).unwrap_or_default(),
         ];
         let name = self
             .selection

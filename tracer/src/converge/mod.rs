@@ -6,19 +6,24 @@
 //!   agents (puppet, mgmt, ansible, cfengine, salt, chef), or processes that
 //!   watch a path with inotify and later write it. Everything their process
 //!   trees do is theirs.
-//! - A file is managed once a daemon watched it (or, when it is missing,
-//!   its directory in its place), wrote it, or lstat-checked it; packages,
-//!   services and accounts are managed once a daemon ran a command on them.
+//! - A file is managed once a daemon's tree watched it (or, when it is
+//!   missing, its directory in its place) or changed it; packages,
+//!   services and accounts once a daemon ran a command on them. Watches in
+//!   place when sdtrace attached are read from `/proc` ([`attach`]).
 //! - A change to a managed resource by a process outside every daemon's
-//!   tree is a DRIFT; a daemon's change is a CONVERGE, caused by the drift
-//!   it repairs (tied by the inotify event the daemon read when the kernel
-//!   delivered one, else by resource and time), by a refresh from a
-//!   resource it had just changed, by a scheduled run, or by its startup.
+//!   tree is a DRIFT; so is an outside change to a resource a daemon
+//!   changes soon after, though nobody was known to manage it then
+//!   (`lookback`). A daemon's change is a CONVERGE, caused by the drift it
+//!   repairs (tied by the inotify event its tree read, else by a look its
+//!   tree took after the change, else by resource and time), by a refresh
+//!   from a resource it had just changed, by a scheduled run, by its
+//!   startup, or by something before the attach.
 //!
 //! The facts come from syscalls in [`extract`]; [`engine`] derives the
 //! events from what it keeps in `membership`, `operations`, `causes`,
 //! `flaps` and `summary`; [`render`] prints them.
 
+pub mod attach;
 mod causes;
 pub mod cli;
 pub mod engine;
@@ -41,6 +46,7 @@ use crate::event::extract::EventView;
 use crate::sink::Sink;
 
 use engine::{Engine, ProcessInfo, Selection};
+use model::{Actor, Fact};
 
 /// The engine fed from the pipeline: the processes alive at the start are
 /// adopted before the first event.
@@ -70,20 +76,64 @@ impl Tracker {
     pub fn feed(&mut self, view: &EventView<'_>, shown: bool) {
         if !self.adopted {
             self.adopted = true;
-            self.engine.adopt(view.procs.iter().map(|p| {
-                let argv = std::iter::once(p.exe.clone())
-                    .chain(p.args.iter().cloned())
-                    .collect();
-                ProcessInfo {
-                    pid: p.tgid,
-                    ppid: p.ppid,
-                    comm: p.comm.as_str(),
-                    exe: p.exepath.as_str(),
-                    argv,
-                }
-            }));
+            self.adopt(view);
         }
         extract::feed(&mut self.engine, view, shown);
+    }
+
+    /// Takes the processes alive at the first event, and (live) the
+    /// watches their daemons had in place already.
+    fn adopt(&mut self, view: &EventView<'_>) {
+        self.engine.adopt(view.procs.iter().map(|p| {
+            let argv = std::iter::once(p.exe.clone())
+                .chain(p.args.iter().cloned())
+                .collect();
+            ProcessInfo {
+                pid: p.tgid,
+                ppid: p.ppid,
+                comm: p.comm.as_str(),
+                exe: p.exepath.as_str(),
+                argv,
+            }
+        }));
+        let procfs = view.procs.procfs();
+        if procfs.is_replay() {
+            return;
+        }
+        let ts = view.rec.hdr.ts_ns;
+        let mut unnamed = 0;
+        for p in view.procs.iter() {
+            let Some(mine) = self.engine.watches_matter(p.tgid) else {
+                continue;
+            };
+            let actor = |pid| Actor {
+                pid,
+                comm: p.comm.clone(),
+                exe: p.exepath.clone(),
+                container: None,
+            };
+            for ifd in attach::inotify_fds(procfs.root(), p.tgid) {
+                let (named, missed) = attach::watches(procfs.root(), p.tgid, ifd);
+                if mine {
+                    unnamed += missed;
+                }
+                for w in named {
+                    let fact = Fact::Watch {
+                        pid: p.tgid,
+                        ifd,
+                        path: &w.path,
+                        wd: Ok(w.wd),
+                        existing: true,
+                    };
+                    self.engine.observe(ts, ts, &fact, &actor);
+                }
+            }
+        }
+        if unnamed > 0 {
+            eprintln!(
+                "sdtrace: converge: {unnamed} inotify watch(es) a daemon had in place before sdtrace started could not be named (deleted since, in another mount namespace, or on a filesystem without file handles): the changes they report are tied by time"
+            );
+        }
     }
 
     pub fn tick(&mut self, now: u64) {

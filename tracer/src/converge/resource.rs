@@ -297,6 +297,9 @@ pub struct Agent {
     pub periodic: bool,
     /// Where it keeps its own code, state and logs: never a resource.
     pub own_dirs: &'static [&'static str],
+    /// How its scratch files and directories are named, wherever they are
+    /// (ansible's module payloads in the temp dir): never a resource.
+    pub scratch_prefixes: &'static [&'static str],
 }
 
 const PUPPET: Agent = Agent {
@@ -314,6 +317,7 @@ const PUPPET: Agent = Agent {
         "/etc/facter",
         "/var/lib/facter",
     ],
+    scratch_prefixes: &[],
 };
 const AGENTS: &[(&str, Agent)] = &[
     ("puppet", PUPPET),
@@ -323,6 +327,7 @@ const AGENTS: &[(&str, Agent)] = &[
             name: "mgmt",
             periodic: false,
             own_dirs: &["/var/lib/mgmt", "/etc/mgmt", "/tmp/mgmt"],
+            scratch_prefixes: &[],
         },
     ),
     (
@@ -331,6 +336,7 @@ const AGENTS: &[(&str, Agent)] = &[
             name: "ansible",
             periodic: true,
             own_dirs: &["/root/.ansible", "/etc/ansible"],
+            scratch_prefixes: &["ansible_", "AnsiballZ_", "ansible-tmp-"],
         },
     ),
     (
@@ -338,7 +344,8 @@ const AGENTS: &[(&str, Agent)] = &[
         Agent {
             name: "cfengine",
             periodic: true,
-            own_dirs: &["/var/cfengine"],
+            own_dirs: &["/var/cfengine", "/var/lib/cfengine3", "/var/log/cfengine3"],
+            scratch_prefixes: &[],
         },
     ),
     (
@@ -347,6 +354,7 @@ const AGENTS: &[(&str, Agent)] = &[
             name: "salt",
             periodic: true,
             own_dirs: &["/etc/salt", "/var/cache/salt", "/var/log/salt", "/run/salt"],
+            scratch_prefixes: &[],
         },
     ),
     (
@@ -361,6 +369,7 @@ const AGENTS: &[(&str, Agent)] = &[
                 "/var/cinc",
                 "/var/log/chef",
             ],
+            scratch_prefixes: &[],
         },
     ),
 ];

@@ -911,3 +911,43 @@ fn an_outside_change_long_before_is_not_the_drift_a_change_answers() {
     s.settle();
     assert!(s.of(Kind::Drift).is_empty(), "{:#?}", s.out);
 }
+
+#[test]
+fn a_known_agent_is_named_by_its_agents_name_too() {
+    for (name, argv) in [
+        (
+            "ansible",
+            &["/usr/bin/python3", "/usr/bin/ansible-playbook", "play.yml"][..],
+        ),
+        ("cfengine", &["/usr/bin/cf-agent", "-K"][..]),
+    ] {
+        let mut s = Script::named(&[name]);
+        s.spawn(1, 10, argv);
+        s.file(10, "/srv/x.conf", FileOp::Truncate);
+        s.settle();
+        let c = s.of(Kind::Converge);
+        assert_eq!(c.len(), 1, "{name}: {:#?}", s.out);
+        assert_eq!(c[0].daemon, name);
+    }
+}
+
+#[test]
+fn a_truncate_and_its_write_are_one_drift_though_the_daemon_heard_of_the_first() {
+    let mut s = Script::with_daemon();
+    s.spawn(1, 20, &["/bin/sh", "-c", "printf x > /etc/app.conf"]);
+    s.file(20, "/etc/app.conf", FileOp::Truncate);
+    s.notified(10, 1, "");
+    s.file(10, "/etc/app.conf", FileOp::Read);
+    s.file(20, "/etc/app.conf", FileOp::Write);
+    s.exit(20);
+    s.notified(10, 1, "");
+    s.file(10, "/etc/app.conf", FileOp::Truncate);
+    s.file(10, "/etc/app.conf", FileOp::Write);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 1, "{:#?}", s.out);
+    assert_eq!(drifts[0].ops, vec!["truncate", "write"]);
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "{:#?}", s.out);
+    assert_eq!(converges[0].cause.as_ref().unwrap().id, Some(drifts[0].id));
+}
