@@ -17,14 +17,14 @@ pub struct PuppetFile<'a> {
     pub content: &'a str,
 }
 
-/// Writes `site.pp` in `dir`, managing `files` (mode 0644 each).
+/// Writes `site.pp` in `dir`, managing `files` (mode 0644, owner root each).
 pub fn manifest(dir: &Path, files: &[PuppetFile]) -> PathBuf {
     let mut text = String::new();
     for f in files {
         let content = f.content.replace('\\', "\\\\").replace('\n', "\\n");
         writeln!(
             text,
-            "file {{ '{}':\n  ensure  => file,\n  content => \"{content}\",\n  mode    => '0644',\n}}",
+            "file {{ '{}':\n  ensure  => file,\n  content => \"{content}\",\n  mode    => '0644',\n  owner   => 'root',\n}}",
             f.path.display()
         )
         .unwrap();

@@ -6,6 +6,7 @@
 //! fight over one file. Changes from outside every daemon's process tree
 //! are made by shells the test runs, one at a time, each awaited until the
 //! daemon said it repaired it.
+mod attach;
 mod auto;
 mod container;
 mod fight;

@@ -163,7 +163,8 @@ e2e!(
 );
 
 // A change from outside between two runs is a DRIFT; the next run
-// repairs it, noticed by time (its schedule), not by a watch.
+// repairs it, noticed by that run's look at the file (`via poll`), not by a
+// watch.
 e2e!(puppet_repairs_a_drift_on_its_next_run, |tracer, test| {
     if !require(test, &["puppet"]) {
         return;
@@ -209,7 +210,7 @@ e2e!(puppet_repairs_a_drift_on_its_next_run, |tracer, test| {
         "{drift}"
     );
     assert_eq!(repair.cause_str("kind"), Some("drift"), "{repair}");
-    assert_eq!(repair.cause_str("via"), Some("time"), "{repair}");
+    assert_eq!(repair.cause_str("via"), Some("poll"), "{repair}");
     assert!(
         repair
             .get("ttc_ms")
