@@ -104,22 +104,38 @@ impl Desired<'_> {
     }
 }
 
-/// The changes made, in order: what, the changer's pid, the resource.
+/// One change made.
+pub struct Row {
+    pub change: &'static Change,
+    /// The changer's pid.
+    pub pid: u64,
+    pub resource: String,
+    /// How many repairs the daemon said it made after it: a fast daemon
+    /// can put a truncate back before the write that follows it, and then
+    /// the write is a second drift it repairs again.
+    pub repairs: usize,
+}
+
+/// The changes made, in order.
 pub struct Made {
-    pub rows: Vec<(&'static Change, u64, String)>,
+    pub rows: Vec<Row>,
 }
 
 /// Makes each of `changes` from a shell outside every daemon's tree,
 /// waiting after each until `repaired` says the daemon put things back
 /// (and a little more, so the repair's syscalls have gone quiet).
+/// `repairs_said`: how many repairs the daemon has said it made so far,
+/// for a daemon that says so (one per change otherwise).
 pub fn make(
     changes: &[&'static Change],
     file: &Path,
     file_res: &str,
     repaired: impl Fn(&Change) -> bool,
+    repairs_said: Option<&dyn Fn() -> usize>,
 ) -> Made {
     let mut rows = Vec::new();
     for &change in changes {
+        let said = repairs_said.map(|n| n());
         let mut child = Command::new("sh")
             .args(["-c", change.script, "sh"])
             .arg(file)
@@ -143,7 +159,21 @@ pub fn make(
         // 100 ms without one).
         thread::sleep(Duration::from_millis(400));
         let resource = change.resource.unwrap_or(file_res).to_owned();
-        rows.push((change, pid, resource));
+        let repairs = match (said, repairs_said) {
+            (Some(before), Some(n)) => n() - before,
+            _ => 1,
+        };
+        assert!(
+            repairs >= 1,
+            "the daemon said no repair after {}",
+            change.what
+        );
+        rows.push(Row {
+            change,
+            pid,
+            resource,
+            repairs,
+        });
     }
     Made { rows }
 }
@@ -162,13 +192,21 @@ pub struct Expect<'a> {
 /// Waits until sdtrace has reported a DRIFT and its repair for each change
 /// made, stops it, and checks its report against `made`, line for line.
 pub fn check(run: Converge, made: &Made, expect: &Expect<'_>) -> Finished {
-    for (change, pid, resource) in &made.rows {
-        let drift = run.wait_for(&format!("the DRIFT of {}", change.what), |e| {
-            e.kind() == "DRIFT" && e.resource() == resource && e.actor_pid() == Some(*pid)
-        });
-        run.wait_for(&format!("the CONVERGE after {}", change.what), |e| {
-            e.kind() == "CONVERGE" && e.cause_id() == drift.id()
-        });
+    for row in &made.rows {
+        let drifts = run.wait_n(
+            &format!("the DRIFT of {}", row.change.what),
+            row.repairs,
+            |e| {
+                e.kind() == "DRIFT"
+                    && e.resource() == row.resource
+                    && e.actor_pid() == Some(row.pid)
+            },
+        );
+        for drift in drifts {
+            run.wait_for(&format!("the CONVERGE after {}", row.change.what), |e| {
+                e.kind() == "CONVERGE" && e.cause_id() == drift.id()
+            });
+        }
     }
     let done = run.stop();
     assert!(done.status.success(), "{}", done.describe());
@@ -178,9 +216,9 @@ pub fn check(run: Converge, made: &Made, expect: &Expect<'_>) -> Finished {
             "{why}\nexpected, in order:\n{}\nsdtrace's DRIFT and CONVERGE lines:\n{table}\n{}",
             made.rows
                 .iter()
-                .map(|(c, pid, r)| format!(
-                    "  DRIFT {r} by pid {pid} ({}, {}), then one CONVERGE of it caused by that drift",
-                    c.what, c.op
+                .map(|r| format!(
+                    "  {} × DRIFT {} by pid {} ({}, {}), each then one CONVERGE of it caused by that drift",
+                    r.repairs, r.resource, r.pid, r.change.what, r.change.op
                 ))
                 .collect::<Vec<_>>()
                 .join("\n"),
@@ -188,28 +226,46 @@ pub fn check(run: Converge, made: &Made, expect: &Expect<'_>) -> Finished {
         )
     };
 
-    // Recall and precision of the drifts: one per change, in order, and no
-    // other.
+    // Recall and precision of the drifts: one per repair the daemon made,
+    // by the change's changer, in order, and no other.
     let drifts = done.of("DRIFT");
-    if drifts.len() != made.rows.len() {
+    let expected: usize = made.rows.iter().map(|r| r.repairs).sum();
+    if drifts.len() != expected {
         fail(format!(
-            "{} DRIFT lines for {} changes",
+            "{} DRIFT lines for {} changes the daemon repaired {expected} times",
             drifts.len(),
             made.rows.len()
         ));
     }
-    for ((change, pid, resource), d) in made.rows.iter().zip(&drifts) {
-        let right = d.resource() == resource
-            && d.actor_pid() == Some(*pid)
-            && d.has_op(change.op)
+    let per_drift: Vec<&Row> = made
+        .rows
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r, r.repairs))
+        .collect();
+    for (row, d) in per_drift.iter().zip(&drifts) {
+        let right = d.resource() == row.resource
+            && d.actor_pid() == Some(row.pid)
             && d.get("daemon").and_then(Value::as_str) == Some(expect.daemon);
         if !right {
-            fail(format!("{}: not its DRIFT: {d}", change.what));
+            fail(format!("{}: not its DRIFT: {d}", row.change.what));
+        }
+    }
+    for row in &made.rows {
+        let ops_seen = drifts
+            .iter()
+            .filter(|d| d.actor_pid() == Some(row.pid))
+            .any(|d| d.has_op(row.change.op));
+        if !ops_seen {
+            fail(format!(
+                "{}: no DRIFT shows {}",
+                row.change.what, row.change.op
+            ));
         }
     }
     // Each drift repaired once, caused by it; every other CONVERGE is of
     // an expected kind.
-    for ((change, _, resource), d) in made.rows.iter().zip(&drifts) {
+    for (row, d) in per_drift.iter().zip(&drifts) {
+        let (change, resource) = (row.change, &row.resource);
         let repairs: Vec<&Value> = done
             .of("CONVERGE")
             .into_iter()
@@ -251,11 +307,11 @@ pub fn check(run: Converge, made: &Made, expect: &Expect<'_>) -> Finished {
     }
 
     // The summary agrees.
-    let mut resources: Vec<&str> = made.rows.iter().map(|(_, _, r)| r.as_str()).collect();
+    let mut resources: Vec<&str> = made.rows.iter().map(|r| r.resource.as_str()).collect();
     resources.sort_unstable();
     resources.dedup();
     for r in resources {
-        let n = made.rows.iter().filter(|(_, _, x)| x == r).count() as u64;
+        let n = per_drift.iter().filter(|x| x.resource == r).count() as u64;
         let sum = done.summary(r);
         let get = |k: &str| sum.get(k).and_then(Value::as_u64);
         let repairs = done

@@ -26,7 +26,7 @@ use super::summary::Summary;
 pub use super::causes::{PENDING_NS, REFRESH_NS};
 pub use super::flaps::FLAP_SWITCHES;
 pub use super::membership::{ProcessInfo, Selection};
-pub use super::operations::IDLE_NS;
+pub use super::operations::{CREATED_IDLE_NS, IDLE_NS};
 pub use super::summary::{Row, SummaryRow};
 
 #[derive(Default)]

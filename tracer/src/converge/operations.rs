@@ -10,6 +10,10 @@ use super::resource::Resource;
 
 /// A process quiet on a resource this long has finished changing it.
 pub const IDLE_NS: u64 = 100_000_000;
+/// ... unless it created the file: a temporary file is renamed into place
+/// or removed soon, though not always within `IDLE_NS` (puppet fsyncs
+/// first; a loaded node preempts it).
+pub const CREATED_IDLE_NS: u64 = 1_000_000_000;
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct CommandOp {
@@ -155,11 +159,15 @@ impl Operations {
         self.open.keys().copied().collect()
     }
 
-    /// File operations quiet since before `now - IDLE_NS`.
+    /// File operations quiet since before `now - IDLE_NS` (or
+    /// `CREATED_IDLE_NS` for a file they created).
     pub(super) fn idle(&self, now: u64) -> Vec<u64> {
         self.open
             .values()
-            .filter(|op| op.command.is_none() && op.last_ns + IDLE_NS <= now)
+            .filter(|op| {
+                let quiet = if op.created { CREATED_IDLE_NS } else { IDLE_NS };
+                op.command.is_none() && op.last_ns + quiet <= now
+            })
             .map(|op| op.id)
             .collect()
     }

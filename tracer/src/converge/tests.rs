@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::engine::{Engine, ProcessInfo, Selection, IDLE_NS};
+use super::engine::{Engine, ProcessInfo, Selection, CREATED_IDLE_NS, IDLE_NS};
 use super::inotify::Event;
 use super::model::{Actor, CauseKind, Derived, Fact, FileOp, Kind, Via};
 use super::resource::{self, Resource};
@@ -121,7 +121,7 @@ impl Script {
 
     /// Lets every open operation go quiet.
     fn settle(&mut self) {
-        self.now += IDLE_NS + MS;
+        self.now += CREATED_IDLE_NS + MS;
         self.engine.tick(self.now);
         self.out.extend(self.engine.take());
     }
@@ -950,4 +950,23 @@ fn a_truncate_and_its_write_are_one_drift_though_the_daemon_heard_of_the_first()
     let converges = s.of(Kind::Converge);
     assert_eq!(converges.len(), 1, "{:#?}", s.out);
     assert_eq!(converges[0].cause.as_ref().unwrap().id, Some(drifts[0].id));
+}
+
+#[test]
+fn a_temporary_file_renamed_into_place_after_a_pause_is_still_one_change() {
+    let mut s = Script::with_daemon();
+    s.file(10, "/etc/app.conf20261208-10-x", FileOp::Create);
+    s.file(10, "/etc/app.conf20261208-10-x", FileOp::Write);
+    // An fsync on a loaded node: longer than an ordinary change's pause.
+    s.now += 5 * IDLE_NS;
+    s.engine.tick(s.now);
+    s.fact(&Fact::Rename {
+        pid: 10,
+        from: "/etc/app.conf20261208-10-x",
+        to: "/etc/app.conf",
+    });
+    s.settle();
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 1, "{:#?}", s.out);
+    assert_eq!(converges[0].resource, file("/etc/app.conf"));
 }

@@ -234,12 +234,11 @@ e2e!(minimgmt_repairs_each_outside_change_once, |tracer, test| {
         assert_eq!(c.cause_str("resource"), Some(drift.resource()), "{c}");
         // The service's stop is told through its pidfile, which `rm`, a
         // child of the init script, removes: when minimgmt reads the
-        // deletion before the unlink is tied to the stop, the repair is
-        // tied by time (1 run in 5 here). Causality across a tree is issue
-        // 15's open part; the file's and the package's links must hold.
+        // deletion before the unlink is tied to the stop, its `status`
+        // check's look at the pidfile ties it (`via poll`).
         let via = c.cause_str("via");
         if c.resource() == SVC {
-            assert!(matches!(via, Some("inotify" | "time")), "{c}");
+            assert!(matches!(via, Some("inotify" | "poll")), "{c}");
         } else {
             assert_eq!(via, Some("inotify"), "{c}");
         }
