@@ -55,8 +55,10 @@ pub fn ansible_loop(dir: &Path, file: &Path, content: &str) -> Command {
     )
 }
 
-/// `cf-agent -K` of a policy keeping `file` as `line` (one line), in a loop.
-pub fn cfengine_loop(dir: &Path, file: &Path, line: &str) -> Command {
+/// `cf-agent -K` of a policy keeping `file` as `content` (one line), in a
+/// loop.
+pub fn cfengine_loop(dir: &Path, file: &Path, content: &str) -> Command {
+    let line = content.trim_end_matches('\n');
     let policy: PathBuf = dir.join("policy.cf");
     fs::write(
         &policy,

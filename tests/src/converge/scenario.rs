@@ -136,16 +136,7 @@ pub fn make(
     let mut rows = Vec::new();
     for &change in changes {
         let said = repairs_said.map(|n| n());
-        let mut child = Command::new("sh")
-            .args(["-c", change.script, "sh"])
-            .arg(file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = u64::from(child.id());
-        let status = child.wait().unwrap();
-        assert!(status.success(), "sh -c {:?}: {status}", change.script);
+        let pid = outside(change.script, file);
         let started = Instant::now();
         while !repaired(change) {
             assert!(
@@ -176,6 +167,22 @@ pub fn make(
         });
     }
     Made { rows }
+}
+
+/// Runs `script` with `file` as `$1` from a shell that is the test's
+/// child (outside every daemon's tree); its pid once it succeeded.
+pub fn outside(script: &str, file: &Path) -> u64 {
+    let mut child = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = u64::from(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "sh -c {script:?}: {status}");
+    pid
 }
 
 /// What the test expects of a repair's cause beyond the drift it answers.

@@ -81,20 +81,25 @@ while True:
 /// Debian's Python, not a version manager's shim earlier on `PATH`.
 pub const PYTHON3: &str = "/usr/bin/python3";
 
-/// `bash keep.sh FILE CONTENT` (the script written into `dir`).
+/// `bash keep.sh FILE LINE` (the script written into `dir`), keeping
+/// `file` as `content`, one line.
 pub fn shell_daemon(dir: &Path, file: &Path, content: &str) -> Command {
     let script = dir.join("keep.sh");
     fs::write(&script, SHELL).unwrap();
     let mut c = Command::new("bash");
-    c.arg(&script).arg(file).arg(content);
+    c.arg(&script).arg(file).arg(content.trim_end_matches('\n'));
     c
 }
 
-/// `python3 keep.py FILE CONTENT` (the script written into `dir`).
+/// `python3 keep.py FILE LINE` (the script written into `dir`), keeping
+/// `file` as `content`, one line.
 pub fn python_daemon(dir: &Path, file: &Path, content: &str) -> Command {
     let script = dir.join("keep.py");
     fs::write(&script, PYTHON).unwrap();
     let mut c = Command::new(PYTHON3);
-    c.arg("-u").arg(&script).arg(file).arg(content);
+    c.arg("-u")
+        .arg(&script)
+        .arg(file)
+        .arg(content.trim_end_matches('\n'));
     c
 }

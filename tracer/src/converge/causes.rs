@@ -17,9 +17,12 @@ use super::resource::{self, Resource};
 const PATHS_KEPT: usize = 65_536;
 /// How long an inotify event a daemon read waits for the change behind it:
 /// the kernel tells watchers during the syscall, sdtrace sees the change
-/// when it returns, possibly after the daemon has read it and reacted (an
-/// `rm` preempted inside its unlink on a loaded node returned 50 ms later).
-pub const PENDING_NS: u64 = 500_000_000;
+/// when it returns, possibly after the daemon has read it and reacted. On
+/// a loaded machine an `rm`'s unlink was seen more than 50 ms after the
+/// repair it caused (its record waiting in its CPU's batch, or the `rm`
+/// preempted before returning); a repair whose change never comes is only
+/// reported this much later.
+pub const PENDING_NS: u64 = 2_000_000_000;
 /// A service or command run this soon after the daemon changed something
 /// else was refreshed by that change.
 pub const REFRESH_NS: u64 = 5_000_000_000;

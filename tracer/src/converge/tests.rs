@@ -970,3 +970,41 @@ fn a_temporary_file_renamed_into_place_after_a_pause_is_still_one_change() {
     assert_eq!(converges.len(), 1, "{:#?}", s.out);
     assert_eq!(converges[0].resource, file("/etc/app.conf"));
 }
+
+#[test]
+fn a_delete_heard_and_repaired_before_the_unlink_returned_is_still_its_drift() {
+    let mut s = attached_to_a_shell_daemon();
+    s.spawn(1, 40, &["/bin/chown", "65534", "/srv/app/app.conf"]);
+    s.file(40, "/srv/app/app.conf", FileOp::Chown);
+    s.exit(40);
+    s.notified(31, 1, "app.conf");
+    s.spawn(30, 41, &["/usr/bin/chown", "0", "/srv/app/app.conf"]);
+    s.file(41, "/srv/app/app.conf", FileOp::Chown);
+    s.exit(41);
+    s.settle();
+    // rm's unlink tells the watcher, and the daemon repairs, before the
+    // unlink returns.
+    s.spawn(1, 50, &["/bin/rm", "/srv/app/app.conf"]);
+    s.notified(31, 1, "app.conf");
+    s.file(30, "/srv/app/app.conf", FileOp::Stat);
+    s.file(30, "/srv/app/app.conf", FileOp::Truncate);
+    s.spawn(30, 42, &["/usr/bin/stat", "-c", "%a", "/srv/app/app.conf"]);
+    s.file(42, "/srv/app/app.conf", FileOp::Stat);
+    s.took = 20 * MS;
+    s.file(50, "/srv/app/app.conf", FileOp::Unlink);
+    s.took = 0;
+    s.exit(50);
+    s.exit(42);
+    s.settle();
+    let drifts = s.of(Kind::Drift);
+    assert_eq!(drifts.len(), 2, "{:#?}", s.out);
+    let converges = s.of(Kind::Converge);
+    assert_eq!(converges.len(), 2, "{:#?}", s.out);
+    let c = converges[1].cause.as_ref().unwrap();
+    assert_eq!(
+        (c.kind, c.id, c.via),
+        (CauseKind::Drift, Some(drifts[1].id), Some(Via::Inotify)),
+        "{:#?}",
+        s.out
+    );
+}

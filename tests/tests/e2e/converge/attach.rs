@@ -2,7 +2,11 @@
 //! attaches, given every kind of outside change one at a time: sdtrace's
 //! DRIFT and CONVERGE lines must match the test's table of changes and
 //! repairs line for line (scenario.rs), the causes included.
-use std::fs;
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use tests::{
     converge::{
@@ -11,37 +15,61 @@ use tests::{
         scenario::{
             self, Change, Desired, Expect, APPEND, CHMOD, CHOWN, DELETE, RENAME_OVER, REWRITE,
         },
-        shapes, Converge, Daemon,
+        shapes, Converge, Daemon, DerivedExt,
     },
-    e2e, TempDir,
+    e2e, TempDir, Tracer,
 };
 
 use super::{file_res, minimgmt_bin, require};
 
-const CONTENT: &str = "listen = 8080";
+const CONTENT: &str = "listen = 8080\n";
 
 const FILE_CHANGES: &[&Change] = &[&APPEND, &REWRITE, &RENAME_OVER, &CHMOD, &CHOWN, &DELETE];
 
-/// Starts `daemon` before sdtrace, waits until it says `ready`, attaches
-/// with `--pid`, makes every file change, and checks the report.
-fn attach_and_check(tracer: &tests::Tracer, daemon: Daemon, desired: &Desired<'_>, vias: &[&str]) {
+/// How a daemon of one shape is started: in a directory of the test's,
+/// keeping a file there as `CONTENT`, mode 0644, owner root.
+type Shape = fn(&Path, &Path, &str) -> Command;
+
+/// How sdtrace is told which daemon: its pid, or its name.
+enum Named<'a> {
+    Pid,
+    Name(&'a str),
+}
+
+/// Starts a daemon of `shape` before sdtrace, waits until it says `ready`,
+/// attaches, makes every file change, and checks the report: each repair
+/// tied `via` one of `vias`. A daemon that says `repaired` for each repair
+/// is held to its count; one that says nothing to one repair a change.
+fn attach_and_check(tracer: &Tracer, label: &str, shape: Shape, named: &Named<'_>, vias: &[&str]) {
+    let dir = TempDir::new(&format!("converge-{label}-late"));
+    let file: PathBuf = dir.path().join("app.conf");
+    let desired = Desired {
+        path: &file,
+        content: CONTENT,
+        owner: true,
+    };
+    let daemon = Daemon::spawn(label, shape(dir.path(), &file, CONTENT));
     daemon.wait_lines("ready", 1);
     assert!(
         desired.holds(),
         "the daemon's first pass put the file right"
     );
     let pid = daemon.pid().to_string();
-    let run = Converge::start(tracer, &["--pid", &pid]);
-    let res = file_res(desired.path);
+    let (args, name) = match named {
+        Named::Pid => (["--pid", pid.as_str()], daemon_name(daemon.pid())),
+        Named::Name(n) => (["--daemon", *n], (*n).to_owned()),
+    };
+    let run = Converge::start(tracer, &args);
+    let res = file_res(&file);
     let said = || daemon.count("repaired");
+    let says = matches!(named, Named::Pid);
     let made = scenario::make(
         FILE_CHANGES,
-        desired.path,
+        &file,
         &res,
         |_| desired.holds(),
-        Some(&said),
+        says.then_some(&said as &dyn Fn() -> usize),
     );
-    let name = daemon_name(daemon.pid());
     let done = scenario::check(
         run,
         &made,
@@ -52,16 +80,12 @@ fn attach_and_check(tracer: &tests::Tracer, daemon: Daemon, desired: &Desired<'_
         },
     );
     // What its tree watched before the attach was read from /proc.
-    let dir = file_res(desired.path.parent().unwrap());
-    let watches = done.of("WATCH");
     if vias.contains(&"inotify") {
+        let dir = file_res(dir.path());
         assert!(
-            watches
+            done.of("WATCH")
                 .iter()
-                .any(
-                    |w| w.get("resource").and_then(|r| r.as_str()) == Some(dir.as_str())
-                        && tests::converge::DerivedExt::has_op(*w, "before-attach")
-                ),
+                .any(|w| w.resource() == dir && w.has_op("before-attach")),
             "the watch in place at the attach, named\n{}",
             done.describe()
         );
@@ -80,38 +104,72 @@ fn daemon_name(pid: u32) -> String {
 e2e!(
     a_shell_daemon_around_inotifywait_attached_to_late,
     |tracer, test| {
-        if !require(test, &["bash", "inotifywait", "stat", "chmod", "chown"]) {
-            return;
+        if require(test, &["bash", "inotifywait", "stat", "chmod", "chown"]) {
+            attach_and_check(
+                &tracer,
+                "keep.sh",
+                shapes::shell_daemon,
+                &Named::Pid,
+                &["inotify"],
+            );
         }
-        let dir = TempDir::new("converge-shell");
-        let file = dir.path().join("app.conf");
-        let content = format!("{CONTENT}\n");
-        let desired = Desired {
-            path: &file,
-            content: &content,
-            owner: true,
-        };
-        let daemon = Daemon::spawn("keep.sh", shapes::shell_daemon(dir.path(), &file, CONTENT));
-        attach_and_check(&tracer, daemon, &desired, &["inotify"]);
     }
 );
 
 e2e!(
     a_python_daemon_polling_with_stat_attached_to_late,
     |tracer, test| {
-        if !require(test, &[shapes::PYTHON3]) {
-            return;
+        if require(test, &[shapes::PYTHON3]) {
+            attach_and_check(
+                &tracer,
+                "keep.py",
+                shapes::python_daemon,
+                &Named::Pid,
+                &["poll"],
+            );
         }
-        let dir = TempDir::new("converge-poll");
-        let file = dir.path().join("app.conf");
-        let content = format!("{CONTENT}\n");
-        let desired = Desired {
-            path: &file,
-            content: &content,
-            owner: true,
-        };
-        let daemon = Daemon::spawn("keep.py", shapes::python_daemon(dir.path(), &file, CONTENT));
-        attach_and_check(&tracer, daemon, &desired, &["poll"]);
+    }
+);
+
+// The configuration agents, run from loops as cron or a timer would: each
+// change is put back by a later run that looked at the file first.
+
+e2e!(puppet_runs_from_a_loop_attached_to_late, |tracer, test| {
+    if require(test, &["puppet"]) {
+        attach_and_check(
+            &tracer,
+            "puppet",
+            agents::puppet_loop,
+            &Named::Name("puppet"),
+            &["poll"],
+        );
+    }
+});
+
+e2e!(ansible_runs_from_a_loop_attached_to_late, |tracer, test| {
+    if require(test, &["ansible-playbook"]) {
+        attach_and_check(
+            &tracer,
+            "ansible",
+            agents::ansible_loop,
+            &Named::Name("ansible"),
+            &["poll"],
+        );
+    }
+});
+
+e2e!(
+    cfengine_runs_from_a_loop_attached_to_late,
+    |tracer, test| {
+        if require(test, &["cf-agent"]) {
+            attach_and_check(
+                &tracer,
+                "cfengine",
+                agents::cfengine_loop,
+                &Named::Name("cfengine"),
+                &["poll"],
+            );
+        }
     }
 );
 
@@ -180,9 +238,10 @@ e2e!(minimgmt_attached_to_late, |tracer, test| {
             // The service's stop is told through its pidfile, which the
             // init script's `rm` child removes; minimgmt may read the
             // deletion before sdtrace has tied it to the stop, and then
-            // its `status` check's look at the pidfile ties it.
+            // its `status` check's look at the pidfile ties it, or (when
+            // that came first too) only time (as in mgmt.rs).
             vias: &|c| match c.resource {
-                Some("svc:sdt-demo") => &["inotify", "poll"],
+                Some("svc:sdt-demo") => &["inotify", "poll", "time"],
                 _ => &["inotify"],
             },
             // Each file repair restarts the service.
@@ -196,85 +255,3 @@ e2e!(minimgmt_attached_to_late, |tracer, test| {
         done.describe()
     );
 });
-
-/// A configuration agent run from a loop started before sdtrace, named by
-/// `--daemon`: every file change, each put back by a later run that looked
-/// at the file first (`via poll`).
-fn agent_loop_attached(tracer: &tests::Tracer, daemon: Daemon, name: &str, desired: &Desired<'_>) {
-    daemon.wait_lines("ready", 1);
-    assert!(desired.holds(), "the first run put the file right");
-    let run = Converge::start(tracer, &["--daemon", name]);
-    let res = file_res(desired.path);
-    // Their runs say nothing: one repair per change.
-    let made = scenario::make(FILE_CHANGES, desired.path, &res, |_| desired.holds(), None);
-    scenario::check(
-        run,
-        &made,
-        &Expect {
-            daemon: name,
-            vias: &|_| &["poll"],
-            other_causes: &[],
-        },
-    );
-    drop(daemon);
-}
-
-e2e!(puppet_runs_from_a_loop_attached_to_late, |tracer, test| {
-    if !require(test, &["puppet"]) {
-        return;
-    }
-    let dir = TempDir::new("converge-puppet-late");
-    let file = dir.path().join("app.conf");
-    let content = format!("{CONTENT}\n");
-    let desired = Desired {
-        path: &file,
-        content: &content,
-        owner: true,
-    };
-    let daemon = Daemon::spawn(
-        "puppet loop",
-        agents::puppet_loop(dir.path(), &file, &content),
-    );
-    agent_loop_attached(&tracer, daemon, "puppet", &desired);
-});
-
-e2e!(ansible_runs_from_a_loop_attached_to_late, |tracer, test| {
-    if !require(test, &["ansible-playbook"]) {
-        return;
-    }
-    let dir = TempDir::new("converge-ansible-late");
-    let file = dir.path().join("app.conf");
-    let content = format!("{CONTENT}\n");
-    let desired = Desired {
-        path: &file,
-        content: &content,
-        owner: true,
-    };
-    let daemon = Daemon::spawn(
-        "ansible loop",
-        agents::ansible_loop(dir.path(), &file, &content),
-    );
-    agent_loop_attached(&tracer, daemon, "ansible", &desired);
-});
-
-e2e!(
-    cfengine_runs_from_a_loop_attached_to_late,
-    |tracer, test| {
-        if !require(test, &["cf-agent"]) {
-            return;
-        }
-        let dir = TempDir::new("converge-cfengine-late");
-        let file = dir.path().join("app.conf");
-        let content = format!("{CONTENT}\n");
-        let desired = Desired {
-            path: &file,
-            content: &content,
-            owner: true,
-        };
-        let daemon = Daemon::spawn(
-            "cf-agent loop",
-            agents::cfengine_loop(dir.path(), &file, CONTENT),
-        );
-        agent_loop_attached(&tracer, daemon, "cfengine", &desired);
-    }
-);
