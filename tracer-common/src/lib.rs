@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod abi;
+pub mod arch;
 pub mod syscall_names;
 pub mod syscalls;
 
@@ -307,7 +308,8 @@ const _: () = assert!(offset_of!(Capture, when) == 3);
 /// Set in [`SyscallSpec::flags`]: the kernel forwards this syscall (push-down).
 pub const SPEC_PASS: u8 = 1;
 
-/// The kernel's per-syscall entry, indexed by syscall number.
+/// The kernel's per-syscall entry, indexed by the architecture's native
+/// syscall number.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub struct SyscallSpec {
@@ -315,11 +317,14 @@ pub struct SyscallSpec {
     pub flags: u8,
     /// Number of used entries in `caps`.
     pub ncap: u8,
-    pub _pad: [u8; 2],
+    /// The syscall's canonical (x86_64) number, which the record carries
+    /// ([`arch`]): the native number itself on x86_64.
+    pub nr: u16,
     pub caps: [Capture; MAX_CAPTURES],
 }
 const _: () = assert!(size_of::<SyscallSpec>() == 16);
 const _: () = assert!(offset_of!(SyscallSpec, ncap) == 1);
+const _: () = assert!(offset_of!(SyscallSpec, nr) == 2);
 const _: () = assert!(offset_of!(SyscallSpec, caps) == 4);
 
 /// The socket 4-tuple the kernel reads from a `struct sock` (a [`CaptureKind::SockTupleArgFd`] item).

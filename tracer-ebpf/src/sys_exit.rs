@@ -28,10 +28,50 @@ use tracer_common::{
     SPEC_PASS, SYSCALL_SLOTS,
 };
 
+/// The six argument registers and the native syscall number, however the
+/// architecture saves them.
+struct Regs {
+    args: [u64; 6],
+    nr: u64,
+}
+
 /// `struct pt_regs` on x86_64 from `r10` (offset 56) to `orig_ax` (offset 120):
 /// r10 r9 r8 ax cx dx si di orig_ax.
+#[cfg(not(bpf_target_arch = "aarch64"))]
 const REGS_FROM: u64 = 56;
-type Regs = [u64; 9];
+
+#[cfg(not(bpf_target_arch = "aarch64"))]
+impl Regs {
+    /// From the registers `REGS_FROM` on, in x86_64's syscall order: di si
+    /// dx r10 r8 r9.
+    #[inline(always)]
+    fn x86_64(r: &[u64; 9]) -> Self {
+        Self {
+            args: [r[7], r[6], r[5], r[0], r[2], r[1]],
+            nr: r[8],
+        }
+    }
+}
+
+/// arm64's `struct pt_regs` (arch/arm64/include/asm/ptrace.h, the same
+/// from 5.10 to 6.12): `u64 regs[31]; sp; pc; pstate;` then `u64 orig_x0`
+/// at 272 and `s32 syscallno` at 280. aya's bindings leave it opaque. At
+/// exit `regs[0]` already holds the return value: the first argument is
+/// `orig_x0`.
+#[cfg(bpf_target_arch = "aarch64")]
+#[repr(C)]
+struct Arm64Regs {
+    regs: [u64; 31],
+    sp: u64,
+    pc: u64,
+    pstate: u64,
+    orig_x0: u64,
+    syscallno: i32,
+}
+#[cfg(bpf_target_arch = "aarch64")]
+const _: () = assert!(core::mem::offset_of!(Arm64Regs, orig_x0) == 272);
+#[cfg(bpf_target_arch = "aarch64")]
+const _: () = assert!(core::mem::offset_of!(Arm64Regs, syscallno) == 280);
 
 /// How a hook reads the task it runs for: the two program types differ only
 /// in this.
@@ -47,8 +87,19 @@ struct Helpers {
 }
 
 impl Reader for Helpers {
+    #[cfg(not(bpf_target_arch = "aarch64"))]
     fn regs(&self) -> Option<Regs> {
-        read(self.regs, REGS_FROM)
+        read::<[u64; 9]>(self.regs, REGS_FROM).map(|r| Regs::x86_64(&r))
+    }
+    #[cfg(bpf_target_arch = "aarch64")]
+    fn regs(&self) -> Option<Regs> {
+        // x1..x5, then orig_x0 and syscallno (read as the low half of a word).
+        let rest: [u64; 5] = read(self.regs, 8)?;
+        let tail: [u64; 2] = read(self.regs, 272)?;
+        Some(Regs {
+            args: [tail[0], rest[0], rest[1], rest[2], rest[3], rest[4]],
+            nr: u64::from(tail[1] as u32),
+        })
     }
     fn comm(&self) -> Option<[u8; COMM_LEN]> {
         record::comm()
@@ -65,14 +116,28 @@ struct Typed {
 }
 
 impl Reader for Typed {
+    #[cfg(not(bpf_target_arch = "aarch64"))]
     fn regs(&self) -> Option<Regs> {
         // SAFETY: the tracepoint's `struct pt_regs *` argument, a BTF-typed
         // pointer to the task's saved registers: the verifier checks each
         // field read against the type and makes it a fault-safe load.
         let r = unsafe { &*self.regs };
-        Some([
+        Some(Regs::x86_64(&[
             r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi, r.orig_rax,
-        ])
+        ]))
+    }
+    #[cfg(bpf_target_arch = "aarch64")]
+    fn regs(&self) -> Option<Regs> {
+        // SAFETY: as on x86_64, a BTF-typed pointer to the saved registers,
+        // read through the layout above (the verifier checks each load's
+        // offset and size against the kernel's own type).
+        let r = unsafe { &*self.regs.cast::<Arm64Regs>() };
+        Some(Regs {
+            args: [
+                r.orig_x0, r.regs[1], r.regs[2], r.regs[3], r.regs[4], r.regs[5],
+            ],
+            nr: u64::from(r.syscallno as u32),
+        })
     }
     fn comm(&self) -> Option<[u8; COMM_LEN]> {
         Some(identity::comm_direct())
@@ -122,12 +187,11 @@ fn handle<C: EbpfContext>(
     } else {
         None
     };
-    let r: Regs = task.regs()?;
-    let sysno = r[8];
-    if sysno >= SYSCALL_SLOTS as u64 {
+    let r = task.regs()?;
+    if r.nr >= SYSCALL_SLOTS as u64 {
         return None;
     }
-    let spec = SPECS.get(sysno as u32)?;
+    let spec = SPECS.get(r.nr as u32)?;
     if spec.flags & SPEC_PASS == 0 {
         return None;
     }
@@ -135,7 +199,8 @@ fn handle<C: EbpfContext>(
         Some(comm) => comm,
         None => task.comm()?,
     };
-    let sysno = sysno as u16;
+    // The record carries the canonical number (tracer_common::arch).
+    let sysno = spec.nr;
     if sysno == nr::SETNS || sysno == nr::UNSHARE {
         identity::forget(tid);
     }
@@ -152,9 +217,7 @@ fn handle<C: EbpfContext>(
     }
     let ts = now();
     let (latency, flags) = latency(cfg(&c.latency) != 0, tid, ts);
-    let args = SyscallArgs {
-        args: [r[7], r[6], r[5], r[0], r[2], r[1]],
-    };
+    let args = SyscallArgs { args: r.args };
 
     if spec.ncap == 0 {
         // SAFETY: `append` hands over room for a whole `SyscallRecord`,

@@ -26,6 +26,7 @@ use crate::scap::sink::CaptureSink;
 use crate::scap::writer::{CaptureInfo, Rotation, ScapWriter};
 use crate::sink::Sink;
 use crate::state::{ProcFs, ProcessTable, Users};
+use tracer_common::arch::Arch;
 
 /// Where a run's records come from.
 pub enum Source {
@@ -184,6 +185,11 @@ impl Session {
         } = plan;
         let (input, mut pipe) = match source {
             Source::Live { capture, sockets } => {
+                // `evt.type=open` on arm64 would wait forever for nothing.
+                if let Some(f) = &filter {
+                    f.check_arch(Arch::HOST)
+                        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+                }
                 let mut capture = Capture::start(&capture)?;
                 let procfs = if write.is_some() || journal {
                     ProcFs::default().journaled()
@@ -205,6 +211,7 @@ impl Session {
                 if let Some(w) = write {
                     let info = CaptureInfo {
                         sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
+                        arch: Arch::HOST,
                         clock: pipe.clock(),
                         passwd,
                         group,

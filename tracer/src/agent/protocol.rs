@@ -309,6 +309,42 @@ mod tests {
     }
 
     #[test]
+    fn the_state_says_which_architecture_and_arm64_records_read_the_same() {
+        use crate::event::clock::Clock;
+        use tracer_common::{arch::Arch, CaptureKind};
+        let start = Start {
+            info: CaptureInfo {
+                sdtrace: "0.1.0".into(),
+                arch: Arch::Aarch64,
+                clock: Clock::fixed(0, 0),
+                passwd: String::new(),
+                group: String::new(),
+            },
+            processes: Vec::new(),
+            answers: Vec::new(),
+        };
+        let json = serde_json::to_string(&start).unwrap();
+        assert!(json.contains(r#""arch":"aarch64""#), "{json}");
+        let back: Start = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.info.arch, Arch::Aarch64);
+        // An agent from before arm64 support ran on x86_64.
+        let old = json.replace(r#""arch":"aarch64","#, "");
+        let old: Start = serde_json::from_str(&old).unwrap();
+        assert_eq!(old.info.arch, Arch::X86_64);
+        // arm64's kernel side writes the canonical number of its native
+        // openat (56), so a client on x86_64 decodes and names it alike.
+        let nr = Arch::Aarch64.canonical(56).unwrap();
+        let bytes = crate::decode::tests::syscall_record(
+            nr,
+            3,
+            [u64::from((-100i32) as u32), 0x1000, 0, 0, 0, 0],
+            &[(0, CaptureKind::UserStr, b"/etc/hosts\0")],
+        );
+        let rec = crate::decode::decode(&bytes).unwrap();
+        assert_eq!(crate::fields::syscall_name(u32::from(rec.hdr.nr)), "openat");
+    }
+
+    #[test]
     fn a_subscription_with_an_unknown_field_is_refused() {
         let ok: Subscribe = serde_json::from_str(r#"{"filter":"evt.type=open"}"#).unwrap();
         assert_eq!(ok.filter.as_deref(), Some("evt.type=open"));

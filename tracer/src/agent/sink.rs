@@ -20,6 +20,7 @@ use crate::scap::writer::CaptureInfo;
 use crate::sink::{LoopStats, Need, Sink, Wants};
 use crate::state::ProcessTable;
 use crate::sys::clock::boot_ns;
+use tracer_common::arch::Arch;
 
 /// The node's `/etc/passwd` and `/etc/group`: records clients name users with them.
 pub struct UserFiles {
@@ -125,6 +126,7 @@ impl AgentSink {
         let start = Start {
             info: CaptureInfo {
                 sdtrace: env!("CARGO_PKG_VERSION").to_owned(),
+                arch: Arch::HOST,
                 clock: self.clock,
                 passwd: self.users.passwd.clone(),
                 group: self.users.group.clone(),

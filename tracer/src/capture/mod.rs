@@ -19,6 +19,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use tracer_common::{
+    arch::Arch,
     syscalls::{self, STATE_SYSCALLS},
     KernelConfig, SyscallSpec, COMM_LEN, COUNTER_DROPS, COUNTER_STAGE_MISSES, FILTER_CGROUP,
     FILTER_COMM, FILTER_COMM_SMALL, FILTER_MUTED, FILTER_TGID, FILTER_TGID_SMALL, SMALL_SET,
@@ -468,23 +469,36 @@ fn write_specs<T: std::borrow::BorrowMut<MapData>>(
     syscalls: Option<&BTreeSet<u16>>,
     kernel_paths: bool,
 ) -> Result<(), CaptureError> {
-    for nr in 0..SYSCALL_SLOTS as u16 {
-        let pass = match syscalls {
-            None => true,
-            Some(set) => set.contains(&nr) || STATE_SYSCALLS.contains(&nr),
+    // Indexed by this kernel's native numbers, each slot naming its
+    // canonical one; a number the architecture does not have stays off.
+    for native in 0..SYSCALL_SLOTS {
+        let spec = match Arch::HOST.canonical(native) {
+            Some(nr) => spec_for(nr, syscalls, kernel_paths),
+            None => SyscallSpec::default(),
         };
-        let mut spec = SyscallSpec {
-            flags: if pass { SPEC_PASS } else { 0 },
-            ..SyscallSpec::default()
-        };
-        if let Some(def) = syscalls::def(nr) {
-            (spec.caps, spec.ncap) = def.captures(kernel_paths);
-        }
         specs
-            .set(u32::from(nr), spec, 0)
+            .set(native, spec, 0)
             .map_err(|e| load_err("SPECS", e))?;
     }
     Ok(())
+}
+
+/// The spec of canonical syscall `nr`: passed when the filter's set has it
+/// (or the tables need it), with its captures.
+fn spec_for(nr: u16, syscalls: Option<&BTreeSet<u16>>, kernel_paths: bool) -> SyscallSpec {
+    let pass = match syscalls {
+        None => true,
+        Some(set) => set.contains(&nr) || STATE_SYSCALLS.contains(&nr),
+    };
+    let mut spec = SyscallSpec {
+        flags: if pass { SPEC_PASS } else { 0 },
+        nr,
+        ..SyscallSpec::default()
+    };
+    if let Some(def) = syscalls::def(nr) {
+        (spec.caps, spec.ncap) = def.captures(kernel_paths);
+    }
+    spec
 }
 
 /// Chooses, per set, between the in-config small set and the hash map.

@@ -81,6 +81,16 @@ pub enum ErrorKind {
     ListOnRight { field: String },
     #[error("operator `{op}` takes a literal, not a field")]
     NeedsLiteral { op: &'static str },
+    #[error("`{name}` is not a syscall on {arch}{}", instead_suffix(*.instead))]
+    NotOnArch {
+        name: String,
+        arch: &'static str,
+        instead: Option<&'static str>,
+    },
+}
+
+fn instead_suffix(instead: Option<&str>) -> String {
+    instead.map_or_else(String::new, |i| format!(" (it calls {i} instead)"))
 }
 
 fn list_of(list: bool) -> &'static str {

@@ -11,6 +11,7 @@
 //! through [`FieldSource`], which the event side implements. [`clause`]
 //! writes filter text the other way, from a field and its value.
 
+mod arch;
 mod ast;
 mod check;
 pub mod clause;
@@ -25,6 +26,7 @@ mod tests;
 use std::fmt;
 
 pub use crate::fields::MAX_ANCESTORS;
+pub use arch::ArchProblems;
 pub use ast::{Applied, Comparison, Expr, FieldText, Literal, Op, Operand};
 pub use check::{is_event_type, PROCEXIT};
 pub use error::{ErrorKind, FilterError, FilterErrors, Span};
@@ -49,6 +51,8 @@ pub trait FieldSource {
 
 /// A parsed, checked and compiled filter.
 pub struct Filter {
+    /// The text it was parsed from, which the spans point into.
+    source: String,
     expr: Expr,
     root: compile::Node,
     fields: Vec<FieldRef>,
@@ -72,7 +76,12 @@ impl Filter {
         let root = compile::compile(&typed);
         let mut fields = Vec::new();
         collect_fields(&typed, &mut fields);
-        Ok(Filter { expr, root, fields })
+        Ok(Filter {
+            source: src.to_owned(),
+            expr,
+            root,
+            fields,
+        })
     }
 
     /// Whether the event `src` describes passes the filter.

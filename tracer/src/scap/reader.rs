@@ -22,6 +22,7 @@ use super::writer::{CaptureInfo, StartState};
 use crate::event::clock::Clock;
 use crate::journal::{Answer, Journal};
 use crate::state::Process;
+use tracer_common::arch::Arch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -167,6 +168,9 @@ impl ScapReader {
                     let clock = Clock::fixed(0, crate::sys::host::utc_offset_s(epoch_s));
                     let info = CaptureInfo {
                         sdtrace: String::new(),
+                        // libscap's files do not say; its event types
+                        // are the same on every architecture.
+                        arch: Arch::X86_64,
                         clock,
                         passwd: std::mem::take(&mut tables.passwd),
                         group: std::mem::take(&mut tables.group),

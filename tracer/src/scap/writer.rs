@@ -20,6 +20,7 @@ use super::sidecar;
 use crate::decode::{Body, Record};
 use crate::event::clock::Clock;
 use crate::state::{FdInfo, FdKind, L4Proto, Process, ProcessTable, Users};
+use tracer_common::arch::Arch;
 
 /// When to start a new file (sysdig's `-C`, `-G`, `-W`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,10 +43,36 @@ impl Rotation {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CaptureInfo {
     pub sdtrace: String,
+    /// The machine's architecture. Syscall numbers in records are
+    /// canonical (x86_64's) whichever it is (`tracer_common::arch`); the
+    /// argument values are its own. Files and agents from before arm64
+    /// support were all x86_64.
+    #[serde(default = "arch_serde::x86_64", with = "arch_serde")]
+    pub arch: Arch,
     pub clock: Clock,
     /// The host's `/etc/passwd` and `/etc/group` when the capture ran.
     pub passwd: String,
     pub group: String,
+}
+
+/// [`CaptureInfo::arch`] as `uname -m` names it.
+mod arch_serde {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use tracer_common::arch::Arch;
+
+    pub(super) fn x86_64() -> Arch {
+        Arch::X86_64
+    }
+
+    pub(super) fn serialize<S: Serializer>(arch: &Arch, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(arch.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arch, D::Error> {
+        let name = String::deserialize(d)?;
+        Arch::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("unknown architecture `{name}`")))
+    }
 }
 
 /// The state a file starts from (sdtrace's state block).
@@ -574,6 +601,7 @@ mod tests {
         assert_eq!(path.as_deref(), Some("/docker/abc"));
         let info = CaptureInfo {
             sdtrace: "test".into(),
+            arch: Arch::X86_64,
             clock: Clock::fixed(0, 0),
             passwd: String::new(),
             group: String::new(),
