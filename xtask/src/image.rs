@@ -16,10 +16,16 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{build::build, docker, setup::setup, util};
+use crate::{
+    arch::Arch,
+    build::{self, build},
+    docker, oci,
+    setup::setup,
+    util,
+};
 
 /// Where the binary sits inside the image; also its entrypoint.
-const BIN_IN_IMAGE: &str = "/usr/bin/sdtrace";
+pub(crate) const BIN_IN_IMAGE: &str = "/usr/bin/sdtrace";
 
 /// The name services the image's glibc consults: local files, then DNS
 /// (Kubernetes and Docker mount `/etc/hosts` and `/etc/resolv.conf`).
@@ -28,44 +34,83 @@ const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files dns\n";
 pub(crate) fn image() -> Result<()> {
     setup()?;
     build()?;
+    build::build_for(Arch::Aarch64)?;
     docker::ensure_dockerd()?;
     let version = version()?;
     // The tag deploy/40-daemonset.yaml runs.
     let tag = format!("sdtrace:{version}");
     let work = util::target_dir().join("image");
-    let rootfs = work.join("rootfs");
-    if rootfs.exists() {
-        fs::remove_dir_all(&rootfs).with_context(|| format!("remove {}", rootfs.display()))?;
+    let mut layers = Vec::new();
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let rootfs = work.join(format!("rootfs-{}", arch.deb()));
+        if rootfs.exists() {
+            fs::remove_dir_all(&rootfs).with_context(|| format!("remove {}", rootfs.display()))?;
+        }
+        populate(&rootfs, &arch.sdtrace_bin(), arch)?;
+        let tarball = work.join(format!("rootfs-{}.tar", arch.deb()));
+        util::run(
+            Command::new("tar")
+                .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name"])
+                .arg("--mtime=@0")
+                .arg("-C")
+                .arg(&rootfs)
+                .arg("-cf")
+                .arg(&tarball)
+                .arg("."),
+        )?;
+        // Each architecture under its own tag; the host's also as `tag`.
+        let arch_tag = format!("{tag}-{}", arch.deb());
+        util::run(
+            Command::new("docker")
+                .arg("import")
+                .args(["--platform", &format!("linux/{}", arch.deb())])
+                .args(["--change", &format!(r#"ENTRYPOINT ["{BIN_IN_IMAGE}"]"#)])
+                .args([
+                    "--change",
+                    &format!(
+                        "LABEL org.opencontainers.image.title=sdtrace \
+                         org.opencontainers.image.version={version}"
+                    ),
+                ])
+                .arg(&tarball)
+                .arg(&arch_tag),
+        )?;
+        if arch == Arch::host() {
+            util::run(Command::new("docker").args(["tag", &arch_tag, &tag]))?;
+            // A missing library shows up only when the binary first runs.
+            let said =
+                util::output(Command::new("docker").args(["run", "--rm", &tag, "--version"]))
+                    .with_context(|| format!("the image {tag} does not run sdtrace"))?;
+            eprintln!("xtask: built image {tag} and {arch_tag} ({said})");
+        } else {
+            // This engine cannot run it; qemu's user mode runs the image's
+            // own root instead, which proves its loader and libraries.
+            let said = util::output(
+                Command::new(format!("qemu-{}", arch.name()))
+                    .arg("-L")
+                    .arg(&rootfs)
+                    .arg(rootfs.join(BIN_IN_IMAGE.trim_start_matches('/')))
+                    .arg("--version"),
+            )
+            .with_context(|| format!("the {} root does not run sdtrace", arch.deb()))?;
+            eprintln!(
+                "xtask: built image {arch_tag} ({said}, run under qemu-{})",
+                arch.name()
+            );
+        }
+        layers.push(oci::Platform {
+            arch,
+            layer: tarball,
+        });
     }
-    populate(&rootfs, &util::sdtrace_bin())?;
-
-    let tarball = work.join("rootfs.tar");
-    util::run(
-        Command::new("tar")
-            .args(["--owner=0", "--group=0", "--numeric-owner", "-C"])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("."),
-    )?;
-    util::run(
-        Command::new("docker")
-            .arg("import")
-            .args(["--change", &format!(r#"ENTRYPOINT ["{BIN_IN_IMAGE}"]"#)])
-            .args([
-                "--change",
-                &format!(
-                    "LABEL org.opencontainers.image.title=sdtrace \
-                     org.opencontainers.image.version={version}"
-                ),
-            ])
-            .arg(&tarball)
-            .arg(&tag),
-    )?;
-    // A missing library shows up only when the binary first runs.
-    let said = util::output(Command::new("docker").args(["run", "--rm", &tag, "--version"]))
-        .with_context(|| format!("the image {tag} does not run sdtrace"))?;
-    eprintln!("xtask: built image {tag} ({said})");
+    let archive = work.join(format!("sdtrace-{version}.oci.tar"));
+    oci::write_archive(&work.join("oci"), &archive, &tag, &version, &layers)?;
+    eprintln!(
+        "xtask: both architectures under one name: {} (an OCI image index; \
+         `ctr -n k8s.io images import --all-platforms` or `skopeo copy --all oci-archive:...` \
+         takes it to a node or a registry)",
+        archive.display()
+    );
     Ok(())
 }
 
@@ -88,12 +133,12 @@ fn version() -> Result<String> {
 /// Lays out the image's root: the binary (debug info stripped, symbols kept
 /// for backtraces), its shared libraries at the paths the loader looks in,
 /// and an nsswitch.conf.
-fn populate(rootfs: &Path, bin: &Path) -> Result<()> {
+fn populate(rootfs: &Path, bin: &Path, arch: Arch) -> Result<()> {
     let bin_dest = rootfs.join(BIN_IN_IMAGE.trim_start_matches('/'));
     create_parent(&bin_dest)?;
-    if util::on_path("strip") {
+    if util::on_path(&arch.strip()) {
         util::run(
-            Command::new("strip")
+            Command::new(arch.strip())
                 .arg("--strip-debug")
                 .arg("-o")
                 .arg(&bin_dest)
@@ -102,8 +147,8 @@ fn populate(rootfs: &Path, bin: &Path) -> Result<()> {
     } else {
         fs::copy(bin, &bin_dest).with_context(|| format!("copy {}", bin.display()))?;
     }
-    for lib in shared_libraries(bin)? {
-        let dest = rootfs.join(lib.strip_prefix("/").unwrap_or(&lib));
+    for (lib, inside) in shared_libraries(bin, arch)? {
+        let dest = rootfs.join(inside.strip_prefix("/").unwrap_or(&inside));
         create_parent(&dest)?;
         // fs::copy follows symlinks: the image gets the library itself
         // under the name the loader asks for.
@@ -115,10 +160,36 @@ fn populate(rootfs: &Path, bin: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The files `ldd` resolves `bin`'s dependencies to, the dynamic loader
-/// included; the vDSO has no file and is skipped.
-pub(crate) fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
-    let listing = util::output(Command::new("ldd").arg(bin))?;
+/// The files `bin`'s dependencies resolve to, the dynamic loader included,
+/// each with the path it has inside an image or guest; the vDSO has no
+/// file and is skipped. The host's own binaries ask `ldd`; another
+/// architecture's ask its loader under qemu's user-mode emulation, in the
+/// cross toolchain's root (`/usr/aarch64-linux-gnu`), whose `/lib/...`
+/// paths are the ones inside.
+pub(crate) fn shared_libraries(bin: &Path, arch: Arch) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let (listing, root) = match arch.cross_lib_dir() {
+        None => (util::output(Command::new("ldd").arg(bin))?, None),
+        Some(lib) => {
+            let root = lib.parent().expect("/usr/<triple>/lib").to_path_buf();
+            let qemu = format!("qemu-{}", arch.name());
+            let loader = lib.join(arch.loader());
+            let listing = util::output(
+                Command::new(&qemu)
+                    .arg("-L")
+                    .arg(&root)
+                    .arg(&loader)
+                    .arg("--list")
+                    .arg(bin),
+            )
+            .with_context(|| {
+                format!(
+                    "list {}'s libraries ({qemu} comes with qemu-user)",
+                    bin.display()
+                )
+            })?;
+            (listing, Some(root))
+        }
+    };
     if let Some(missing) = listing.lines().find(|l| l.contains("not found")) {
         bail!(
             "{} needs a library this machine lacks: {}",
@@ -130,7 +201,17 @@ pub(crate) fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
     if libs.is_empty() {
         bail!("ldd names no libraries for {}: {listing}", bin.display());
     }
-    Ok(libs)
+    Ok(libs
+        .into_iter()
+        .map(|path| match &root {
+            None => (path.clone(), path),
+            // The loader's line names its file in the root already.
+            Some(root) => match path.strip_prefix(root) {
+                Ok(inside) => (path.clone(), Path::new("/").join(inside)),
+                Err(_) => (root.join(path.strip_prefix("/").unwrap_or(&path)), path),
+            },
+        })
+        .collect())
 }
 
 /// `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` gives the path after

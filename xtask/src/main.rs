@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's setup, build, run, test and benchmark entry
 //! points, one module per command.
+mod arch;
 mod bench;
 mod build;
 mod build_ebpf;
@@ -8,6 +9,7 @@ mod fuzz;
 mod image;
 mod kernels;
 mod manuals;
+mod oci;
 mod run;
 mod setup;
 mod stack_budget;
@@ -30,15 +32,25 @@ enum Cmd {
     /// and bench use.
     Setup,
     /// Build the eBPF programs (nightly, bpfel-unknown-none).
-    BuildEbpf,
+    BuildEbpf {
+        /// The architecture whose registers and syscall ABI the programs read.
+        #[arg(long, visible_alias = "arch", value_enum, default_value_t = arch::Arch::host())]
+        target: arch::Arch,
+    },
     /// Build the eBPF programs and sdtrace (release), and install its man
-    /// pages and shell completions (as root).
-    Build,
-    /// Build sdtrace (release) and make it the Docker image `sdtrace:<version>`
-    /// in the local engine: the binary, its shared libraries and the loader
-    /// over an empty root, entrypoint sdtrace. deploy/40-daemonset.yaml runs
-    /// this tag; `kind load docker-image sdtrace:<version>` puts it on kind's
-    /// nodes. No registry is involved.
+    /// pages and shell completions (as root). `--target aarch64` (or `--arch
+    /// arm64`) cross-compiles for arm64 into target/aarch64-unknown-linux-gnu/.
+    Build {
+        #[arg(long, visible_alias = "arch", value_enum, default_value_t = arch::Arch::host())]
+        target: arch::Arch,
+    },
+    /// Build sdtrace (release) for x86_64 and arm64 and make each a Docker
+    /// image in the local engine (`sdtrace:<version>-amd64`, `-arm64`; this
+    /// machine's also `sdtrace:<version>`): the binary, its shared libraries
+    /// and the loader over an empty root, entrypoint sdtrace; and both under
+    /// the one name in an OCI image index, target/image/sdtrace-<version>.oci.tar.
+    /// deploy/40-daemonset.yaml runs this tag; `kind load docker-image
+    /// sdtrace:<version>` puts it on kind's nodes. No registry is involved.
     Image,
     /// Set up, build what is stale, then run sdtrace as root with the given arguments.
     Run {
@@ -75,16 +87,18 @@ enum Cmd {
     },
     /// Measure the overhead sdtrace, strace, perf trace and bpftrace add to a syscall loop.
     Bench(bench::Options),
-    /// Build sdtrace, then boot Debian's 5.10, 6.1, 6.12 and 6.12-rt kernels under
-    /// qemu with it and check a smoke capture on each and on this machine's kernel.
+    /// Build sdtrace (x86_64 and arm64), then boot Debian's 5.10, 6.1, 6.12 and
+    /// 6.12-rt kernels and the arm64 6.1 and 6.12 under qemu with it, check a
+    /// smoke capture on each and on this machine's kernel, and read each
+    /// architecture's capture file with the other's sdtrace.
     Kernels(kernels::Options),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::setup(),
-        Cmd::BuildEbpf => setup::setup().and_then(|()| build_ebpf::build_ebpf()),
-        Cmd::Build => setup::setup().and_then(|()| build::build()),
+        Cmd::BuildEbpf { target } => setup::setup().and_then(|()| build_ebpf::build_ebpf(target)),
+        Cmd::Build { target } => setup::setup().and_then(|()| build::build_for(target)),
         Cmd::Image => image::image(),
         Cmd::Run { args } => run::run(&args),
         Cmd::Test {

@@ -8,7 +8,12 @@
 //!   file name changes;
 //! - cargo-fuzz, built with the stable toolchain into the same cache, for the
 //!   fuzz targets in `fuzz/` (which themselves build with nightly);
-//! - the Debian packages the e2e tests and the benchmark run.
+//! - the Debian packages the e2e tests and the benchmark run;
+//! - arm64: the standard library for `aarch64-unknown-linux-gnu` (the
+//!   default toolchain's), Debian's cross gcc and libc, and qemu for arm64
+//!   guests and binaries. The host's dpkg is not given the arm64
+//!   architecture: the kernel matrix fetches arm64 packages through an apt
+//!   configuration of its own.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -60,6 +65,13 @@ const PACKAGES: &[(&str, &str)] = &[
     // its initramfs holds sdtrace stripped of debug info (binutils' strip).
     ("qemu-system-x86", "qemu-system-x86_64"),
     ("binutils", "strip"),
+    // arm64: the cross linker and C compiler (ring), its glibc, the arm64
+    // guests' emulator, and user-mode emulation, which lists the cross
+    // binaries' libraries and reads capture files with the arm64 sdtrace.
+    ("gcc-aarch64-linux-gnu", "aarch64-linux-gnu-gcc"),
+    ("libc6-dev-arm64-cross", "aarch64-linux-gnu-gcc"),
+    ("qemu-system-arm", "qemu-system-aarch64"),
+    ("qemu-user", "qemu-aarch64"),
     // The convergence tests run a real configuration-management agent:
     // Debian's Puppet 7 (`puppet apply` of a local manifest, no server),
     // whose file checks and temp-file-plus-rename writes the converge
@@ -81,6 +93,7 @@ pub(crate) fn setup() -> Result<()> {
     ensure_cargo_fuzz()?;
     ensure_packages()?;
     ensure_image_debs()?;
+    ensure_rust_target("aarch64-unknown-linux-gnu")?;
     eprintln!("xtask: setup ok ({:.2} s)", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -120,6 +133,31 @@ fn ensure_rust_src(sysroot: &Path) -> Result<()> {
         "--toolchain",
         "nightly",
     ]))
+}
+
+/// The default toolchain's standard library for `target` (what `cargo
+/// build --target` cross-compiles against).
+fn ensure_rust_target(target: &str) -> Result<()> {
+    let libdir = util::output(Command::new("rustc").env_remove("RUSTUP_TOOLCHAIN").args([
+        "--print",
+        "target-libdir",
+        "--target",
+        target,
+    ]))?;
+    let has_std = fs::read_dir(&libdir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    });
+    if has_std {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the Rust standard library for {target}");
+    util::run(
+        Command::new("rustup")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args(["target", "add", target]),
+    )
 }
 
 /// The nightly's `libLLVM.so.*` file name, e.g. `libLLVM.so.22.1-rust-1.97.0-nightly`.

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, util};
+use crate::{arch::Arch, build::build, build_ebpf::ebpf_cargo, docker, fuzz, setup::setup, util};
 
 pub(crate) struct Options {
     pub lint: bool,
@@ -100,16 +100,19 @@ pub(crate) fn test(opts: &Options) -> Result<()> {
             // its real target (panic=abort comes from its profile). Map calls
             // take references on purpose (they also compile
             // on aya-ebpf 0.3), which this lint would flag at every call.
-            let mut ebpf = ebpf_cargo("clippy")?;
-            ebpf.args([
-                "--",
-                "-D",
-                "warnings",
-                "-A",
-                "clippy::needless_borrows_for_generic_args",
-            ]);
-            if let Err(e) = util::run(&mut ebpf) {
-                failed.push(format!("clippy (tracer-ebpf): {e}"));
+            // Once per architecture: each compiles its own `pt_regs` reader.
+            for arch in [Arch::X86_64, Arch::Aarch64] {
+                let mut ebpf = ebpf_cargo("clippy", arch)?;
+                ebpf.args([
+                    "--",
+                    "-D",
+                    "warnings",
+                    "-A",
+                    "clippy::needless_borrows_for_generic_args",
+                ]);
+                if let Err(e) = util::run(&mut ebpf) {
+                    failed.push(format!("clippy (tracer-ebpf, {}): {e}", arch.name()));
+                }
             }
         }
     }

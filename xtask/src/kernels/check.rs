@@ -13,6 +13,8 @@ use serde_json::Value;
 pub(super) struct Sections {
     pub release: Option<String>,
     parts: BTreeMap<String, String>,
+    /// The packed sections' bytes (a capture file is not text).
+    binary: BTreeMap<String, Vec<u8>>,
 }
 
 /// The mark of a section a guest sent gzipped and base64-encoded.
@@ -40,18 +42,40 @@ impl Sections {
                 part.push('\n');
             }
         }
+        let mut binary = BTreeMap::new();
         let parts = parts
             .into_iter()
             .map(|(name, text)| match name.strip_suffix(PACKED) {
-                Some(plain) => (plain.to_owned(), unpack(&text)),
+                Some(plain) => {
+                    let bytes = unpack(&text);
+                    binary.insert(plain.to_owned(), bytes.clone());
+                    (
+                        plain.to_owned(),
+                        String::from_utf8(bytes).unwrap_or_default(),
+                    )
+                }
                 None => (name, text),
             })
             .collect();
-        Self { release, parts }
+        Self {
+            release,
+            parts,
+            binary,
+        }
+    }
+
+    /// A packed section's bytes (empty when it is missing or does not decode).
+    pub(super) fn bytes(&self, name: &str) -> &[u8] {
+        self.binary.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub(super) fn get(&self, name: &str) -> &str {
         self.parts.get(name).map_or("", String::as_str)
+    }
+
+    /// Whether the run printed section `name`.
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.parts.contains_key(name)
     }
 
     pub(super) fn complete(&self) -> bool {
@@ -97,21 +121,21 @@ impl Outcome {
     }
 }
 
-/// A gzipped, base64-encoded section's text (empty when it does not decode:
-/// the checks then say what is missing).
-fn unpack(text: &str) -> String {
+/// A gzipped, base64-encoded section's bytes (empty when it does not
+/// decode: the checks then say what is missing).
+fn unpack(text: &str) -> Vec<u8> {
     use base64::Engine;
     use std::io::Read;
     let compact: String = text.split_whitespace().collect();
     let Ok(gz) = base64::engine::general_purpose::STANDARD.decode(compact) else {
-        return String::new();
+        return Vec::new();
     };
-    let mut out = String::new();
+    let mut out = Vec::new();
     if flate2::read::GzDecoder::new(gz.as_slice())
-        .read_to_string(&mut out)
+        .read_to_end(&mut out)
         .is_err()
     {
-        return String::new();
+        return Vec::new();
     }
     out
 }

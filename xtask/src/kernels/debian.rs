@@ -1,6 +1,7 @@
 //! Debian's own kernels, fetched as packages: the newest build of each line
 //! in its suite, found through the suite's meta-package, downloaded once and
-//! kept (with the `vmlinuz` taken out of it) in the cache.
+//! kept (with the `vmlinuz` taken out of it) in the cache. amd64 and arm64
+//! alike: apt is told both architectures, whatever the host's dpkg knows.
 //!
 //! apt runs with a configuration of its own (sources, lists and cache under
 //! the cache directory), so the host's sources are never touched and the
@@ -12,13 +13,16 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::util;
+use crate::{arch::Arch, util};
 
 /// One kernel of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Line {
-    /// Its name in the table and on the command line: `5.10`, `6.12-rt`, …
+    /// Its name in the table and on the command line: `5.10`, `6.12-rt`,
+    /// `6.1-arm64`, …
     pub name: &'static str,
+    /// The architecture of the kernel (and of the sdtrace it runs).
+    pub arch: Arch,
     /// The meta-package that depends on the newest image of the line.
     pub meta: &'static str,
     /// The versions of `meta` that belong to the line start with this.
@@ -29,31 +33,50 @@ pub(super) struct Line {
 }
 
 /// The kernels users run on Debian: bullseye's, bookworm's, and
-/// bookworm-backports' 6.12 with its PREEMPT_RT build.
+/// bookworm-backports' 6.12 with its PREEMPT_RT build; and on arm64 nodes
+/// bookworm's and bookworm-backports'.
 pub(super) const LINES: &[Line] = &[
     Line {
         name: "5.10",
+        arch: Arch::X86_64,
         meta: "linux-image-amd64",
         version_prefix: "5.10.",
         storm_seconds: 6,
     },
     Line {
         name: "6.1",
+        arch: Arch::X86_64,
         meta: "linux-image-amd64",
         version_prefix: "6.1.",
         storm_seconds: 6,
     },
     Line {
         name: "6.12",
+        arch: Arch::X86_64,
         meta: "linux-image-amd64",
         version_prefix: "6.12.",
         storm_seconds: 6,
     },
     Line {
         name: "6.12-rt",
+        arch: Arch::X86_64,
         meta: "linux-image-rt-amd64",
         version_prefix: "6.12.",
         storm_seconds: 20,
+    },
+    Line {
+        name: "6.1-arm64",
+        arch: Arch::Aarch64,
+        meta: "linux-image-arm64",
+        version_prefix: "6.1.",
+        storm_seconds: 6,
+    },
+    Line {
+        name: "6.12-arm64",
+        arch: Arch::Aarch64,
+        meta: "linux-image-arm64",
+        version_prefix: "6.12.",
+        storm_seconds: 6,
     },
 ];
 
@@ -85,6 +108,10 @@ fn apt(program: &str, dir: &Path) -> Command {
         ))
         .arg(format!("-oDir::Cache={}", dir.join("apt-cache").display()))
         .arg("-oDebug::NoLocking=1")
+        // Both architectures' lists, whatever the host's dpkg was told.
+        .arg("-oAPT::Architecture=amd64")
+        .arg("-oAPT::Architectures::=amd64")
+        .arg("-oAPT::Architectures::=arm64")
         // Downloads land in a root-owned directory: no _apt sandbox user.
         .arg("-oAPT::Sandbox::User=root");
     cmd
@@ -111,8 +138,10 @@ fn resolve(line: &Line) -> Result<(String, String)> {
                 .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
         })
         .with_context(|| format!("no {} {}* in the suites", line.meta, line.version_prefix))?;
-    let show =
-        util::output(apt("apt-cache", &dir).args(["show", &format!("{}={version}", line.meta)]))?;
+    let show = util::output(apt("apt-cache", &dir).args([
+        "show",
+        &format!("{}:{}={version}", line.meta, line.arch.deb()),
+    ]))?;
     let image = show
         .lines()
         .find_map(|l| l.strip_prefix("Depends:"))
@@ -145,7 +174,7 @@ pub(super) fn fetch(line: &Line, online: bool) -> Result<Kernel> {
         Some((package, version)) => {
             let vmlinuz = boot.join(&package);
             if !vmlinuz.is_file() {
-                download(&dir, &package, &version, &vmlinuz)?;
+                download(&dir, &package, line.arch, &version, &vmlinuz)?;
             }
             package
         }
@@ -168,6 +197,7 @@ fn cached(boot: &Path, line: &Line) -> Result<String> {
                 .and_then(|v| v.strip_prefix(line.version_prefix.trim_end_matches('.')))
                 .is_some_and(|rest| rest.starts_with(['.', '-']))
                 && n.contains("-rt-") == rt
+                && n.ends_with(&format!("-{}", line.arch.deb()))
         })
         .collect();
     names.sort();
@@ -181,13 +211,13 @@ fn cached(boot: &Path, line: &Line) -> Result<String> {
 }
 
 /// Downloads `package=version` and keeps its `/boot/vmlinuz-*` as `dest`.
-fn download(dir: &Path, package: &str, version: &str, dest: &Path) -> Result<()> {
+fn download(dir: &Path, package: &str, arch: Arch, version: &str, dest: &Path) -> Result<()> {
     let debs = dir.join("debs");
     fs::create_dir_all(&debs)?;
     eprintln!("xtask: kernels: downloading {package} {version}");
     util::run(
         apt("apt-get", dir)
-            .args(["download", &format!("{package}={version}")])
+            .args(["download", &format!("{package}:{}={version}", arch.deb())])
             .current_dir(&debs),
     )?;
     let deb = fs::read_dir(&debs)?
@@ -217,6 +247,49 @@ fn download(dir: &Path, package: &str, version: &str, dest: &Path) -> Result<()>
     Ok(())
 }
 
+/// Debian's static busybox built for `arch`, downloaded once (never
+/// installed: that would replace the host's own) and kept in the cache.
+pub(super) fn busybox(arch: Arch, online: bool) -> Result<PathBuf> {
+    let dir = cache()?;
+    let dest = dir.join(format!("busybox-{}", arch.deb()));
+    if dest.is_file() {
+        return Ok(dest);
+    }
+    if !online {
+        anyhow::bail!(
+            "no {} and no network to fetch busybox-static:{}",
+            dest.display(),
+            arch.deb()
+        );
+    }
+    let debs = dir.join("debs");
+    fs::create_dir_all(&debs)?;
+    let package = format!("busybox-static:{}", arch.deb());
+    eprintln!("xtask: kernels: downloading {package}");
+    util::run(
+        apt("apt-get", &dir)
+            .args(["download", &package])
+            .current_dir(&debs),
+    )?;
+    let deb = fs::read_dir(&debs)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("busybox-static_") && n.ends_with(&format!("_{}.deb", arch.deb()))
+            })
+        })
+        .with_context(|| format!("apt-get download left no {package} .deb"))?;
+    let unpacked = dir.join("unpack").join(format!("busybox-{}", arch.deb()));
+    let _ = fs::remove_dir_all(&unpacked);
+    fs::create_dir_all(&unpacked)?;
+    util::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
+    fs::copy(unpacked.join("bin/busybox"), &dest)
+        .with_context(|| format!("{} has no /bin/busybox", deb.display()))?;
+    fs::remove_dir_all(&unpacked)?;
+    fs::remove_file(&deb)?;
+    Ok(dest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +304,8 @@ mod tests {
             "linux-image-6.12.95+deb12-amd64",
             "linux-image-6.12.95+deb12-rt-amd64",
             "linux-image-5.10.0-46-amd64",
+            "linux-image-6.1.0-58-arm64",
+            "linux-image-6.12.96+deb12-arm64",
         ] {
             fs::write(dir.join(n), b"").unwrap();
         }
@@ -239,6 +314,8 @@ mod tests {
         assert_eq!(name("6.12"), "linux-image-6.12.95+deb12-amd64");
         assert_eq!(name("6.12-rt"), "linux-image-6.12.95+deb12-rt-amd64");
         assert_eq!(name("5.10"), "linux-image-5.10.0-46-amd64");
+        assert_eq!(name("6.1-arm64"), "linux-image-6.1.0-58-arm64");
+        assert_eq!(name("6.12-arm64"), "linux-image-6.12.96+deb12-arm64");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

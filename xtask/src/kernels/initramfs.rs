@@ -15,7 +15,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::util;
+use crate::{arch::Arch, util};
 
 /// The guest's `/init`.
 const INIT: &str = r#"#!/bin/busybox sh
@@ -34,7 +34,9 @@ mount -t cgroup -o memory memory /sys/fs/cgroup/memory 2> /dev/null ||
     { rmdir /sys/fs/cgroup/memory && mkdir /sys/fs/cgroup/pids &&
       mount -t cgroup -o pids pids /sys/fs/cgroup/pids; }
 ip link set lo up
-KSMOKE_PACK=1 OUT=/dev/ttyS1 sh /smoke.sh
+# x86_64's second serial port; arm64's virt machine has one, shared with a
+# console kept quiet (loglevel=1), named on the command line.
+KSMOKE_PACK=1 OUT=${KSMOKE_OUT:-/dev/ttyS1} sh /smoke.sh
 echo "ksmoke: done"
 poweroff -f
 "#;
@@ -49,37 +51,50 @@ struct Entry {
     data: Vec<u8>,
 }
 
+/// The host's static busybox, which the x86_64 guests run.
+pub(super) fn host_busybox() -> Result<PathBuf> {
+    util::find_on_path("busybox")
+        .or_else(|| Some(PathBuf::from("/bin/busybox")).filter(|p| p.is_file()))
+        .context("busybox is not installed (cargo xtask setup installs busybox-static)")
+}
+
+/// What goes into one architecture's initramfs.
+pub(super) struct Payload<'a> {
+    pub arch: Arch,
+    pub sdtrace: &'a Path,
+    pub workload: &'a Path,
+    /// A static busybox built for `arch`.
+    pub busybox: &'a Path,
+}
+
 /// Builds the initramfs at `dest` with `sdtrace` and `workload` as
 /// `/usr/bin/sdtrace` and `/usr/bin/kernel-smoke`.
-pub(super) fn build(sdtrace: &Path, workload: &Path, dest: &Path) -> Result<()> {
-    let busybox = util::find_on_path("busybox")
-        .or_else(|| Some(PathBuf::from("/bin/busybox")).filter(|p| p.is_file()))
-        .context("busybox is not installed (cargo xtask setup installs busybox-static)")?;
+pub(super) fn build(p: &Payload<'_>, dest: &Path) -> Result<()> {
     let stripped = dest.with_extension("sdtrace");
     util::run(
-        Command::new("strip")
+        Command::new(p.arch.strip())
             .arg("--strip-debug")
             .arg("-o")
             .arg(&stripped)
-            .arg(sdtrace),
+            .arg(p.sdtrace),
     )?;
     let mut entries = vec![
         file("init", 0o755, INIT.as_bytes().to_vec()),
         file("smoke.sh", 0o755, SMOKE.as_bytes().to_vec()),
         file("etc/passwd", 0o644, b"root:x:0:0:root:/:/bin/sh\n".to_vec()),
         file("etc/group", 0o644, b"root:x:0:\n".to_vec()),
-        file("bin/busybox", 0o755, read(&busybox)?),
+        file("bin/busybox", 0o755, read(p.busybox)?),
         file("usr/bin/sdtrace", 0o755, read(&stripped)?),
-        file("usr/bin/kernel-smoke", 0o755, read(workload)?),
+        file("usr/bin/kernel-smoke", 0o755, read(p.workload)?),
     ];
     let mut libs = BTreeSet::new();
-    for bin in [sdtrace, workload] {
-        libs.extend(crate::image::shared_libraries(bin)?);
+    for bin in [p.sdtrace, p.workload] {
+        libs.extend(crate::image::shared_libraries(bin, p.arch)?);
     }
-    for lib in &libs {
-        let inside = lib
+    for (lib, inside) in &libs {
+        let inside = inside
             .strip_prefix("/")
-            .unwrap_or(lib)
+            .unwrap_or(inside)
             .to_string_lossy()
             .into_owned();
         entries.push(file(&inside, 0o755, read(lib)?));

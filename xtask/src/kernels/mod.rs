@@ -1,11 +1,15 @@
 //! `cargo xtask kernels`: sdtrace on the kernels its users run, not only on
 //! this machine's. Debian's own kernels (bullseye 5.10, bookworm 6.1,
-//! bookworm-backports 6.12 and its PREEMPT_RT build) boot under qemu (TCG:
-//! nested KVM hangs on these machines) with an initramfs holding sdtrace and
-//! a workload; each runs `smoke.sh`, as the host does too, and the host
-//! checks every run's output ([`check`]) and prints one table.
+//! bookworm-backports 6.12 and its PREEMPT_RT build; bookworm's and
+//! bookworm-backports' arm64 6.1 and 6.12, with the arm64 sdtrace) boot
+//! under qemu (TCG: nested KVM hangs on these machines) with an initramfs
+//! holding sdtrace and a workload; each runs `smoke.sh`, as the host does
+//! too, and the host checks every run's output ([`check`]), reads the
+//! capture files of each architecture with the other's sdtrace ([`cross`])
+//! and prints one table.
 
 mod check;
+mod cross;
 mod debian;
 mod initramfs;
 
@@ -16,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::util;
+use crate::{arch::Arch, build, util};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Options {
-    /// Only these kernels (`5.10`, `6.1`, `6.12`, `6.12-rt`, `host`); all by default.
+    /// Only these kernels (`5.10`, `6.1`, `6.12`, `6.12-rt`, `6.1-arm64`,
+    /// `6.12-arm64`, `host`); all by default.
     #[arg(long = "kernel", value_name = "NAME")]
     pub kernels: Vec<String>,
     /// Minutes one guest may run before it is stopped and failed.
@@ -41,10 +46,13 @@ impl Options {
 /// One row of the table.
 struct Row {
     kernel: String,
+    arch: Arch,
     release: String,
     outcome: check::Outcome,
     /// Wall time of the guest (or the host run).
     seconds: f64,
+    /// What the run printed.
+    sections: check::Sections,
 }
 
 /// Builds the workload, fetches the kernels, runs them all (the guests in
@@ -54,21 +62,53 @@ pub(crate) fn kernels(opts: &Options) -> Result<()> {
     let wanted = |name: &str| opts.kernels.is_empty() || opts.kernels.iter().any(|k| k == name);
     let dir = util::target_dir().join("kernels");
     fs::create_dir_all(&dir)?;
-    util::run(util::cargo().args(["build", "--release", "-p", "tests", "--bin", "kernel-smoke"]))?;
-    let workload = util::target_dir().join("release/kernel-smoke");
-    let sdtrace = util::sdtrace_bin();
+    let lines: Vec<&debian::Line> = debian::LINES.iter().filter(|l| wanted(l.name)).collect();
+    // The architectures whose sdtrace and workload this run needs: the
+    // host's always (it reads every capture file back).
+    let mut arches = vec![Arch::host()];
+    for l in &lines {
+        if !arches.contains(&l.arch) {
+            arches.push(l.arch);
+        }
+    }
+    let mut readers = Vec::new();
+    for &arch in &arches {
+        if arch != Arch::host() {
+            build::build_for(arch)?;
+        }
+        let mut cargo = util::cargo();
+        cargo.args(["build", "--release", "-p", "tests", "--bin", "kernel-smoke"]);
+        if let Some(target) = arch.rust_target() {
+            cargo.args(["--target", target]);
+        }
+        util::run(&mut cargo)?;
+        readers.push(cross::Reader {
+            arch,
+            sdtrace: arch.sdtrace_bin(),
+        });
+    }
+    let workload = |arch: Arch| arch.release_dir().join("kernel-smoke");
 
     let mut rows = Vec::new();
     if wanted("host") {
-        rows.push(run_host(&sdtrace, &workload, &dir)?);
+        let mut row = run_host(&Arch::host().sdtrace_bin(), &workload(Arch::host()), &dir)?;
+        cross::check(
+            "host",
+            Arch::host(),
+            &row.sections,
+            &readers,
+            &dir,
+            &mut row.outcome,
+        );
+        rows.push(row);
     }
 
-    let lines: Vec<&debian::Line> = debian::LINES.iter().filter(|l| wanted(l.name)).collect();
     if !lines.is_empty() {
-        if !util::on_path("qemu-system-x86_64") {
-            bail!(
-                "qemu-system-x86_64 is not installed (cargo xtask setup installs qemu-system-x86)"
-            );
+        for arch in &arches {
+            let qemu = qemu_system(*arch);
+            if lines.iter().any(|l| l.arch == *arch) && !util::on_path(qemu) {
+                bail!("{qemu} is not installed (cargo xtask setup installs it)");
+            }
         }
         let online = match debian::update() {
             Ok(()) => true,
@@ -77,16 +117,50 @@ pub(crate) fn kernels(opts: &Options) -> Result<()> {
                 false
             }
         };
-        let initrd = dir.join("initramfs.cpio");
-        initramfs::build(&sdtrace, &workload, &initrd)?;
+        let mut initrds = Vec::new();
+        for &arch in &arches {
+            if !lines.iter().any(|l| l.arch == arch) {
+                continue;
+            }
+            let busybox = if arch == Arch::host() {
+                initramfs::host_busybox()?
+            } else {
+                debian::busybox(arch, online)?
+            };
+            let initrd = dir.join(format!("initramfs-{}.cpio", arch.name()));
+            initramfs::build(
+                &initramfs::Payload {
+                    arch,
+                    sdtrace: &arch.sdtrace_bin(),
+                    workload: &workload(arch),
+                    busybox: &busybox,
+                },
+                &initrd,
+            )?;
+            initrds.push((arch, initrd));
+        }
         let mut guests = Vec::new();
         for line in lines {
             let kernel = debian::fetch(line, online)?;
-            guests.push(Guest::boot(kernel, &initrd, &dir)?);
+            let initrd = &initrds
+                .iter()
+                .find(|(a, _)| *a == line.arch)
+                .expect("an initramfs per architecture with a line")
+                .1;
+            guests.push(Guest::boot(kernel, initrd, &dir)?);
         }
         let deadline = Instant::now() + Duration::from_secs(opts.timeout_minutes * 60);
         for guest in guests {
-            rows.push(guest.finish(deadline)?);
+            let mut row = guest.finish(deadline)?;
+            cross::check(
+                &row.kernel,
+                row.arch,
+                &row.sections,
+                &readers,
+                &dir,
+                &mut row.outcome,
+            );
+            rows.push(row);
         }
     }
 
@@ -144,6 +218,7 @@ fn run_host(sdtrace: &Path, workload: &Path, dir: &Path) -> Result<Row> {
         .arg(&script)
         .env("OUT", &out)
         .env("KSMOKE_TMP", work.join("tmp"))
+        .env("KSMOKE_CROSS", "1")
         .env("PATH", path)
         .stdin(Stdio::null())
         .status()
@@ -158,9 +233,11 @@ fn run_host(sdtrace: &Path, workload: &Path, dir: &Path) -> Result<Row> {
     }
     Ok(Row {
         kernel: "host".to_owned(),
-        release: sections.release.unwrap_or_else(|| "?".to_owned()),
+        arch: Arch::host(),
+        release: sections.release.clone().unwrap_or_else(|| "?".to_owned()),
         outcome,
         seconds: started.elapsed().as_secs_f64(),
+        sections,
     })
 }
 
@@ -176,12 +253,20 @@ struct Guest {
 impl Guest {
     fn boot(kernel: debian::Kernel, initrd: &Path, dir: &Path) -> Result<Self> {
         let console = dir.join(format!("{}.console.log", kernel.line.name));
-        let data = dir.join(format!("{}.data.log", kernel.line.name));
+        let data = if kernel.line.arch == Arch::X86_64 {
+            dir.join(format!("{}.data.log", kernel.line.name))
+        } else {
+            console.clone()
+        };
         for f in [&console, &data] {
             let _ = fs::remove_file(f);
         }
-        let child = Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-m", "2048", "-smp", "2", "-nodefaults"])
+        let arch = kernel.line.arch;
+        let mut qemu = Command::new(qemu_system(arch));
+        if arch == Arch::Aarch64 {
+            qemu.args(["-M", "virt", "-cpu", "cortex-a57"]);
+        }
+        qemu.args(["-accel", "tcg", "-m", "2048", "-smp", "2", "-nodefaults"])
             .args(["-display", "none", "-no-reboot"])
             .arg("-kernel")
             .arg(&kernel.vmlinuz)
@@ -190,13 +275,16 @@ impl Guest {
             .arg("-append")
             .arg(kernel_command_line(&kernel.line))
             .arg("-serial")
-            .arg(format!("file:{}", console.display()))
-            .arg("-serial")
-            .arg(format!("file:{}", data.display()))
+            .arg(format!("file:{}", console.display()));
+        // arm64's virt machine has one UART: console and data share it.
+        if arch == Arch::X86_64 {
+            qemu.arg("-serial").arg(format!("file:{}", data.display()));
+        }
+        let child = qemu
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
-            .context("start qemu-system-x86_64")?;
+            .with_context(|| format!("start {}", qemu_system(arch)))?;
         eprintln!(
             "xtask: kernels: booting {} ({})",
             kernel.line.name, kernel.package
@@ -243,7 +331,8 @@ impl Guest {
         }
         Ok(Row {
             kernel: self.kernel.line.name.to_owned(),
-            release: sections.release.unwrap_or_else(|| {
+            arch: self.kernel.line.arch,
+            release: sections.release.clone().unwrap_or_else(|| {
                 self.kernel
                     .package
                     .trim_start_matches("linux-image-")
@@ -251,6 +340,7 @@ impl Guest {
             }),
             outcome,
             seconds: self.started.elapsed().as_secs_f64(),
+            sections,
         })
     }
 }
@@ -259,14 +349,24 @@ impl Guest {
 /// reach the smoke script and sdtrace through it: the kernel hands unknown
 /// `name=value` words to init's environment.
 fn kernel_command_line(line: &debian::Line) -> String {
-    let mut line = format!(
-        "console=ttyS0 panic=-1 quiet STORM_SECONDS={}",
-        line.storm_seconds
-    );
+    let console = match line.arch {
+        Arch::X86_64 => "console=ttyS0 quiet",
+        // The one UART carries the data too: only emergencies interleave.
+        Arch::Aarch64 => "console=ttyAMA0 loglevel=1 KSMOKE_OUT=/dev/ttyAMA0 KSMOKE_CROSS=1",
+    };
+    let mut line = format!("{console} panic=-1 STORM_SECONDS={}", line.storm_seconds);
     if let Ok(v) = std::env::var("SDTRACE_DEBUG") {
         line.push_str(&format!(" SDTRACE_DEBUG={v}"));
     }
     line
+}
+
+/// The emulator for `arch`'s guests.
+fn qemu_system(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Aarch64 => "qemu-system-aarch64",
+    }
 }
 
 /// The matrix as a Markdown table, dated.
@@ -280,9 +380,9 @@ fn table(rows: &[Row]) -> String {
     );
     let _ = writeln!(
         out,
-        "| kernel | release | hook | load + attach | max insns/program | smoke | wall |"
+        "| kernel | arch | release | hook | load + attach | max insns/program | smoke | wall |"
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---|---:|");
+    let _ = writeln!(out, "|---|---|---|---|---:|---:|---|---:|");
     for r in rows {
         let o = &r.outcome;
         let verdict = if o.passed() {
@@ -298,8 +398,9 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
             r.kernel,
+            r.arch.deb(),
             r.release,
             if hook.is_empty() {
                 "-".to_owned()

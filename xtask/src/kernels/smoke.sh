@@ -57,7 +57,30 @@ capture() {
     dump "$name-stats" "$T/$name.stats"
 }
 
+# A capture file for the other architecture's sdtrace to read back
+# (KSMOKE_CROSS): binary, so gzipped and base64-encoded everywhere.
+cross() {
+    sdtrace -w "$T/cross.scap" --buffer-size 64M \
+        -c "proc.name=kernel-smoke and evt.type!=getppid" 2> "$T/cross.err" &
+    sd=$!
+    n=0
+    until grep -q '^sdtrace: attached' "$T/cross.err" 2> /dev/null; do
+        n=$((n + 1))
+        if [ $n -gt 1800 ] || ! kill -0 $sd 2> /dev/null; then break; fi
+        sleep 0.1
+    done
+    kernel-smoke run > /dev/null 2>&1
+    sleep 1
+    kill -INT $sd
+    wait $sd
+    echo "rc=$?" >> "$T/cross.err"
+    dump cross-stderr "$T/cross.err"
+    section "cross-scap gzip+base64"
+    gzip -c "$T/cross.scap" 2> /dev/null | base64 >> "$OUT"
+}
+
 capture smoke "" "proc.name=kernel-smoke" kernel-smoke run
+if [ -n "$KSMOKE_CROSS" ]; then cross; fi
 capture storm "%thread.tid %evt.type %fd.name %proc.cmdline" \
     "proc.name=kernel-smoke and evt.type in (openat, execve)" kernel-smoke storm "$STORM_SECONDS"
 section end
