@@ -217,6 +217,11 @@ fn handle<C: EbpfContext>(
     }
     let ts = now();
     let (latency, flags) = latency(cfg(&c.latency) != 0, tid, ts);
+    #[cfg(bpf_target_arch = "aarch64")]
+    let r = Regs {
+        args: canonical_open_flags(sysno, r.args),
+        nr: r.nr,
+    };
     let args = SyscallArgs { args: r.args };
 
     if spec.ncap == 0 {
@@ -276,6 +281,40 @@ fn handle<C: EbpfContext>(
     }
     stages::start(ctx, stages, slot);
     Some(())
+}
+
+/// Records carry x86_64's open(2) flags, as they carry its syscall numbers:
+/// arm64 encodes four of them differently (asm-generic fcntl.h against
+/// x86's), so `O_DIRECTORY` would read as `O_DIRECT` elsewhere. Rewritten
+/// for the calls whose argument is those flags: openat's and
+/// open_by_handle_at's third, fcntl(F_SETFL)'s. (openat2's are inside its
+/// `struct open_how`, copied as bytes, and stay arm64's.)
+#[cfg(bpf_target_arch = "aarch64")]
+#[inline(always)]
+fn canonical_open_flags(sysno: u16, mut args: [u64; 6]) -> [u64; 6] {
+    /// fcntl's command that sets the status flags.
+    const F_SETFL: u64 = 4;
+    // (arm64, x86_64): O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE.
+    const MOVED: [(u64, u64); 4] = [
+        (0o40000, 0o200000),
+        (0o100000, 0o400000),
+        (0o200000, 0o40000),
+        (0o400000, 0o100000),
+    ];
+    let flags_arg = sysno == nr::OPENAT
+        || sysno == nr::OPEN_BY_HANDLE_AT
+        || (sysno == nr::FCNTL && args[1] == F_SETFL);
+    if flags_arg {
+        let native = args[2];
+        let mut out = native & !0o740000;
+        for (arm64, x86_64) in MOVED {
+            if native & arm64 != 0 {
+                out |= x86_64;
+            }
+        }
+        args[2] = out;
+    }
+    args
 }
 
 #[expect(

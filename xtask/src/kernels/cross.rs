@@ -19,7 +19,8 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    /// `sdtrace -r file -p %evt.type`, one name per event.
+    /// `sdtrace -r file -p "*%evt.type %evt.arg.flags"`: one line per
+    /// event, its name and its flags decoded (`<NA>` without).
     fn event_types(&self, file: &Path) -> Result<String> {
         let mut cmd = match self.arch.cross_lib_dir() {
             None => Command::new(&self.sdtrace),
@@ -31,7 +32,9 @@ impl Reader {
                 qemu
             }
         };
-        cmd.arg("-r").arg(file).args(["-p", "%evt.type"]);
+        cmd.arg("-r")
+            .arg(file)
+            .args(["-p", "*%evt.type %evt.arg.flags"]);
         util::output(&mut cmd).with_context(|| {
             format!(
                 "the {} sdtrace cannot read {}",
@@ -112,8 +115,12 @@ pub(super) fn check(
         }
     }
     let lines: Vec<&str> = first.lines().collect();
+    let types: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
     for must in ["openat", "execve", "connect"] {
-        if !lines.contains(&must) {
+        if !types.contains(&must) {
             outcome.failures.push(format!(
                 "the {} capture read back has no {must} event ({} events)",
                 arch.name(),
@@ -121,7 +128,15 @@ pub(super) fn check(
             ));
         }
     }
-    if let Some(unnamed) = lines.iter().find(|l| l.starts_with("syscall_")) {
+    // kernel-smoke's read_dir: arm64's O_DIRECTORY bit is x86_64's O_DIRECT.
+    let dir_open = |l: &&str| l.starts_with("openat ") && l.contains("O_DIRECTORY");
+    if !lines.iter().any(dir_open) {
+        outcome.failures.push(format!(
+            "the {} capture read back has no openat with O_DIRECTORY",
+            arch.name()
+        ));
+    }
+    if let Some(unnamed) = types.iter().find(|l| l.starts_with("syscall_")) {
         outcome.failures.push(format!(
             "the {} capture read back has an unnamed syscall: {unnamed}",
             arch.name()
