@@ -58,46 +58,6 @@ pub(crate) fn image() -> Result<()> {
                 .arg(&tarball)
                 .arg("."),
         )?;
-        // Each architecture under its own tag; the host's also as `tag`.
-        let arch_tag = format!("{tag}-{}", arch.deb());
-        util::run(
-            Command::new("docker")
-                .arg("import")
-                .args(["--platform", &format!("linux/{}", arch.deb())])
-                .args(["--change", &format!(r#"ENTRYPOINT ["{BIN_IN_IMAGE}"]"#)])
-                .args([
-                    "--change",
-                    &format!(
-                        "LABEL org.opencontainers.image.title=sdtrace \
-                         org.opencontainers.image.version={version}"
-                    ),
-                ])
-                .arg(&tarball)
-                .arg(&arch_tag),
-        )?;
-        if arch == Arch::host() {
-            util::run(Command::new("docker").args(["tag", &arch_tag, &tag]))?;
-            // A missing library shows up only when the binary first runs.
-            let said =
-                util::output(Command::new("docker").args(["run", "--rm", &tag, "--version"]))
-                    .with_context(|| format!("the image {tag} does not run sdtrace"))?;
-            eprintln!("xtask: built image {tag} and {arch_tag} ({said})");
-        } else {
-            // This engine cannot run it; qemu's user mode runs the image's
-            // own root instead, which proves its loader and libraries.
-            let said = util::output(
-                Command::new(format!("qemu-{}", arch.name()))
-                    .arg("-L")
-                    .arg(&rootfs)
-                    .arg(rootfs.join(BIN_IN_IMAGE.trim_start_matches('/')))
-                    .arg("--version"),
-            )
-            .with_context(|| format!("the {} root does not run sdtrace", arch.deb()))?;
-            eprintln!(
-                "xtask: built image {arch_tag} ({said}, run under qemu-{})",
-                arch.name()
-            );
-        }
         layers.push(oci::Platform {
             arch,
             layer: tarball,
@@ -105,6 +65,40 @@ pub(crate) fn image() -> Result<()> {
     }
     let archive = work.join(format!("sdtrace-{version}.oci.tar"));
     oci::write_archive(&work.join("oci"), &archive, &tag, &version, &layers)?;
+    // Every platform into the engine, each under `<tag>-<arch>`, this
+    // machine's also as `tag` (the one deploy/40-daemonset.yaml runs).
+    util::run(Command::new("docker").arg("load").arg("-i").arg(&archive))?;
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let arch_tag = format!("{tag}-{}", arch.deb());
+        let platform = util::output(Command::new("docker").args([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Os}}/{{.Architecture}}",
+            &arch_tag,
+        ]))?;
+        if platform != format!("linux/{}", arch.deb()) {
+            bail!("{arch_tag} is {platform}, not linux/{}", arch.deb());
+        }
+        let rootfs = work.join(format!("rootfs-{}", arch.deb()));
+        let said = if arch == Arch::host() {
+            // A missing library shows up only when the binary first runs.
+            util::output(Command::new("docker").args(["run", "--rm", &tag, "--version"]))
+                .with_context(|| format!("the image {tag} does not run sdtrace"))?
+        } else {
+            // This engine cannot run it; qemu's user mode runs the image's
+            // own root instead, which proves its loader and libraries.
+            util::output(
+                Command::new(format!("qemu-{}", arch.name()))
+                    .arg("-L")
+                    .arg(&rootfs)
+                    .arg(rootfs.join(BIN_IN_IMAGE.trim_start_matches('/')))
+                    .arg("--version"),
+            )
+            .with_context(|| format!("the {} root does not run sdtrace", arch.deb()))?
+        };
+        eprintln!("xtask: built image {arch_tag} ({platform}: {said})");
+    }
     eprintln!(
         "xtask: both architectures under one name: {} (an OCI image index; \
          `ctr -n k8s.io images import --all-platforms` or `skopeo copy --all oci-archive:...` \

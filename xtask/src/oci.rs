@@ -10,6 +10,8 @@
 //! The layout is the one `docker buildx build --output type=oci` writes: a
 //! top-level `index.json` naming (by annotations) one inner index, which
 //! lists the per-platform manifests; every blob under `blobs/sha256/`.
+//! Beside it a Docker `manifest.json` over the same blobs, so `docker
+//! load` takes every platform under its own tag.
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +47,7 @@ pub(crate) fn write_archive(
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
     let mut manifests = Vec::new();
+    let mut docker = Vec::new();
     for p in platforms {
         let layer_digest = sha256_file(&p.layer)?;
         let layer_size = fs::metadata(&p.layer)?.len();
@@ -77,6 +80,15 @@ pub(crate) fn write_archive(
         let mut d = descriptor(MANIFEST, &manifest);
         d["platform"] = json!({ "architecture": p.arch.deb(), "os": "linux" });
         manifests.push(d);
+        let mut tags = vec![format!("{tag}-{}", p.arch.deb())];
+        if p.arch == Arch::host() {
+            tags.push(tag.to_owned());
+        }
+        docker.push(json!({
+            "Config": format!("blobs/sha256/{}", config.digest),
+            "RepoTags": tags,
+            "Layers": [format!("blobs/sha256/{layer_digest}")],
+        }));
     }
     let inner = put(
         &blobs,
@@ -90,6 +102,10 @@ pub(crate) fn write_archive(
     let index = json!({ "schemaVersion": 2, "mediaType": INDEX, "manifests": [top] });
     fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    // Docker's own archive format over the same blobs, which `docker load`
+    // reads on every store: each platform as `<tag>-<arch>`, this
+    // machine's also as `tag` (Docker keeps one platform per name).
+    fs::write(dir.join("manifest.json"), serde_json::to_vec(&docker)?)?;
     util::run(
         Command::new("tar")
             .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name"])
@@ -97,7 +113,7 @@ pub(crate) fn write_archive(
             .arg(dir)
             .arg("-cf")
             .arg(archive)
-            .args(["oci-layout", "index.json", "blobs"]),
+            .args(["oci-layout", "index.json", "manifest.json", "blobs"]),
     )
 }
 
@@ -186,6 +202,17 @@ mod tests {
             assert_eq!(config["architecture"], m["platform"]["architecture"]);
             let _ = blob(manifest["layers"][0]["digest"].as_str().unwrap());
         }
+        let docker: Value =
+            serde_json::from_slice(&fs::read(layout.join("manifest.json")).unwrap()).unwrap();
+        let tags: Vec<&Value> = docker
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["RepoTags"])
+            .collect();
+        assert_eq!(tags[1], &json!(["sdtrace:9.9.9-arm64"]));
+        let arm64 = &docker[1];
+        assert!(layout.join(arm64["Config"].as_str().unwrap()).is_file());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
