@@ -226,6 +226,11 @@ impl Session {
             Source::File(path) => {
                 let mut reader = ScapReader::open(&path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                // An arm64 capture has no `open` either.
+                if let Some(f) = &filter {
+                    f.check_arch(reader.info.arch)
+                        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+                }
                 let procs =
                     ProcessTable::restore(ProcFs::replaying(), std::mem::take(&mut reader.start));
                 let users = Users::parse(&reader.info.passwd, &reader.info.group);
