@@ -77,7 +77,7 @@ pub(crate) fn kernels(opts: &Options) -> Result<()> {
             build::build_for(arch)?;
         }
         let mut cargo = util::cargo();
-        cargo.args(["build", "--release", "-p", "tests", "--bin", "kernel-smoke"]);
+        cargo.args(["build", "--release", "-p", "kernel-smoke"]);
         if let Some(target) = arch.rust_target() {
             cargo.args(["--target", target]);
         }
