@@ -95,6 +95,7 @@ enum Cmd {
 }
 
 fn main() -> Result<()> {
+    restore_interrupt();
     match Cli::parse().cmd {
         Cmd::Setup => setup::setup(),
         Cmd::BuildEbpf { target } => setup::setup().and_then(|()| build_ebpf::build_ebpf(target)),
@@ -120,5 +121,17 @@ fn main() -> Result<()> {
         Cmd::Kernels(opts) => setup::setup()
             .and_then(|()| build::build())
             .and_then(|()| kernels::kernels(&opts)),
+    }
+}
+
+/// Puts SIGINT and SIGQUIT back to their default for xtask and everything
+/// it starts. A script that runs `cargo xtask test &` starts it with both
+/// ignored, and a shell inherits an ignored signal it cannot trap: the
+/// tests that stop a program (or a stand-in shell script) with SIGINT
+/// then waited for an exit that never came.
+fn restore_interrupt() {
+    for signal in [libc::SIGINT, libc::SIGQUIT] {
+        // SAFETY: SIG_DFL for a signal xtask installs no handler for.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
     }
 }
