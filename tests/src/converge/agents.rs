@@ -5,6 +5,7 @@
 //! and owner root. The loop says `ready` on stderr after its first run.
 use std::{
     fs,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -18,7 +19,7 @@ fn run_loop(run: &str, arg: &Path) -> Command {
         "{run} >/dev/null 2>&1; echo ready >&2; while :; do {run} >/dev/null 2>&1; sleep 0.2; done"
     );
     let mut c = Command::new("sh");
-    c.args(["-c", &script, "sh"]).arg(arg);
+    c.args(["-c", &script, "sh"]).arg(arg).process_group(0);
     c
 }
 

@@ -3,7 +3,7 @@
 //! daemon that polls with `os.stat`. Each keeps one file's content, mode
 //! 0644 and owner root, says on stderr what it repaired, and says `ready`
 //! once it has put the file right the first time.
-use std::{fs, path::Path, process::Command};
+use std::{fs, os::unix::process::CommandExt, path::Path, process::Command};
 
 /// The shell daemon: `bash keep.sh FILE CONTENT`. The watching is done by
 /// its `inotifywait -m` child on the file's directory; the repairs by the
@@ -87,7 +87,10 @@ pub fn shell_daemon(dir: &Path, file: &Path, content: &str) -> Command {
     let script = dir.join("keep.sh");
     fs::write(&script, SHELL).unwrap();
     let mut c = Command::new("bash");
-    c.arg(&script).arg(file).arg(content.trim_end_matches('\n'));
+    c.arg(&script)
+        .arg(file)
+        .arg(content.trim_end_matches('\n'))
+        .process_group(0);
     c
 }
 
@@ -100,6 +103,21 @@ pub fn python_daemon(dir: &Path, file: &Path, content: &str) -> Command {
     c.arg("-u")
         .arg(&script)
         .arg(file)
-        .arg(content.trim_end_matches('\n'));
+        .arg(content.trim_end_matches('\n'))
+        .process_group(0);
     c
+}
+
+/// The process group a daemon started in a group of its own leads, killed
+/// whole when dropped: its children (`inotifywait`, a loop's subshell, an
+/// agent's run) outlive a kill of the daemon alone.
+pub struct Group(pub u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0) {
+            // SAFETY: a signal to a process group this test started.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
 }

@@ -49,6 +49,7 @@ fn attach_and_check(tracer: &Tracer, label: &str, shape: Shape, named: &Named<'_
         owner: true,
     };
     let daemon = Daemon::spawn(label, shape(dir.path(), &file, CONTENT));
+    let _group = shapes::Group(daemon.pid());
     daemon.wait_lines("ready", 1);
     assert!(
         desired.holds(),
