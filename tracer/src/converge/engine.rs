@@ -77,13 +77,14 @@ impl Engine {
 
     /// A process placed outside whose exec was not seen (it ran before the
     /// attach and the process table caught up since) may be a daemon by
-    /// what it runs now.
-    pub fn recognise_late(&mut self, me: &ProcessInfo<'_>) {
-        if self.side(me.pid) != Side::Outside {
+    /// what it runs now (`me`, asked only for a process placed outside).
+    pub fn recognise_late<'p>(&mut self, pid: u32, me: impl FnOnce() -> ProcessInfo<'p>) {
+        if self.side(pid) != Side::Outside {
             return;
         }
-        if let Some(d) = self.membership.recognise(me.pid, me.comm, me.exe, &me.argv) {
-            self.membership.make_root(me.pid, d);
+        let me = me();
+        if let Some(d) = self.membership.recognise(pid, me.comm, me.exe, &me.argv) {
+            self.membership.make_root(pid, d);
         }
     }
 

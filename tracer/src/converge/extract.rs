@@ -122,15 +122,7 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
         });
         engine.place(pid, ancestors.take(64));
         if let Some(p) = view.process() {
-            engine.recognise_late(&ProcessInfo {
-                pid,
-                ppid: p.ppid,
-                comm: &p.comm,
-                exe: &p.exepath,
-                argv: std::iter::once(p.exe.clone())
-                    .chain(p.args.iter().cloned())
-                    .collect(),
-            });
+            engine.recognise_late(pid, || ProcessInfo::of(p));
         }
     }
     let ev = match &view.rec.body {
@@ -148,14 +140,12 @@ pub fn feed(engine: &mut Engine, view: &EventView<'_>, shown: bool) {
     let ok = h.ret >= 0;
     if matches!(h.nr, nr::EXECVE | nr::EXECVEAT) && h.ret == 0 {
         if let Some(p) = view.process() {
-            let argv: Vec<String> = std::iter::once(p.exe.clone())
-                .chain(p.args.iter().cloned())
-                .collect();
+            let me = ProcessInfo::of(p);
             let fact = Fact::Exec {
                 pid,
-                comm: &p.comm,
-                exe: &p.exepath,
-                argv: &argv,
+                comm: me.comm,
+                exe: me.exe,
+                argv: &me.argv,
             };
             engine.observe(entered, ts, &fact, &actor);
         }

@@ -28,7 +28,7 @@ impl Selection {
     }
 }
 
-/// A process alive at the start, as the process table has it.
+/// A process as the process table has it.
 #[derive(Clone, Debug)]
 pub struct ProcessInfo<'a> {
     /// Its tgid.
@@ -39,6 +39,22 @@ pub struct ProcessInfo<'a> {
     pub exe: &'a str,
     /// argv[0] first.
     pub argv: Vec<String>,
+}
+
+impl<'a> ProcessInfo<'a> {
+    /// `p` as the process table has it, argv[0] first.
+    #[must_use]
+    pub fn of(p: &'a crate::state::Process) -> Self {
+        Self {
+            pid: p.tgid,
+            ppid: p.ppid,
+            comm: &p.comm,
+            exe: &p.exepath,
+            argv: std::iter::once(p.exe.clone())
+                .chain(p.args.iter().cloned())
+                .collect(),
+        }
+    }
 }
 
 pub(super) struct Daemon {

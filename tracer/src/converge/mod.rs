@@ -84,18 +84,7 @@ impl Tracker {
     /// Takes the processes alive at the first event, and (live) the
     /// watches their daemons had in place already.
     fn adopt(&mut self, view: &EventView<'_>) {
-        self.engine.adopt(view.procs.iter().map(|p| {
-            let argv = std::iter::once(p.exe.clone())
-                .chain(p.args.iter().cloned())
-                .collect();
-            ProcessInfo {
-                pid: p.tgid,
-                ppid: p.ppid,
-                comm: p.comm.as_str(),
-                exe: p.exepath.as_str(),
-                argv,
-            }
-        }));
+        self.engine.adopt(view.procs.iter().map(ProcessInfo::of));
         let procfs = view.procs.procfs();
         if procfs.is_replay() {
             return;
